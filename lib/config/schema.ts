@@ -1,0 +1,280 @@
+import { z } from 'zod';
+import { isValidCidr } from './cidr';
+import { fargateSizeProblem } from './fargate';
+
+/**
+ * Tenant IDs: Mimir and Loki accept 1-150 characters from `A-Z a-z 0-9 ! - _ . * ' ( )`
+ * except `.` and `..`. lgtm-fleet also puts tenant IDs into Parameter Store names and
+ * EC2 tag values, so it accepts the subset `A-Z a-z 0-9 - _ .`, at most 128 characters.
+ * The `|` separator of federated queries is never part of a tenant ID.
+ */
+export const TENANT_ID_PATTERN = /^[A-Za-z0-9_.-]{1,128}$/;
+
+export function tenantIdProblem(value: string): string | undefined {
+  if (value === '.' || value === '..') return 'a tenant ID cannot be "." or ".."';
+  if (!TENANT_ID_PATTERN.test(value)) {
+    return 'a tenant ID is 1-128 letters, digits, "-", "_" or "." (Mimir and Loki reject spaces and "|"; Parameter Store names allow no other characters)';
+  }
+  if (value.startsWith('__')) return 'tenant IDs starting with "__" are reserved by Mimir';
+  return undefined;
+}
+
+const tenantId = z.string().superRefine((value, ctx) => {
+  const problem = tenantIdProblem(value);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem, input: value });
+});
+
+const cidr = z.string().refine(isValidCidr, { message: 'not a valid IPv4 CIDR block (a.b.c.d/n)' });
+
+const positiveDays = z.number().int('must be a whole number of days').positive('retention must be positive');
+
+/** A container image reference pinned to a tag or digest (never implicitly `latest`). */
+const pinnedImage = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9._\-/:]*(:[A-Za-z0-9._-]+|@sha256:[a-f0-9]{64})$/, {
+    message: 'an image must be pinned to a tag or digest, e.g. grafana/mimir:3.2.0',
+  })
+  .refine((v) => !v.endsWith(':latest'), { message: 'the "latest" tag is not allowed: pin a version' });
+
+const taskSize = (cpu: number, memoryMiB: number) =>
+  z
+    .strictObject({
+      /** Fargate CPU units (1024 = 1 vCPU). */
+      cpu: z.number().int().default(cpu),
+      /** Fargate memory in MiB, a valid pairing with `cpu`. */
+      memoryMiB: z.number().int().default(memoryMiB),
+    })
+    .superRefine((size, ctx) => {
+      const problem = fargateSizeProblem(size.cpu, size.memoryMiB);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem, input: size });
+    })
+    .prefault({});
+
+const createVpc = z.strictObject({
+  mode: z.literal('create'),
+  /** CIDR of the new VPC. */
+  cidr: cidr.default('10.40.0.0/16'),
+  /** Availability zones to spread subnets over. */
+  maxAzs: z.number().int().min(2).max(6).default(2),
+  /** NAT gateways for private-subnet egress (image pulls); 1 is cheapest, one per AZ survives an AZ loss. */
+  natGateways: z.number().int().min(1).max(6).default(1),
+  /** Interface endpoints for ECR, CloudWatch Logs, Secrets Manager, SSM (S3 always gets a free gateway endpoint). */
+  interfaceEndpoints: z.boolean().default(false),
+  /** Retention of the VPC flow logs, in days. */
+  flowLogRetentionDays: positiveDays.default(30),
+});
+
+const importVpc = z.strictObject({
+  mode: z.literal('import'),
+  vpcId: z.string().regex(/^vpc-[0-9a-f]{8,17}$/, { message: 'not a VPC ID (vpc-…)' }),
+  /** The VPC's primary CIDR: the default source allowed to send telemetry and reach Grafana. */
+  vpcCidr: cidr,
+  availabilityZones: z.array(z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d[a-z]$/, { message: 'not an availability zone name' })).min(2),
+  privateSubnetIds: z.array(z.string().regex(/^subnet-[0-9a-f]{8,17}$/, { message: 'not a subnet ID (subnet-…)' })).min(2),
+  /** Route tables of the private subnets, in the same order (needed only for the S3 gateway endpoint). */
+  privateSubnetRouteTableIds: z.array(z.string().regex(/^rtb-[0-9a-f]{8,17}$/, { message: 'not a route table ID (rtb-…)' })).optional(),
+  /** Whether the stack adds an S3 gateway endpoint to the imported VPC's route tables. */
+  createS3GatewayEndpoint: z.boolean().default(false),
+});
+
+const securityGroupId = z.string().regex(/^sg-[0-9a-f]{8,17}$/, { message: 'not a security group ID (sg-…)' });
+
+export const configSchema = z
+  .strictObject({
+    /** Name of the CloudFormation stack. */
+    stackName: z
+      .string()
+      .regex(/^[A-Za-z][A-Za-z0-9-]{0,127}$/, { message: 'a stack name starts with a letter and has only letters, digits and -' })
+      .default('LgtmFleet'),
+    /** Deploy to this account/region; unset = environment-agnostic template. */
+    env: z
+      .strictObject({
+        account: z
+          .string()
+          .regex(/^\d{12}$/, { message: 'an account ID is 12 digits' })
+          .optional(),
+        region: z
+          .string()
+          .regex(/^[a-z]{2}(-[a-z]+)+-\d$/, { message: 'not a region name' })
+          .optional(),
+      })
+      .optional(),
+    network: z
+      .strictObject({
+        vpc: z.discriminatedUnion('mode', [createVpc, importVpc]).prefault({ mode: 'create' }),
+        /** Cloud Map private DNS namespace shared by every service (the seed's `mimir-net`). */
+        namespaceName: z
+          .string()
+          .regex(/^([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,}$/, { message: 'not a DNS domain name (e.g. lgtm.internal)' })
+          .default('lgtm.internal'),
+      })
+      .prefault({}),
+    tenants: z
+      .strictObject({
+        /** Every tenant the stack accepts; agents asking for another tenant are refused. */
+        allowed: z.array(tenantId).min(1).default(['aws-rag-ec2', 'aws-rag-cloudwatch', 'aws-rag-rds']),
+        /** Tenant of EC2 instances without a tenant tag; `null` skips untagged instances. */
+        ec2Default: tenantId.nullable().default('aws-rag-ec2'),
+        /** Tenant receiving CloudWatch metrics from the collector. */
+        cloudwatchMetrics: tenantId.default('aws-rag-cloudwatch'),
+        /** Tenant receiving CloudWatch Logs (RDS) from the collector. */
+        cloudwatchLogs: tenantId.default('aws-rag-rds'),
+      })
+      .prefault({}),
+    tags: z
+      .strictObject({
+        /** EC2 tag naming an instance's tenant. */
+        tenant: z.string().min(1).max(128).default('lgtm:tenant'),
+        /** EC2 tag that, set to `true`, keeps an instance out of enrollment. */
+        optOut: z.string().min(1).max(128).default('lgtm:opt-out'),
+      })
+      .prefault({}),
+    retention: z
+      .strictObject({
+        /** Mimir block retention (the seed kept metrics one year). */
+        metricsDays: positiveDays.default(365),
+        /** Loki retention, enforced by the compactor. */
+        logsDays: positiveDays.default(90),
+        /** Tempo block retention. */
+        tracesDays: positiveDays.default(14),
+        /** CloudWatch Logs retention of the containers' own logs. */
+        containerLogsDays: positiveDays.default(30),
+      })
+      .prefault({}),
+    storage: z
+      .strictObject({
+        /** Name of the data bucket; unset = a unique generated name (the seed used `rag-mimir-pos-s3`). */
+        bucketName: z
+          .string()
+          .regex(/^(?!xn--)(?!.*-s3alias$)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, {
+            message: 'not a valid S3 bucket name (3-63 lower-case letters, digits, dots, hyphens)',
+          })
+          .optional(),
+        /**
+         * Where Mimir, Loki and Tempo keep their WAL and local state.
+         * `ephemeral`: task storage, flushed to S3 on every planned stop;
+         * `efs`: an encrypted EFS file system that survives crashes.
+         */
+        durability: z.enum(['ephemeral', 'efs']).default('ephemeral'),
+        /** Fargate ephemeral storage per backend task, GiB (21-200). */
+        ephemeralStorageGiB: z.number().int().min(21).max(200).default(40),
+        /** Days after which non-current object versions are deleted. */
+        noncurrentVersionDays: positiveDays.default(7),
+        /** Days after which incomplete multipart uploads are aborted. */
+        incompleteUploadDays: positiveDays.default(2),
+      })
+      .prefault({}),
+    images: z
+      .strictObject({
+        mimir: pinnedImage.default('grafana/mimir:3.2.0'),
+        loki: pinnedImage.default('grafana/loki:3.7.0'),
+        tempo: pinnedImage.default('grafana/tempo:3.0.1'),
+        grafana: pinnedImage.default('grafana/grafana:13.0.1'),
+        memcached: pinnedImage.default('memcached:1.6.39'),
+        /** Small image with a shell that writes configs into the shared volume before each backend starts. */
+        configInit: pinnedImage.default('public.ecr.aws/docker/library/busybox:1.37.0'),
+      })
+      .prefault({}),
+    services: z
+      .strictObject({
+        mimir: taskSize(1024, 4096),
+        loki: taskSize(1024, 2048),
+        tempo: taskSize(512, 2048),
+        grafana: taskSize(512, 1024),
+        memcached: taskSize(256, 1024),
+      })
+      .prefault({}),
+    ingest: z
+      .strictObject({
+        /** CIDRs allowed to push telemetry; empty = the VPC CIDR. */
+        allowedCidrs: z.array(cidr).default([]),
+        /** Security groups allowed to push telemetry (e.g. your instances' group). */
+        allowedSecurityGroupIds: z.array(securityGroupId).default([]),
+      })
+      .prefault({}),
+    grafana: z
+      .strictObject({
+        /** Put Grafana's load balancer on public subnets; requires `certificateArn`. */
+        internetFacing: z.boolean().default(false),
+        /** ACM certificate for HTTPS on Grafana's load balancer. */
+        certificateArn: z
+          .string()
+          .regex(/^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate\/[0-9a-f-]{36}$/, { message: 'not an ACM certificate ARN' })
+          .optional(),
+        /** Public URL users reach Grafana at (sets root_url); unset = the load balancer's DNS name. */
+        domainName: z
+          .string()
+          .regex(/^([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,}$/, { message: 'not a DNS name' })
+          .optional(),
+        /** CIDRs allowed to reach Grafana; empty = the VPC CIDR (internal) — must be set when internet-facing. */
+        allowedCidrs: z.array(cidr).default([]),
+      })
+      .prefault({}),
+  })
+  .superRefine((config, ctx) => {
+    const allowed = new Set(config.tenants.allowed);
+    const mustBeAllowed: Array<[string, string | null]> = [
+      ['ec2Default', config.tenants.ec2Default],
+      ['cloudwatchMetrics', config.tenants.cloudwatchMetrics],
+      ['cloudwatchLogs', config.tenants.cloudwatchLogs],
+    ];
+    for (const [field, value] of mustBeAllowed) {
+      if (value !== null && !allowed.has(value)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['tenants', field],
+          message: 'must be one of tenants.allowed',
+          input: value,
+        });
+      }
+    }
+    const dupes = config.tenants.allowed.filter((t, i, all) => all.indexOf(t) !== i);
+    if (dupes.length > 0) {
+      ctx.addIssue({ code: 'custom', path: ['tenants', 'allowed'], message: 'tenants are listed twice', input: dupes });
+    }
+    if (config.grafana.internetFacing && !config.grafana.certificateArn) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['grafana', 'certificateArn'],
+        message: 'an internet-facing Grafana needs a certificate so that it is served over HTTPS only',
+        input: config.grafana.certificateArn,
+      });
+    }
+    if (config.grafana.internetFacing && config.grafana.allowedCidrs.length === 0) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['grafana', 'allowedCidrs'],
+        message: 'an internet-facing Grafana needs an explicit list of allowed CIDRs (use 0.0.0.0/0 deliberately)',
+        input: config.grafana.allowedCidrs,
+      });
+    }
+    if (config.tags.tenant === config.tags.optOut) {
+      ctx.addIssue({ code: 'custom', path: ['tags', 'optOut'], message: 'must differ from tags.tenant', input: config.tags.optOut });
+    }
+    const vpc = config.network.vpc;
+    if (vpc.mode === 'import') {
+      if (vpc.privateSubnetRouteTableIds && vpc.privateSubnetRouteTableIds.length !== vpc.privateSubnetIds.length) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['network', 'vpc', 'privateSubnetRouteTableIds'],
+          message: 'needs one route table per private subnet',
+          input: vpc.privateSubnetRouteTableIds,
+        });
+      }
+      if (vpc.createS3GatewayEndpoint && !vpc.privateSubnetRouteTableIds) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['network', 'vpc', 'privateSubnetRouteTableIds'],
+          message: 'required when createS3GatewayEndpoint is true',
+          input: undefined,
+        });
+      }
+    }
+  });
+
+/** The configuration as written by a user (every field optional). */
+export type LgtmConfigInput = z.input<typeof configSchema>;
+/** The validated configuration with every default applied. */
+export type LgtmConfig = z.output<typeof configSchema>;
+export type TaskSize = LgtmConfig['services']['mimir'];
+export type ServiceName = keyof LgtmConfig['services'];

@@ -1,0 +1,114 @@
+import type { LgtmConfig } from '../config/schema';
+
+/**
+ * Fixed facts about each backend: ports, where its config file is mounted, where it
+ * keeps local state. Shared by the renderers (which write these into configs) and the
+ * constructs (which open ports, mount volumes and register health checks).
+ */
+export const BACKENDS = {
+  mimir: {
+    httpPort: 8080,
+    grpcPort: 9095,
+    healthPath: '/ready',
+    configDir: '/etc/mimir',
+    configFile: 'mimir.yaml',
+    dataDir: '/data',
+    /** The distroless image runs as this user; EFS access points own the data dir as it. */
+    uid: 10001,
+  },
+  loki: {
+    httpPort: 3100,
+    grpcPort: 9096,
+    healthPath: '/ready',
+    configDir: '/etc/loki',
+    configFile: 'loki.yaml',
+    dataDir: '/loki',
+    uid: 10001,
+  },
+  tempo: {
+    httpPort: 3200,
+    grpcPort: 9097,
+    /** OTLP receivers, bound to all interfaces. */
+    otlpGrpcPort: 4317,
+    otlpHttpPort: 4318,
+    healthPath: '/ready',
+    configDir: '/etc/tempo',
+    configFile: 'tempo.yaml',
+    dataDir: '/var/tempo',
+    uid: 10001,
+  },
+  grafana: {
+    httpPort: 3000,
+    healthPath: '/api/health',
+    configDir: '/etc/grafana/provisioning/datasources',
+    configFile: 'datasources.yaml',
+    dataDir: '/var/lib/grafana',
+    uid: 472,
+  },
+  memcached: {
+    port: 11211,
+  },
+} as const;
+
+/**
+ * S3 key prefixes inside the data bucket. Mimir's blocks, ruler and alertmanager stores
+ * must never share a prefix; each task role is granted only its own prefixes.
+ */
+export const BUCKET_PREFIXES = {
+  mimirBlocks: 'mimir/blocks',
+  mimirRuler: 'mimir/ruler',
+  mimirAlertmanager: 'mimir/alertmanager',
+  loki: 'loki',
+  tempo: 'tempo',
+} as const;
+
+/** Inputs that only exist at deploy time (they may be CDK tokens when rendered inside the app). */
+export interface DeployFacts {
+  /** AWS region of the stack, e.g. `eu-west-1`. */
+  readonly region: string;
+  /** Name of the data bucket. */
+  readonly bucketName: string;
+}
+
+/** Everything a renderer needs: the validated config plus deploy-time facts. */
+export interface RenderInput {
+  readonly config: LgtmConfig;
+  readonly deploy: DeployFacts;
+}
+
+/** Fully qualified Cloud Map name of a service, e.g. `mimir.lgtm.internal`. */
+export function serviceHost(config: LgtmConfig, service: keyof typeof BACKENDS): string {
+  return `${service}.${config.network.namespaceName}`;
+}
+
+/** Base HTTP URL of a backend on the shared namespace, e.g. `http://mimir.lgtm.internal:8080`. */
+export function serviceUrl(config: LgtmConfig, service: 'mimir' | 'loki' | 'tempo' | 'grafana'): string {
+  return `http://${serviceHost(config, service)}:${BACKENDS[service].httpPort}`;
+}
+
+/** memcached address in the `dns+host:port` form Mimir and Loki resolve. */
+export function memcachedAddress(config: LgtmConfig): string {
+  return `dns+${serviceHost(config, 'memcached')}:${BACKENDS.memcached.port}`;
+}
+
+/**
+ * Parameter Store naming scheme, one place for every config parameter:
+ * `/<stack>/config/<service>` for backends and the collector,
+ * `/<stack>/agent/<tenant>/<platform>` for agent configs.
+ */
+export function parameterPrefix(config: LgtmConfig): string {
+  return `/${config.stackName}`;
+}
+
+export function backendParameterName(config: LgtmConfig, service: string): string {
+  return `${parameterPrefix(config)}/config/${service}`;
+}
+
+export function agentParameterName(config: LgtmConfig, tenant: string, platform: 'linux' | 'windows'): string {
+  return `${parameterPrefix(config)}/agent/${tenant}/${platform}`;
+}
+
+/** Days → Go duration in hours, the unit every backend accepts (`365` → `8760h`). */
+export function daysToHours(days: number): string {
+  return `${days * 24}h`;
+}
