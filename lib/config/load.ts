@@ -65,7 +65,7 @@ function knownKeysAt(path: readonly PropertyKey[]): string[] {
   for (const key of [...path, null]) {
     // unwrap defaults, optionals, pipes and refinements until an object appears
     for (let guard = 0; schema && guard < 10; guard++) {
-      const def = (schema as { _zod: { def: Record<string, unknown> } })._zod.def;
+      const def = (schema as unknown as { _zod: { def: Record<string, unknown> } })._zod.def;
       if (def.type === 'object') break;
       const inner = (def.innerType ?? def.in) as z.core.$ZodType | undefined;
       if (!inner) {
@@ -75,7 +75,9 @@ function knownKeysAt(path: readonly PropertyKey[]): string[] {
       schema = inner;
     }
     if (!schema) return [];
-    const shape = (schema as { _zod: { def: { shape?: Record<string, z.core.$ZodType> } } })._zod.def.shape;
+    const shape: Record<string, z.core.$ZodType> | undefined = (
+      schema as unknown as { _zod: { def: { shape?: Record<string, z.core.$ZodType> } } }
+    )._zod.def.shape;
     if (!shape) return [];
     if (key === null) return Object.keys(shape);
     schema = typeof key === 'string' ? shape[key] : undefined;

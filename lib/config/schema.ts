@@ -28,6 +28,15 @@ const cidr = z.string().refine(isValidCidr, { message: 'not a valid IPv4 CIDR bl
 
 const positiveDays = z.number().int('must be a whole number of days').positive('retention must be positive');
 
+/** The retention periods CloudWatch Logs accepts. */
+export const CLOUDWATCH_LOG_RETENTION_DAYS = [
+  1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+] as const;
+
+const logGroupDays = positiveDays.refine((d) => (CLOUDWATCH_LOG_RETENTION_DAYS as readonly number[]).includes(d), {
+  message: `CloudWatch Logs accepts only ${CLOUDWATCH_LOG_RETENTION_DAYS.join(', ')} days`,
+});
+
 /** A container image reference pinned to a tag or digest (never implicitly `latest`). */
 const pinnedImage = z
   .string()
@@ -61,7 +70,7 @@ const createVpc = z.strictObject({
   /** Interface endpoints for ECR, CloudWatch Logs, Secrets Manager, SSM (S3 always gets a free gateway endpoint). */
   interfaceEndpoints: z.boolean().default(false),
   /** Retention of the VPC flow logs, in days. */
-  flowLogRetentionDays: positiveDays.default(30),
+  flowLogRetentionDays: logGroupDays.default(30),
 });
 
 const importVpc = z.strictObject({
@@ -73,6 +82,8 @@ const importVpc = z.strictObject({
   privateSubnetIds: z.array(z.string().regex(/^subnet-[0-9a-f]{8,17}$/, { message: 'not a subnet ID (subnet-…)' })).min(2),
   /** Route tables of the private subnets, in the same order (needed only for the S3 gateway endpoint). */
   privateSubnetRouteTableIds: z.array(z.string().regex(/^rtb-[0-9a-f]{8,17}$/, { message: 'not a route table ID (rtb-…)' })).optional(),
+  /** Public subnets, needed only for an internet-facing Grafana. */
+  publicSubnetIds: z.array(z.string().regex(/^subnet-[0-9a-f]{8,17}$/, { message: 'not a subnet ID (subnet-…)' })).optional(),
   /** Whether the stack adds an S3 gateway endpoint to the imported VPC's route tables. */
   createS3GatewayEndpoint: z.boolean().default(false),
 });
@@ -138,7 +149,7 @@ export const configSchema = z
         /** Tempo block retention. */
         tracesDays: positiveDays.default(14),
         /** CloudWatch Logs retention of the containers' own logs. */
-        containerLogsDays: positiveDays.default(30),
+        containerLogsDays: logGroupDays.default(30),
       })
       .prefault({}),
     storage: z
@@ -210,6 +221,48 @@ export const configSchema = z
         allowedCidrs: z.array(cidr).default([]),
       })
       .prefault({}),
+    agent: z
+      .strictObject({
+        /** Alloy release installed on every instance; instances on another version are upgraded or downgraded to it. */
+        alloyVersion: z
+          .string()
+          .regex(/^\d+\.\d+\.\d+$/, { message: 'pin an exact Alloy release, e.g. 1.21.2' })
+          .default('1.21.2'),
+        /** How often the agent scrapes host and agent metrics, in seconds or minutes (`30s`, `1m`). */
+        scrapeInterval: z
+          .string()
+          .regex(/^[1-9]\d*[sm]$/, { message: 'a scrape interval is a whole number of seconds or minutes, e.g. 60s or 1m' })
+          .refine(
+            (v) => {
+              const seconds = Number(v.slice(0, -1)) * (v.endsWith('m') ? 60 : 1);
+              return seconds >= 10 && seconds <= 300;
+            },
+            { message: 'a scrape interval must be 10s-5m (the scrape timeout is 10s; longer gaps make series go stale)' },
+          )
+          .default('60s'),
+        /** Address the OTLP receiver binds to: 127.0.0.1 accepts local applications only, 0.0.0.0 any host that can reach the instance. */
+        otlpListenAddress: z
+          .string()
+          .refine((v) => isValidCidr(`${v}/32`), { message: 'an IPv4 address, e.g. 127.0.0.1 or 0.0.0.0' })
+          .default('127.0.0.1'),
+        /** Port of the OTLP/gRPC receiver. */
+        otlpGrpcPort: z.number().int().min(1024, 'ports below 1024 need privileges the agent does not have').max(65535).default(4317),
+        /** Port of the OTLP/HTTP receiver. */
+        otlpHttpPort: z.number().int().min(1024, 'ports below 1024 need privileges the agent does not have').max(65535).default(4318),
+        /** Ship the Windows Security event log too (high volume and sensitive, so off by default). */
+        windowsSecurityLog: z.boolean().default(false),
+      })
+      .superRefine((agent, ctx) => {
+        if (agent.otlpGrpcPort === agent.otlpHttpPort) {
+          ctx.addIssue({ code: 'custom', path: ['otlpHttpPort'], message: 'must differ from otlpGrpcPort', input: agent.otlpHttpPort });
+        }
+        for (const field of ['otlpGrpcPort', 'otlpHttpPort'] as const) {
+          if (agent[field] === 12345) {
+            ctx.addIssue({ code: 'custom', path: [field], message: "12345 is Alloy's own HTTP server port", input: agent[field] });
+          }
+        }
+      })
+      .prefault({}),
   })
   .superRefine((config, ctx) => {
     const allowed = new Set(config.tenants.allowed);
@@ -252,6 +305,14 @@ export const configSchema = z
       ctx.addIssue({ code: 'custom', path: ['tags', 'optOut'], message: 'must differ from tags.tenant', input: config.tags.optOut });
     }
     const vpc = config.network.vpc;
+    if (vpc.mode === 'import' && config.grafana.internetFacing && !vpc.publicSubnetIds) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['network', 'vpc', 'publicSubnetIds'],
+        message: 'an internet-facing Grafana in an imported VPC needs public subnets',
+        input: undefined,
+      });
+    }
     if (vpc.mode === 'import') {
       if (vpc.privateSubnetRouteTableIds && vpc.privateSubnetRouteTableIds.length !== vpc.privateSubnetIds.length) {
         ctx.addIssue({

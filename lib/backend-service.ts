@@ -1,0 +1,273 @@
+import { Duration, RemovalPolicy, Token, Validations } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import type * as efs from 'aws-cdk-lib/aws-efs';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as servicediscovery from 'aws-cdk-lib/aws-servicediscovery';
+import * as ssm from 'aws-cdk-lib/aws-ssm';
+import { Construct } from 'constructs';
+import type { TaskSize } from './config/schema';
+import type { Network } from './network';
+
+/** Standard-tier parameters hold 4 KB, advanced-tier 8 KB. */
+export const STANDARD_PARAMETER_BYTES = 4096;
+export const ADVANCED_PARAMETER_BYTES = 8192;
+/** Bytes assumed for a deploy-time value (region, bucket name) when sizing a parameter at synth time. */
+const TOKEN_ALLOWANCE_BYTES = 63;
+
+/**
+ * Upper bound of the byte length `value` will have once deployed: literal parts are
+ * counted exactly, each unresolved token as {@link TOKEN_ALLOWANCE_BYTES}.
+ */
+export function deployedLengthUpperBound(value: string): number {
+  if (!Token.isUnresolved(value)) return Buffer.byteLength(value, 'utf8');
+  // Stringified tokens look like `${Token[AWS.Region.12]}`.
+  const withAllowance = value.replace(/\$\{Token\[[^\]]+\]\}/g, 'x'.repeat(TOKEN_ALLOWANCE_BYTES));
+  return Buffer.byteLength(withAllowance, 'utf8');
+}
+
+/** The parameter tier a config of `value` needs; throws when it does not fit a parameter at all. */
+export function parameterTierFor(name: string, value: string): ssm.ParameterTier {
+  const bytes = deployedLengthUpperBound(value);
+  if (bytes <= STANDARD_PARAMETER_BYTES) return ssm.ParameterTier.STANDARD;
+  if (bytes <= ADVANCED_PARAMETER_BYTES) return ssm.ParameterTier.ADVANCED;
+  throw new Error(
+    `rendered config for ${name} is about ${bytes} bytes, over the ${ADVANCED_PARAMETER_BYTES}-byte Parameter Store limit: ` +
+      'reduce it (fewer tenants or settings) or split it into several files',
+  );
+}
+
+/** A config file delivered from Parameter Store into the container. */
+export interface ConfigFileProps {
+  /** Parameter Store name holding the file, e.g. `/LgtmFleet/config/mimir`. */
+  readonly parameterName: string;
+  /** The rendered file content (may contain tokens). */
+  readonly content: string;
+  /** Directory the file appears in, inside the main container (mounted read-only). */
+  readonly directory: string;
+  /** File name inside `directory`. */
+  readonly fileName: string;
+}
+
+/** Where a backend keeps its WAL and local state. */
+export type DataVolumeProps =
+  | {
+      /** Task ephemeral storage: fast and free; lost on a crash (planned stops flush first). */
+      readonly kind: 'ephemeral';
+      readonly path: string;
+      /** Owner of the directory (the image's user). */
+      readonly uid: number;
+    }
+  | {
+      /** An EFS access point: survives crashes and task replacement. */
+      readonly kind: 'efs';
+      readonly path: string;
+      readonly uid: number;
+      readonly fileSystem: efs.FileSystem;
+    };
+
+export interface BackendServiceProps {
+  readonly network: Network;
+  /** Cloud Map name; the service answers at `<serviceName>.<namespace>`. */
+  readonly serviceName: string;
+  /** Pinned container image, e.g. `grafana/mimir:3.2.0`. */
+  readonly image: string;
+  /** Arguments to the image's entry point. */
+  readonly command?: string[];
+  readonly size: TaskSize;
+  /** Ports the main container listens on (TCP). */
+  readonly ports: readonly number[];
+  /** Container log retention. */
+  readonly logRetentionDays: number;
+  /** The config file, delivered by an init container from Parameter Store. */
+  readonly config?: ConfigFileProps;
+  /** Image with a shell used by the init container; never the backend's own (which has none). */
+  readonly configInitImage: string;
+  /**
+   * Local state.
+   * @default none: the container's own writable layer
+   */
+  readonly data?: DataVolumeProps;
+  /**
+   * Fargate ephemeral storage, GiB.
+   * @default 20 (the Fargate default)
+   */
+  readonly ephemeralStorageGiB?: number;
+  /**
+   * Time the container gets between SIGTERM and SIGKILL (Fargate allows at most 120 s).
+   * @default 30 seconds
+   */
+  readonly stopTimeout?: Duration;
+  /**
+   * `single-writer` stops the old task before the new one starts, so two tasks never
+   * share a WAL or a one-node ring; `rolling` starts the new task first.
+   * @default single-writer
+   */
+  readonly deployment?: 'single-writer' | 'rolling';
+  readonly environment?: Record<string, string>;
+  readonly secrets?: Record<string, ecs.Secret>;
+  /** A container health check, for images that can run one (most backends cannot: no shell). */
+  readonly healthCheck?: ecs.HealthCheck;
+  /**
+   * Grace period before load balancer health checks count.
+   * @default 2 minutes
+   */
+  readonly healthCheckGracePeriod?: Duration;
+}
+
+/**
+ * One backend on Fargate (ARM64): its task definition, a config file written from
+ * Parameter Store by an init container into a shared volume (so images without a shell
+ * work), optional data volume, Cloud Map registration, logs, and a deployment with the
+ * circuit breaker rolling back configs that do not become healthy.
+ */
+export class BackendService extends Construct {
+  public readonly service: ecs.FargateService;
+  public readonly taskDefinition: ecs.FargateTaskDefinition;
+  public readonly container: ecs.ContainerDefinition;
+  public readonly securityGroup: ec2.SecurityGroup;
+  public readonly logGroup: logs.LogGroup;
+  /** The Parameter Store parameter holding the config (source of truth for config refresh). */
+  public readonly configParameter?: ssm.StringParameter;
+
+  constructor(scope: Construct, id: string, props: BackendServiceProps) {
+    super(scope, id);
+    if (props.stopTimeout && props.stopTimeout.toSeconds() > 120) {
+      throw new Error(`stopTimeout of ${props.serviceName} is ${props.stopTimeout.toSeconds()} s; Fargate allows at most 120 s`);
+    }
+
+    this.logGroup = new logs.LogGroup(this, 'Logs', {
+      retention: props.logRetentionDays as logs.RetentionDays,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    const logging = ecs.LogDrivers.awsLogs({ logGroup: this.logGroup, streamPrefix: props.serviceName });
+
+    this.taskDefinition = new ecs.FargateTaskDefinition(this, 'Task', {
+      cpu: props.size.cpu,
+      memoryLimitMiB: props.size.memoryMiB,
+      ephemeralStorageGiB: props.ephemeralStorageGiB,
+      runtimePlatform: {
+        cpuArchitecture: ecs.CpuArchitecture.ARM64,
+        operatingSystemFamily: ecs.OperatingSystemFamily.LINUX,
+      },
+    });
+
+    this.container = this.taskDefinition.addContainer('main', {
+      containerName: props.serviceName,
+      image: ecs.ContainerImage.fromRegistry(props.image),
+      command: props.command,
+      essential: true,
+      logging,
+      environment: props.environment,
+      secrets: props.secrets,
+      healthCheck: props.healthCheck,
+      stopTimeout: props.stopTimeout ?? Duration.seconds(30),
+      portMappings: props.ports.map((containerPort) => ({ containerPort, protocol: ecs.Protocol.TCP })),
+    });
+
+    const initCommands: string[] = [];
+    const initSecrets: Record<string, ecs.Secret> = {};
+    const initMounts: ecs.MountPoint[] = [];
+
+    if (props.config) {
+      const config = props.config;
+      this.configParameter = new ssm.StringParameter(this, 'Config', {
+        parameterName: config.parameterName,
+        stringValue: config.content,
+        tier: parameterTierFor(config.parameterName, config.content),
+        description: `Rendered ${props.serviceName} configuration (${config.fileName}); a change rolls the service`,
+      });
+      this.taskDefinition.addVolume({ name: 'config' });
+      initSecrets.CONFIG_FILE_CONTENT = ecs.Secret.fromSsmParameter(this.configParameter);
+      initMounts.push({ sourceVolume: 'config', containerPath: '/config', readOnly: false });
+      initCommands.push(`printf '%s\\n' "$CONFIG_FILE_CONTENT" > /config/${config.fileName}`);
+      this.container.addMountPoints({ sourceVolume: 'config', containerPath: config.directory, readOnly: true });
+    }
+
+    if (props.data) {
+      const data = props.data;
+      if (data.kind === 'ephemeral') {
+        this.taskDefinition.addVolume({ name: 'data' });
+        // Bind mounts start out owned by root; the backends run as an unprivileged user.
+        initMounts.push({ sourceVolume: 'data', containerPath: '/data', readOnly: false });
+        initCommands.push(`chown ${data.uid}:${data.uid} /data`);
+      } else {
+        const accessPoint = data.fileSystem.addAccessPoint(`${id}AccessPoint`, {
+          path: `/${props.serviceName}`,
+          posixUser: { uid: String(data.uid), gid: String(data.uid) },
+          createAcl: { ownerUid: String(data.uid), ownerGid: String(data.uid), permissions: '750' },
+        });
+        this.taskDefinition.addVolume({
+          name: 'data',
+          efsVolumeConfiguration: {
+            fileSystemId: data.fileSystem.fileSystemId,
+            transitEncryption: 'ENABLED',
+            authorizationConfig: { accessPointId: accessPoint.accessPointId, iam: 'ENABLED' },
+          },
+        });
+        // Mount and write through this service's access point only.
+        this.taskDefinition.taskRole.addToPrincipalPolicy(
+          new iam.PolicyStatement({
+            actions: ['elasticfilesystem:ClientMount', 'elasticfilesystem:ClientWrite'],
+            resources: [data.fileSystem.fileSystemArn],
+            conditions: { StringEquals: { 'elasticfilesystem:AccessPointArn': accessPoint.accessPointArn } },
+          }),
+        );
+      }
+      this.container.addMountPoints({ sourceVolume: 'data', containerPath: data.path, readOnly: false });
+    }
+
+    if (initCommands.length > 0) {
+      const init = this.taskDefinition.addContainer('init', {
+        containerName: 'config-init',
+        image: ecs.ContainerImage.fromRegistry(props.configInitImage),
+        essential: false,
+        entryPoint: ['sh', '-c'],
+        command: [['set -e', ...initCommands].join(' && ')],
+        secrets: initSecrets,
+        logging,
+        memoryReservationMiB: 32,
+      });
+      init.addMountPoints(...initMounts);
+      this.container.addContainerDependencies({ container: init, condition: ecs.ContainerDependencyCondition.SUCCESS });
+    }
+
+    this.securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
+      vpc: props.network.vpc,
+      description: `lgtm-fleet ${props.serviceName}`,
+      allowAllOutbound: true,
+    });
+    if (props.data?.kind === 'efs') {
+      props.data.fileSystem.connections.allowDefaultPortFrom(this.securityGroup, `${props.serviceName} mounts its data volume`);
+    }
+
+    const singleWriter = (props.deployment ?? 'single-writer') === 'single-writer';
+    this.service = new ecs.FargateService(this, 'Service', {
+      cluster: props.network.cluster,
+      taskDefinition: this.taskDefinition,
+      desiredCount: 1,
+      securityGroups: [this.securityGroup],
+      vpcSubnets: props.network.privateSubnets,
+      assignPublicIp: false,
+      minHealthyPercent: singleWriter ? 0 : 100,
+      maxHealthyPercent: singleWriter ? 100 : 200,
+      circuitBreaker: { enable: true, rollback: true },
+      healthCheckGracePeriod: props.healthCheckGracePeriod,
+      enableExecuteCommand: false,
+      cloudMapOptions: {
+        cloudMapNamespace: props.network.namespace,
+        name: props.serviceName,
+        dnsRecordType: servicediscovery.DnsRecordType.A,
+        dnsTtl: Duration.seconds(10),
+        container: this.container,
+      },
+    });
+
+    Validations.of(this.taskDefinition).acknowledge({
+      id: 'AwsSolutions-ECS2',
+      reason:
+        'Environment variables carry only non-secret settings; secrets arrive through ECS secrets from Secrets Manager/Parameter Store.',
+    });
+  }
+}

@@ -1,0 +1,79 @@
+import { Duration } from 'aws-cdk-lib';
+import type * as efs from 'aws-cdk-lib/aws-efs';
+import type { Construct } from 'constructs';
+import { BackendService, type DataVolumeProps } from '../backend-service';
+import type { LgtmConfig } from '../config/schema';
+import type { Network } from '../network';
+import type { ObjectStore } from '../object-store';
+import { BACKENDS, backendParameterName, type DeployFacts } from '../render/catalog';
+
+/** What every component construct receives from the stack. */
+export interface ComponentProps {
+  readonly config: LgtmConfig;
+  readonly network: Network;
+  /** Deploy-time facts (region, bucket name) passed to the config renderers. */
+  readonly deploy: DeployFacts;
+}
+
+/** Components that keep data in S3 and state on a data volume. */
+export interface StatefulComponentProps extends ComponentProps {
+  readonly store: ObjectStore;
+  /**
+   * File system for WAL and local state.
+   * @default none: task ephemeral storage (`storage.durability: ephemeral`)
+   */
+  readonly fileSystem?: efs.FileSystem;
+}
+
+/** The data volume matching the durability setting. */
+export function dataVolume(props: StatefulComponentProps, path: string, uid: number): DataVolumeProps {
+  if (props.config.storage.durability === 'efs') {
+    if (!props.fileSystem) throw new Error('storage.durability is "efs" but no file system was passed to the component');
+    return { kind: 'efs', path, uid, fileSystem: props.fileSystem };
+  }
+  return { kind: 'ephemeral', path, uid };
+}
+
+/** What distinguishes Mimir, Loki and Tempo when they are run as a {@link BackendService}. */
+export interface StatefulBackendSpec {
+  readonly serviceName: 'mimir' | 'loki' | 'tempo';
+  /** Rendered config file content. */
+  readonly configContent: string;
+  /** Arguments after `-config.file=…`. */
+  readonly extraArgs?: string[];
+  readonly ports: readonly number[];
+  /** Bucket prefixes the task role may use, and no others. */
+  readonly bucketPrefixes: readonly string[];
+}
+
+/**
+ * A backend that writes to S3 and keeps a WAL: single writer during deployments, the
+ * Fargate maximum stop timeout (120 s) for the flush on shutdown, its own bucket prefixes.
+ */
+export function statefulBackend(scope: Construct, props: StatefulComponentProps, spec: StatefulBackendSpec): BackendService {
+  const { config } = props;
+  const files = BACKENDS[spec.serviceName];
+  const backend = new BackendService(scope, 'Backend', {
+    network: props.network,
+    serviceName: spec.serviceName,
+    image: config.images[spec.serviceName],
+    command: [`-config.file=${files.configDir}/${files.configFile}`, ...(spec.extraArgs ?? [])],
+    size: config.services[spec.serviceName],
+    ports: spec.ports,
+    logRetentionDays: config.retention.containerLogsDays,
+    config: {
+      parameterName: backendParameterName(config, spec.serviceName),
+      content: spec.configContent,
+      directory: files.configDir,
+      fileName: files.configFile,
+    },
+    configInitImage: config.images.configInit,
+    data: dataVolume(props, files.dataDir, files.uid),
+    ephemeralStorageGiB: config.storage.ephemeralStorageGiB,
+    stopTimeout: Duration.seconds(120),
+    deployment: 'single-writer',
+    healthCheckGracePeriod: Duration.minutes(3),
+  });
+  props.store.grantPrefixes(backend.taskDefinition.taskRole, spec.bucketPrefixes);
+  return backend;
+}

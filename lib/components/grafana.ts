@@ -1,0 +1,118 @@
+import { Duration, Validations } from 'aws-cdk-lib';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import type * as efs from 'aws-cdk-lib/aws-efs';
+import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { Construct } from 'constructs';
+import { BackendService } from '../backend-service';
+import { BACKENDS, backendParameterName } from '../render/catalog';
+import { renderGrafanaDatasources } from '../render/grafana';
+import type { ComponentProps } from './common';
+import { restrictedLoadBalancer } from './load-balancer';
+
+export interface GrafanaProps extends ComponentProps {
+  readonly accessLogsBucket: s3.IBucket;
+  /**
+   * File system for Grafana's SQLite database.
+   * @default none: users and UI-made changes are lost when the task is replaced (provisioned content is not)
+   */
+  readonly fileSystem?: efs.FileSystem;
+}
+
+/**
+ * Grafana with one data source per tenant, an admin password generated into Secrets
+ * Manager, behind a load balancer: internal by default, internet-facing with HTTPS
+ * when a certificate is configured.
+ */
+export class Grafana extends Construct {
+  public readonly backend: BackendService;
+  public readonly adminSecret: secretsmanager.Secret;
+  public readonly loadBalancer: elbv2.ApplicationLoadBalancer;
+  /** The URL users open. */
+  public readonly url: string;
+
+  constructor(scope: Construct, id: string, props: GrafanaProps) {
+    super(scope, id);
+    const { config } = props;
+    const spec = BACKENDS.grafana;
+    const https = config.grafana.certificateArn !== undefined;
+
+    this.adminSecret = new secretsmanager.Secret(this, 'AdminPassword', {
+      description: 'lgtm-fleet Grafana admin password (user "admin")',
+      generateSecretString: { passwordLength: 32, excludePunctuation: true },
+    });
+    Validations.of(this.adminSecret).acknowledge({
+      id: 'AwsSolutions-SMG4',
+      reason:
+        'Grafana reads GF_SECURITY_ADMIN_PASSWORD only when it first creates the admin user; a rotated secret would no longer match the real password.',
+    });
+
+    this.loadBalancer = restrictedLoadBalancer(this, 'LoadBalancer', {
+      network: props.network,
+      internetFacing: config.grafana.internetFacing,
+      allowedCidrs: config.grafana.allowedCidrs.length > 0 ? config.grafana.allowedCidrs : [props.network.vpcCidr],
+      ports: https ? [443, 80] : [80],
+      accessLogsBucket: props.accessLogsBucket,
+      accessLogsPrefix: 'alb/grafana',
+      description: 'lgtm-fleet Grafana',
+    });
+    const host = config.grafana.domainName ?? this.loadBalancer.loadBalancerDnsName;
+    this.url = `${https ? 'https' : 'http'}://${host}`;
+
+    this.backend = new BackendService(this, 'Backend', {
+      network: props.network,
+      serviceName: 'grafana',
+      image: config.images.grafana,
+      size: config.services.grafana,
+      ports: [spec.httpPort],
+      logRetentionDays: config.retention.containerLogsDays,
+      config: {
+        parameterName: backendParameterName(config, 'grafana'),
+        content: renderGrafanaDatasources({ config, deploy: props.deploy }),
+        directory: spec.configDir,
+        fileName: spec.configFile,
+      },
+      configInitImage: config.images.configInit,
+      data: props.fileSystem ? { kind: 'efs', path: spec.dataDir, uid: spec.uid, fileSystem: props.fileSystem } : undefined,
+      // SQLite allows one writer.
+      deployment: 'single-writer',
+      stopTimeout: Duration.seconds(30),
+      healthCheckGracePeriod: Duration.minutes(2),
+      environment: {
+        GF_SECURITY_ADMIN_USER: 'admin',
+        GF_SERVER_ROOT_URL: this.url,
+        GF_SECURITY_COOKIE_SECURE: String(https),
+        GF_USERS_ALLOW_SIGN_UP: 'false',
+        GF_AUTH_ANONYMOUS_ENABLED: 'false',
+        GF_ANALYTICS_REPORTING_ENABLED: 'false',
+        GF_ANALYTICS_CHECK_FOR_UPDATES: 'false',
+        GF_LOG_MODE: 'console',
+      },
+      secrets: { GF_SECURITY_ADMIN_PASSWORD: ecs.Secret.fromSecretsManager(this.adminSecret) },
+    });
+
+    const target = this.backend.service.loadBalancerTarget({ containerName: 'grafana', containerPort: spec.httpPort });
+    const healthCheck: elbv2.HealthCheck = {
+      path: spec.healthPath,
+      healthyHttpCodes: '200',
+      interval: Duration.seconds(15),
+      healthyThresholdCount: 2,
+      unhealthyThresholdCount: 3,
+    };
+    if (https) {
+      const listener = this.loadBalancer.addListener('Https', {
+        port: 443,
+        protocol: elbv2.ApplicationProtocol.HTTPS,
+        certificates: [elbv2.ListenerCertificate.fromArn(config.grafana.certificateArn as string)],
+        sslPolicy: elbv2.SslPolicy.RECOMMENDED_TLS,
+        open: false,
+      });
+      listener.addTargets('Grafana', { port: spec.httpPort, protocol: elbv2.ApplicationProtocol.HTTP, targets: [target], healthCheck });
+      this.loadBalancer.addRedirect({ sourcePort: 80, targetPort: 443, open: false });
+    } else {
+      const listener = this.loadBalancer.addListener('Http', { port: 80, protocol: elbv2.ApplicationProtocol.HTTP, open: false });
+      listener.addTargets('Grafana', { port: spec.httpPort, protocol: elbv2.ApplicationProtocol.HTTP, targets: [target], healthCheck });
+    }
+  }
+}

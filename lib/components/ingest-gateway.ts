@@ -1,0 +1,127 @@
+import { Duration } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
+import { Construct } from 'constructs';
+import type { BackendService } from '../backend-service';
+import type { LgtmConfig } from '../config/schema';
+import type { Network } from '../network';
+import { BACKENDS } from '../render/catalog';
+import { restrictedLoadBalancer } from './load-balancer';
+
+export interface IngestGatewayProps {
+  readonly config: LgtmConfig;
+  readonly network: Network;
+  readonly mimir: BackendService;
+  readonly loki: BackendService;
+  readonly tempo: BackendService;
+  readonly accessLogsBucket: s3.IBucket;
+}
+
+/** One ingest route: paths on the gateway → a backend port, health-checked on `/ready`. */
+interface IngestRoute {
+  readonly id: string;
+  readonly priority: number;
+  readonly paths: string[];
+  readonly backend: BackendService;
+  readonly containerName: string;
+  readonly port: number;
+  /** Port serving `/ready`, when it differs from the traffic port. */
+  readonly healthPort?: number;
+}
+
+/**
+ * The stable internal endpoint agents push to: an internal load balancer routing
+ * Prometheus remote write to Mimir, Loki push to Loki and OTLP/HTTP traces to Tempo,
+ * reachable only from the configured CIDRs and security groups.
+ */
+export class IngestGateway extends Construct {
+  public readonly loadBalancer: elbv2.ApplicationLoadBalancer;
+  public readonly listener: elbv2.ApplicationListener;
+  /** Base URL, e.g. `http://internal-….elb.amazonaws.com`. */
+  public readonly url: string;
+  /** Prometheus remote-write URL (Mimir). */
+  public readonly metricsUrl: string;
+  /** Loki push URL. */
+  public readonly logsUrl: string;
+  /** OTLP/HTTP base URL for traces (the exporter appends `/v1/traces`). */
+  public readonly tracesUrl: string;
+
+  constructor(scope: Construct, id: string, props: IngestGatewayProps) {
+    super(scope, id);
+    const port = 80;
+    this.loadBalancer = restrictedLoadBalancer(this, 'LoadBalancer', {
+      network: props.network,
+      internetFacing: false,
+      allowedCidrs: props.config.ingest.allowedCidrs.length > 0 ? props.config.ingest.allowedCidrs : [props.network.vpcCidr],
+      allowedSecurityGroupIds: props.config.ingest.allowedSecurityGroupIds,
+      ports: [port],
+      accessLogsBucket: props.accessLogsBucket,
+      accessLogsPrefix: 'alb/ingest',
+      description: 'lgtm-fleet telemetry ingest',
+    });
+    this.listener = this.loadBalancer.addListener('Http', {
+      port,
+      protocol: elbv2.ApplicationProtocol.HTTP,
+      open: false,
+      defaultAction: elbv2.ListenerAction.fixedResponse(404, {
+        contentType: 'text/plain',
+        messageBody: 'lgtm-fleet ingest: unknown path (use /api/v1/push, /loki/api/v1/push or /v1/traces)',
+      }),
+    });
+
+    const routes: IngestRoute[] = [
+      {
+        id: 'Mimir',
+        priority: 10,
+        paths: ['/api/v1/push', '/otlp/v1/metrics'],
+        backend: props.mimir,
+        containerName: 'mimir',
+        port: BACKENDS.mimir.httpPort,
+      },
+      {
+        id: 'Loki',
+        priority: 20,
+        paths: ['/loki/api/v1/push', '/otlp/v1/logs'],
+        backend: props.loki,
+        containerName: 'loki',
+        port: BACKENDS.loki.httpPort,
+      },
+      {
+        id: 'Tempo',
+        priority: 30,
+        paths: ['/v1/traces'],
+        backend: props.tempo,
+        containerName: 'tempo',
+        port: BACKENDS.tempo.otlpHttpPort,
+        healthPort: BACKENDS.tempo.httpPort,
+      },
+    ];
+    for (const route of routes) {
+      this.listener.addTargets(route.id, {
+        priority: route.priority,
+        conditions: [elbv2.ListenerCondition.pathPatterns(route.paths)],
+        port: route.port,
+        protocol: elbv2.ApplicationProtocol.HTTP,
+        targets: [route.backend.service.loadBalancerTarget({ containerName: route.containerName, containerPort: route.port })],
+        deregistrationDelay: Duration.seconds(15),
+        healthCheck: {
+          path: '/ready',
+          port: route.healthPort ? String(route.healthPort) : undefined,
+          healthyHttpCodes: '200',
+          interval: Duration.seconds(15),
+          healthyThresholdCount: 2,
+          unhealthyThresholdCount: 3,
+        },
+      });
+      if (route.healthPort) {
+        route.backend.securityGroup.connections.allowFrom(this.loadBalancer, ec2.Port.tcp(route.healthPort), 'ingest health check');
+      }
+    }
+
+    this.url = `http://${this.loadBalancer.loadBalancerDnsName}`;
+    this.metricsUrl = `${this.url}/api/v1/push`;
+    this.logsUrl = `${this.url}/loki/api/v1/push`;
+    this.tracesUrl = this.url;
+  }
+}

@@ -1,0 +1,40 @@
+import { Duration } from 'aws-cdk-lib';
+import { Construct } from 'constructs';
+import { BackendService } from '../backend-service';
+import { BACKENDS } from '../render/catalog';
+import { memcachedCommand } from '../render/memcached';
+import type { ComponentProps } from './common';
+
+/** memcached shared by Mimir and Loki for index, chunk, metadata and query-result caches. */
+export class Memcached extends Construct {
+  public readonly backend: BackendService;
+
+  constructor(scope: Construct, id: string, props: ComponentProps) {
+    super(scope, id);
+    const { config } = props;
+    const port = BACKENDS.memcached.port;
+    this.backend = new BackendService(this, 'Backend', {
+      network: props.network,
+      serviceName: 'memcached',
+      image: config.images.memcached,
+      command: memcachedCommand(config),
+      size: config.services.memcached,
+      ports: [port],
+      logRetentionDays: config.retention.containerLogsDays,
+      configInitImage: config.images.configInit,
+      // A cache: a fresh task may start before the old one stops.
+      deployment: 'rolling',
+      // The Debian-based image has bash: a real `stats` round trip proves the server answers.
+      healthCheck: {
+        command: [
+          'CMD-SHELL',
+          `bash -c 'exec 3<>/dev/tcp/127.0.0.1/${port} && printf "stats\\r\\nquit\\r\\n" >&3 && grep -q "STAT uptime" <&3'`,
+        ],
+        interval: Duration.seconds(15),
+        timeout: Duration.seconds(5),
+        retries: 3,
+        startPeriod: Duration.seconds(10),
+      },
+    });
+  }
+}

@@ -1,0 +1,21 @@
+import { Construct } from 'constructs';
+import type { BackendService } from '../backend-service';
+import { BACKENDS, BUCKET_PREFIXES } from '../render/catalog';
+import { renderTempoConfig } from '../render/tempo';
+import { type StatefulComponentProps, statefulBackend } from './common';
+
+/** Tempo 3.x, monolithic: traces for every tenant in S3, OTLP gRPC and HTTP receivers on all interfaces. */
+export class Tempo extends Construct {
+  public readonly backend: BackendService;
+
+  constructor(scope: Construct, id: string, props: StatefulComponentProps) {
+    super(scope, id);
+    const spec = BACKENDS.tempo;
+    this.backend = statefulBackend(this, props, {
+      serviceName: 'tempo',
+      configContent: renderTempoConfig({ config: props.config, deploy: props.deploy }),
+      ports: [spec.httpPort, spec.grpcPort, spec.otlpGrpcPort, spec.otlpHttpPort],
+      bucketPrefixes: [BUCKET_PREFIXES.tempo],
+    });
+  }
+}

@@ -1,0 +1,104 @@
+import { Aws, CfnOutput, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as efs from 'aws-cdk-lib/aws-efs';
+import type { Construct } from 'constructs';
+import { Grafana } from './components/grafana';
+import { IngestGateway } from './components/ingest-gateway';
+import { Loki } from './components/loki';
+import { Memcached } from './components/memcached';
+import { Mimir } from './components/mimir';
+import { Tempo } from './components/tempo';
+import type { LgtmConfig } from './config/schema';
+import { Network } from './network';
+import { ObjectStore } from './object-store';
+import { BACKENDS, type DeployFacts } from './render/catalog';
+
+export interface LgtmFleetStackProps extends StackProps {
+  /** The validated configuration (see lib/config/schema.ts). */
+  readonly config: LgtmConfig;
+}
+
+/** The whole lgtm-fleet deployment: network, object storage, the backends and their endpoints. */
+export class LgtmFleetStack extends Stack {
+  public readonly network: Network;
+  public readonly store: ObjectStore;
+  public readonly memcached: Memcached;
+  public readonly mimir: Mimir;
+  public readonly loki: Loki;
+  public readonly tempo: Tempo;
+  public readonly grafana: Grafana;
+  public readonly ingest: IngestGateway;
+  /** Present when `storage.durability` is `efs`. */
+  public readonly fileSystem?: efs.FileSystem;
+
+  constructor(scope: Construct, id: string, props: LgtmFleetStackProps) {
+    super(scope, id, props);
+    const { config } = props;
+
+    this.network = new Network(this, 'Network', {
+      vpc: config.network.vpc,
+      namespaceName: config.network.namespaceName,
+    });
+    this.store = new ObjectStore(this, 'Storage', {
+      bucketName: config.storage.bucketName,
+      noncurrentVersionDays: config.storage.noncurrentVersionDays,
+      incompleteUploadDays: config.storage.incompleteUploadDays,
+    });
+    if (config.storage.durability === 'efs') {
+      this.fileSystem = new efs.FileSystem(this, 'StateFileSystem', {
+        vpc: this.network.vpc,
+        vpcSubnets: this.network.privateSubnets,
+        encrypted: true,
+        enableAutomaticBackups: true,
+        performanceMode: efs.PerformanceMode.GENERAL_PURPOSE,
+        throughputMode: efs.ThroughputMode.ELASTIC,
+        removalPolicy: RemovalPolicy.RETAIN,
+      });
+    }
+
+    const deploy: DeployFacts = { region: Aws.REGION, bucketName: this.store.bucket.bucketName };
+    const common = { config, network: this.network, deploy };
+    const stateful = { ...common, store: this.store, fileSystem: this.fileSystem };
+
+    this.memcached = new Memcached(this, 'Memcached', common);
+    this.mimir = new Mimir(this, 'Mimir', stateful);
+    this.loki = new Loki(this, 'Loki', stateful);
+    this.tempo = new Tempo(this, 'Tempo', stateful);
+    this.grafana = new Grafana(this, 'Grafana', {
+      ...common,
+      accessLogsBucket: this.store.accessLogsBucket,
+      fileSystem: this.fileSystem,
+    });
+    this.ingest = new IngestGateway(this, 'Ingest', {
+      config,
+      network: this.network,
+      mimir: this.mimir.backend,
+      loki: this.loki.backend,
+      tempo: this.tempo.backend,
+      accessLogsBucket: this.store.accessLogsBucket,
+    });
+
+    // Who talks to whom on the shared network; nothing else is open.
+    const memcachedPort = ec2.Port.tcp(BACKENDS.memcached.port);
+    for (const client of [this.mimir.backend, this.loki.backend]) {
+      this.memcached.backend.securityGroup.connections.allowFrom(client.securityGroup, memcachedPort, 'cache clients');
+    }
+    const grafanaQueries: Array<[typeof this.mimir.backend, number]> = [
+      [this.mimir.backend, BACKENDS.mimir.httpPort],
+      [this.loki.backend, BACKENDS.loki.httpPort],
+      [this.tempo.backend, BACKENDS.tempo.httpPort],
+    ];
+    for (const [backend, port] of grafanaQueries) {
+      backend.securityGroup.connections.allowFrom(this.grafana.backend.securityGroup, ec2.Port.tcp(port), 'Grafana queries');
+    }
+
+    new CfnOutput(this, 'GrafanaUrl', { value: this.grafana.url, description: 'Grafana (user admin)' });
+    new CfnOutput(this, 'GrafanaAdminSecretArn', {
+      value: this.grafana.adminSecret.secretArn,
+      description: 'Secrets Manager secret holding the Grafana admin password',
+    });
+    new CfnOutput(this, 'IngestUrl', { value: this.ingest.url, description: 'Base URL agents push to' });
+    new CfnOutput(this, 'DataBucketName', { value: this.store.bucket.bucketName });
+    new CfnOutput(this, 'ClusterName', { value: this.network.cluster.clusterName });
+  }
+}
