@@ -193,7 +193,7 @@ export class BackendService extends Construct {
         initMounts.push({ sourceVolume: 'data', containerPath: '/data', readOnly: false });
         initCommands.push(`chown ${data.uid}:${data.uid} /data`);
       } else {
-        const accessPoint = data.fileSystem.addAccessPoint(`${id}AccessPoint`, {
+        const accessPoint = data.fileSystem.addAccessPoint(`${props.serviceName}AccessPoint`, {
           path: `/${props.serviceName}`,
           posixUser: { uid: String(data.uid), gid: String(data.uid) },
           createAcl: { ownerUid: String(data.uid), ownerGid: String(data.uid), permissions: '750' },

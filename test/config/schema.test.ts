@@ -1,0 +1,116 @@
+import { ConfigError, loadConfig, mergeConfig } from '../../lib/config/load';
+import { tenantIdProblem } from '../../lib/config/schema';
+
+function problemsOf(values: unknown): string[] {
+  try {
+    loadConfig([{ origin: 'test.json', values }]);
+  } catch (error) {
+    if (error instanceof ConfigError) return [...error.problems];
+    throw error;
+  }
+  throw new Error('expected the configuration to be rejected');
+}
+
+describe('defaults reproduce the seed', () => {
+  const config = loadConfig([]);
+
+  test('tenants, retention and storage', () => {
+    expect(config.tenants.allowed).toEqual(['aws-rag-ec2', 'aws-rag-cloudwatch', 'aws-rag-rds']);
+    expect(config.tenants.ec2Default).toBe('aws-rag-ec2');
+    expect(config.tenants.cloudwatchMetrics).toBe('aws-rag-cloudwatch');
+    expect(config.tenants.cloudwatchLogs).toBe('aws-rag-rds');
+    expect(config.retention.metricsDays).toBe(365);
+    expect(config.storage.bucketName).toBeUndefined();
+    expect(config.storage.durability).toBe('ephemeral');
+  });
+
+  test('a new VPC, internal Grafana, tag keys', () => {
+    expect(config.network.vpc.mode).toBe('create');
+    expect(config.grafana.internetFacing).toBe(false);
+    expect(config.tags).toEqual({ tenant: 'lgtm:tenant', optOut: 'lgtm:opt-out' });
+  });
+
+  test('every image is pinned', () => {
+    for (const image of Object.values(config.images)) expect(image).toMatch(/:[0-9][\w.-]*$|@sha256:/);
+  });
+});
+
+describe('rejected values name the field and the value', () => {
+  test.each([
+    [{ tenants: { allowed: ['aws-rag-ec2', 'bad tenant!'] } }, 'tenants.allowed[1]', '"bad tenant!"'],
+    [{ tenants: { allowed: ['a|b'] } }, 'tenants.allowed[0]', '"a|b"'],
+    [{ tenants: { allowed: ['..'] } }, 'tenants.allowed[0]', '".."'],
+    [{ tenants: { allowed: ['x'.repeat(129)] } }, 'tenants.allowed[0]', 'xxxx'],
+    [{ tenants: { ec2Default: 'not-listed' } }, 'tenants.ec2Default', '"not-listed"'],
+    [{ retention: { metricsDays: 0 } }, 'retention.metricsDays', '0'],
+    [{ retention: { logsDays: -5 } }, 'retention.logsDays', '-5'],
+    [{ retention: { tracesDays: 1.5 } }, 'retention.tracesDays', '1.5'],
+    [{ retention: { containerLogsDays: 31 } }, 'retention.containerLogsDays', '31'],
+    [{ ingest: { allowedCidrs: ['10.0.0.0/33'] } }, 'ingest.allowedCidrs[0]', '"10.0.0.0/33"'],
+    [{ ingest: { allowedCidrs: ['300.0.0.0/8'] } }, 'ingest.allowedCidrs[0]', '"300.0.0.0/8"'],
+    [{ network: { vpc: { mode: 'create', cidr: 'banana' } } }, 'network.vpc.cidr', '"banana"'],
+    [{ services: { mimir: { cpu: 1024, memoryMiB: 1000 } } }, 'services.mimir', 'memoryMiB 1000'],
+    [{ services: { loki: { cpu: 300 } } }, 'services.loki', 'cpu 300'],
+    [{ images: { mimir: 'grafana/mimir:latest' } }, 'images.mimir', 'grafana/mimir:latest'],
+    [{ images: { loki: 'grafana/loki' } }, 'images.loki', '"grafana/loki"'],
+    [{ storage: { bucketName: 'Not_A_Bucket' } }, 'storage.bucketName', '"Not_A_Bucket"'],
+    [{ storage: { durability: 'nfs' } }, 'storage.durability', '"nfs"'],
+    [{ grafana: { internetFacing: true, allowedCidrs: ['0.0.0.0/0'] } }, 'grafana.certificateArn', 'HTTPS'],
+    [{ stackName: '1stack' }, 'stackName', '"1stack"'],
+    [{ tags: { tenant: 'same', optOut: 'same' } }, 'tags.optOut', '"same"'],
+  ])('%j → %s', (values, field, value) => {
+    const problems = problemsOf(values);
+    const problem = problems.find((p) => p.startsWith(`${field}:`));
+    expect(problem).toBeDefined();
+    expect(problem).toContain(value);
+  });
+
+  test('an unknown key is an error, with a suggestion for a typo', () => {
+    expect(problemsOf({ retention: { metricDays: 30 } })).toEqual(['retention.metricDays: unknown key (did you mean "metricsDays"?)']);
+    expect(problemsOf({ tenant: {} })).toEqual(['tenant: unknown key (did you mean "tenants"?)']);
+    expect(problemsOf({ grafana: { zzz: 1 } })[0]).toMatch(/^grafana\.zzz: unknown key \(known keys: .*internetFacing/);
+  });
+
+  test('an imported VPC needs its IDs, named one by one', () => {
+    const problems = problemsOf({ network: { vpc: { mode: 'import' } } });
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        'network.vpc.vpcId: required (expected string)',
+        'network.vpc.vpcCidr: required (expected string)',
+        'network.vpc.privateSubnetIds: required (expected array)',
+      ]),
+    );
+  });
+
+  test('the error message lists every problem and the source', () => {
+    expect(() =>
+      loadConfig([{ origin: 'prod.json', values: { retention: { metricsDays: 0 }, tenants: { allowed: ['bad tenant!'] } } }]),
+    ).toThrow(/invalid configuration \(from prod\.json\):\n {2}- .*\n {2}- /);
+  });
+
+  test('a source that is not an object is refused', () => {
+    expect(() => loadConfig([{ origin: 'x.json', values: [1, 2] }])).toThrow(/x\.json: expected a JSON object/);
+  });
+});
+
+describe('tenant IDs', () => {
+  test.each(['aws-rag-ec2', 'team_a', 'a.b', 'A1'])('%s is accepted', (id) => expect(tenantIdProblem(id)).toBeUndefined());
+  test.each(['', 'has space', 'a|b', 'slash/no', '.', '..', '__mimir_cluster', 'ünïcode'])('%j is rejected', (id) =>
+    expect(tenantIdProblem(id)).toBeDefined(),
+  );
+});
+
+describe('merging sources', () => {
+  test('objects merge key by key; arrays and scalars replace', () => {
+    expect(mergeConfig({ a: { b: 1, c: [1, 2] }, d: 1 }, { a: { c: [3] }, d: 2 })).toEqual({ a: { b: 1, c: [3] }, d: 2 });
+  });
+
+  test('later sources win', () => {
+    const config = loadConfig([
+      { origin: 'context', values: { retention: { metricsDays: 30, logsDays: 7 } } },
+      { origin: 'file', values: { retention: { metricsDays: 60 } } },
+    ]);
+    expect(config.retention.metricsDays).toBe(60);
+    expect(config.retention.logsDays).toBe(7);
+  });
+});

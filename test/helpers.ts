@@ -1,0 +1,81 @@
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { App, Validations } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { loadConfig } from '../lib/config/load';
+import type { LgtmConfig, LgtmConfigInput } from '../lib/config/schema';
+import { LgtmFleetStack } from '../lib/lgtm-fleet-stack';
+
+/** The feature flags in cdk.json, so tests synthesize exactly what `cdk synth` does. */
+const CDK_CONTEXT = (JSON.parse(readFileSync(join(__dirname, '..', 'cdk.json'), 'utf8')) as { context: Record<string, unknown> }).context;
+
+/** A new App with cdk.json's feature flags. */
+export function newApp(outdir?: string): App {
+  return new App({ context: CDK_CONTEXT, outdir });
+}
+
+/** A validated config from partial overrides, as `bin/` would produce it. */
+export function testConfig(values: LgtmConfigInput | Record<string, unknown> = {}): LgtmConfig {
+  return loadConfig([{ origin: 'test', values }]);
+}
+
+/** The stack and its template for a config (no cdk-nag: see {@link nagViolations}). */
+export function synthStack(values: LgtmConfigInput | Record<string, unknown> = {}): { stack: LgtmFleetStack; template: Template } {
+  const app = newApp();
+  const config = testConfig(values);
+  const stack = new LgtmFleetStack(app, config.stackName, { config, env: config.env });
+  return { stack, template: Template.fromStack(stack) };
+}
+
+/** Synthesizes with cdk-nag's AwsSolutions pack and returns every unacknowledged error as `rule at path`. */
+export function nagViolations(values: LgtmConfigInput | Record<string, unknown> = {}): string[] {
+  const outdir = mkdtempSync(join(tmpdir(), 'lgtm-nag-'));
+  const app = newApp(outdir);
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+  const config = testConfig(values);
+  new LgtmFleetStack(app, config.stackName, { config, env: config.env });
+  try {
+    app.synth();
+  } catch (error) {
+    if (!/Validation failed/.test((error as Error).message)) throw error;
+  }
+  const report = JSON.parse(readFileSync(join(outdir, 'validation-report.json'), 'utf8')) as {
+    pluginReports: Array<{
+      violations: Array<{ ruleName: string; severity: string; violatingConstructs: Array<{ constructPath: string }> }>;
+    }>;
+  };
+  return report.pluginReports.flatMap((plugin) =>
+    plugin.violations
+      .filter((v) => v.severity === 'error')
+      .flatMap((v) => v.violatingConstructs.map((c) => `${v.ruleName} at ${c.constructPath}`)),
+  );
+}
+
+type Resources = Record<string, { Type: string; Properties: Record<string, unknown>; DeletionPolicy?: string }>;
+
+/** The logical ID of the single resource of `type` whose logical ID starts with `prefix`. */
+export function logicalIdOf(template: Template, type: string, prefix: string): string {
+  const ids = Object.keys(template.findResources(type)).filter((id) => id.startsWith(prefix));
+  if (ids.length !== 1) throw new Error(`expected one ${type} starting with ${prefix}, found ${ids.join(', ') || 'none'}`);
+  return ids[0];
+}
+
+export function resourcesOf(template: Template, type: string): Resources {
+  return template.findResources(type) as Resources;
+}
+
+/** Container definitions of the task definition whose logical ID starts with `prefix` (e.g. `MimirBackendTask`). */
+export function containersOf(template: Template, prefix: string): Array<Record<string, unknown>> {
+  const id = logicalIdOf(template, 'AWS::ECS::TaskDefinition', prefix);
+  return resourcesOf(template, 'AWS::ECS::TaskDefinition')[id].Properties.ContainerDefinitions as Array<Record<string, unknown>>;
+}
+
+/** All IAM statements attached to the role whose logical ID starts with `rolePrefix`. */
+export function statementsOfRole(template: Template, rolePrefix: string): Array<Record<string, unknown>> {
+  const roleId = logicalIdOf(template, 'AWS::IAM::Role', rolePrefix);
+  return Object.values(resourcesOf(template, 'AWS::IAM::Policy'))
+    .filter((p) => JSON.stringify(p.Properties.Roles).includes(`"${roleId}"`))
+    .flatMap((p) => (p.Properties.PolicyDocument as { Statement: Array<Record<string, unknown>> }).Statement);
+}

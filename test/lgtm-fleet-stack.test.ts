@@ -1,0 +1,355 @@
+import { Match, type Template } from 'aws-cdk-lib/assertions';
+import { containersOf, logicalIdOf, nagViolations, resourcesOf, statementsOfRole, synthStack } from './helpers';
+
+const SERVICES = ['mimir', 'loki', 'tempo', 'grafana', 'memcached'] as const;
+
+describe('default configuration', () => {
+  let template: Template;
+  beforeAll(() => {
+    template = synthStack().template;
+  });
+
+  test('one cluster with Container Insights and one private DNS namespace as the shared network', () => {
+    template.resourceCountIs('AWS::ECS::Cluster', 1);
+    template.hasResourceProperties('AWS::ECS::Cluster', {
+      ClusterSettings: [{ Name: 'containerInsights', Value: 'enabled' }],
+    });
+    template.resourceCountIs('AWS::ServiceDiscovery::PrivateDnsNamespace', 1);
+    template.hasResourceProperties('AWS::ServiceDiscovery::PrivateDnsNamespace', { Name: 'lgtm.internal' });
+  });
+
+  test('a new VPC with private subnets, one NAT gateway, an S3 gateway endpoint and flow logs', () => {
+    template.resourceCountIs('AWS::EC2::VPC', 1);
+    template.resourceCountIs('AWS::EC2::NatGateway', 1);
+    template.hasResourceProperties('AWS::EC2::VPCEndpoint', {
+      VpcEndpointType: 'Gateway',
+      ServiceName: Match.objectLike({ 'Fn::Join': ['', Match.arrayWith([Match.stringLikeRegexp('\\.s3$')])] }),
+    });
+    template.hasResourceProperties('AWS::EC2::FlowLog', { TrafficType: 'ALL' });
+  });
+
+  test.each(SERVICES)('%s registers an A record in the namespace and runs on ARM64 Fargate', (name) => {
+    template.hasResourceProperties('AWS::ServiceDiscovery::Service', {
+      Name: name,
+      DnsConfig: { DnsRecords: [{ Type: 'A', TTL: 10 }] },
+    });
+    const prefix = `${name[0].toUpperCase()}${name.slice(1)}Backend`;
+    const taskId = logicalIdOf(template, 'AWS::ECS::TaskDefinition', prefix);
+    const task = resourcesOf(template, 'AWS::ECS::TaskDefinition')[taskId].Properties;
+    expect(task.RuntimePlatform).toEqual({ CpuArchitecture: 'ARM64', OperatingSystemFamily: 'LINUX' });
+    expect(task.RequiresCompatibilities).toEqual(['FARGATE']);
+  });
+
+  test.each([
+    ['Mimir', 'mimir', [8080, 9095]],
+    ['Loki', 'loki', [3100, 9096]],
+    ['Tempo', 'tempo', [3200, 9097, 4317, 4318]],
+    ['Grafana', 'grafana', [3000]],
+    ['Memcached', 'memcached', [11211]],
+  ])('%s container listens on its ports', (prefix, name, ports) => {
+    const main = containersOf(template, `${prefix}Backend`).find((c) => c.Name === name);
+    expect((main?.PortMappings as Array<{ ContainerPort: number }>).map((p) => p.ContainerPort)).toEqual(ports);
+  });
+
+  test.each(['Mimir', 'Loki', 'Tempo'])('%s: stop timeout 120 s, single writer, circuit breaker with rollback', (prefix) => {
+    const main = containersOf(template, `${prefix}Backend`).find((c) => c.Essential === true);
+    expect(main?.StopTimeout).toBe(120);
+    const serviceId = logicalIdOf(template, 'AWS::ECS::Service', `${prefix}BackendService`);
+    const service = resourcesOf(template, 'AWS::ECS::Service')[serviceId].Properties;
+    expect(service.DeploymentConfiguration).toEqual({
+      MinimumHealthyPercent: 0,
+      MaximumPercent: 100,
+      DeploymentCircuitBreaker: { Enable: true, Rollback: true },
+    });
+    expect(service.HealthCheckGracePeriodSeconds).toBe(180);
+  });
+
+  test('Mimir runs monolithic with its config file', () => {
+    const main = containersOf(template, 'MimirBackend').find((c) => c.Name === 'mimir');
+    expect(main?.Command).toEqual(['-config.file=/etc/mimir/mimir.yaml', '-target=all']);
+  });
+
+  test.each([
+    ['Mimir', 'mimir', '/etc/mimir', 'mimir.yaml'],
+    ['Loki', 'loki', '/etc/loki', 'loki.yaml'],
+    ['Tempo', 'tempo', '/etc/tempo', 'tempo.yaml'],
+    ['Grafana', 'grafana', '/etc/grafana/provisioning/datasources', 'datasources.yaml'],
+  ])('%s config travels from Parameter Store through an init container, no shell needed in the image', (prefix, name, dir, file) => {
+    const parameterId = logicalIdOf(template, 'AWS::SSM::Parameter', `${prefix}BackendConfig`);
+    template.hasResourceProperties('AWS::SSM::Parameter', { Name: `/LgtmFleet/config/${name}`, Type: 'String' });
+    const containers = containersOf(template, `${prefix}Backend`);
+    const init = containers.find((c) => c.Name === 'config-init');
+    const main = containers.find((c) => c.Name === name);
+    expect(init?.Essential).toBe(false);
+    expect(init?.Image).toMatch(/busybox/);
+    expect(JSON.stringify(init?.Secrets)).toContain(parameterId);
+    expect((init?.Command as string[])[0]).toContain(`> /config/${file}`);
+    expect(main?.DependsOn).toEqual([{ ContainerName: 'config-init', Condition: 'SUCCESS' }]);
+    expect(main?.MountPoints).toContainEqual({ SourceVolume: 'config', ContainerPath: dir, ReadOnly: true });
+  });
+
+  test.each([
+    ['Mimir', ['mimir/blocks', 'mimir/ruler', 'mimir/alertmanager']],
+    ['Loki', ['loki']],
+    ['Tempo', ['tempo']],
+  ])('%s task role touches only its own bucket prefixes', (prefix, own) => {
+    const statements = statementsOfRole(template, `${prefix}BackendTaskTaskRole`);
+    const text = JSON.stringify(statements);
+    const all = ['mimir/blocks', 'mimir/ruler', 'mimir/alertmanager', 'loki', 'tempo'];
+    for (const p of all) {
+      if (own.includes(p)) expect(text).toContain(`/${p}/*`);
+      else expect(text).not.toContain(`/${p}/*`);
+    }
+    const list = statements.find((s) => s.Action === 's3:ListBucket');
+    expect(list?.Condition).toEqual({ StringLike: { 's3:prefix': own.flatMap((p) => [p, `${p}/*`]) } });
+    // No bucket-wide object access and no wildcard actions.
+    expect(text).not.toMatch(/"s3:\*"|"s3:List\*"|"s3:Get\*"/);
+    for (const s of statements) {
+      if (String(s.Action).startsWith('s3:Get') || (Array.isArray(s.Action) && s.Action.includes('s3:GetObject'))) {
+        expect(JSON.stringify(s.Resource)).not.toMatch(/\.Arn"\]\},"\/\*"/);
+      }
+    }
+  });
+
+  test('the data bucket is encrypted, private, TLS-only, logged, versioned, with lifecycle rules, and retained', () => {
+    const bucketId = logicalIdOf(template, 'AWS::S3::Bucket', 'StorageData');
+    const bucket = resourcesOf(template, 'AWS::S3::Bucket')[bucketId];
+    expect(bucket.DeletionPolicy).toBe('Retain');
+    expect(bucket.Properties.BucketEncryption).toBeDefined();
+    expect(bucket.Properties.PublicAccessBlockConfiguration).toEqual({
+      BlockPublicAcls: true,
+      BlockPublicPolicy: true,
+      IgnorePublicAcls: true,
+      RestrictPublicBuckets: true,
+    });
+    expect(bucket.Properties.VersioningConfiguration).toEqual({ Status: 'Enabled' });
+    expect(bucket.Properties.LoggingConfiguration).toMatchObject({ LogFilePrefix: 's3/data/' });
+    const rules = (bucket.Properties.LifecycleConfiguration as { Rules: Array<Record<string, unknown>> }).Rules;
+    expect(rules).toContainEqual(expect.objectContaining({ AbortIncompleteMultipartUpload: { DaysAfterInitiation: 2 } }));
+    expect(rules).toContainEqual(expect.objectContaining({ NoncurrentVersionExpiration: { NoncurrentDays: 7 } }));
+    template.hasResourceProperties('AWS::S3::BucketPolicy', {
+      Bucket: { Ref: bucketId },
+      PolicyDocument: {
+        Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]),
+      },
+    });
+  });
+
+  test('the ingest gateway is internal, routes each signal to its backend and health-checks /ready', () => {
+    template.hasResourceProperties('AWS::ElasticLoadBalancingV2::LoadBalancer', {
+      Scheme: 'internal',
+      LoadBalancerAttributes: Match.arrayWith([{ Key: 'routing.http.drop_invalid_header_fields.enabled', Value: 'true' }]),
+    });
+    const rules = Object.values(resourcesOf(template, 'AWS::ElasticLoadBalancingV2::ListenerRule')).map((r) => r.Properties);
+    const pathsOf = (r: Record<string, unknown>) =>
+      (r.Conditions as Array<{ PathPatternConfig?: { Values: string[] } }>).flatMap((c) => c.PathPatternConfig?.Values ?? []);
+    expect(rules.map(pathsOf)).toEqual(
+      expect.arrayContaining([['/api/v1/push', '/otlp/v1/metrics'], ['/loki/api/v1/push', '/otlp/v1/logs'], ['/v1/traces']]),
+    );
+    template.hasResourceProperties('AWS::ElasticLoadBalancingV2::TargetGroup', { Port: 8080, HealthCheckPath: '/ready' });
+    template.hasResourceProperties('AWS::ElasticLoadBalancingV2::TargetGroup', { Port: 3100, HealthCheckPath: '/ready' });
+    // Tempo takes OTLP on 4318 but answers /ready on its HTTP port.
+    template.hasResourceProperties('AWS::ElasticLoadBalancingV2::TargetGroup', {
+      Port: 4318,
+      HealthCheckPath: '/ready',
+      HealthCheckPort: '3200',
+    });
+    template.hasResourceProperties('AWS::ElasticLoadBalancingV2::TargetGroup', { Port: 3000, HealthCheckPath: '/api/health' });
+  });
+
+  test('load balancers accept traffic only from the VPC by default', () => {
+    const ingress = Object.values(resourcesOf(template, 'AWS::EC2::SecurityGroup'))
+      .filter((sg) => String(sg.Properties.GroupDescription).startsWith('lgtm-fleet') && sg.Properties.SecurityGroupIngress)
+      .flatMap((sg) => sg.Properties.SecurityGroupIngress as Array<Record<string, unknown>>);
+    expect(ingress.length).toBeGreaterThanOrEqual(2);
+    for (const rule of ingress) {
+      expect(rule.CidrIp).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^NetworkVpc/), 'CidrBlock'] });
+      expect(rule.FromPort).toBe(80);
+    }
+  });
+
+  test('backends accept connections only from the load balancers, Grafana and cache clients', () => {
+    const rules = Object.values(resourcesOf(template, 'AWS::EC2::SecurityGroupIngress')).map((r) => r.Properties);
+    for (const rule of rules) {
+      expect(rule.CidrIp).toBeUndefined();
+      expect(rule.SourceSecurityGroupId).toBeDefined();
+    }
+    const memcachedSg = logicalIdOf(template, 'AWS::EC2::SecurityGroup', 'MemcachedBackendSecurityGroup');
+    const toMemcached = rules.filter((r) => JSON.stringify(r.GroupId).includes(memcachedSg));
+    expect(toMemcached.map((r) => JSON.stringify(r.SourceSecurityGroupId)).sort()).toEqual(
+      [
+        JSON.stringify({ 'Fn::GetAtt': [logicalIdOf(template, 'AWS::EC2::SecurityGroup', 'LokiBackendSecurityGroup'), 'GroupId'] }),
+        JSON.stringify({ 'Fn::GetAtt': [logicalIdOf(template, 'AWS::EC2::SecurityGroup', 'MimirBackendSecurityGroup'), 'GroupId'] }),
+      ].sort(),
+    );
+    expect(toMemcached.every((r) => r.FromPort === 11211 && r.ToPort === 11211)).toBe(true);
+  });
+
+  test('the Grafana admin password comes from Secrets Manager and never appears in plain text', () => {
+    const secretId = logicalIdOf(template, 'AWS::SecretsManager::Secret', 'GrafanaAdminPassword');
+    template.hasResourceProperties('AWS::SecretsManager::Secret', {
+      GenerateSecretString: Match.objectLike({ PasswordLength: 32 }),
+    });
+    const grafana = containersOf(template, 'GrafanaBackend').find((c) => c.Name === 'grafana');
+    expect(grafana?.Secrets).toEqual([{ Name: 'GF_SECURITY_ADMIN_PASSWORD', ValueFrom: { Ref: secretId } }]);
+    const env = grafana?.Environment as Array<{ Name: string }>;
+    expect(env.map((e) => e.Name)).not.toContain('GF_SECURITY_ADMIN_PASSWORD');
+    expect(JSON.stringify(template.toJSON())).not.toContain('"Name":"GF_SECURITY_ADMIN_PASSWORD","Value"');
+  });
+
+  test('memcached is health-checked by a real stats round trip and keeps its cache below the task memory', () => {
+    const main = containersOf(template, 'MemcachedBackend').find((c) => c.Name === 'memcached');
+    expect(JSON.stringify(main?.HealthCheck)).toContain('stats');
+    const command = main?.Command as string[];
+    const megabytes = Number(command[command.indexOf('-m') + 1]);
+    expect(megabytes).toBeGreaterThan(0);
+    expect(megabytes).toBeLessThan(1024);
+  });
+
+  test('container logs are kept 30 days by default', () => {
+    const groups = Object.values(resourcesOf(template, 'AWS::Logs::LogGroup')).map((g) => g.Properties.RetentionInDays);
+    expect(groups.length).toBeGreaterThanOrEqual(6);
+    expect(new Set(groups)).toEqual(new Set([30]));
+  });
+
+  test('ephemeral durability: data volumes are task storage chowned for the unprivileged user, no EFS', () => {
+    template.resourceCountIs('AWS::EFS::FileSystem', 0);
+    const init = containersOf(template, 'LokiBackend').find((c) => c.Name === 'config-init');
+    expect((init?.Command as string[])[0]).toContain('chown 10001:10001 /data');
+  });
+
+  test('outputs tell the operator where Grafana, its password and the ingest endpoint are', () => {
+    const outputs = Object.keys(template.toJSON().Outputs);
+    expect(outputs).toEqual(expect.arrayContaining(['GrafanaUrl', 'GrafanaAdminSecretArn', 'IngestUrl', 'DataBucketName']));
+  });
+});
+
+describe('configuration variants', () => {
+  test('efs durability mounts an encrypted file system through per-service access points as uid 10001', () => {
+    const { template } = synthStack({ storage: { durability: 'efs' } });
+    template.hasResourceProperties('AWS::EFS::FileSystem', { Encrypted: true });
+    template.hasResource('AWS::EFS::FileSystem', { DeletionPolicy: 'Retain' });
+    for (const path of ['/mimir', '/loki', '/tempo']) {
+      template.hasResourceProperties('AWS::EFS::AccessPoint', {
+        RootDirectory: { Path: path, CreationInfo: { OwnerUid: '10001', OwnerGid: '10001', Permissions: '750' } },
+        PosixUser: { Uid: '10001', Gid: '10001' },
+      });
+    }
+    const taskId = logicalIdOf(template, 'AWS::ECS::TaskDefinition', 'MimirBackendTask');
+    const volumes = resourcesOf(template, 'AWS::ECS::TaskDefinition')[taskId].Properties.Volumes as Array<Record<string, unknown>>;
+    expect(volumes).toContainEqual(
+      expect.objectContaining({
+        Name: 'data',
+        EFSVolumeConfiguration: expect.objectContaining({ TransitEncryption: 'ENABLED', AuthorizationConfig: expect.anything() }),
+      }),
+    );
+    const statements = statementsOfRole(template, 'MimirBackendTaskTaskRole');
+    expect(statements).toContainEqual(
+      expect.objectContaining({
+        Action: ['elasticfilesystem:ClientMount', 'elasticfilesystem:ClientWrite'],
+        Condition: { StringEquals: { 'elasticfilesystem:AccessPointArn': expect.anything() } },
+      }),
+    );
+  });
+
+  test('an imported VPC is used as given: no VPC, NAT or context lookup', () => {
+    const { template } = synthStack({
+      network: {
+        vpc: {
+          mode: 'import',
+          vpcId: 'vpc-0123456789abcdef0',
+          vpcCidr: '10.1.0.0/16',
+          availabilityZones: ['eu-west-1a', 'eu-west-1b'],
+          privateSubnetIds: ['subnet-0123456789abcdef0', 'subnet-0123456789abcdef1'],
+        },
+      },
+    });
+    template.resourceCountIs('AWS::EC2::VPC', 0);
+    template.resourceCountIs('AWS::EC2::NatGateway', 0);
+    template.hasResourceProperties('AWS::ECS::Service', {
+      NetworkConfiguration: {
+        AwsvpcConfiguration: Match.objectLike({ Subnets: ['subnet-0123456789abcdef0', 'subnet-0123456789abcdef1'] }),
+      },
+    });
+    template.hasResourceProperties('AWS::EC2::SecurityGroup', {
+      GroupDescription: 'lgtm-fleet telemetry ingest',
+      SecurityGroupIngress: [Match.objectLike({ CidrIp: '10.1.0.0/16', FromPort: 80 })],
+    });
+  });
+
+  test('configured ingest sources replace the VPC default', () => {
+    const { template } = synthStack({
+      ingest: { allowedCidrs: ['10.9.0.0/24'], allowedSecurityGroupIds: ['sg-0123456789abcdef0'] },
+    });
+    const ingestSg = Object.values(resourcesOf(template, 'AWS::EC2::SecurityGroup')).find(
+      (sg) => sg.Properties.GroupDescription === 'lgtm-fleet telemetry ingest',
+    );
+    expect(ingestSg?.Properties.SecurityGroupIngress).toEqual([expect.objectContaining({ CidrIp: '10.9.0.0/24', FromPort: 80 })]);
+    template.hasResourceProperties('AWS::EC2::SecurityGroupIngress', {
+      SourceSecurityGroupId: 'sg-0123456789abcdef0',
+      FromPort: 80,
+    });
+  });
+
+  test('an internet-facing Grafana is served over HTTPS only, with HTTP redirected', () => {
+    const certificateArn = 'arn:aws:acm:eu-west-1:123456789012:certificate/12345678-1234-1234-1234-123456789012';
+    const { template } = synthStack({
+      grafana: { internetFacing: true, certificateArn, allowedCidrs: ['203.0.113.0/24'], domainName: 'grafana.example.com' },
+    });
+    template.hasResourceProperties('AWS::ElasticLoadBalancingV2::LoadBalancer', { Scheme: 'internet-facing' });
+    template.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', {
+      Port: 443,
+      Protocol: 'HTTPS',
+      Certificates: [{ CertificateArn: certificateArn }],
+    });
+    template.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', {
+      Port: 80,
+      DefaultActions: [Match.objectLike({ Type: 'redirect', RedirectConfig: Match.objectLike({ Port: '443', Protocol: 'HTTPS' }) })],
+    });
+    const grafana = containersOf(template, 'GrafanaBackend').find((c) => c.Name === 'grafana');
+    expect(grafana?.Environment).toContainEqual({ Name: 'GF_SERVER_ROOT_URL', Value: 'https://grafana.example.com' });
+    expect(grafana?.Environment).toContainEqual({ Name: 'GF_SECURITY_COOKIE_SECURE', Value: 'true' });
+  });
+
+  test('task sizes and retention come from the config', () => {
+    const { template } = synthStack({ services: { mimir: { cpu: 2048, memoryMiB: 8192 } }, retention: { containerLogsDays: 90 } });
+    template.hasResourceProperties('AWS::ECS::TaskDefinition', { Cpu: '2048', Memory: '8192', Family: Match.stringLikeRegexp('Mimir') });
+    const groups = Object.values(resourcesOf(template, 'AWS::Logs::LogGroup')).map((g) => g.Properties.RetentionInDays);
+    expect(groups).toContain(90);
+  });
+
+  test('a named data bucket uses that name', () => {
+    const { template } = synthStack({ storage: { bucketName: 'rag-mimir-pos-s3' } });
+    template.hasResourceProperties('AWS::S3::Bucket', { BucketName: 'rag-mimir-pos-s3' });
+  });
+});
+
+describe('cdk-nag AwsSolutions', () => {
+  test.each([
+    ['default', {}],
+    ['efs durability', { storage: { durability: 'efs' } }],
+    [
+      'internet-facing Grafana in a fixed region',
+      {
+        env: { account: '123456789012', region: 'eu-west-1' },
+        network: {
+          vpc: {
+            mode: 'import',
+            vpcId: 'vpc-0123456789abcdef0',
+            vpcCidr: '10.1.0.0/16',
+            availabilityZones: ['eu-west-1a', 'eu-west-1b'],
+            privateSubnetIds: ['subnet-0123456789abcdef0', 'subnet-0123456789abcdef1'],
+            publicSubnetIds: ['subnet-0123456789abcdef2', 'subnet-0123456789abcdef3'],
+          },
+        },
+        grafana: {
+          internetFacing: true,
+          certificateArn: 'arn:aws:acm:eu-west-1:123456789012:certificate/12345678-1234-1234-1234-123456789012',
+          allowedCidrs: ['0.0.0.0/0'],
+        },
+      },
+    ],
+  ])('%s configuration has no unacknowledged finding', (_name, values) => {
+    expect(nagViolations(values)).toEqual([]);
+  });
+});
