@@ -32,6 +32,7 @@ export function renderAll(config: LgtmConfig): RenderedDocument[] {
     deploy: {
       region: config.env?.region ?? '<region>',
       bucketName: config.storage.bucketName ?? '<data-bucket>',
+      urlSuffix: 'amazonaws.com',
     },
   };
   return [

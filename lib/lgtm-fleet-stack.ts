@@ -56,7 +56,7 @@ export class LgtmFleetStack extends Stack {
       });
     }
 
-    const deploy: DeployFacts = { region: Aws.REGION, bucketName: this.store.bucket.bucketName };
+    const deploy: DeployFacts = { region: Aws.REGION, bucketName: this.store.bucket.bucketName, urlSuffix: Aws.URL_SUFFIX };
     const common = { config, network: this.network, deploy };
     const stateful = { ...common, store: this.store, fileSystem: this.fileSystem };
 

@@ -72,6 +72,13 @@ export function containersOf(template: Template, prefix: string): Array<Record<s
   return resourcesOf(template, 'AWS::ECS::TaskDefinition')[id].Properties.ContainerDefinitions as Array<Record<string, unknown>>;
 }
 
+/** The container called `name` in the task definition whose logical ID starts with `prefix`. */
+export function containerNamed(template: Template, prefix: string, name: string): Record<string, unknown> {
+  const container = containersOf(template, prefix).find((c) => c.Name === name);
+  if (!container) throw new Error(`no container ${name} in ${prefix}`);
+  return container;
+}
+
 /** All IAM statements attached to the role whose logical ID starts with `rolePrefix`. */
 export function statementsOfRole(template: Template, rolePrefix: string): Array<Record<string, unknown>> {
   const roleId = logicalIdOf(template, 'AWS::IAM::Role', rolePrefix);

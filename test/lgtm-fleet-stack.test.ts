@@ -1,5 +1,5 @@
 import { Match, type Template } from 'aws-cdk-lib/assertions';
-import { containersOf, logicalIdOf, nagViolations, resourcesOf, statementsOfRole, synthStack } from './helpers';
+import { containerNamed, containersOf, logicalIdOf, nagViolations, resourcesOf, statementsOfRole, synthStack } from './helpers';
 
 const SERVICES = ['mimir', 'loki', 'tempo', 'grafana', 'memcached'] as const;
 
@@ -47,13 +47,13 @@ describe('default configuration', () => {
     ['Grafana', 'grafana', [3000]],
     ['Memcached', 'memcached', [11211]],
   ])('%s container listens on its ports', (prefix, name, ports) => {
-    const main = containersOf(template, `${prefix}Backend`).find((c) => c.Name === name);
-    expect((main?.PortMappings as Array<{ ContainerPort: number }>).map((p) => p.ContainerPort)).toEqual(ports);
+    const main = containerNamed(template, `${prefix}Backend`, name);
+    expect((main.PortMappings as Array<{ ContainerPort: number }>).map((p) => p.ContainerPort)).toEqual(ports);
   });
 
   test.each(['Mimir', 'Loki', 'Tempo'])('%s: stop timeout 120 s, single writer, circuit breaker with rollback', (prefix) => {
-    const main = containersOf(template, `${prefix}Backend`).find((c) => c.Essential === true);
-    expect(main?.StopTimeout).toBe(120);
+    const main = containersOf(template, `${prefix}Backend`).find((c) => c.Essential === true) ?? {};
+    expect(main.StopTimeout).toBe(120);
     const serviceId = logicalIdOf(template, 'AWS::ECS::Service', `${prefix}BackendService`);
     const service = resourcesOf(template, 'AWS::ECS::Service')[serviceId].Properties;
     expect(service.DeploymentConfiguration).toEqual({
@@ -65,8 +65,8 @@ describe('default configuration', () => {
   });
 
   test('Mimir runs monolithic with its config file', () => {
-    const main = containersOf(template, 'MimirBackend').find((c) => c.Name === 'mimir');
-    expect(main?.Command).toEqual(['-config.file=/etc/mimir/mimir.yaml', '-target=all']);
+    const main = containerNamed(template, 'MimirBackend', 'mimir');
+    expect(main.Command).toEqual(['-config.file=/etc/mimir/mimir.yaml', '-target=all']);
   });
 
   test.each([
@@ -77,15 +77,14 @@ describe('default configuration', () => {
   ])('%s config travels from Parameter Store through an init container, no shell needed in the image', (prefix, name, dir, file) => {
     const parameterId = logicalIdOf(template, 'AWS::SSM::Parameter', `${prefix}BackendConfig`);
     template.hasResourceProperties('AWS::SSM::Parameter', { Name: `/LgtmFleet/config/${name}`, Type: 'String' });
-    const containers = containersOf(template, `${prefix}Backend`);
-    const init = containers.find((c) => c.Name === 'config-init');
-    const main = containers.find((c) => c.Name === name);
-    expect(init?.Essential).toBe(false);
-    expect(init?.Image).toMatch(/busybox/);
-    expect(JSON.stringify(init?.Secrets)).toContain(parameterId);
-    expect((init?.Command as string[])[0]).toContain(`> /config/${file}`);
-    expect(main?.DependsOn).toEqual([{ ContainerName: 'config-init', Condition: 'SUCCESS' }]);
-    expect(main?.MountPoints).toContainEqual({ SourceVolume: 'config', ContainerPath: dir, ReadOnly: true });
+    const init = containerNamed(template, `${prefix}Backend`, 'config-init');
+    const main = containerNamed(template, `${prefix}Backend`, name);
+    expect(init.Essential).toBe(false);
+    expect(init.Image).toMatch(/busybox/);
+    expect(JSON.stringify(init.Secrets)).toContain(parameterId);
+    expect((init.Command as string[])[0]).toContain(`> /config/${file}`);
+    expect(main.DependsOn).toEqual([{ ContainerName: 'config-init', Condition: 'SUCCESS' }]);
+    expect(main.MountPoints).toContainEqual({ SourceVolume: 'config', ContainerPath: dir, ReadOnly: true });
   });
 
   test.each([
@@ -190,17 +189,17 @@ describe('default configuration', () => {
     template.hasResourceProperties('AWS::SecretsManager::Secret', {
       GenerateSecretString: Match.objectLike({ PasswordLength: 32 }),
     });
-    const grafana = containersOf(template, 'GrafanaBackend').find((c) => c.Name === 'grafana');
-    expect(grafana?.Secrets).toEqual([{ Name: 'GF_SECURITY_ADMIN_PASSWORD', ValueFrom: { Ref: secretId } }]);
-    const env = grafana?.Environment as Array<{ Name: string }>;
+    const grafana = containerNamed(template, 'GrafanaBackend', 'grafana');
+    expect(grafana.Secrets).toEqual([{ Name: 'GF_SECURITY_ADMIN_PASSWORD', ValueFrom: { Ref: secretId } }]);
+    const env = grafana.Environment as Array<{ Name: string }>;
     expect(env.map((e) => e.Name)).not.toContain('GF_SECURITY_ADMIN_PASSWORD');
     expect(JSON.stringify(template.toJSON())).not.toContain('"Name":"GF_SECURITY_ADMIN_PASSWORD","Value"');
   });
 
   test('memcached is health-checked by a real stats round trip and keeps its cache below the task memory', () => {
-    const main = containersOf(template, 'MemcachedBackend').find((c) => c.Name === 'memcached');
-    expect(JSON.stringify(main?.HealthCheck)).toContain('stats');
-    const command = main?.Command as string[];
+    const main = containerNamed(template, 'MemcachedBackend', 'memcached');
+    expect(JSON.stringify(main.HealthCheck)).toContain('stats');
+    const command = main.Command as string[];
     const megabytes = Number(command[command.indexOf('-m') + 1]);
     expect(megabytes).toBeGreaterThan(0);
     expect(megabytes).toBeLessThan(1024);
@@ -214,8 +213,8 @@ describe('default configuration', () => {
 
   test('ephemeral durability: data volumes are task storage chowned for the unprivileged user, no EFS', () => {
     template.resourceCountIs('AWS::EFS::FileSystem', 0);
-    const init = containersOf(template, 'LokiBackend').find((c) => c.Name === 'config-init');
-    expect((init?.Command as string[])[0]).toContain('chown 10001:10001 /data');
+    const init = containerNamed(template, 'LokiBackend', 'config-init');
+    expect((init.Command as string[])[0]).toContain('chown 10001:10001 /data');
   });
 
   test('outputs tell the operator where Grafana, its password and the ingest endpoint are', () => {
@@ -306,9 +305,9 @@ describe('configuration variants', () => {
       Port: 80,
       DefaultActions: [Match.objectLike({ Type: 'redirect', RedirectConfig: Match.objectLike({ Port: '443', Protocol: 'HTTPS' }) })],
     });
-    const grafana = containersOf(template, 'GrafanaBackend').find((c) => c.Name === 'grafana');
-    expect(grafana?.Environment).toContainEqual({ Name: 'GF_SERVER_ROOT_URL', Value: 'https://grafana.example.com' });
-    expect(grafana?.Environment).toContainEqual({ Name: 'GF_SECURITY_COOKIE_SECURE', Value: 'true' });
+    const grafana = containerNamed(template, 'GrafanaBackend', 'grafana');
+    expect(grafana.Environment).toContainEqual({ Name: 'GF_SERVER_ROOT_URL', Value: 'https://grafana.example.com' });
+    expect(grafana.Environment).toContainEqual({ Name: 'GF_SECURITY_COOKIE_SECURE', Value: 'true' });
   });
 
   test('task sizes and retention come from the config', () => {

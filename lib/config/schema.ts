@@ -177,11 +177,11 @@ export const configSchema = z
       .prefault({}),
     images: z
       .strictObject({
-        mimir: pinnedImage.default('grafana/mimir:3.2.0'),
-        loki: pinnedImage.default('grafana/loki:3.7.0'),
-        tempo: pinnedImage.default('grafana/tempo:3.0.1'),
-        grafana: pinnedImage.default('grafana/grafana:13.0.1'),
-        memcached: pinnedImage.default('memcached:1.6.39'),
+        mimir: pinnedImage.default('grafana/mimir:3.2.1'),
+        loki: pinnedImage.default('grafana/loki:3.7.8'),
+        tempo: pinnedImage.default('grafana/tempo:3.0.3'),
+        grafana: pinnedImage.default('grafana/grafana:13.2.1'),
+        memcached: pinnedImage.default('memcached:1.6.45'),
         /** Small image with a shell that writes configs into the shared volume before each backend starts. */
         configInit: pinnedImage.default('public.ecr.aws/docker/library/busybox:1.37.0'),
       })

@@ -68,6 +68,8 @@ export interface DeployFacts {
   readonly region: string;
   /** Name of the data bucket. */
   readonly bucketName: string;
+  /** Domain suffix of AWS endpoints in the partition (`amazonaws.com`, `amazonaws.com.cn`). */
+  readonly urlSuffix: string;
 }
 
 /** Everything a renderer needs: the validated config plus deploy-time facts. */
@@ -106,6 +108,11 @@ export function backendParameterName(config: LgtmConfig, service: string): strin
 
 export function agentParameterName(config: LgtmConfig, tenant: string, platform: 'linux' | 'windows'): string {
   return `${parameterPrefix(config)}/agent/${tenant}/${platform}`;
+}
+
+/** The regional S3 endpoint the backends talk to through their task role. */
+export function s3Endpoint(deploy: DeployFacts): string {
+  return `s3.${deploy.region}.${deploy.urlSuffix}`;
 }
 
 /** Days → Go duration in hours, the unit every backend accepts (`365` → `8760h`). */

@@ -1,0 +1,89 @@
+import { Aws, Lazy } from 'aws-cdk-lib';
+import { parse } from 'yaml';
+import { loadConfig } from '../../lib/config/load';
+import { BUCKET_PREFIXES, type RenderInput } from '../../lib/render/catalog';
+import { LOKI_SCHEMA_FROM, renderLokiConfig } from '../../lib/render/loki';
+
+const DEPLOY = { region: 'eu-central-1', bucketName: 'lgtmfleet-databucket-1a2b3c4d5e6f-123456789012', urlSuffix: 'amazonaws.com' };
+
+function render(values: Record<string, unknown> = {}, deploy = DEPLOY) {
+  const input: RenderInput = { config: loadConfig([{ origin: 'test', values }]), deploy };
+  const text = renderLokiConfig(input);
+  // biome-ignore lint/suspicious/noExplicitAny: parsed YAML is navigated freely in assertions
+  return { text, doc: parse(text) as any };
+}
+
+describe('renderLokiConfig', () => {
+  test('requires a tenant on every request and allows cross-tenant queries', () => {
+    const { doc } = render();
+    expect(doc.auth_enabled).toBe(true);
+    expect(doc.querier.multi_tenant_queries_enabled).toBe(true);
+  });
+
+  test('listens on the catalog ports', () => {
+    const { doc } = render();
+    expect(doc.server).toEqual({ http_listen_port: 3100, grpc_listen_port: 9096 });
+  });
+
+  test('runs as one replica on an in-memory ring with state under the data directory', () => {
+    const { doc } = render();
+    expect(doc.common.replication_factor).toBe(1);
+    expect(doc.common.ring.kvstore.store).toBe('inmemory');
+    expect(doc.common.path_prefix).toBe('/loki');
+    const paths = [
+      doc.storage_config.tsdb_shipper.active_index_directory,
+      doc.storage_config.tsdb_shipper.cache_location,
+      doc.compactor.working_directory,
+      doc.ingester.wal.dir,
+    ];
+    for (const path of paths) expect(path).toMatch(/^\/loki\//);
+    expect(new Set(paths).size).toBe(paths.length);
+  });
+
+  test('stores chunks and index in the data bucket through the task role, under the Loki prefix', () => {
+    const { doc } = render();
+    expect(doc.common.storage.s3).toEqual({ region: 'eu-central-1', bucketnames: DEPLOY.bucketName });
+    expect(doc.storage_config.object_prefix).toBe(`${BUCKET_PREFIXES.loki}/`);
+    expect(JSON.stringify(doc)).not.toMatch(/access_key|secret_access_key/);
+  });
+
+  test('uses the TSDB v13 schema on S3 with a daily index from a fixed date', () => {
+    const { doc } = render();
+    expect(doc.schema_config.configs).toEqual([
+      { from: LOKI_SCHEMA_FROM, store: 'tsdb', object_store: 's3', schema: 'v13', index: { prefix: 'index_', period: '24h' } },
+    ]);
+  });
+
+  test('enforces retention in the compactor: 90 days by default, a custom value flows through', () => {
+    const { doc } = render();
+    expect(doc.compactor.retention_enabled).toBe(true);
+    expect(doc.compactor.delete_request_store).toBe('s3');
+    expect(doc.limits_config.retention_period).toBe('2160h');
+    expect(render({ retention: { logsDays: 365 } }).doc.limits_config.retention_period).toBe('8760h');
+  });
+
+  test('keeps a WAL and flushes chunks on shutdown', () => {
+    const { doc } = render();
+    expect(doc.ingester.wal).toEqual({ enabled: true, dir: '/loki/wal', flush_on_shutdown: true });
+  });
+
+  test('caches chunks and query results in memcached', () => {
+    const { doc } = render();
+    const address = 'dns+memcached.lgtm.internal:11211';
+    expect(doc.chunk_store_config.chunk_cache_config.memcached_client.addresses).toBe(address);
+    expect(doc.query_range.cache_results).toBe(true);
+    expect(doc.query_range.results_cache.cache.memcached_client.addresses).toBe(address);
+  });
+
+  test('emits CDK token strings for region and bucket verbatim', () => {
+    const BUCKET_TOKEN = Lazy.string({ produce: () => 'generated-bucket' });
+    const { doc } = render({}, { region: Aws.REGION, bucketName: BUCKET_TOKEN, urlSuffix: Aws.URL_SUFFIX });
+    expect(doc.common.storage.s3).toEqual({ region: Aws.REGION, bucketnames: BUCKET_TOKEN });
+  });
+
+  test('fits a standard Parameter Store parameter and carries no comments', () => {
+    const { text } = render();
+    expect(Buffer.byteLength(text, 'utf8')).toBeLessThanOrEqual(4096);
+    expect(text).not.toMatch(/^\s*#/m);
+  });
+});

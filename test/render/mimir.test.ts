@@ -1,0 +1,121 @@
+import { Aws, Lazy } from 'aws-cdk-lib';
+import { parse } from 'yaml';
+import { loadConfig } from '../../lib/config/load';
+import { BUCKET_PREFIXES, type RenderInput } from '../../lib/render/catalog';
+import { renderMimirConfig } from '../../lib/render/mimir';
+
+const DEPLOY = { region: 'ap-northeast-2', bucketName: 'lgtmfleet-databucket-1a2b3c4d5e6f-123456789012', urlSuffix: 'amazonaws.com' };
+
+function render(values: Record<string, unknown> = {}, deploy = DEPLOY) {
+  const input: RenderInput = { config: loadConfig([{ origin: 'test', values }]), deploy };
+  const text = renderMimirConfig(input);
+  // biome-ignore lint/suspicious/noExplicitAny: parsed YAML is navigated freely in assertions
+  return { text, doc: parse(text) as any };
+}
+
+describe('renderMimirConfig', () => {
+  test('runs monolithic, classic architecture, multi-tenant with federation', () => {
+    const { doc } = render();
+    expect(doc.target).toBe('all');
+    expect(doc.multitenancy_enabled).toBe(true);
+    expect(doc.ingest_storage).toEqual({ enabled: false });
+    expect(doc.tenant_federation).toEqual({ enabled: true });
+  });
+
+  test('listens on the catalog ports', () => {
+    const { doc } = render();
+    expect(doc.server).toEqual({ http_listen_port: 8080, grpc_listen_port: 9095 });
+  });
+
+  test('stores everything in the data bucket through the task role, with the regional endpoint', () => {
+    const { doc } = render();
+    expect(doc.common.storage.backend).toBe('s3');
+    expect(doc.common.storage.s3).toEqual({
+      endpoint: 's3.ap-northeast-2.amazonaws.com',
+      region: 'ap-northeast-2',
+      bucket_name: DEPLOY.bucketName,
+    });
+    expect(JSON.stringify(doc)).not.toMatch(/access_key|secret_access_key|secret_key/);
+  });
+
+  test('gives blocks, ruler and alertmanager storage three distinct prefixes from the catalog', () => {
+    const { doc } = render();
+    const prefixes = [doc.blocks_storage.storage_prefix, doc.ruler_storage.storage_prefix, doc.alertmanager_storage.storage_prefix];
+    expect(prefixes).toEqual([BUCKET_PREFIXES.mimirBlocks, BUCKET_PREFIXES.mimirRuler, BUCKET_PREFIXES.mimirAlertmanager]);
+    expect(new Set(prefixes).size).toBe(3);
+  });
+
+  test('flushes the head on shutdown and keeps every local path under the data directory', () => {
+    const { doc } = render();
+    expect(doc.blocks_storage.tsdb.flush_blocks_on_shutdown).toBe(true);
+    const paths = [
+      doc.blocks_storage.tsdb.dir,
+      doc.blocks_storage.bucket_store.sync_dir,
+      doc.compactor.data_dir,
+      doc.ruler.rule_path,
+      doc.alertmanager.data_dir,
+      doc.activity_tracker.filepath,
+    ];
+    for (const path of paths) expect(path).toMatch(/^\/data\//);
+    expect(new Set(paths).size).toBe(paths.length);
+  });
+
+  test('uses replication factor 1 on every replicated ring and unregisters the ingester on shutdown', () => {
+    const { doc } = render();
+    expect(doc.ingester.ring.replication_factor).toBe(1);
+    expect(doc.ingester.ring.unregister_on_shutdown).toBe(true);
+    expect(doc.store_gateway.sharding_ring.replication_factor).toBe(1);
+    expect(doc.alertmanager.sharding_ring.replication_factor).toBe(1);
+  });
+
+  test('sends the index, chunks, metadata and results caches to memcached', () => {
+    const { doc } = render();
+    const caches = [
+      doc.blocks_storage.bucket_store.index_cache,
+      doc.blocks_storage.bucket_store.chunks_cache,
+      doc.blocks_storage.bucket_store.metadata_cache,
+      doc.frontend.results_cache,
+    ];
+    for (const cache of caches) {
+      expect(cache).toEqual({ backend: 'memcached', memcached: { addresses: 'dns+memcached.lgtm.internal:11211' } });
+    }
+    expect(doc.frontend.cache_results).toBe(true);
+  });
+
+  test('follows the namespace into the memcached address', () => {
+    const { doc } = render({ network: { namespaceName: 'obs.example.internal' } });
+    expect(doc.frontend.results_cache.memcached.addresses).toBe('dns+memcached.obs.example.internal:11211');
+  });
+
+  test('keeps metrics 365 days by default and follows a custom retention', () => {
+    expect(render().doc.limits.compactor_blocks_retention_period).toBe('8760h');
+    expect(render({ retention: { metricsDays: 30 } }).doc.limits.compactor_blocks_retention_period).toBe('720h');
+  });
+
+  test('with an ephemeral disk, queries the store for recent data and loads fresh blocks at once', () => {
+    const { doc } = render({ storage: { durability: 'ephemeral' } });
+    expect(doc.querier.query_store_after).toBe('0s');
+    expect(doc.blocks_storage.bucket_store.ignore_blocks_within).toBe('0s');
+  });
+
+  test('with EFS, keeps the upstream query-store-after and ignore-blocks-within defaults', () => {
+    const { doc } = render({ storage: { durability: 'efs' } });
+    expect(doc.querier?.query_store_after).toBeUndefined();
+    expect(doc.blocks_storage.bucket_store.ignore_blocks_within).toBeUndefined();
+    expect(doc.blocks_storage.tsdb.flush_blocks_on_shutdown).toBe(true);
+  });
+
+  test('emits CDK token strings for region and bucket verbatim', () => {
+    const BUCKET_TOKEN = Lazy.string({ produce: () => 'generated-bucket' });
+    const { doc } = render({}, { region: Aws.REGION, bucketName: BUCKET_TOKEN, urlSuffix: Aws.URL_SUFFIX });
+    expect(doc.common.storage.s3.region).toBe(Aws.REGION);
+    expect(doc.common.storage.s3.endpoint).toBe(`s3.${Aws.REGION}.${Aws.URL_SUFFIX}`);
+    expect(doc.common.storage.s3.bucket_name).toBe(BUCKET_TOKEN);
+  });
+
+  test('fits a standard Parameter Store parameter and carries no comments', () => {
+    const { text } = render();
+    expect(Buffer.byteLength(text, 'utf8')).toBeLessThanOrEqual(4096);
+    expect(text).not.toMatch(/^\s*#/m);
+  });
+});
