@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { LgtmConfig } from '../lib/config/schema';
 import { backendParameterName, type RenderInput } from '../lib/render/catalog';
-import { renderGrafanaDatasources } from '../lib/render/grafana';
+import { renderGrafanaDatasourceFiles } from '../lib/render/grafana';
 import { renderLokiConfig } from '../lib/render/loki';
 import { memcachedCommand } from '../lib/render/memcached';
 import { renderMimirConfig } from '../lib/render/mimir';
@@ -39,7 +39,11 @@ export function renderAll(config: LgtmConfig): RenderedDocument[] {
     { name: 'mimir', parameter: backendParameterName(config, 'mimir'), content: renderMimirConfig(input) },
     { name: 'loki', parameter: backendParameterName(config, 'loki'), content: renderLokiConfig(input) },
     { name: 'tempo', parameter: backendParameterName(config, 'tempo'), content: renderTempoConfig(input) },
-    { name: 'grafana', parameter: backendParameterName(config, 'grafana'), content: renderGrafanaDatasources(input) },
+    ...renderGrafanaDatasourceFiles(input).map((file) => ({
+      name: `grafana/${file.key}`,
+      parameter: `${backendParameterName(config, 'grafana')}/${file.key}`,
+      content: file.content,
+    })),
     { name: 'memcached', content: `memcached ${memcachedCommand(config).join(' ')}\n` },
   ];
 }
@@ -59,7 +63,8 @@ function main(): void {
   const cdkJson = JSON.parse(readFileSync(join(__dirname, '..', 'cdk.json'), 'utf8')) as { context?: Record<string, unknown> };
   const config = resolveConfig({ inline: cdkJson.context?.[CONFIG_CONTEXT_KEY], file: values.config });
   const documents = renderAll(config);
-  const selected = values.only ? documents.filter((d) => d.name === values.only) : documents;
+  const only = values.only;
+  const selected = only ? documents.filter((d) => d.name === only || d.name.startsWith(`${only}/`)) : documents;
   if (selected.length === 0) {
     throw new Error(`--only ${values.only}: no such document (choose from ${documents.map((d) => d.name).join(', ')})`);
   }

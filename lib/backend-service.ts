@@ -38,16 +38,22 @@ export function parameterTierFor(name: string, value: string): ssm.ParameterTier
   );
 }
 
-/** A config file delivered from Parameter Store into the container. */
-export interface ConfigFileProps {
+/** One config file, stored in its own Parameter Store parameter. */
+export interface ConfigFile {
   /** Parameter Store name holding the file, e.g. `/LgtmFleet/config/mimir`. */
   readonly parameterName: string;
   /** The rendered file content (may contain tokens). */
   readonly content: string;
-  /** Directory the file appears in, inside the main container (mounted read-only). */
-  readonly directory: string;
-  /** File name inside `directory`. */
+  /** File name inside the config directory. */
   readonly fileName: string;
+}
+
+/** Config files delivered from Parameter Store into one directory of the container. */
+export interface ConfigFilesProps {
+  /** Directory the files appear in, inside the main container (mounted read-only). */
+  readonly directory: string;
+  /** One or more files; a config too large for one parameter is split into several files. */
+  readonly files: readonly ConfigFile[];
 }
 
 /** Where a backend keeps its WAL and local state. */
@@ -80,8 +86,8 @@ export interface BackendServiceProps {
   readonly ports: readonly number[];
   /** Container log retention. */
   readonly logRetentionDays: number;
-  /** The config file, delivered by an init container from Parameter Store. */
-  readonly config?: ConfigFileProps;
+  /** The config files, delivered by an init container from Parameter Store. */
+  readonly config?: ConfigFilesProps;
   /** Image with a shell used by the init container; never the backend's own (which has none). */
   readonly configInitImage: string;
   /**
@@ -128,8 +134,8 @@ export class BackendService extends Construct {
   public readonly container: ecs.ContainerDefinition;
   public readonly securityGroup: ec2.SecurityGroup;
   public readonly logGroup: logs.LogGroup;
-  /** The Parameter Store parameter holding the config (source of truth for config refresh). */
-  public readonly configParameter?: ssm.StringParameter;
+  /** The Parameter Store parameters holding the config files (source of truth for config refresh). */
+  public readonly configParameters: ssm.StringParameter[] = [];
 
   constructor(scope: Construct, id: string, props: BackendServiceProps) {
     super(scope, id);
@@ -170,19 +176,25 @@ export class BackendService extends Construct {
     const initSecrets: Record<string, ecs.Secret> = {};
     const initMounts: ecs.MountPoint[] = [];
 
-    if (props.config) {
-      const config = props.config;
-      this.configParameter = new ssm.StringParameter(this, 'Config', {
-        parameterName: config.parameterName,
-        stringValue: config.content,
-        tier: parameterTierFor(config.parameterName, config.content),
-        description: `Rendered ${props.serviceName} configuration (${config.fileName}); a change rolls the service`,
-      });
+    if (props.config && props.config.files.length > 0) {
+      for (const [index, file] of props.config.files.entries()) {
+        if (!/^[A-Za-z0-9_.-]+$/.test(file.fileName)) {
+          throw new Error(`config file name of ${props.serviceName} must be a plain file name, got "${file.fileName}"`);
+        }
+        const parameter = new ssm.StringParameter(this, index === 0 ? 'Config' : `Config-${file.fileName}`, {
+          parameterName: file.parameterName,
+          stringValue: file.content,
+          tier: parameterTierFor(file.parameterName, file.content),
+          description: `Rendered ${props.serviceName} configuration (${file.fileName}); a change rolls the service`,
+        });
+        this.configParameters.push(parameter);
+        // ECS resolves the parameter when the task starts: a new task always gets the latest version.
+        initSecrets[`CONFIG_FILE_${index}`] = ecs.Secret.fromSsmParameter(parameter);
+        initCommands.push(`printf '%s\\n' "$CONFIG_FILE_${index}" > /config/${file.fileName}`);
+      }
       this.taskDefinition.addVolume({ name: 'config' });
-      initSecrets.CONFIG_FILE_CONTENT = ecs.Secret.fromSsmParameter(this.configParameter);
       initMounts.push({ sourceVolume: 'config', containerPath: '/config', readOnly: false });
-      initCommands.push(`printf '%s\\n' "$CONFIG_FILE_CONTENT" > /config/${config.fileName}`);
-      this.container.addMountPoints({ sourceVolume: 'config', containerPath: config.directory, readOnly: true });
+      this.container.addMountPoints({ sourceVolume: 'config', containerPath: props.config.directory, readOnly: true });
     }
 
     if (props.data) {

@@ -73,7 +73,6 @@ describe('default configuration', () => {
     ['Mimir', 'mimir', '/etc/mimir', 'mimir.yaml'],
     ['Loki', 'loki', '/etc/loki', 'loki.yaml'],
     ['Tempo', 'tempo', '/etc/tempo', 'tempo.yaml'],
-    ['Grafana', 'grafana', '/etc/grafana/provisioning/datasources', 'datasources.yaml'],
   ])('%s config travels from Parameter Store through an init container, no shell needed in the image', (prefix, name, dir, file) => {
     const parameterId = logicalIdOf(template, 'AWS::SSM::Parameter', `${prefix}BackendConfig`);
     template.hasResourceProperties('AWS::SSM::Parameter', { Name: `/LgtmFleet/config/${name}`, Type: 'String' });
@@ -85,6 +84,28 @@ describe('default configuration', () => {
     expect((init.Command as string[])[0]).toContain(`> /config/${file}`);
     expect(main.DependsOn).toEqual([{ ContainerName: 'config-init', Condition: 'SUCCESS' }]);
     expect(main.MountPoints).toContainEqual({ SourceVolume: 'config', ContainerPath: dir, ReadOnly: true });
+  });
+
+  test('Grafana data sources travel as one parameter per tenant plus a federated one, all written before Grafana starts', () => {
+    const names = Object.values(resourcesOf(template, 'AWS::SSM::Parameter'))
+      .map((p) => p.Properties.Name as string)
+      .filter((n) => n.startsWith('/LgtmFleet/config/grafana/'))
+      .sort();
+    expect(names).toEqual(
+      ['federated-loki', 'federated-mimir', 'federated-tempo', 'tenant-aws-rag-cloudwatch', 'tenant-aws-rag-ec2', 'tenant-aws-rag-rds'].map(
+        (k) => `/LgtmFleet/config/grafana/${k}`,
+      ),
+    );
+    const init = containerNamed(template, 'GrafanaBackend', 'config-init');
+    expect(init.Secrets as unknown[]).toHaveLength(6);
+    for (const key of ['tenant-aws-rag-ec2', 'federated-mimir']) expect((init.Command as string[])[0]).toContain(`> /config/${key}.yaml`);
+    const main = containerNamed(template, 'GrafanaBackend', 'grafana');
+    expect(main.DependsOn).toEqual([{ ContainerName: 'config-init', Condition: 'SUCCESS' }]);
+    expect(main.MountPoints).toContainEqual({
+      SourceVolume: 'config',
+      ContainerPath: '/etc/grafana/provisioning/datasources',
+      ReadOnly: true,
+    });
   });
 
   test.each([
@@ -260,6 +281,7 @@ describe('configuration variants', () => {
           vpcCidr: '10.1.0.0/16',
           availabilityZones: ['eu-west-1a', 'eu-west-1b'],
           privateSubnetIds: ['subnet-0123456789abcdef0', 'subnet-0123456789abcdef1'],
+          privateSubnetRouteTableIds: ['rtb-0123456789abcdef0', 'rtb-0123456789abcdef1'],
         },
       },
     });

@@ -7,7 +7,7 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { BackendService } from '../backend-service';
 import { BACKENDS, backendParameterName } from '../render/catalog';
-import { renderGrafanaDatasources } from '../render/grafana';
+import { renderGrafanaDatasourceFiles } from '../render/grafana';
 import type { ComponentProps } from './common';
 import { restrictedLoadBalancer } from './load-balancer';
 
@@ -68,10 +68,12 @@ export class Grafana extends Construct {
       ports: [spec.httpPort],
       logRetentionDays: config.retention.containerLogsDays,
       config: {
-        parameterName: backendParameterName(config, 'grafana'),
-        content: renderGrafanaDatasources({ config, deploy: props.deploy }),
         directory: spec.configDir,
-        fileName: spec.configFile,
+        files: renderGrafanaDatasourceFiles({ config, deploy: props.deploy }).map((file) => ({
+          parameterName: `${backendParameterName(config, 'grafana')}/${file.key}`,
+          content: file.content,
+          fileName: file.fileName,
+        })),
       },
       configInitImage: config.images.configInit,
       data: props.fileSystem ? { kind: 'efs', path: spec.dataDir, uid: spec.uid, fileSystem: props.fileSystem } : undefined,

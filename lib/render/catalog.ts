@@ -41,7 +41,6 @@ export const BACKENDS = {
     httpPort: 3000,
     healthPath: '/api/health',
     configDir: '/etc/grafana/provisioning/datasources',
-    configFile: 'datasources.yaml',
     dataDir: '/var/lib/grafana',
     uid: 472,
   },

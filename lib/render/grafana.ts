@@ -70,13 +70,24 @@ interface DataSource {
   secureJsonData: Record<string, string>;
 }
 
+/** One provisioning file: Grafana reads every file in the data source provisioning directory. */
+export interface GrafanaProvisioningFile {
+  /** Stable key, also the last segment of its Parameter Store name: `tenant-<tenant>` or `federated-<backend>`. */
+  readonly key: string;
+  readonly fileName: string;
+  readonly content: string;
+}
+
 /**
  * Grafana data source provisioning: a Mimir, Loki and Tempo data source per allowed tenant,
  * each sending its tenant in `X-Scope-OrgID`, plus (with more than one tenant) a federated set
- * sending every tenant joined by `|`. `prune` removes provisioned data sources that are no
- * longer listed, so renamed or removed tenants leave nothing behind.
+ * sending every tenant joined by `|`. One file per tenant and one per federated data source,
+ * so each fits a standard Parameter Store parameter: a federated file holds about 60 tenant
+ * IDs of 40 characters in 4 KB, and twice that in the advanced tier. `prune`
+ * removes provisioned data sources that are no longer listed, so renamed or removed tenants
+ * leave nothing behind.
  */
-export function renderGrafanaDatasources(input: RenderInput): string {
+export function renderGrafanaDatasourceFiles(input: RenderInput): GrafanaProvisioningFile[] {
   const { config } = input;
   const tenants = config.tenants.allowed;
 
@@ -92,17 +103,25 @@ export function renderGrafanaDatasources(input: RenderInput): string {
     },
     secureJsonData: { httpHeaderValue1: orgId },
   });
+  const file = (key: string, datasources: DataSource[]): GrafanaProvisioningFile => ({
+    key,
+    fileName: `${key}.yaml`,
+    content: stringify(escapeStrings({ apiVersion: 1, prune: true, datasources }), { lineWidth: 0 }),
+  });
 
   const backends: Backend[] = ['mimir', 'loki', 'tempo'];
-  const datasources: DataSource[] = tenants.flatMap((tenant) =>
-    backends.map((backend) => dataSource(backend, tenant, tenantDataSourceUid(backend, tenant), tenant)),
-  );
+  const files = tenants.map((tenant, index) => {
+    const datasources = backends.map((backend) => dataSource(backend, tenant, tenantDataSourceUid(backend, tenant), tenant));
+    // The first tenant's metrics open by default: queries stay scoped to one tenant unless asked.
+    if (index === 0) datasources[0].isDefault = true;
+    return file(`tenant-${tenant}`, datasources);
+  });
   if (tenants.length > 1) {
+    // One file per backend: the `a|b|…` header grows with every tenant.
     const allTenants = tenants.join(FEDERATION_SEPARATOR);
-    datasources.push(...backends.map((backend) => dataSource(backend, 'all tenants', federatedDataSourceUid(backend), allTenants)));
+    for (const backend of backends) {
+      files.push(file(`federated-${backend}`, [dataSource(backend, 'all tenants', federatedDataSourceUid(backend), allTenants)]));
+    }
   }
-  // The first tenant's metrics open by default: queries stay scoped to one tenant unless asked.
-  datasources[0].isDefault = true;
-
-  return stringify(escapeStrings({ apiVersion: 1, prune: true, datasources }), { lineWidth: 0 });
+  return files;
 }

@@ -6,7 +6,7 @@ import {
   escapeProvisioningValue,
   federatedDataSourceUid,
   GRAFANA_UID_MAX_LENGTH,
-  renderGrafanaDatasources,
+  renderGrafanaDatasourceFiles,
   tenantDataSourceUid,
 } from '../../lib/render/grafana';
 
@@ -30,18 +30,36 @@ const DEPLOY = { region: 'eu-west-1', bucketName: 'lgtmfleet-databucket-1a2b3c4d
 
 function render(values: Record<string, unknown> = {}) {
   const input: RenderInput = { config: loadConfig([{ origin: 'test', values }]), deploy: DEPLOY };
-  const text = renderGrafanaDatasources(input);
-  const doc = parse(text) as { apiVersion: number; prune: boolean; datasources: DataSource[] };
-  return { text, doc, byUid: new Map(doc.datasources.map((ds) => [ds.uid, ds])) };
+  const files = renderGrafanaDatasourceFiles(input);
+  const docs = files.map((file) => parse(file.content) as { apiVersion: number; prune: boolean; datasources: DataSource[] });
+  // What Grafana ends up with: the union of every file in the provisioning directory.
+  const doc = { apiVersion: docs[0].apiVersion, prune: docs[0].prune, datasources: docs.flatMap((d) => d.datasources) };
+  return { files, docs, doc, byUid: new Map(doc.datasources.map((ds) => [ds.uid, ds])) };
 }
 
 const DEFAULT_TENANTS = ['aws-rag-ec2', 'aws-rag-cloudwatch', 'aws-rag-rds'];
 
 describe('renderGrafanaDatasources', () => {
-  test('is a version 1 provisioning file that prunes data sources no longer listed', () => {
-    const { doc } = render();
-    expect(doc.apiVersion).toBe(1);
-    expect(doc.prune).toBe(true);
+  test('every file is a version 1 provisioning file that prunes data sources no longer listed', () => {
+    for (const doc of render().docs) {
+      expect(doc.apiVersion).toBe(1);
+      expect(doc.prune).toBe(true);
+    }
+  });
+
+  test('one file per tenant and one federated file, named by stable keys', () => {
+    expect(render().files.map((f) => [f.key, f.fileName])).toEqual([
+      ['tenant-aws-rag-ec2', 'tenant-aws-rag-ec2.yaml'],
+      ['tenant-aws-rag-cloudwatch', 'tenant-aws-rag-cloudwatch.yaml'],
+      ['tenant-aws-rag-rds', 'tenant-aws-rag-rds.yaml'],
+      ['federated-mimir', 'federated-mimir.yaml'],
+      ['federated-loki', 'federated-loki.yaml'],
+      ['federated-tempo', 'federated-tempo.yaml'],
+    ]);
+  });
+
+  test('exactly one default data source across all files', () => {
+    expect(render().doc.datasources.filter((ds) => ds.isDefault)).toHaveLength(1);
   });
 
   test('provisions a Mimir, Loki and Tempo data source per tenant, each sending its own tenant header', () => {
@@ -136,9 +154,15 @@ describe('renderGrafanaDatasources', () => {
     for (const ds of doc.datasources) expect(ds.url).toMatch(/^http:\/\/(mimir|loki|tempo)\.obs\.example\.internal:\d+/);
   });
 
-  test('fits a standard Parameter Store parameter with the default tenants and carries no comments', () => {
-    const { text } = render();
-    expect(Buffer.byteLength(text, 'utf8')).toBeLessThanOrEqual(4096);
-    expect(text).not.toMatch(/^\s*#/m);
+  test('every file fits a standard Parameter Store parameter, even with 60 long tenant names, and carries no comments', () => {
+    const tenants = Array.from({ length: 60 }, (_, i) => `tenant-with-a-rather-long-name-${String(i).padStart(3, '0')}`);
+    const { files } = render({
+      tenants: { allowed: tenants, ec2Default: tenants[0], cloudwatchMetrics: tenants[1], cloudwatchLogs: tenants[2] },
+    });
+    expect(files).toHaveLength(63);
+    for (const file of files) {
+      expect(Buffer.byteLength(file.content, 'utf8')).toBeLessThanOrEqual(4096);
+      expect(file.content).not.toMatch(/^\s*#/m);
+    }
   });
 });
