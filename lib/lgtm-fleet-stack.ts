@@ -1,6 +1,7 @@
 import { Aws, CfnOutput, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as efs from 'aws-cdk-lib/aws-efs';
+import * as events from 'aws-cdk-lib/aws-events';
 import type { Construct } from 'constructs';
 import { Grafana } from './components/grafana';
 import { IngestGateway } from './components/ingest-gateway';
@@ -9,6 +10,7 @@ import { Memcached } from './components/memcached';
 import { Mimir } from './components/mimir';
 import { Tempo } from './components/tempo';
 import type { LgtmConfig } from './config/schema';
+import { Enrollment } from './enrollment/enrollment';
 import { Network } from './network';
 import { ObjectStore } from './object-store';
 import { BACKENDS, type DeployFacts } from './render/catalog';
@@ -28,6 +30,9 @@ export class LgtmFleetStack extends Stack {
   public readonly tempo: Tempo;
   public readonly grafana: Grafana;
   public readonly ingest: IngestGateway;
+  /** The project's own event bus: enrollment and refresh outcomes. */
+  public readonly eventBus: events.EventBus;
+  public readonly enrollment: Enrollment;
   /** Present when `storage.durability` is `efs`. */
   public readonly fileSystem?: efs.FileSystem;
 
@@ -78,6 +83,16 @@ export class LgtmFleetStack extends Stack {
       accessLogsBucket: this.store.accessLogsBucket,
     });
 
+    this.eventBus = new events.EventBus(this, 'EventBus', {
+      eventBusName: this.stackName,
+      description: 'lgtm-fleet outcomes: Agent Enrolled / Enrollment Failed / Refused, Config Refresh …',
+    });
+    this.enrollment = new Enrollment(this, 'Enrollment', {
+      config,
+      endpoints: { metricsUrl: this.ingest.metricsUrl, logsUrl: this.ingest.logsUrl, tracesUrl: this.ingest.tracesUrl },
+      eventBus: this.eventBus,
+    });
+
     // Who talks to whom on the shared network; nothing else is open.
     const memcachedPort = ec2.Port.tcp(BACKENDS.memcached.port);
     for (const client of [this.mimir.backend, this.loki.backend]) {
@@ -100,5 +115,10 @@ export class LgtmFleetStack extends Stack {
     new CfnOutput(this, 'IngestUrl', { value: this.ingest.url, description: 'Base URL agents push to' });
     new CfnOutput(this, 'DataBucketName', { value: this.store.bucket.bucketName });
     new CfnOutput(this, 'ClusterName', { value: this.network.cluster.clusterName });
+    new CfnOutput(this, 'EventBusName', { value: this.eventBus.eventBusName, description: 'lgtm-fleet outcome events' });
+    new CfnOutput(this, 'EnrollmentDeadLetterQueueUrl', {
+      value: this.enrollment.deadLetterQueue.queueUrl,
+      description: 'enrollment events that could not be processed, each with a reason attribute',
+    });
   }
 }

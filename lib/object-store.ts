@@ -1,7 +1,8 @@
-import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import { acknowledgeWildcardResource } from './nag';
 
 export interface ObjectStoreProps {
   /**
@@ -79,14 +80,6 @@ export class ObjectStore extends Construct {
         resources: prefixes.map((prefix) => this.bucket.arnForObjects(`${prefix}/*`)),
       }),
     );
-    const stack = Stack.of(this);
-    const bucketLogicalId = stack.resolve(stack.getLogicalId(this.bucket.node.defaultChild as s3.CfnBucket));
-    for (const prefix of prefixes) {
-      Validations.of(grantee.grantPrincipal as unknown as Construct).acknowledge({
-        id: `AwsSolutions-IAM5[Resource::<${bucketLogicalId}.Arn>/${prefix}/*]`,
-        reason: `Backends name their own object keys; the wildcard covers exactly the objects under the "${prefix}/" prefix of the data bucket.`,
-      });
-    }
     grantee.grantPrincipal.addToPrincipalPolicy(
       new iam.PolicyStatement({
         actions: ['s3:ListBucket'],
@@ -94,5 +87,12 @@ export class ObjectStore extends Construct {
         conditions: { StringLike: { 's3:prefix': prefixes.flatMap((prefix) => [prefix, `${prefix}/*`]) } },
       }),
     );
+    for (const prefix of prefixes) {
+      acknowledgeWildcardResource(
+        grantee.grantPrincipal as unknown as Construct,
+        this.bucket.arnForObjects(`${prefix}/*`),
+        `Backends name their own object keys; the wildcard covers exactly the objects under the "${prefix}/" prefix of the data bucket.`,
+      );
+    }
   }
 }

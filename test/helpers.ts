@@ -39,7 +39,7 @@ export function nagViolations(values: LgtmConfigInput | Record<string, unknown> 
   try {
     app.synth();
   } catch (error) {
-    if (!/Validation failed/.test((error as Error).message)) throw error;
+    if (!/Validation ?failed/i.test((error as Error).message)) throw error;
   }
   const report = JSON.parse(readFileSync(join(outdir, 'validation-report.json'), 'utf8')) as {
     pluginReports: Array<{

@@ -221,6 +221,18 @@ export const configSchema = z
         allowedCidrs: z.array(cidr).default([]),
       })
       .prefault({}),
+    enrollment: z
+      .strictObject({
+        /** Minutes an instance may take to become SSM-managed and online before its launch event is dead-lettered. */
+        deadlineMinutes: z.number().int().min(1).max(720, 'at most 720 minutes (SQS visibility is capped at 12 hours)').default(15),
+        /** Stop and disable a legacy ADOT collector or node_exporter found on the instance. */
+        stopLegacyAgents: z.boolean().default(true),
+        /** What a launch lifecycle action gets when enrollment fails: ABANDON terminates the instance, CONTINUE lets it serve unmonitored. */
+        lifecycleFailureResult: z.enum(['ABANDON', 'CONTINUE']).default('CONTINUE'),
+        /** Minutes between reconciliation runs, the backstop for missed events (the most a missed event can delay enrollment). */
+        reconcileIntervalMinutes: z.number().int().min(5).max(1440).default(30),
+      })
+      .prefault({}),
     agent: z
       .strictObject({
         /** Alloy release installed on every instance; instances on another version are upgraded or downgraded to it. */

@@ -1,0 +1,79 @@
+import type { Tag } from '@aws-sdk/client-ec2';
+import type { SendCommandCommandInput } from '@aws-sdk/client-ssm';
+import { AGENT_STATUS, AGENT_TAGS } from '../shared/tags';
+import type { Platform } from './lookup';
+import type { LifecycleContext } from './requests';
+import type { EnrollSettings } from './settings';
+
+/** SendCommand accepts at most 50 instance IDs. */
+export const SEND_COMMAND_CHUNK = 50;
+/** SendCommand's Comment is at most 100 characters. */
+const MAX_COMMENT_LENGTH = 100;
+
+/** Parameter Store name of a (tenant, platform) agent config. */
+export function agentConfigParameterName(settings: EnrollSettings, tenant: string, platform: Platform): string {
+  return `${settings.parameterPrefix}/agent/${tenant}/${platform}`;
+}
+
+/** The Run Command reference to a parameter (same format as lib/enrollment/agent-documents.ts `agentConfigReference`). */
+export function agentConfigReference(parameterName: string): string {
+  return `{{ssm:${parameterName}}}`;
+}
+
+export interface InstallCommand {
+  readonly tenant: string;
+  readonly platform: Platform;
+  readonly instanceIds: readonly string[];
+  readonly configParameterName: string;
+  readonly configVersion: number;
+}
+
+/**
+ * The install command for one chunk of instances. The config travels as a `{{ssm:name}}`
+ * reference that the SSM Agent resolves on the instance with its own GetParameters call (allowed
+ * by AmazonSSMManagedInstanceCore), so nothing beyond that policy is needed. The agent's reference
+ * syntax has no `:version` selector, so the version passed as ConfigVersion is the one current when
+ * the command was sent; a change in the seconds before the agent resolves it is followed by a
+ * Parameter Store Change event, which the config-refresh flow turns into a reload with the new
+ * version.
+ */
+export function buildInstallCommand(settings: EnrollSettings, command: InstallCommand): SendCommandCommandInput {
+  const comment = `lgtm-fleet enroll ${command.tenant} ${command.platform}`.slice(0, MAX_COMMENT_LENGTH);
+  return {
+    DocumentName: command.platform === 'windows' ? settings.windowsDocumentName : settings.linuxDocumentName,
+    InstanceIds: [...command.instanceIds],
+    Parameters: {
+      AgentConfig: [agentConfigReference(command.configParameterName)],
+      Tenant: [command.tenant],
+      AlloyVersion: [settings.alloyVersion],
+      ConfigVersion: [String(command.configVersion)],
+      Action: ['install'],
+      StopLegacyAgents: [String(settings.stopLegacyAgents)],
+    },
+    TimeoutSeconds: settings.commandTimeoutSeconds,
+    // Every instance at once, and one failing instance does not cancel the others.
+    MaxConcurrency: String(SEND_COMMAND_CHUNK),
+    MaxErrors: '100%',
+    Comment: comment,
+    ...(settings.commandLogGroup
+      ? { CloudWatchOutputConfig: { CloudWatchOutputEnabled: true, CloudWatchLogGroupName: settings.commandLogGroup } }
+      : {}),
+  };
+}
+
+/** Tags marking a sent command, written in one CreateTags call per command. */
+export function pendingTags(settings: EnrollSettings, commandId: string, sentAt: Date): Tag[] {
+  return [
+    { Key: settings.statusTagKey, Value: AGENT_STATUS.pending },
+    { Key: AGENT_TAGS.pendingSince, Value: sentAt.toISOString() },
+    { Key: AGENT_TAGS.command, Value: commandId },
+  ];
+}
+
+/** Tags naming the launch lifecycle action the status handler completes when the command ends. */
+export function lifecycleTags(lifecycle: LifecycleContext): Tag[] {
+  return [
+    { Key: AGENT_TAGS.lifecycleGroup, Value: lifecycle.groupName },
+    { Key: AGENT_TAGS.lifecycleHook, Value: lifecycle.hookName },
+  ];
+}

@@ -1,0 +1,108 @@
+import { AGENT_STATUS, AGENT_TAGS } from '../shared/tags';
+import type { InstanceFacts, Platform } from './lookup';
+import type { EnrollSettings } from './settings';
+
+/** Why an instance is left alone on purpose. Low-cardinality: also a metric dimension. */
+export type SkipReason =
+  | 'instance-gone'
+  | 'instance-not-running'
+  | 'opted-out'
+  | 'untagged'
+  | 'unsupported-platform'
+  | 'already-enrolled'
+  | 'enrollment-in-flight';
+
+/** Why an instance is not ready yet; retried with backoff until the enrollment deadline. */
+export type WaitReason = 'instance-not-visible' | 'instance-pending' | 'ssm-not-managed' | 'ssm-not-online' | 'agent-config-missing';
+
+export type Decision =
+  | { readonly action: 'skip'; readonly reason: SkipReason; readonly detail: string }
+  | { readonly action: 'refuse'; readonly tenant: string }
+  | { readonly action: 'wait'; readonly reason: WaitReason; readonly detail: string }
+  | { readonly action: 'enroll'; readonly tenant: string; readonly platform: Platform };
+
+/**
+ * A just-launched instance can be missing from DescribeInstances for a short while (EC2 is
+ * eventually consistent); only after this long is a missing instance taken as gone.
+ */
+export const NOT_VISIBLE_GRACE_SECONDS = 120;
+
+const LINUX_ARCHITECTURES = new Set(['x86_64', 'arm64']);
+/** Alloy ships no Windows arm64 build. */
+const WINDOWS_ARCHITECTURES = new Set(['x86_64']);
+
+export interface DecisionContext {
+  readonly settings: EnrollSettings;
+  readonly now: Date;
+  /** Start of the request's deadline (see EnrollRequest.startedAt). */
+  readonly startedAt: Date;
+}
+
+/** What to do with one instance, from DescribeInstances alone (SSM readiness is checked later). */
+export function decideInstance(facts: InstanceFacts | undefined, { settings, now, startedAt }: DecisionContext): Decision {
+  if (facts === undefined) {
+    const ageSeconds = (now.getTime() - startedAt.getTime()) / 1000;
+    return ageSeconds < NOT_VISIBLE_GRACE_SECONDS
+      ? { action: 'wait', reason: 'instance-not-visible', detail: 'not returned by DescribeInstances yet' }
+      : { action: 'skip', reason: 'instance-gone', detail: 'not returned by DescribeInstances' };
+  }
+
+  switch (facts.state) {
+    case 'running':
+      break;
+    case 'pending':
+      return { action: 'wait', reason: 'instance-pending', detail: 'instance state is pending' };
+    case 'shutting-down':
+    case 'terminated':
+      return { action: 'skip', reason: 'instance-gone', detail: `instance state is ${facts.state}` };
+    default:
+      return { action: 'skip', reason: 'instance-not-running', detail: `instance state is ${facts.state}` };
+  }
+
+  const tags = facts.tags;
+  if (tags.get(settings.optOutTagKey)?.trim().toLowerCase() === 'true') {
+    return { action: 'skip', reason: 'opted-out', detail: `tag ${settings.optOutTagKey}=true` };
+  }
+
+  const taggedTenant = tags.get(settings.tenantTagKey)?.trim() || undefined;
+  const tenant = taggedTenant ?? settings.defaultTenant;
+  if (tenant === undefined) {
+    return { action: 'skip', reason: 'untagged', detail: `no ${settings.tenantTagKey} tag and no default tenant` };
+  }
+  if (!settings.allowedTenants.has(tenant)) {
+    return { action: 'refuse', tenant };
+  }
+
+  const supported = facts.platform === 'windows' ? WINDOWS_ARCHITECTURES : LINUX_ARCHITECTURES;
+  if (!supported.has(facts.architecture)) {
+    return { action: 'skip', reason: 'unsupported-platform', detail: `no Alloy build for ${facts.platform} on ${facts.architecture}` };
+  }
+
+  const status = tags.get(settings.statusTagKey) ?? '';
+  const installedVersion = tags.get(AGENT_TAGS.version);
+  if (status.startsWith(AGENT_STATUS.success) && installedVersion === settings.alloyVersion) {
+    return { action: 'skip', reason: 'already-enrolled', detail: `Alloy ${installedVersion} already installed` };
+  }
+  if (status === AGENT_STATUS.pending) {
+    const since = Date.parse(tags.get(AGENT_TAGS.pendingSince) ?? '');
+    // A pending status older than the command timeout (or without a readable time) is stale:
+    // the command or its result event was lost, so enroll again.
+    if (Number.isFinite(since) && now.getTime() - since < settings.commandTimeoutSeconds * 1000) {
+      return {
+        action: 'skip',
+        reason: 'enrollment-in-flight',
+        detail: `command ${tags.get(AGENT_TAGS.command) ?? '?'} pending since ${new Date(since).toISOString()}`,
+      };
+    }
+  }
+
+  return { action: 'enroll', tenant, platform: facts.platform };
+}
+
+/** Skips after which a waiting launch lifecycle action is completed with CONTINUE right away. */
+export const COMPLETE_LIFECYCLE_ON_SKIP: ReadonlySet<SkipReason> = new Set([
+  'opted-out',
+  'untagged',
+  'unsupported-platform',
+  'already-enrolled',
+]);

@@ -1,0 +1,686 @@
+import type { Logger } from '@aws-lambda-powertools/logger';
+import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { type AutoScalingClient, CompleteLifecycleActionCommand } from '@aws-sdk/client-auto-scaling';
+import { CreateTagsCommand, type EC2Client, type Tag } from '@aws-sdk/client-ec2';
+import { type EventBridgeClient, PutEventsCommand, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
+import {
+  ChangeMessageVisibilityBatchCommand,
+  type MessageAttributeValue,
+  SendMessageBatchCommand,
+  type SendMessageBatchRequestEntry,
+  type SQSClient,
+} from '@aws-sdk/client-sqs';
+import { SendCommandCommand, type SSMClient } from '@aws-sdk/client-ssm';
+import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { chunk, errorMessage, errorName, isThrottlingError } from '../shared/aws';
+import {
+  agentConfigParameterName,
+  buildInstallCommand,
+  type InstallCommand,
+  lifecycleTags,
+  pendingTags,
+  SEND_COMMAND_CHUNK,
+} from './command';
+import { COMPLETE_LIFECYCLE_ON_SKIP, decideInstance } from './decide';
+import { describeInstances, describeManagedNodes, getParameterVersions, type Platform } from './lookup';
+import { BatchCounters, type InstanceOutcome, METRIC } from './outcomes';
+import { type EnrollRequest, type LifecycleContext, type ParsedRecord, parseRecord } from './requests';
+import type { EnrollSettings, LifecycleResult } from './settings';
+
+export interface EnrollClients {
+  readonly ec2: EC2Client;
+  readonly ssm: SSMClient;
+  readonly sqs: SQSClient;
+  readonly eventBridge: EventBridgeClient;
+  readonly autoScaling: AutoScalingClient;
+}
+
+export interface EnrollDependencies {
+  readonly clients: EnrollClients;
+  readonly settings: EnrollSettings;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  /** Clock, for tests. */
+  readonly now?: () => Date;
+}
+
+/** DetailType of the event published when an instance asks for a tenant outside the allowed list. */
+export const REFUSED_DETAIL_TYPE = 'Agent Enrollment Refused';
+/** Dead-letter `reason` attribute values. */
+export const DEAD_LETTER_REASON = {
+  malformed: 'malformed-event',
+  notManaged: 'ssm-not-managed-before-deadline',
+  configMissing: 'agent-config-missing-before-deadline',
+} as const;
+
+/** PutEvents takes at most 10 entries; SendMessageBatch and ChangeMessageVisibilityBatch too. */
+const PUT_EVENTS_CHUNK = 10;
+const SQS_BATCH_CHUNK = 10;
+/** SendMessageBatch payloads are capped (256 KiB on older queues); stay below with room for attributes. */
+const SQS_BATCH_MAX_BYTES = 200 * 1024;
+/** CreateTags takes at most 1000 resource IDs. */
+const CREATE_TAGS_CHUNK = 1000;
+const NO_ACTIVE_LIFECYCLE_ACTION = /no active lifecycle action/i;
+
+/**
+ * Processes one SQS batch of enrollment events and returns the records to retry.
+ *
+ * Every record ends one of four ways: done (every instance enrolled or skipped on purpose),
+ * retried (reported as a batch item failure, after a visibility change when waiting for SSM),
+ * dead-lettered with a reason (malformed, or not ready before the deadline), or ignored on
+ * purpose with a logged reason (test notifications, non-running states).
+ */
+export async function processBatch(event: SQSEvent, deps: EnrollDependencies): Promise<SQSBatchResponse> {
+  return new EnrollBatch(deps, deps.now?.() ?? new Date()).run(event.Records);
+}
+
+interface TrackedInstance {
+  /** Latest deadline start among the requests naming it (the most lenient "not visible yet" grace). */
+  startedAt: Date;
+  lifecycle?: LifecycleContext;
+}
+
+interface DeadLetter {
+  readonly record: SQSRecord;
+  readonly reason: string;
+  readonly detail: string;
+  readonly instanceIds?: readonly string[];
+}
+
+interface Retry {
+  readonly record: SQSRecord;
+  readonly delaySeconds: number;
+}
+
+class EnrollBatch {
+  private readonly settings: EnrollSettings;
+  private readonly clients: EnrollClients;
+  private readonly logger: Logger;
+  private readonly outcomes = new Map<string, InstanceOutcome>();
+  private readonly counters = new BatchCounters();
+
+  constructor(
+    private readonly deps: EnrollDependencies,
+    private readonly now: Date,
+  ) {
+    this.settings = deps.settings;
+    this.clients = deps.clients;
+    this.logger = deps.logger;
+  }
+
+  async run(records: readonly SQSRecord[]): Promise<SQSBatchResponse> {
+    this.counters.add(METRIC.eventsReceived, records.length);
+    const parsed = records.map((record) => parseRecord(record, this.settings.eventSource));
+
+    const instances = this.trackInstances(parsed);
+    try {
+      if (instances.size > 0) await this.enroll(instances);
+    } catch (error) {
+      // A defect, not an AWS error (those are handled per call): retry the requests, and still
+      // dead-letter the malformed records below rather than failing the whole batch.
+      this.failAll([...instances.keys()], 'unexpected-error', error);
+    }
+
+    const failures = new Set<string>();
+    const deadLetters: DeadLetter[] = [];
+    const retries: Retry[] = [];
+    for (const item of parsed) {
+      switch (item.kind) {
+        case 'malformed':
+          this.counters.add(METRIC.malformedEvents);
+          this.logger.warn('malformed event', {
+            messageId: item.record.messageId,
+            reason: DEAD_LETTER_REASON.malformed,
+            detail: item.detail,
+          });
+          deadLetters.push({ record: item.record, reason: DEAD_LETTER_REASON.malformed, detail: item.detail });
+          break;
+        case 'ignored':
+          this.counters.add(METRIC.ignoredEvents);
+          this.logger.info('event ignored', { messageId: item.record.messageId, reason: item.reason, detail: item.detail });
+          break;
+        case 'request':
+          await this.resolveRequest(item.record, item.request, { failures, deadLetters, retries });
+          break;
+      }
+    }
+
+    for (const messageId of await this.sendToDeadLetterQueue(deadLetters)) failures.add(messageId);
+    await this.delayRetries(retries);
+    this.publishMetrics();
+    return { batchItemFailures: [...failures].map((itemIdentifier) => ({ itemIdentifier })) };
+  }
+
+  /** Unique instances across the batch, keeping the lifecycle action (if any) waiting for each. */
+  private trackInstances(parsed: readonly ParsedRecord[]): Map<string, TrackedInstance> {
+    const instances = new Map<string, TrackedInstance>();
+    for (const item of parsed) {
+      if (item.kind !== 'request') continue;
+      for (const instanceId of item.request.instanceIds) {
+        const tracked = instances.get(instanceId);
+        if (tracked === undefined) {
+          instances.set(instanceId, { startedAt: item.request.startedAt, lifecycle: item.request.lifecycle });
+        } else {
+          if (item.request.startedAt > tracked.startedAt) tracked.startedAt = item.request.startedAt;
+          tracked.lifecycle ??= item.request.lifecycle;
+        }
+      }
+    }
+    return instances;
+  }
+
+  private async enroll(instances: Map<string, TrackedInstance>): Promise<void> {
+    const described = await describeInstances(this.clients.ec2, [...instances.keys()]);
+    for (const failed of described.failed) this.failAll(failed.items, 'describe-instances-failed', failed.error);
+
+    const candidates = new Map<string, { tenant: string; platform: Platform }>();
+    const refused: Array<{ instanceId: string; tenant: string }> = [];
+    for (const [instanceId, tracked] of instances) {
+      if (this.outcomes.has(instanceId)) continue;
+      const decision = decideInstance(described.found.get(instanceId), {
+        settings: this.settings,
+        now: this.now,
+        startedAt: tracked.startedAt,
+      });
+      switch (decision.action) {
+        case 'skip':
+          this.setOutcome(instanceId, { status: 'skipped', reason: decision.reason, detail: decision.detail });
+          break;
+        case 'wait':
+          this.setOutcome(instanceId, { status: 'waiting', reason: decision.reason, detail: decision.detail });
+          break;
+        case 'refuse':
+          refused.push({ instanceId, tenant: decision.tenant });
+          this.setOutcome(instanceId, {
+            status: 'skipped',
+            reason: 'tenant-refused',
+            detail: `tenant ${JSON.stringify(decision.tenant)} is not in the allowed list`,
+          });
+          break;
+        case 'enroll':
+          candidates.set(instanceId, { tenant: decision.tenant, platform: decision.platform });
+          break;
+      }
+    }
+
+    const ready = await this.checkManaged(candidates);
+    await this.sendInstallCommands(ready);
+    await this.writeLifecycleTags(instances);
+    await this.publishRefusals(refused);
+    await this.handleLifecycleSkips(instances);
+  }
+
+  /** Keeps the candidates that SSM manages and sees online; the others wait. */
+  private async checkManaged(candidates: Map<string, { tenant: string; platform: Platform }>) {
+    const ready = new Map<string, { tenant: string; platform: Platform }>();
+    if (candidates.size === 0) return ready;
+    const managed = await describeManagedNodes(this.clients.ssm, [...candidates.keys()]);
+    for (const failed of managed.failed) {
+      if (errorName(failed.error) === 'InvalidInstanceId') {
+        // Raised for instances SSM has never seen: the usual state right after launch.
+        for (const instanceId of failed.items) {
+          this.setOutcome(instanceId, { status: 'waiting', reason: 'ssm-not-managed', detail: errorMessage(failed.error) });
+        }
+      } else {
+        this.failAll(failed.items, 'describe-instance-information-failed', failed.error);
+      }
+    }
+    for (const [instanceId, target] of candidates) {
+      if (this.outcomes.has(instanceId)) continue;
+      const node = managed.found.get(instanceId);
+      if (node === undefined) {
+        this.setOutcome(instanceId, { status: 'waiting', reason: 'ssm-not-managed', detail: 'not registered with Systems Manager yet' });
+      } else if (node.pingStatus !== 'Online') {
+        this.setOutcome(instanceId, { status: 'waiting', reason: 'ssm-not-online', detail: `SSM agent ping status is ${node.pingStatus}` });
+      } else {
+        ready.set(instanceId, target);
+      }
+    }
+    return ready;
+  }
+
+  private async sendInstallCommands(ready: Map<string, { tenant: string; platform: Platform }>): Promise<void> {
+    if (ready.size === 0) return;
+    const groups = new Map<string, { tenant: string; platform: Platform; parameterName: string; instanceIds: string[] }>();
+    for (const [instanceId, { tenant, platform }] of ready) {
+      const parameterName = agentConfigParameterName(this.settings, tenant, platform);
+      const group = groups.get(parameterName) ?? { tenant, platform, parameterName, instanceIds: [] };
+      group.instanceIds.push(instanceId);
+      groups.set(parameterName, group);
+    }
+
+    const versions = await getParameterVersions(this.clients.ssm, [...groups.keys()]);
+    const failedNames = new Map(versions.failed.flatMap((failed) => failed.items.map((name) => [name, failed.error] as const)));
+
+    for (const group of groups.values()) {
+      const lookupError = failedNames.get(group.parameterName);
+      if (lookupError !== undefined) {
+        this.failAll(group.instanceIds, 'get-parameters-failed', lookupError);
+        continue;
+      }
+      const version = versions.found.get(group.parameterName);
+      if (version === undefined) {
+        for (const instanceId of group.instanceIds) {
+          this.setOutcome(instanceId, {
+            status: 'waiting',
+            reason: 'agent-config-missing',
+            detail: `parameter ${group.parameterName} not found`,
+          });
+        }
+        continue;
+      }
+
+      // One call at a time: SendCommand has a low request rate, and the SDK's adaptive retry
+      // slows down further once it is throttled.
+      for (const instanceIds of chunk(group.instanceIds, SEND_COMMAND_CHUNK)) {
+        const sent = await this.sendInstallCommand({
+          tenant: group.tenant,
+          platform: group.platform,
+          instanceIds,
+          configParameterName: group.parameterName,
+          configVersion: version,
+        });
+        for (const { commandId, instanceIds: commanded } of sent) {
+          await this.writeTags(commanded, pendingTags(this.settings, commandId, this.now), { failRecordsOnError: false });
+        }
+      }
+    }
+  }
+
+  /**
+   * Names the waiting launch lifecycle action on instances whose command was just sent, and on
+   * instances whose command was already in flight when their lifecycle event arrived (the EC2
+   * `running` event often comes first), so the status handler completes it when the command ends.
+   * One CreateTags call per (group, hook).
+   */
+  private async writeLifecycleTags(instances: Map<string, TrackedInstance>): Promise<void> {
+    const writes = new Map<string, { lifecycle: LifecycleContext; instanceIds: string[] }>();
+    for (const [instanceId, { lifecycle }] of instances) {
+      const outcome = this.outcomes.get(instanceId);
+      const commandRunning = outcome?.status === 'enrolled' || (outcome?.status === 'skipped' && outcome.reason === 'enrollment-in-flight');
+      if (lifecycle === undefined || !commandRunning) continue;
+      const key = JSON.stringify([lifecycle.groupName, lifecycle.hookName]);
+      const write = writes.get(key) ?? { lifecycle, instanceIds: [] };
+      write.instanceIds.push(instanceId);
+      writes.set(key, write);
+    }
+    for (const { lifecycle, instanceIds } of writes.values()) {
+      await this.writeTags(instanceIds, lifecycleTags(lifecycle), { failRecordsOnError: true });
+    }
+  }
+
+  /**
+   * Sends one chunk's install command and records each instance's outcome; returns the commands
+   * actually sent. SendCommand rejects the whole call with InvalidInstanceId when any one instance
+   * is not reachable (its agent went offline between the look-up and the send) without saying
+   * which, so the chunk is halved until the unreachable instances are isolated: they wait and are
+   * re-checked, and the others are not held back with them.
+   */
+  private async sendInstallCommand(command: InstallCommand): Promise<Array<{ commandId: string; instanceIds: readonly string[] }>> {
+    const { instanceIds, tenant, platform } = command;
+    try {
+      const result = await this.clients.ssm.send(new SendCommandCommand(buildInstallCommand(this.settings, command)));
+      const commandId = result.Command?.CommandId ?? 'unknown';
+      for (const instanceId of instanceIds) this.setOutcome(instanceId, { status: 'enrolled', commandId });
+      this.logger.info('install command sent', { commandId, tenant, platform, instanceIds, configVersion: command.configVersion });
+      return [{ commandId, instanceIds }];
+    } catch (error) {
+      if (errorName(error) !== 'InvalidInstanceId') {
+        this.failAll(instanceIds, isThrottlingError(error) ? 'send-command-throttled' : 'send-command-failed', error, { tenant, platform });
+        return [];
+      }
+      if (instanceIds.length === 1) {
+        this.setOutcome(instanceIds[0] as string, {
+          status: 'waiting',
+          reason: 'ssm-not-online',
+          detail: `SendCommand: ${errorMessage(error)}`,
+        });
+        return [];
+      }
+      const half = Math.ceil(instanceIds.length / 2);
+      return [
+        ...(await this.sendInstallCommand({ ...command, instanceIds: instanceIds.slice(0, half) })),
+        ...(await this.sendInstallCommand({ ...command, instanceIds: instanceIds.slice(half) })),
+      ];
+    }
+  }
+
+  /**
+   * Writes the same tags on many instances. Failing to write the pending tags after a command was
+   * sent is logged but not retried (a retry would send a second install command); failing to write
+   * lifecycle tags retries the records, since without them the launch would wait for the hook's
+   * timeout.
+   */
+  private async writeTags(instanceIds: readonly string[], tags: Tag[], { failRecordsOnError }: { failRecordsOnError: boolean }) {
+    for (const resources of chunk(instanceIds, CREATE_TAGS_CHUNK)) {
+      try {
+        await this.clients.ec2.send(new CreateTagsCommand({ Resources: [...resources], Tags: tags }));
+      } catch (error) {
+        this.counters.add(METRIC.tagWriteFailures, resources.length);
+        if (failRecordsOnError) {
+          this.failAll(resources, 'create-tags-failed', error, { tagKeys: tags.map((tag) => tag.Key) });
+        } else {
+          this.logger.error('tags not written after sending the install command', {
+            instanceIds: resources,
+            tagKeys: tags.map((tag) => tag.Key),
+            errorName: errorName(error),
+            errorMessage: errorMessage(error),
+          });
+        }
+      }
+    }
+  }
+
+  private async publishRefusals(refused: ReadonlyArray<{ instanceId: string; tenant: string }>): Promise<void> {
+    for (const batch of chunk(refused, PUT_EVENTS_CHUNK)) {
+      const entries: PutEventsRequestEntry[] = batch.map(({ instanceId, tenant }) => ({
+        EventBusName: this.settings.eventBusName,
+        Source: this.settings.eventSource,
+        DetailType: REFUSED_DETAIL_TYPE,
+        Time: this.now,
+        Detail: JSON.stringify({
+          instanceId,
+          tenant,
+          reason: 'tenant-not-allowed',
+          tenantTagKey: this.settings.tenantTagKey,
+          allowedTenants: [...this.settings.allowedTenants],
+        }),
+      }));
+      try {
+        const result = await this.clients.eventBridge.send(new PutEventsCommand({ Entries: entries }));
+        (result.Entries ?? []).forEach((entry, index) => {
+          const instanceId = batch[index]?.instanceId;
+          if (entry.ErrorCode && instanceId) {
+            this.failAll([instanceId], 'put-events-failed', Object.assign(new Error(entry.ErrorMessage ?? ''), { name: entry.ErrorCode }));
+          }
+        });
+      } catch (error) {
+        this.failAll(
+          batch.map(({ instanceId }) => instanceId),
+          'put-events-failed',
+          error,
+        );
+      }
+    }
+  }
+
+  /** Skipped on purpose: do not hold the launch until the hook times out. */
+  private async handleLifecycleSkips(instances: Map<string, TrackedInstance>): Promise<void> {
+    for (const [instanceId, tracked] of instances) {
+      const outcome = this.outcomes.get(instanceId);
+      if (!tracked.lifecycle || outcome?.status !== 'skipped') continue;
+      if (outcome.reason !== 'tenant-refused' && !COMPLETE_LIFECYCLE_ON_SKIP.has(outcome.reason)) continue;
+      const error = await this.completeLifecycleAction(instanceId, tracked.lifecycle, 'CONTINUE');
+      if (error !== undefined) this.failAll([instanceId], 'complete-lifecycle-action-failed', error);
+    }
+  }
+
+  /** Returns the error, if any; an action that is no longer pending counts as done. */
+  private async completeLifecycleAction(instanceId: string, lifecycle: LifecycleContext, result: LifecycleResult): Promise<unknown> {
+    try {
+      await this.clients.autoScaling.send(
+        new CompleteLifecycleActionCommand({
+          AutoScalingGroupName: lifecycle.groupName,
+          LifecycleHookName: lifecycle.hookName,
+          InstanceId: instanceId,
+          LifecycleActionResult: result,
+        }),
+      );
+      this.counters.add(METRIC.lifecycleActionsCompleted);
+      this.logger.info('lifecycle action completed', { instanceId, ...lifecycle, result });
+      return undefined;
+    } catch (error) {
+      if (errorName(error) === 'ValidationError' && NO_ACTIVE_LIFECYCLE_ACTION.test(errorMessage(error))) {
+        this.logger.info('lifecycle action already completed', { instanceId, ...lifecycle });
+        return undefined;
+      }
+      return error;
+    }
+  }
+
+  private async resolveRequest(
+    record: SQSRecord,
+    request: EnrollRequest,
+    out: { failures: Set<string>; deadLetters: DeadLetter[]; retries: Retry[] },
+  ): Promise<void> {
+    const outcomes = request.instanceIds.map((instanceId) => ({ instanceId, outcome: this.outcomeOf(instanceId) }));
+    const errors = outcomes.filter(({ outcome }) => outcome.status === 'error');
+    if (errors.length > 0) {
+      out.failures.add(record.messageId);
+      this.counters.add(METRIC.retriedRecords);
+      this.logger.warn('event will be retried after errors', {
+        messageId: record.messageId,
+        eventId: request.eventId,
+        errors: errors.map(({ instanceId, outcome }) => ({ instanceId, ...outcome })),
+      });
+      return;
+    }
+
+    const waiting = outcomes.flatMap(({ instanceId, outcome }) =>
+      outcome.status === 'waiting' ? [{ instanceId, reason: outcome.reason }] : [],
+    );
+    if (waiting.length === 0) return;
+
+    const elapsedSeconds = (this.now.getTime() - request.startedAt.getTime()) / 1000;
+    const remainingSeconds = this.settings.enrollDeadlineSeconds - elapsedSeconds;
+    const waitingIds = waiting.map(({ instanceId }) => instanceId);
+    const reasons = [...new Set(waiting.map(({ reason }) => reason))];
+    if (remainingSeconds > 0) {
+      const { delaySeconds, changeVisibility } = planRetry(request.receiveCount, remainingSeconds, this.settings);
+      out.failures.add(record.messageId);
+      if (changeVisibility) out.retries.push({ record, delaySeconds });
+      this.counters.add(METRIC.retriedRecords);
+      this.logger.info('instances not ready, event retried later', {
+        messageId: record.messageId,
+        instanceIds: waitingIds,
+        reasons,
+        receiveCount: request.receiveCount,
+        delaySeconds,
+        remainingSeconds: Math.floor(remainingSeconds),
+      });
+      return;
+    }
+
+    if (request.lifecycle) {
+      // A lifecycle event names exactly one instance.
+      const lifecycleInstance = waitingIds[0] as string;
+      const error = await this.completeLifecycleAction(lifecycleInstance, request.lifecycle, this.settings.lifecycleFailureResult);
+      if (error !== undefined) {
+        // Keep the record: dead-lettering it now would leave the launch waiting for the hook's timeout.
+        this.failAll([lifecycleInstance], 'complete-lifecycle-action-failed', error);
+        out.failures.add(record.messageId);
+        return;
+      }
+    }
+    const reason = reasons.includes('agent-config-missing') ? DEAD_LETTER_REASON.configMissing : DEAD_LETTER_REASON.notManaged;
+    const detail = `not ready ${this.settings.enrollDeadlineSeconds}s after the event: ${waiting
+      .map(({ instanceId, reason: waitReason }) => `${instanceId} ${waitReason}`)
+      .join(', ')}`;
+    this.logger.error('enrollment deadline passed, event dead-lettered', {
+      messageId: record.messageId,
+      reason,
+      instanceIds: waitingIds,
+      detail,
+    });
+    out.deadLetters.push({ record, reason, detail, instanceIds: waitingIds });
+  }
+
+  /** Forwards records to the dead-letter queue; returns the message IDs that could not be forwarded. */
+  private async sendToDeadLetterQueue(deadLetters: readonly DeadLetter[]): Promise<string[]> {
+    const unsent: string[] = [];
+    for (const batch of sqsBatches(deadLetters)) {
+      const entries: SendMessageBatchRequestEntry[] = batch.map(({ record, reason, detail, instanceIds }) => ({
+        Id: record.messageId,
+        MessageBody: record.body,
+        MessageAttributes: {
+          reason: stringAttribute(reason),
+          detail: stringAttribute(detail.slice(0, 1024)),
+          sourceMessageId: stringAttribute(record.messageId),
+          ...(instanceIds && instanceIds.length > 0 ? { instanceIds: stringAttribute(instanceIds.join(',')) } : {}),
+        },
+      }));
+      try {
+        const result = await this.clients.sqs.send(
+          new SendMessageBatchCommand({ QueueUrl: this.settings.deadLetterQueueUrl, Entries: entries }),
+        );
+        const failed = new Set((result.Failed ?? []).map((entry) => entry.Id));
+        for (const { record } of batch) {
+          if (failed.has(record.messageId)) unsent.push(record.messageId);
+          else this.counters.add(METRIC.deadLettered);
+        }
+        if (failed.size > 0) this.logger.error('dead-letter queue refused messages; they will be retried', { failed: result.Failed });
+      } catch (error) {
+        unsent.push(...batch.map(({ record }) => record.messageId));
+        this.logger.error('could not forward to the dead-letter queue; records will be retried', {
+          messageIds: batch.map(({ record }) => record.messageId),
+          errorName: errorName(error),
+          errorMessage: errorMessage(error),
+        });
+      }
+    }
+    return unsent;
+  }
+
+  /**
+   * Sets the backoff of records waiting for SSM. If this fails the records are still retried,
+   * only after the queue's own visibility timeout.
+   */
+  private async delayRetries(retries: readonly Retry[]): Promise<void> {
+    for (const batch of chunk(retries, SQS_BATCH_CHUNK)) {
+      try {
+        const result = await this.clients.sqs.send(
+          new ChangeMessageVisibilityBatchCommand({
+            QueueUrl: this.settings.queueUrl,
+            Entries: batch.map(({ record, delaySeconds }) => ({
+              Id: record.messageId,
+              ReceiptHandle: record.receiptHandle,
+              VisibilityTimeout: delaySeconds,
+            })),
+          }),
+        );
+        if ((result.Failed ?? []).length > 0)
+          this.logger.warn('visibility not changed for some retried records', { failed: result.Failed });
+      } catch (error) {
+        this.logger.warn('visibility not changed for retried records', {
+          messageIds: batch.map(({ record }) => record.messageId),
+          errorName: errorName(error),
+          errorMessage: errorMessage(error),
+        });
+      }
+    }
+  }
+
+  private setOutcome(instanceId: string, outcome: InstanceOutcome): void {
+    this.outcomes.set(instanceId, outcome);
+    switch (outcome.status) {
+      case 'enrolled':
+        this.counters.add(METRIC.instancesEnrolled);
+        break;
+      case 'skipped':
+        if (outcome.reason === 'tenant-refused') {
+          this.counters.add(METRIC.tenantRefused);
+          this.logger.warn('enrollment refused', { instanceId, reason: outcome.reason, detail: outcome.detail });
+        } else {
+          this.counters.skipped(outcome.reason);
+          this.logger.info('instance skipped', { instanceId, reason: outcome.reason, detail: outcome.detail });
+        }
+        break;
+      case 'waiting':
+        this.counters.add(METRIC.notManagedYet);
+        break;
+      case 'error':
+        this.counters.add(METRIC.enrollErrors);
+        break;
+    }
+  }
+
+  /** Marks instances as failed (their records are retried) and logs why. */
+  private failAll(instanceIds: readonly string[], reason: string, error: unknown, context: Record<string, unknown> = {}): void {
+    const detail = `${errorName(error)}: ${errorMessage(error)}`;
+    const level = isThrottlingError(error) ? 'warn' : 'error';
+    this.logger[level](`${reason}; records will be retried`, {
+      reason,
+      instanceIds,
+      errorName: errorName(error),
+      errorMessage: errorMessage(error),
+      ...context,
+    });
+    for (const instanceId of instanceIds) {
+      const previous = this.outcomes.get(instanceId);
+      // An instance already enrolled keeps that outcome in the counts; its record is retried all the same.
+      if (previous?.status === 'error') continue;
+      if (previous !== undefined) this.uncount(previous);
+      this.setOutcome(instanceId, { status: 'error', reason, detail });
+    }
+  }
+
+  private uncount(outcome: InstanceOutcome): void {
+    if (outcome.status === 'waiting') this.counters.add(METRIC.notManagedYet, -1);
+  }
+
+  private outcomeOf(instanceId: string): InstanceOutcome {
+    return this.outcomes.get(instanceId) ?? { status: 'error', reason: 'not-processed', detail: 'no outcome recorded' };
+  }
+
+  private publishMetrics(): void {
+    const { metrics } = this.deps;
+    for (const name of Object.values(METRIC)) {
+      const value = this.counters.counts.get(name) ?? 0;
+      if (value > 0 || name === METRIC.eventsReceived) metrics.addMetric(name, MetricUnit.Count, value);
+    }
+    for (const [reason, count] of this.counters.skippedByReason) {
+      const single = metrics.singleMetric();
+      single.addDimension('reason', reason);
+      single.addMetric(METRIC.skipped, MetricUnit.Count, count);
+    }
+  }
+}
+
+export interface RetryPlan {
+  readonly delaySeconds: number;
+  /** False when the queue's own visibility timeout already gives this delay. */
+  readonly changeVisibility: boolean;
+}
+
+/**
+ * Exponential backoff while waiting for SSM: base × 2^(receives − 1), where the base is the
+ * queue's visibility timeout when known (so the first retry needs no call) and 30 s otherwise; at
+ * most the configured maximum (or the queue's timeout, if longer); never past the deadline, so
+ * the record comes back in time to be dead-lettered; at least one second.
+ */
+export function planRetry(
+  receiveCount: number,
+  remainingSeconds: number,
+  settings: Pick<EnrollSettings, 'retryBaseSeconds' | 'retryMaxSeconds' | 'queueVisibilityTimeoutSeconds'>,
+): RetryPlan {
+  const queueTimeout = settings.queueVisibilityTimeoutSeconds;
+  const base = queueTimeout ?? settings.retryBaseSeconds;
+  const max = Math.max(settings.retryMaxSeconds, queueTimeout ?? 0);
+  const exponent = Math.min(Math.max(receiveCount - 1, 0), 20);
+  const backoff = Math.min(base * 2 ** exponent, max);
+  const delaySeconds = Math.max(1, Math.min(backoff, Math.ceil(remainingSeconds)));
+  return { delaySeconds, changeVisibility: delaySeconds !== queueTimeout };
+}
+
+function stringAttribute(value: string): MessageAttributeValue {
+  return { DataType: 'String', StringValue: value === '' ? '-' : value };
+}
+
+/** Groups dead letters into SendMessageBatch calls: at most 10 entries and 200 KiB of bodies each. */
+function sqsBatches(deadLetters: readonly DeadLetter[]): DeadLetter[][] {
+  const batches: DeadLetter[][] = [];
+  let current: DeadLetter[] = [];
+  let bytes = 0;
+  for (const deadLetter of deadLetters) {
+    const size = Buffer.byteLength(deadLetter.record.body, 'utf8') + 2048;
+    if (current.length > 0 && (current.length === SQS_BATCH_CHUNK || bytes + size > SQS_BATCH_MAX_BYTES)) {
+      batches.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(deadLetter);
+    bytes += size;
+  }
+  if (current.length > 0) batches.push(current);
+  return batches;
+}

@@ -1,0 +1,116 @@
+import {
+  type Environment,
+  EnvironmentError,
+  optionalString,
+  requireBoolean,
+  requireDefined,
+  requireInteger,
+  requireList,
+  requireOneOf,
+  requireString,
+} from '../shared/env';
+
+export type LifecycleResult = 'CONTINUE' | 'ABANDON';
+
+/** Everything the enroll handler is configured with, read once from its environment. */
+export interface EnrollSettings {
+  /** SSM command document installing Alloy on Linux (LINUX_DOCUMENT_NAME). */
+  readonly linuxDocumentName: string;
+  /** SSM command document installing Alloy on Windows (WINDOWS_DOCUMENT_NAME). */
+  readonly windowsDocumentName: string;
+  /** Parameter Store prefix; agent configs live at `<prefix>/agent/<tenant>/<platform>` (PARAMETER_PREFIX). */
+  readonly parameterPrefix: string;
+  /** EC2 tag naming the instance's tenant (TENANT_TAG_KEY). */
+  readonly tenantTagKey: string;
+  /** EC2 tag that, set to `true`, keeps the instance out of enrollment (OPT_OUT_TAG_KEY). */
+  readonly optOutTagKey: string;
+  /** Tenants agents may be enrolled into (ALLOWED_TENANTS, comma-separated). */
+  readonly allowedTenants: ReadonlySet<string>;
+  /** Tenant of untagged instances; undefined skips them (DEFAULT_TENANT, empty = none). */
+  readonly defaultTenant: string | undefined;
+  /** EC2 tag holding the enrollment status (STATUS_TAG_KEY). */
+  readonly statusTagKey: string;
+  /** Pinned Alloy version the documents install (ALLOY_VERSION). */
+  readonly alloyVersion: string;
+  /** Whether the documents stop legacy ADOT / node_exporter agents (STOP_LEGACY_AGENTS). */
+  readonly stopLegacyAgents: boolean;
+  /** How long an instance may take to become SSM-managed and online before its event is dead-lettered (ENROLL_DEADLINE_SECONDS). */
+  readonly enrollDeadlineSeconds: number;
+  /** The source queue, for visibility changes (QUEUE_URL). */
+  readonly queueUrl: string;
+  /** Where malformed and expired events go, with a `reason` attribute (DEAD_LETTER_QUEUE_URL). */
+  readonly deadLetterQueueUrl: string;
+  /** Bus for `Agent Enrollment Refused` events (EVENT_BUS_NAME). */
+  readonly eventBusName: string;
+  /** Source of the events lgtm-fleet publishes and of `Reconcile Enrollment` (EVENT_SOURCE). */
+  readonly eventSource: string;
+  /**
+   * SendCommand `TimeoutSeconds`, and how long a `pending` status counts as in flight
+   * (COMMAND_TIMEOUT_SECONDS). Must exceed the documents' execution timeout.
+   */
+  readonly commandTimeoutSeconds: number;
+  /**
+   * CloudWatch Logs group for command output; undefined leaves CloudWatch output off
+   * (COMMAND_LOG_GROUP). The SSM Agent writes that output with the instance's own role, which then
+   * needs CloudWatch Logs permissions beyond AmazonSSMManagedInstanceCore: leave it unset by default.
+   */
+  readonly commandLogGroup: string | undefined;
+  /** Result for a launch lifecycle action whose instance could not be enrolled before the deadline (LIFECYCLE_FAILURE_RESULT). */
+  readonly lifecycleFailureResult: LifecycleResult;
+  /**
+   * The source queue's visibility timeout (QUEUE_VISIBILITY_TIMEOUT_SECONDS, optional). When set,
+   * it is the first retry delay, and a retry whose delay equals it needs no ChangeMessageVisibility
+   * call: the failed record comes back when its visibility timeout expires anyway.
+   */
+  readonly queueVisibilityTimeoutSeconds: number | undefined;
+  /** First retry delay while waiting for SSM when the queue's visibility timeout is not given; doubles per receive. */
+  readonly retryBaseSeconds: number;
+  /** Longest retry delay while waiting for SSM. */
+  readonly retryMaxSeconds: number;
+}
+
+const ONE_DAY = 86_400;
+/** SQS visibility timeouts are at most 12 hours. */
+const MAX_VISIBILITY_TIMEOUT = 43_200;
+/** SendCommand accepts TimeoutSeconds from 30 s to 30 days. */
+const COMMAND_TIMEOUT_RANGE = { min: 30, max: 2_592_000 } as const;
+
+export function loadEnrollSettings(env: Environment): EnrollSettings {
+  const allowedTenants = new Set(requireList(env, 'ALLOWED_TENANTS'));
+  const defaultTenant = requireDefined(env, 'DEFAULT_TENANT') || undefined;
+  if (defaultTenant !== undefined && !allowedTenants.has(defaultTenant)) {
+    throw new EnvironmentError(`environment variable DEFAULT_TENANT must be one of ALLOWED_TENANTS, got "${defaultTenant}"`);
+  }
+  const parameterPrefix = requireString(env, 'PARAMETER_PREFIX').replace(/\/+$/, '');
+  if (!parameterPrefix.startsWith('/')) {
+    throw new EnvironmentError(`environment variable PARAMETER_PREFIX must start with "/", got "${parameterPrefix}"`);
+  }
+  const commandLogGroup = optionalString(env, 'COMMAND_LOG_GROUP', '');
+  const visibilityTimeout = optionalString(env, 'QUEUE_VISIBILITY_TIMEOUT_SECONDS', '');
+  return {
+    linuxDocumentName: requireString(env, 'LINUX_DOCUMENT_NAME'),
+    windowsDocumentName: requireString(env, 'WINDOWS_DOCUMENT_NAME'),
+    parameterPrefix,
+    tenantTagKey: requireString(env, 'TENANT_TAG_KEY'),
+    optOutTagKey: requireString(env, 'OPT_OUT_TAG_KEY'),
+    allowedTenants,
+    defaultTenant,
+    statusTagKey: requireString(env, 'STATUS_TAG_KEY'),
+    alloyVersion: requireString(env, 'ALLOY_VERSION'),
+    stopLegacyAgents: requireBoolean(env, 'STOP_LEGACY_AGENTS'),
+    enrollDeadlineSeconds: requireInteger(env, 'ENROLL_DEADLINE_SECONDS', { min: 60, max: ONE_DAY, fallback: 900 }),
+    queueUrl: requireString(env, 'QUEUE_URL'),
+    deadLetterQueueUrl: requireString(env, 'DEAD_LETTER_QUEUE_URL'),
+    eventBusName: requireString(env, 'EVENT_BUS_NAME'),
+    eventSource: requireString(env, 'EVENT_SOURCE'),
+    commandTimeoutSeconds: requireInteger(env, 'COMMAND_TIMEOUT_SECONDS', { ...COMMAND_TIMEOUT_RANGE, fallback: 600 }),
+    commandLogGroup: commandLogGroup === '' ? undefined : commandLogGroup,
+    lifecycleFailureResult: requireOneOf<LifecycleResult>(env, 'LIFECYCLE_FAILURE_RESULT', ['CONTINUE', 'ABANDON'], 'CONTINUE'),
+    queueVisibilityTimeoutSeconds:
+      visibilityTimeout === ''
+        ? undefined
+        : requireInteger(env, 'QUEUE_VISIBILITY_TIMEOUT_SECONDS', { min: 1, max: MAX_VISIBILITY_TIMEOUT }),
+    retryBaseSeconds: 30,
+    retryMaxSeconds: 300,
+  };
+}

@@ -1,0 +1,49 @@
+/**
+ * Client settings and error helpers shared by the handlers' AWS SDK v3 calls.
+ */
+
+/**
+ * Retry settings for every SDK client: up to 5 attempts with adaptive retry, which adds
+ * client-side rate limiting once the service starts throttling. What still fails after that
+ * goes back to the queue rather than being retried here for longer.
+ */
+export const SDK_CLIENT_CONFIG = { maxAttempts: 5, retryMode: 'adaptive' } as const;
+
+const THROTTLING_ERROR_NAMES = new Set([
+  'ThrottlingException',
+  'Throttling',
+  'ThrottledException',
+  'TooManyRequestsException',
+  'TooManyUpdates',
+  'RequestLimitExceeded',
+  'RequestThrottled',
+  'RequestThrottledException',
+  'ProvisionedThroughputExceededException',
+  'SlowDown',
+]);
+
+/** The error code of an SDK error (its `name`), or the constructor name for anything else. */
+export function errorName(error: unknown): string {
+  if (error instanceof Error) return error.name;
+  if (typeof error === 'object' && error !== null && 'name' in error && typeof error.name === 'string') return error.name;
+  return typeof error;
+}
+
+export function errorMessage(error: unknown): string {
+  if (error instanceof Error) return error.message;
+  return String(error);
+}
+
+export function isThrottlingError(error: unknown): boolean {
+  return THROTTLING_ERROR_NAMES.has(errorName(error));
+}
+
+/** Splits `items` into consecutive chunks of at most `size` items. */
+export function chunk<T>(items: readonly T[], size: number): T[][] {
+  if (!Number.isInteger(size) || size < 1) throw new RangeError(`chunk size must be a positive integer, got ${size}`);
+  const chunks: T[][] = [];
+  for (let start = 0; start < items.length; start += size) {
+    chunks.push(items.slice(start, start + size));
+  }
+  return chunks;
+}

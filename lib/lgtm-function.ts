@@ -1,0 +1,85 @@
+import { join } from 'node:path';
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+
+/** Namespace of every metric the handlers emit through Powertools. */
+export const METRICS_NAMESPACE = 'LgtmFleet';
+
+export interface LgtmFunctionProps {
+  /** Folder under `lambdas/` holding `index.ts` with the exported `handler`. */
+  readonly handlerFolder: string;
+  readonly description: string;
+  /** Powertools service name (log field and metric dimension). */
+  readonly serviceName: string;
+  readonly environment: Record<string, string>;
+  /** Retention of the function's log group. */
+  readonly logRetentionDays: number;
+  /**
+   * @default 1 minute
+   */
+  readonly timeout?: Duration;
+  /**
+   * @default 512 MiB
+   */
+  readonly memorySize?: number;
+}
+
+/**
+ * A handler from `lambdas/` with the project's defaults: Node.js 24 on ARM64, bundled and
+ * minified by the local esbuild with the AWS SDK left to the runtime, JSON logs into its own
+ * log group, and a role that may write to that log group and nothing else until granted more.
+ */
+export class LgtmFunction extends Construct {
+  public readonly function: nodejs.NodejsFunction;
+  public readonly role: iam.Role;
+  public readonly logGroup: logs.LogGroup;
+
+  constructor(scope: Construct, id: string, props: LgtmFunctionProps) {
+    super(scope, id);
+    this.logGroup = new logs.LogGroup(this, 'Logs', {
+      retention: props.logRetentionDays as logs.RetentionDays,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    // No AWSLambdaBasicExecutionRole: that policy allows writing to every log group.
+    this.role = new iam.Role(this, 'Role', {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: props.description,
+    });
+    this.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+        resources: [this.logGroup.logGroupArn],
+      }),
+    );
+    this.function = new nodejs.NodejsFunction(this, 'Function', {
+      description: props.description,
+      entry: join(__dirname, '..', 'lambdas', props.handlerFolder, 'index.ts'),
+      handler: 'handler',
+      runtime: lambda.Runtime.NODEJS_24_X,
+      architecture: lambda.Architecture.ARM_64,
+      memorySize: props.memorySize ?? 512,
+      timeout: props.timeout ?? Duration.minutes(1),
+      role: this.role,
+      logGroup: this.logGroup,
+      loggingFormat: lambda.LoggingFormat.JSON,
+      bundling: {
+        minify: true,
+        sourceMap: true,
+        target: 'node24',
+        format: nodejs.OutputFormat.CJS,
+        externalModules: ['@aws-sdk/*'],
+        forceDockerBundling: false,
+      },
+      environment: {
+        NODE_OPTIONS: '--enable-source-maps',
+        POWERTOOLS_SERVICE_NAME: props.serviceName,
+        POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
+        ...props.environment,
+      },
+    });
+  }
+}

@@ -1,0 +1,195 @@
+import { Match, type Template } from 'aws-cdk-lib/assertions';
+import { logicalIdOf, resourcesOf, statementsOfRole, synthStack } from '../helpers';
+
+describe('enrollment infrastructure', () => {
+  let template: Template;
+  beforeAll(() => {
+    template = synthStack().template;
+  });
+
+  const queueId = () => logicalIdOf(template, 'AWS::SQS::Queue', 'EnrollmentQueue');
+  const dlqId = () => logicalIdOf(template, 'AWS::SQS::Queue', 'EnrollmentDeadLetterQueue');
+
+  test('instances reaching running are sent to the enrollment queue', () => {
+    template.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: {
+        source: ['aws.ec2'],
+        'detail-type': ['EC2 Instance State-change Notification'],
+        detail: { state: ['running'] },
+      },
+      State: 'ENABLED',
+      Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [queueId(), 'Arn'] }, DeadLetterConfig: Match.anyValue() })],
+    });
+  });
+
+  test('launches held by an lgtm-enroll lifecycle hook are sent to the enrollment queue', () => {
+    template.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: {
+        source: ['aws.autoscaling'],
+        'detail-type': ['EC2 Instance-launch Lifecycle Action'],
+        detail: { LifecycleHookName: [{ prefix: 'lgtm-enroll' }] },
+      },
+      Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [queueId(), 'Arn'] } })],
+    });
+  });
+
+  test('Reconcile Enrollment events on the project bus are sent to the enrollment queue', () => {
+    template.hasResourceProperties('AWS::Events::Rule', {
+      EventBusName: { Ref: logicalIdOf(template, 'AWS::Events::EventBus', 'EventBus') },
+      EventPattern: { source: ['lgtm-fleet'], 'detail-type': ['Reconcile Enrollment'] },
+      Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [queueId(), 'Arn'] } })],
+    });
+  });
+
+  test('the queue is encrypted, TLS-only and redrives to a dead-letter queue with an alarm on it', () => {
+    const queue = resourcesOf(template, 'AWS::SQS::Queue')[queueId()].Properties;
+    expect(queue.SqsManagedSseEnabled).toBe(true);
+    expect(queue.RedrivePolicy).toEqual({ deadLetterTargetArn: { 'Fn::GetAtt': [dlqId(), 'Arn'] }, maxReceiveCount: 50 });
+    // Lambda requires the visibility timeout to exceed the function timeout (60 s).
+    expect(queue.VisibilityTimeout).toBeGreaterThan(60);
+    template.hasResourceProperties('AWS::SQS::QueuePolicy', {
+      Queues: [{ Ref: queueId() }],
+      PolicyDocument: {
+        Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]),
+      },
+    });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [dlqId(), 'QueueName'] } }],
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+    });
+  });
+
+  test('the enroll function consumes the queue in batches with partial-batch failure reporting', () => {
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      EventSourceArn: { 'Fn::GetAtt': [queueId(), 'Arn'] },
+      BatchSize: 100,
+      MaximumBatchingWindowInSeconds: 5,
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+    });
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Runtime: 'nodejs24.x',
+      Architectures: ['arm64'],
+      Environment: {
+        Variables: Match.objectLike({
+          ALLOWED_TENANTS: 'aws-rag-ec2,aws-rag-cloudwatch,aws-rag-rds',
+          DEFAULT_TENANT: 'aws-rag-ec2',
+          TENANT_TAG_KEY: 'lgtm:tenant',
+          OPT_OUT_TAG_KEY: 'lgtm:opt-out',
+          PARAMETER_PREFIX: '/LgtmFleet',
+          ENROLL_DEADLINE_SECONDS: '900',
+          LINUX_DOCUMENT_NAME: { Ref: logicalIdOf(template, 'AWS::SSM::Document', 'EnrollmentLinuxDocument') },
+          WINDOWS_DOCUMENT_NAME: { Ref: logicalIdOf(template, 'AWS::SSM::Document', 'EnrollmentWindowsDocument') },
+        }),
+      },
+    });
+  });
+
+  test('an untagged-instance default of null reaches the function as an empty default tenant', () => {
+    const { template: skipping } = synthStack({ tenants: { ec2Default: null } });
+    skipping.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ DEFAULT_TENANT: '' }) },
+    });
+  });
+
+  test('both SSM command documents are created', () => {
+    const documents = Object.values(resourcesOf(template, 'AWS::SSM::Document')).map((d) => d.Properties);
+    expect(documents).toHaveLength(2);
+    const plugins = documents.map((d) => (d.Content as { mainSteps: Array<{ action: string }> }).mainSteps[0].action).sort();
+    expect(plugins).toEqual(['aws:runPowerShellScript', 'aws:runShellScript']);
+    for (const d of documents) expect(d.DocumentType).toBe('Command');
+  });
+
+  test('an agent config parameter per tenant and platform', () => {
+    const names = Object.values(resourcesOf(template, 'AWS::SSM::Parameter'))
+      .map((p) => p.Properties.Name as string)
+      .filter((n) => n.startsWith('/LgtmFleet/agent/'))
+      .sort();
+    expect(names).toEqual(
+      ['aws-rag-cloudwatch', 'aws-rag-ec2', 'aws-rag-rds'].flatMap((t) => [`/LgtmFleet/agent/${t}/linux`, `/LgtmFleet/agent/${t}/windows`]),
+    );
+  });
+
+  describe('the enroll role', () => {
+    const statements = () => statementsOfRole(template, 'EnrollmentEnrollRole');
+    const find = (action: string) => statements().filter((s) => [s.Action].flat().includes(action));
+
+    test('sends commands only with the project documents, to instances', () => {
+      const [send] = find('ssm:SendCommand');
+      const text = JSON.stringify(send.Resource);
+      expect(text).toContain(logicalIdOf(template, 'AWS::SSM::Document', 'EnrollmentLinuxDocument'));
+      expect(text).toContain(logicalIdOf(template, 'AWS::SSM::Document', 'EnrollmentWindowsDocument'));
+      expect(text).toContain(':instance/*');
+      expect(text).not.toContain('document/*');
+    });
+
+    test('writes only the enrollment tag keys', () => {
+      const [tag] = find('ec2:CreateTags');
+      expect(tag.Condition).toEqual({
+        'ForAllValues:StringEquals': {
+          'aws:TagKeys': expect.arrayContaining(['lgtm:agent-status', 'lgtm:agent-pending-since', 'lgtm:agent-command']),
+        },
+      });
+      expect(JSON.stringify(tag.Resource)).toContain(':instance/*');
+    });
+
+    test('describe calls are the only actions on *', () => {
+      const wildcard = statements().filter((s) => s.Resource === '*');
+      expect(wildcard.flatMap((s) => [s.Action].flat()).sort()).toEqual(['ec2:DescribeInstances', 'ssm:DescribeInstanceInformation']);
+    });
+
+    test('reads the versions of agent config parameters and no others', () => {
+      const reads = find('ssm:GetParameters');
+      expect(reads).toHaveLength(1);
+      const text = JSON.stringify(reads[0].Resource);
+      for (const tenant of ['awsragec2', 'awsragcloudwatch', 'awsragrds']) {
+        for (const platform of ['linux', 'windows']) expect(text).toContain(`EnrollmentAgent${tenant}${platform}`);
+      }
+      expect(text).not.toContain('*');
+      expect(text).not.toContain('BackendConfig');
+    });
+
+    test('changes visibility on its queue and sends only to the dead-letter queue', () => {
+      const [visibility] = find('sqs:ChangeMessageVisibility');
+      expect(visibility.Resource).toEqual({ 'Fn::GetAtt': [queueId(), 'Arn'] });
+      const [send] = find('sqs:SendMessage');
+      expect(send.Resource).toEqual({ 'Fn::GetAtt': [dlqId(), 'Arn'] });
+    });
+
+    test('completes lifecycle actions of Auto Scaling groups only', () => {
+      const [complete] = find('autoscaling:CompleteLifecycleAction');
+      expect(JSON.stringify(complete.Resource)).toContain(':autoScalingGroup:*:autoScalingGroupName/*');
+    });
+
+    test('every action the handler sends is allowed, and nothing else', () => {
+      const allowed = new Set(statements().flatMap((s) => [s.Action].flat() as string[]));
+      expect([...allowed].sort()).toEqual(
+        [
+          'autoscaling:CompleteLifecycleAction',
+          'ec2:CreateTags',
+          'ec2:DescribeInstances',
+          'events:PutEvents',
+          'logs:CreateLogStream',
+          'logs:PutLogEvents',
+          'sqs:ChangeMessageVisibility',
+          'sqs:SendMessage',
+          // Not called by the handler: the SQS event source mapping polls with the function's role.
+          'sqs:DeleteMessage',
+          'sqs:GetQueueAttributes',
+          'sqs:GetQueueUrl',
+          'sqs:ReceiveMessage',
+          'ssm:DescribeInstanceInformation',
+          'ssm:GetParameters',
+          'ssm:SendCommand',
+        ].sort(),
+      );
+    });
+
+    test('no managed policies and no wildcard actions', () => {
+      const roleId = logicalIdOf(template, 'AWS::IAM::Role', 'EnrollmentEnrollRole');
+      expect(resourcesOf(template, 'AWS::IAM::Role')[roleId].Properties.ManagedPolicyArns).toBeUndefined();
+      for (const s of statements()) for (const action of [s.Action].flat()) expect(String(action)).not.toMatch(/\*/);
+    });
+  });
+});

@@ -1,0 +1,107 @@
+import { SendCommandCommand } from '@aws-sdk/client-ssm';
+import type { SQSRecord } from 'aws-lambda';
+import type { EnrollSettings } from '../../../lambdas/enroll/settings';
+import { loadSampleEvent, sqsRecord } from '../fixtures';
+import { FakeAws, type FakeInstance, testSettings } from './fake-aws';
+
+/**
+ * A burst of 1,000 launches delivered in batches of 100 (the event source mapping's batch size).
+ * The design target is at most 0.2 AWS API calls per instance, and no SendCommand over 50 IDs.
+ */
+const RUNNING = loadSampleEvent('ec2-instance-running.json');
+const LAUNCHES = 1000;
+const BATCH_SIZE = 100;
+const NOW = new Date('2026-11-23T12:31:34Z');
+
+function fleet(describe: (index: number) => Partial<FakeInstance>): FakeInstance[] {
+  return Array.from({ length: LAUNCHES }, (_, index) => ({ id: `i-${index.toString(16).padStart(17, '0')}`, ...describe(index) }));
+}
+
+function batchesOf(instances: readonly FakeInstance[]): SQSRecord[][] {
+  const records = instances.map((instance) => sqsRecord({ ...RUNNING, detail: { 'instance-id': instance.id, state: 'running' } }));
+  return Array.from({ length: Math.ceil(records.length / BATCH_SIZE) }, (_, index) =>
+    records.slice(index * BATCH_SIZE, (index + 1) * BATCH_SIZE),
+  );
+}
+
+async function processAll(aws: FakeAws, batches: SQSRecord[][], now = NOW, settings?: EnrollSettings): Promise<SQSRecord[]> {
+  const failed: SQSRecord[] = [];
+  for (const batch of batches) {
+    const response = await aws.process(batch, now, settings);
+    const failedIds = new Set(response.batchItemFailures.map((failure) => failure.itemIdentifier));
+    failed.push(...batch.filter((record) => failedIds.has(record.messageId)));
+  }
+  return failed;
+}
+
+function expectEveryInstanceCommandedOnce(aws: FakeAws, instances: readonly FakeInstance[]) {
+  const commands = aws.ssm.commandCalls(SendCommandCommand).map((call) => call.args[0].input);
+  const commanded = commands.flatMap((command) => command.InstanceIds ?? []);
+  expect(Math.max(...commands.map((command) => command.InstanceIds?.length ?? 0))).toBeLessThanOrEqual(50);
+  expect(commanded).toHaveLength(instances.length);
+  expect(new Set(commanded)).toEqual(new Set(instances.map((instance) => instance.id)));
+}
+
+test('1,000 launches of SSM-online instances, one tenant: at most 0.2 calls per instance', async () => {
+  const instances = fleet(() => ({}));
+  const aws = new FakeAws(instances);
+
+  const failed = await processAll(aws, batchesOf(instances));
+
+  expect(failed).toEqual([]);
+  expectEveryInstanceCommandedOnce(aws, instances);
+  // Per batch of 100: DescribeInstances 1, DescribeInstanceInformation 2, GetParameters 1, SendCommand 2, CreateTags 2.
+  expect(aws.callsByCommand()).toEqual({
+    DescribeInstancesCommand: 10,
+    DescribeInstanceInformationCommand: 20,
+    GetParametersCommand: 10,
+    SendCommandCommand: 20,
+    CreateTagsCommand: 20,
+  });
+  expect(aws.totalCalls() / LAUNCHES).toBeLessThanOrEqual(0.2);
+});
+
+test('1,000 launches over two tenants and both platforms stay within 0.2 calls per instance', async () => {
+  const instances = fleet(
+    (index): Partial<FakeInstance> => ({
+      platform: index % 4 === 0 ? 'windows' : 'linux',
+      tags: index % 2 === 0 ? { 'lgtm:tenant': 'team-a' } : {},
+    }),
+  );
+  const aws = new FakeAws(instances);
+
+  const failed = await processAll(aws, batchesOf(instances));
+
+  expect(failed).toEqual([]);
+  expectEveryInstanceCommandedOnce(aws, instances);
+  expect(aws.totalCalls() / LAUNCHES).toBeLessThanOrEqual(0.2);
+});
+
+describe.each([
+  // The queue's visibility timeout is known: the first retry needs no visibility change.
+  ['known', { QUEUE_VISIBILITY_TIMEOUT_SECONDS: '60' }, { DescribeInstancesCommand: 10, DescribeInstanceInformationCommand: 20 }, 0.2],
+  // Unknown: every retry shortens the visibility, ten records to a ChangeMessageVisibilityBatch call.
+  ['unknown', {}, { DescribeInstancesCommand: 10, DescribeInstanceInformationCommand: 20, ChangeMessageVisibilityBatchCommand: 100 }, 0.21],
+])('1,000 launches not yet SSM-managed on first delivery, queue visibility timeout %s', (_case, env, firstRoundCalls, callsPerInstance) => {
+  test(`one retry round, then all enrolled, with at most ${callsPerInstance} calls per instance`, async () => {
+    const settings = testSettings(env);
+    const unmanaged = fleet(() => ({ ssm: 'none' }));
+    const aws = new FakeAws(unmanaged);
+    const batches = batchesOf(unmanaged);
+
+    const retried = await processAll(aws, batches, NOW, settings);
+    expect(retried).toHaveLength(LAUNCHES);
+    expect(aws.callsByCommand()).toEqual(firstRoundCalls);
+
+    const online = unmanaged.map((instance) => ({ ...instance, ssm: 'Online' as const }));
+    aws.add(...online);
+    const redelivered = batches.map((batch) =>
+      batch.map((record) => ({ ...record, attributes: { ...record.attributes, ApproximateReceiveCount: '2' } })),
+    );
+    const failed = await processAll(aws, redelivered, new Date(NOW.getTime() + 60_000), settings);
+
+    expect(failed).toEqual([]);
+    expectEveryInstanceCommandedOnce(aws, online);
+    expect(aws.totalCalls() / LAUNCHES).toBeLessThanOrEqual(callsPerInstance);
+  });
+});

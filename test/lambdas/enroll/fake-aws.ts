@@ -1,0 +1,264 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import { AutoScalingClient, CompleteLifecycleActionCommand } from '@aws-sdk/client-auto-scaling';
+import { CreateTagsCommand, DescribeInstancesCommand, EC2Client, type Instance } from '@aws-sdk/client-ec2';
+import { EventBridgeClient, PutEventsCommand, type PutEventsCommandInput } from '@aws-sdk/client-eventbridge';
+import {
+  ChangeMessageVisibilityBatchCommand,
+  type ChangeMessageVisibilityBatchCommandInput,
+  SendMessageBatchCommand,
+  type SendMessageBatchCommandInput,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
+import {
+  DescribeInstanceInformationCommand,
+  type DescribeInstanceInformationCommandInput,
+  GetParametersCommand,
+  SendCommandCommand,
+  type SendCommandCommandInput,
+  SSMClient,
+} from '@aws-sdk/client-ssm';
+import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { mockClient } from 'aws-sdk-client-mock';
+import { type EnrollDependencies, processBatch } from '../../../lambdas/enroll/process-batch';
+import { type EnrollSettings, loadEnrollSettings } from '../../../lambdas/enroll/settings';
+
+/** The environment the CDK construct is expected to give the enroll function. */
+export const TEST_ENV: Record<string, string> = {
+  LINUX_DOCUMENT_NAME: 'LgtmFleet-InstallAlloy-Linux',
+  WINDOWS_DOCUMENT_NAME: 'LgtmFleet-InstallAlloy-Windows',
+  PARAMETER_PREFIX: '/LgtmFleet',
+  TENANT_TAG_KEY: 'lgtm:tenant',
+  OPT_OUT_TAG_KEY: 'lgtm:opt-out',
+  ALLOWED_TENANTS: 'aws-rag-ec2, team-a',
+  DEFAULT_TENANT: 'aws-rag-ec2',
+  STATUS_TAG_KEY: 'lgtm:agent-status',
+  ALLOY_VERSION: '1.21.0',
+  STOP_LEGACY_AGENTS: 'true',
+  ENROLL_DEADLINE_SECONDS: '900',
+  QUEUE_URL: 'https://sqs.ap-northeast-2.amazonaws.com/123456789012/LgtmFleet-Enroll',
+  DEAD_LETTER_QUEUE_URL: 'https://sqs.ap-northeast-2.amazonaws.com/123456789012/LgtmFleet-Enroll-DLQ',
+  EVENT_BUS_NAME: 'LgtmFleet',
+  EVENT_SOURCE: 'lgtm-fleet',
+  COMMAND_TIMEOUT_SECONDS: '600',
+  COMMAND_LOG_GROUP: '/LgtmFleet/enroll-commands',
+};
+
+export function testSettings(overrides: Record<string, string> = {}): EnrollSettings {
+  return loadEnrollSettings({ ...TEST_ENV, ...overrides });
+}
+
+export interface FakeInstance {
+  readonly id: string;
+  /** EC2 state; default running. */
+  readonly state?: string;
+  readonly platform?: 'linux' | 'windows';
+  /** Default x86_64. */
+  readonly architecture?: string;
+  readonly tags?: Record<string, string>;
+  /** SSM ping status; `none` = not registered with SSM. Default Online. */
+  readonly ssm?: 'Online' | 'ConnectionLost' | 'none';
+}
+
+/**
+ * Mocked AWS clients behaving like a small account: instances answer DescribeInstances and
+ * DescribeInstanceInformation (with the real paging limits), agent config parameters answer
+ * GetParameters, everything else succeeds.
+ */
+export class FakeAws {
+  readonly ec2Client = new EC2Client({ region: 'ap-northeast-2' });
+  readonly ssmClient = new SSMClient({ region: 'ap-northeast-2' });
+  readonly sqsClient = new SQSClient({ region: 'ap-northeast-2' });
+  readonly eventBridgeClient = new EventBridgeClient({ region: 'ap-northeast-2' });
+  readonly autoScalingClient = new AutoScalingClient({ region: 'ap-northeast-2' });
+
+  readonly ec2 = mockClient(this.ec2Client);
+  readonly ssm = mockClient(this.ssmClient);
+  readonly sqs = mockClient(this.sqsClient);
+  readonly eventBridge = mockClient(this.eventBridgeClient);
+  readonly autoScaling = mockClient(this.autoScalingClient);
+
+  readonly instances = new Map<string, FakeInstance>();
+  /** Parameter name → current version. */
+  readonly parameters = new Map<string, number>([
+    ['/LgtmFleet/agent/aws-rag-ec2/linux', 3],
+    ['/LgtmFleet/agent/aws-rag-ec2/windows', 7],
+    ['/LgtmFleet/agent/team-a/linux', 2],
+    ['/LgtmFleet/agent/team-a/windows', 1],
+  ]);
+
+  readonly logger = new Logger({ serviceName: 'enroll', logLevel: 'SILENT' });
+  readonly metrics = new Metrics({ namespace: 'LgtmFleetTest', serviceName: 'enroll' });
+  /** Every metric added, by name (summed), and skipped counts by reason. */
+  readonly metricValues = new Map<string, number>();
+  readonly skippedByReason = new Map<string, number>();
+
+  private commandCounter = 0;
+
+  constructor(instances: readonly FakeInstance[] = []) {
+    for (const instance of instances) this.instances.set(instance.id, instance);
+    this.stubDefaults();
+    jest.spyOn(this.metrics, 'addMetric').mockImplementation((name, _unit, value) => {
+      this.metricValues.set(name, (this.metricValues.get(name) ?? 0) + value);
+      return this.metrics;
+    });
+    jest.spyOn(this.metrics, 'singleMetric').mockImplementation(() => {
+      let reason = '';
+      const single = {
+        addDimension: (_name: string, value: string) => {
+          reason = value;
+          return single;
+        },
+        addMetric: (_name: string, _unit: string, value: number) => {
+          this.skippedByReason.set(reason, (this.skippedByReason.get(reason) ?? 0) + value);
+          return single;
+        },
+      };
+      return single as unknown as Metrics;
+    });
+  }
+
+  add(...instances: FakeInstance[]): this {
+    for (const instance of instances) this.instances.set(instance.id, instance);
+    return this;
+  }
+
+  dependencies(now: Date, settings: EnrollSettings = testSettings()): EnrollDependencies {
+    return {
+      clients: {
+        ec2: this.ec2Client,
+        ssm: this.ssmClient,
+        sqs: this.sqsClient,
+        eventBridge: this.eventBridgeClient,
+        autoScaling: this.autoScalingClient,
+      },
+      settings,
+      logger: this.logger,
+      metrics: this.metrics,
+      now: () => now,
+    };
+  }
+
+  process(records: SQSRecord[], now: Date, settings?: EnrollSettings): Promise<SQSBatchResponse> {
+    const event: SQSEvent = { Records: records };
+    return processBatch(event, this.dependencies(now, settings));
+  }
+
+  sendCommands(): SendCommandCommandInput[] {
+    return this.ssm.commandCalls(SendCommandCommand).map((call) => call.args[0].input);
+  }
+
+  deadLetters(): NonNullable<SendMessageBatchCommandInput['Entries']> {
+    return this.sqs.commandCalls(SendMessageBatchCommand).flatMap((call) => call.args[0].input.Entries ?? []);
+  }
+
+  visibilityChanges(): NonNullable<ChangeMessageVisibilityBatchCommandInput['Entries']> {
+    return this.sqs.commandCalls(ChangeMessageVisibilityBatchCommand).flatMap((call) => call.args[0].input.Entries ?? []);
+  }
+
+  refusals(): NonNullable<PutEventsCommandInput['Entries']> {
+    return this.eventBridge.commandCalls(PutEventsCommand).flatMap((call) => call.args[0].input.Entries ?? []);
+  }
+
+  /** Number of AWS API calls made, across all clients. */
+  totalCalls(): number {
+    return [this.ec2, this.ssm, this.sqs, this.eventBridge, this.autoScaling].reduce((sum, stub) => sum + stub.calls().length, 0);
+  }
+
+  callsByCommand(): Record<string, number> {
+    const counts: Record<string, number> = {};
+    for (const stub of [this.ec2, this.ssm, this.sqs, this.eventBridge, this.autoScaling]) {
+      for (const call of stub.calls()) {
+        const name = (call.args[0] as object).constructor.name;
+        counts[name] = (counts[name] ?? 0) + 1;
+      }
+    }
+    return counts;
+  }
+
+  resetCalls(): void {
+    for (const stub of [this.ec2, this.ssm, this.sqs, this.eventBridge, this.autoScaling]) stub.resetHistory();
+  }
+
+  private stubDefaults(): void {
+    this.ec2.on(DescribeInstancesCommand).callsFake((input) => {
+      const ids: string[] = input.Filters?.find((filter: { Name?: string }) => filter.Name === 'instance-id')?.Values ?? [];
+      if (ids.length > 200) throw Object.assign(new Error('too many filter values'), { name: 'InvalidParameterValue' });
+      const found = ids.flatMap((id) => {
+        const instance = this.instances.get(id);
+        return instance ? [toEc2Instance(instance)] : [];
+      });
+      return { Reservations: found.length > 0 ? [{ Instances: found }] : [] };
+    });
+    this.ssm.on(DescribeInstanceInformationCommand).callsFake((input: DescribeInstanceInformationCommandInput) => {
+      const ids = input.Filters?.find((filter) => filter.Key === 'InstanceIds')?.Values ?? [];
+      const maxResults = input.MaxResults ?? 10;
+      if (maxResults < 5 || maxResults > 50) throw Object.assign(new Error('MaxResults must be 5-50'), { name: 'ValidationException' });
+      const nodes = ids.flatMap((id) => {
+        const instance = this.instances.get(id);
+        if (!instance || (instance.ssm ?? 'Online') === 'none') return [];
+        return [
+          {
+            InstanceId: id,
+            PingStatus: instance.ssm ?? 'Online',
+            PlatformType: instance.platform === 'windows' ? 'Windows' : 'Linux',
+            ResourceType: 'EC2Instance',
+          },
+        ];
+      });
+      const offset = Number(input.NextToken ?? 0);
+      const page = nodes.slice(offset, offset + maxResults);
+      const next = offset + maxResults < nodes.length ? String(offset + maxResults) : undefined;
+      return { InstanceInformationList: page, NextToken: next };
+    });
+    this.ssm.on(GetParametersCommand).callsFake((input: { Names: string[] }) => {
+      if (input.Names.length > 10) throw Object.assign(new Error('at most 10 names'), { name: 'ValidationException' });
+      return {
+        Parameters: input.Names.filter((name) => this.parameters.has(name)).map((name) => ({
+          Name: name,
+          Type: 'String',
+          Value: '// agent config',
+          Version: this.parameters.get(name),
+        })),
+        InvalidParameters: input.Names.filter((name) => !this.parameters.has(name)),
+      };
+    });
+    this.ssm.on(SendCommandCommand).callsFake((input: SendCommandCommandInput) => {
+      if ((input.InstanceIds ?? []).length > 50) throw Object.assign(new Error('at most 50 instance IDs'), { name: 'ValidationException' });
+      this.commandCounter += 1;
+      return { Command: { CommandId: `command-${this.commandCounter}`, InstanceIds: input.InstanceIds, DocumentName: input.DocumentName } };
+    });
+    this.ec2.on(CreateTagsCommand).resolves({});
+    this.eventBridge.on(PutEventsCommand).callsFake((input: PutEventsCommandInput) => {
+      if ((input.Entries ?? []).length > 10) throw Object.assign(new Error('at most 10 entries'), { name: 'ValidationException' });
+      return { FailedEntryCount: 0, Entries: (input.Entries ?? []).map((_, index) => ({ EventId: `event-${index}` })) };
+    });
+    this.sqs.on(SendMessageBatchCommand).callsFake((input: SendMessageBatchCommandInput) => ({
+      Successful: (input.Entries ?? []).map((entry) => ({ Id: entry.Id, MessageId: `dlq-${entry.Id}`, MD5OfMessageBody: 'x' })),
+      Failed: [],
+    }));
+    this.sqs.on(ChangeMessageVisibilityBatchCommand).callsFake((input: ChangeMessageVisibilityBatchCommandInput) => ({
+      Successful: (input.Entries ?? []).map((entry) => ({ Id: entry.Id })),
+      Failed: [],
+    }));
+    this.autoScaling.on(CompleteLifecycleActionCommand).resolves({});
+  }
+}
+
+function toEc2Instance(instance: FakeInstance): Instance {
+  const windows = instance.platform === 'windows';
+  return {
+    InstanceId: instance.id,
+    State: { Name: (instance.state ?? 'running') as never, Code: 16 },
+    Architecture: (instance.architecture ?? 'x86_64') as never,
+    // The API reports "windows" in lower case.
+    ...(windows ? { Platform: 'windows' as never } : {}),
+    PlatformDetails: windows ? 'Windows' : 'Linux/UNIX',
+    Tags: Object.entries(instance.tags ?? {}).map(([Key, Value]) => ({ Key, Value })),
+  };
+}
+
+/** An AWS SDK-style service error. */
+export function awsError(name: string, message = name): Error {
+  return Object.assign(new Error(message), { name, $fault: 'client', $metadata: { httpStatusCode: 400 } });
+}

@@ -1,0 +1,102 @@
+import { spawnSync } from 'node:child_process';
+import * as path from 'node:path';
+import { loadSampleEvent, REPO_ROOT, sqsRecord } from '../fixtures';
+import { TEST_ENV } from './fake-aws';
+
+/**
+ * The real handler entry, run by handler-harness.ts in a child Node process (see there why), with
+ * the environment a deployed function gets. Covers what the logic tests cannot: settings read at
+ * module load, the middy chain, the logger's Lambda context and the metrics flush.
+ */
+const HARNESS = path.join(__dirname, 'handler-harness.ts');
+const RESULT_MARKER = 'HARNESS_RESULT ';
+
+function runHandler(env: Record<string, string>, event: unknown) {
+  const child = spawnSync(process.execPath, ['--import', 'tsx', HARNESS], {
+    cwd: REPO_ROOT,
+    encoding: 'utf8',
+    timeout: 60_000,
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? '',
+      AWS_REGION: 'ap-northeast-2',
+      // Set by Lambda; Powertools reports a cold start only for on-demand environments.
+      AWS_LAMBDA_INITIALIZATION_TYPE: 'on-demand',
+      AWS_ACCESS_KEY_ID: 'test',
+      AWS_SECRET_ACCESS_KEY: 'test',
+      POWERTOOLS_SERVICE_NAME: 'lgtm-fleet-enroll',
+      POWERTOOLS_METRICS_NAMESPACE: 'LgtmFleet',
+      POWERTOOLS_LOG_LEVEL: 'INFO',
+      ...env,
+      HARNESS_EVENT: JSON.stringify(event),
+    },
+  });
+  const lines = child.stdout.split('\n');
+  const resultLine = lines.find((line) => line.startsWith(RESULT_MARKER));
+  const jsonLines = lines.flatMap((line) => {
+    try {
+      return line.startsWith('{') ? [JSON.parse(line) as Record<string, unknown>] : [];
+    } catch {
+      return [];
+    }
+  });
+  return {
+    status: child.status,
+    stderr: child.stderr,
+    result: resultLine ? (JSON.parse(resultLine.slice(RESULT_MARKER.length)) as Record<string, unknown>) : undefined,
+    jsonLines,
+  };
+}
+
+describe('enroll handler entry', () => {
+  test('processes an SQS batch through middy with the Lambda context in logs and metrics flushed', () => {
+    const running = sqsRecord(loadSampleEvent('ec2-instance-running.json'));
+    const malformed = sqsRecord('not json');
+    // The harness's dead-letter queue refuses messages, so the malformed record must come back as a failure.
+    const run = runHandler(TEST_ENV, { Records: [running, malformed] });
+
+    expect(run.stderr).not.toMatch(/EnvironmentError/);
+    expect(run.status).toBe(0);
+    expect(run.result).toEqual({
+      response: { batchItemFailures: [{ itemIdentifier: malformed.messageId }] },
+      sendCommands: [
+        expect.objectContaining({
+          DocumentName: 'LgtmFleet-InstallAlloy-Linux',
+          InstanceIds: ['i-0abcd1111ef223344'],
+          Parameters: expect.objectContaining({ AgentConfig: ['{{ssm:/LgtmFleet/agent/team-a/linux}}'], Tenant: ['team-a'] }),
+        }),
+      ],
+      sqsCalls: 1,
+    });
+
+    const sent = run.jsonLines.find((line) => line.message === 'install command sent');
+    expect(sent).toMatchObject({
+      level: 'INFO',
+      service: 'lgtm-fleet-enroll',
+      function_name: 'LgtmFleet-Enroll',
+      function_request_id: 'request-from-harness',
+      cold_start: true,
+      commandId: 'command-from-harness',
+    });
+
+    const emf = run.jsonLines.filter((line) => '_aws' in line);
+    const namespaces = emf.map(
+      (line) => (line._aws as { CloudWatchMetrics: Array<{ Namespace: string }> }).CloudWatchMetrics[0]?.Namespace,
+    );
+    expect(new Set(namespaces)).toEqual(new Set(['LgtmFleet']));
+    expect(emf).toContainEqual(expect.objectContaining({ ColdStart: 1, function_name: 'LgtmFleet-Enroll' }));
+    expect(emf).toContainEqual(
+      expect.objectContaining({ service: 'lgtm-fleet-enroll', EventsReceived: 2, InstancesEnrolled: 1, MalformedEvents: 1 }),
+    );
+  });
+
+  test('a missing variable fails the cold start with its name', () => {
+    const { QUEUE_URL: _missing, ...env } = TEST_ENV;
+
+    const run = runHandler(env, { Records: [] });
+
+    expect(run.status).toBe(1);
+    expect(run.stderr).toContain('EnvironmentError: environment variable QUEUE_URL is missing or empty');
+    expect(run.result).toBeUndefined();
+  });
+});

@@ -1,0 +1,799 @@
+import { CompleteLifecycleActionCommand } from '@aws-sdk/client-auto-scaling';
+import { CreateTagsCommand, DescribeInstancesCommand } from '@aws-sdk/client-ec2';
+import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { SendMessageBatchCommand } from '@aws-sdk/client-sqs';
+import { DescribeInstanceInformationCommand, GetParametersCommand, SendCommandCommand } from '@aws-sdk/client-ssm';
+import { planRetry } from '../../../lambdas/enroll/process-batch';
+import { loadSampleEvent, sqsRecord } from '../fixtures';
+import { awsError, FakeAws, testSettings } from './fake-aws';
+
+const RUNNING = loadSampleEvent('ec2-instance-running.json');
+const PENDING = loadSampleEvent('ec2-instance-pending.json');
+const LIFECYCLE = loadSampleEvent('autoscaling-launch-lifecycle-action.json');
+
+const RUNNING_ID = 'i-0abcd1111ef223344';
+const LIFECYCLE_ID = 'i-0fedc9876ba543210';
+const RUNNING_TIME = new Date('2026-11-23T12:30:34Z');
+/** A minute after the sample `running` event. */
+const NOW = new Date(RUNNING_TIME.getTime() + 60_000);
+
+function runningEvent(instanceId: string, time = RUNNING.time as string): Record<string, unknown> {
+  return {
+    ...RUNNING,
+    time,
+    resources: [`arn:aws:ec2:ap-northeast-2:123456789012:instance/${instanceId}`],
+    detail: { 'instance-id': instanceId, state: 'running' },
+  };
+}
+
+function reconcileEvent(instanceIds: string[], source = 'lgtm-fleet'): Record<string, unknown> {
+  return {
+    version: '0',
+    id: '5f1d0c7e-reconcile',
+    'detail-type': 'Reconcile Enrollment',
+    source,
+    account: '123456789012',
+    time: RUNNING.time,
+    region: 'ap-northeast-2',
+    resources: [],
+    detail: { instanceIds },
+  };
+}
+
+const PENDING_TAGS = (commandId: string) => [
+  { Key: 'lgtm:agent-status', Value: 'pending' },
+  { Key: 'lgtm:agent-pending-since', Value: NOW.toISOString() },
+  { Key: 'lgtm:agent-command', Value: commandId },
+];
+
+describe('a running event', () => {
+  test('sends the install command for the tagged tenant, with the config reference and its current version, then tags the instance', async () => {
+    const aws = new FakeAws([{ id: RUNNING_ID, tags: { 'lgtm:tenant': 'team-a', Name: 'api-1' } }]);
+
+    const response = await aws.process([sqsRecord(RUNNING)], NOW);
+
+    expect(response).toEqual({ batchItemFailures: [] });
+    expect(aws.ec2.commandCalls(DescribeInstancesCommand).map((call) => call.args[0].input)).toEqual([
+      { Filters: [{ Name: 'instance-id', Values: [RUNNING_ID] }], MaxResults: 1000 },
+    ]);
+    expect(aws.ssm.commandCalls(DescribeInstanceInformationCommand).map((call) => call.args[0].input)).toEqual([
+      { Filters: [{ Key: 'InstanceIds', Values: [RUNNING_ID] }], MaxResults: 50 },
+    ]);
+    expect(aws.ssm.commandCalls(GetParametersCommand).map((call) => call.args[0].input)).toEqual([
+      { Names: ['/LgtmFleet/agent/team-a/linux'] },
+    ]);
+    expect(aws.sendCommands()).toEqual([
+      {
+        DocumentName: 'LgtmFleet-InstallAlloy-Linux',
+        InstanceIds: [RUNNING_ID],
+        Parameters: {
+          AgentConfig: ['{{ssm:/LgtmFleet/agent/team-a/linux}}'],
+          Tenant: ['team-a'],
+          AlloyVersion: ['1.21.0'],
+          ConfigVersion: ['2'],
+          Action: ['install'],
+          StopLegacyAgents: ['true'],
+        },
+        TimeoutSeconds: 600,
+        MaxConcurrency: '50',
+        MaxErrors: '100%',
+        Comment: 'lgtm-fleet enroll team-a linux',
+        CloudWatchOutputConfig: { CloudWatchOutputEnabled: true, CloudWatchLogGroupName: '/LgtmFleet/enroll-commands' },
+      },
+    ]);
+    expect(aws.ec2.commandCalls(CreateTagsCommand).map((call) => call.args[0].input)).toEqual([
+      { Resources: [RUNNING_ID], Tags: PENDING_TAGS('command-1') },
+    ]);
+    expect(aws.metricValues.get('InstancesEnrolled')).toBe(1);
+    expect(aws.metricValues.get('EventsReceived')).toBe(1);
+    expect(aws.deadLetters()).toEqual([]);
+    expect(aws.visibilityChanges()).toEqual([]);
+  });
+
+  test('a Windows instance gets the Windows document and the Windows config', async () => {
+    const aws = new FakeAws([{ id: RUNNING_ID, platform: 'windows' }]);
+
+    await aws.process([sqsRecord(RUNNING)], NOW);
+
+    const [command] = aws.sendCommands();
+    expect(command?.DocumentName).toBe('LgtmFleet-InstallAlloy-Windows');
+    expect(command?.Parameters?.AgentConfig).toEqual(['{{ssm:/LgtmFleet/agent/aws-rag-ec2/windows}}']);
+    expect(command?.Parameters?.ConfigVersion).toEqual(['7']);
+    expect(command?.Comment).toBe('lgtm-fleet enroll aws-rag-ec2 windows');
+  });
+
+  test('without COMMAND_LOG_GROUP the command sends no CloudWatch output config', async () => {
+    const aws = new FakeAws([{ id: RUNNING_ID }]);
+
+    await aws.process([sqsRecord(RUNNING)], NOW, testSettings({ COMMAND_LOG_GROUP: '' }));
+
+    expect(aws.sendCommands()[0]).not.toHaveProperty('CloudWatchOutputConfig');
+  });
+
+  test('Linux arm64 is enrolled; Windows arm64 and Mac instances are skipped as unsupported', async () => {
+    const aws = new FakeAws([
+      { id: 'i-00000000000000a01', architecture: 'arm64' },
+      { id: 'i-00000000000000a02', architecture: 'arm64', platform: 'windows' },
+      { id: 'i-00000000000000a03', architecture: 'arm64_mac' },
+    ]);
+
+    const response = await aws.process(
+      ['i-00000000000000a01', 'i-00000000000000a02', 'i-00000000000000a03'].map((id) => sqsRecord(runningEvent(id))),
+      NOW,
+    );
+
+    expect(response.batchItemFailures).toEqual([]);
+    expect(aws.sendCommands().map((command) => command.InstanceIds)).toEqual([['i-00000000000000a01']]);
+    expect(aws.skippedByReason.get('unsupported-platform')).toBe(2);
+  });
+});
+
+describe('waiting for Systems Manager', () => {
+  test('an instance not yet managed is retried: visibility set to the backoff, record reported as failed', async () => {
+    const aws = new FakeAws([{ id: RUNNING_ID, ssm: 'none' }]);
+    const record = sqsRecord(RUNNING, { receiveCount: 1 });
+
+    const response = await aws.process([record], NOW);
+
+    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: record.messageId }] });
+    expect(aws.visibilityChanges()).toEqual([{ Id: record.messageId, ReceiptHandle: record.receiptHandle, VisibilityTimeout: 30 }]);
+    expect(aws.sqs.commandCalls(SendMessageBatchCommand)).toHaveLength(0);
+    expect(aws.sendCommands()).toEqual([]);
+    expect(aws.metricValues.get('NotManagedYet')).toBe(1);
+  });
+
+  test('the backoff doubles with each receive and stays within the deadline', async () => {
+    const aws = new FakeAws([{ id: RUNNING_ID, ssm: 'ConnectionLost' }]);
+    const third = sqsRecord(RUNNING, { receiveCount: 3 });
+    const late = sqsRecord(runningEvent(RUNNING_ID, '2026-11-23T12:16:44Z'), { receiveCount: 9 });
+
+    await aws.process([third, late], NOW);
+
+    // 12:16:44 + 900 s = 12:31:44: ten seconds left at NOW.
+    expect(aws.visibilityChanges()).toEqual([
+      { Id: third.messageId, ReceiptHandle: third.receiptHandle, VisibilityTimeout: 120 },
+      { Id: late.messageId, ReceiptHandle: late.receiptHandle, VisibilityTimeout: 10 },
+    ]);
+  });
+
+  test('past the deadline the event is dead-lettered with the reason and the instance, and not retried', async () => {
+    const aws = new FakeAws([{ id: RUNNING_ID, ssm: 'none' }]);
+    const record = sqsRecord(RUNNING, { receiveCount: 12 });
+    const afterDeadline = new Date(RUNNING_TIME.getTime() + 901_000);
+
+    const response = await aws.process([record], afterDeadline);
+
+    expect(response).toEqual({ batchItemFailures: [] });
+    expect(aws.sqs.commandCalls(SendMessageBatchCommand).map((call) => call.args[0].input.QueueUrl)).toEqual([
+      'https://sqs.ap-northeast-2.amazonaws.com/123456789012/LgtmFleet-Enroll-DLQ',
+    ]);
+    expect(aws.deadLetters()).toEqual([
+      {
+        Id: record.messageId,
+        MessageBody: record.body,
+        MessageAttributes: {
+          reason: { DataType: 'String', StringValue: 'ssm-not-managed-before-deadline' },
+          detail: { DataType: 'String', StringValue: `not ready 900s after the event: ${RUNNING_ID} ssm-not-managed` },
+          sourceMessageId: { DataType: 'String', StringValue: record.messageId },
+          instanceIds: { DataType: 'String', StringValue: RUNNING_ID },
+        },
+      },
+    ]);
+    expect(aws.visibilityChanges()).toEqual([]);
+    expect(aws.metricValues.get('DeadLettered')).toBe(1);
+  });
+
+  test('when the queue visibility timeout is known, the first retry relies on it and makes no call', async () => {
+    const aws = new FakeAws([{ id: RUNNING_ID, ssm: 'none' }]);
+    const first = sqsRecord(RUNNING, { receiveCount: 1 });
+    const second = sqsRecord(RUNNING, { receiveCount: 2 });
+    const settings = testSettings({ QUEUE_VISIBILITY_TIMEOUT_SECONDS: '60' });
+
+    const response = await aws.process([first, second], NOW, settings);
+
+    expect(response.batchItemFailures.map((failure) => failure.itemIdentifier)).toEqual([first.messageId, second.messageId]);
+    expect(aws.visibilityChanges()).toEqual([{ Id: second.messageId, ReceiptHandle: second.receiptHandle, VisibilityTimeout: 120 }]);
+  });
+
+  test('the deadline runs from the first receipt when that is later than the event (replays, redrives)', async () => {
+    const aws = new FakeAws([{ id: RUNNING_ID, ssm: 'none' }]);
+    const afterEventDeadline = new Date(RUNNING_TIME.getTime() + 1_000_000);
+    const redriven = sqsRecord(RUNNING, { firstReceivedAt: new Date(afterEventDeadline.getTime() - 60_000) });
+
+    const response = await aws.process([redriven], afterEventDeadline);
+
+    expect(response.batchItemFailures).toEqual([{ itemIdentifier: redriven.messageId }]);
+    expect(aws.deadLetters()).toEqual([]);
+  });
+
+  test('InvalidInstanceId from SendCommand (agent went offline) is retried like an unmanaged instance', async () => {
+    const aws = new FakeAws([{ id: RUNNING_ID }]);
+    aws.ssm.on(SendCommandCommand).rejects(awsError('InvalidInstanceId', 'Instances [[i-0abcd1111ef223344]] not in a valid state'));
+    const record = sqsRecord(RUNNING);
+
+    const response = await aws.process([record], NOW);
+
+    expect(response.batchItemFailures).toEqual([{ itemIdentifier: record.messageId }]);
+    expect(aws.visibilityChanges()).toEqual([{ Id: record.messageId, ReceiptHandle: record.receiptHandle, VisibilityTimeout: 30 }]);
+    expect(aws.ec2.commandCalls(CreateTagsCommand)).toHaveLength(0);
+  });
+
+  test('one unreachable instance among several is isolated by halving the chunk; the others are enrolled now', async () => {
+    const ids = ['i-00000000000000a11', 'i-00000000000000a12', 'i-00000000000000a13', 'i-00000000000000a14', 'i-00000000000000a15'];
+    const aws = new FakeAws(ids.map((id) => ({ id })));
+    const unreachable = 'i-00000000000000a14';
+    aws.ssm.on(SendCommandCommand).callsFake((input) => {
+      if (input.InstanceIds.includes(unreachable)) throw awsError('InvalidInstanceId', 'Instances not in a valid state for account');
+      return { Command: { CommandId: `command-${input.InstanceIds.join('+')}` } };
+    });
+    const records = ids.map((id) => sqsRecord(runningEvent(id)));
+
+    const response = await aws.process(records, NOW);
+
+    expect(aws.sendCommands().map((command) => command.InstanceIds)).toEqual([
+      ids,
+      ['i-00000000000000a11', 'i-00000000000000a12', 'i-00000000000000a13'],
+      ['i-00000000000000a14', 'i-00000000000000a15'],
+      ['i-00000000000000a14'],
+      ['i-00000000000000a15'],
+    ]);
+    expect(aws.ec2.commandCalls(CreateTagsCommand).map((call) => call.args[0].input.Resources)).toEqual([
+      ['i-00000000000000a11', 'i-00000000000000a12', 'i-00000000000000a13'],
+      ['i-00000000000000a15'],
+    ]);
+    expect(response.batchItemFailures).toEqual([{ itemIdentifier: records[3]?.messageId }]);
+  });
+
+  test('a missing agent config parameter waits like an unmanaged instance, then is dead-lettered with its own reason', async () => {
+    const aws = new FakeAws([{ id: RUNNING_ID }]);
+    aws.parameters.delete('/LgtmFleet/agent/aws-rag-ec2/linux');
+
+    const early = await aws.process([sqsRecord(RUNNING)], NOW);
+    const late = await aws.process([sqsRecord(RUNNING, { receiveCount: 10 })], new Date(RUNNING_TIME.getTime() + 901_000));
+
+    expect(early.batchItemFailures).toHaveLength(1);
+    expect(late.batchItemFailures).toEqual([]);
+    expect(aws.deadLetters().map((entry) => entry.MessageAttributes?.reason?.StringValue)).toEqual([
+      'agent-config-missing-before-deadline',
+    ]);
+    expect(aws.sendCommands()).toEqual([]);
+  });
+
+  test('an instance still pending in EC2, or not visible yet, waits; one long invisible is taken as gone', async () => {
+    const aws = new FakeAws([{ id: RUNNING_ID, state: 'pending' }]);
+    const pendingRecord = sqsRecord(RUNNING);
+    const invisible = sqsRecord(runningEvent('i-0000000000000dead'));
+
+    const early = await aws.process([pendingRecord, invisible], NOW);
+    expect(early.batchItemFailures.map((failure) => failure.itemIdentifier).sort()).toEqual(
+      [invisible.messageId, pendingRecord.messageId].sort(),
+    );
+
+    const later = await aws.process([sqsRecord(runningEvent('i-0000000000000dead'))], new Date(RUNNING_TIME.getTime() + 180_000));
+    expect(later.batchItemFailures).toEqual([]);
+    expect(aws.skippedByReason.get('instance-gone')).toBe(1);
+  });
+});
+
+describe('errors', () => {
+  test('throttling that outlasts the SDK retries fails the record so the queue retries it; nothing is tagged or dropped', async () => {
+    const aws = new FakeAws([{ id: RUNNING_ID }]);
+    aws.ssm.on(SendCommandCommand).rejects(awsError('ThrottlingException', 'Rate exceeded'));
+    const warn = jest.spyOn(aws.logger, 'warn');
+    const record = sqsRecord(RUNNING);
+
+    const response = await aws.process([record], NOW);
+
+    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: record.messageId }] });
+    expect(aws.ssm.commandCalls(SendCommandCommand)).toHaveLength(1);
+    expect(aws.ec2.commandCalls(CreateTagsCommand)).toHaveLength(0);
+    expect(aws.deadLetters()).toEqual([]);
+    expect(warn).toHaveBeenCalledWith(
+      'send-command-throttled; records will be retried',
+      expect.objectContaining({ instanceIds: [RUNNING_ID], errorName: 'ThrottlingException' }),
+    );
+  });
+
+  test('access denied on SendCommand fails only that group’s records, with the reason logged', async () => {
+    const aws = new FakeAws([
+      { id: RUNNING_ID, tags: { 'lgtm:tenant': 'team-a' } },
+      { id: 'i-00000000000000b02', platform: 'windows' },
+    ]);
+    aws.ssm
+      .on(SendCommandCommand, { DocumentName: 'LgtmFleet-InstallAlloy-Linux' })
+      .rejects(awsError('AccessDeniedException', 'not authorized to perform: ssm:SendCommand'));
+    const error = jest.spyOn(aws.logger, 'error');
+    const linux = sqsRecord(RUNNING);
+    const windows = sqsRecord(runningEvent('i-00000000000000b02'));
+
+    const response = await aws.process([linux, windows], NOW);
+
+    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: linux.messageId }] });
+    expect(aws.sendCommands().map((command) => command.DocumentName)).toEqual([
+      'LgtmFleet-InstallAlloy-Linux',
+      'LgtmFleet-InstallAlloy-Windows',
+    ]);
+    expect(aws.ec2.commandCalls(CreateTagsCommand).map((call) => call.args[0].input.Resources)).toEqual([['i-00000000000000b02']]);
+    expect(error).toHaveBeenCalledWith(
+      'send-command-failed; records will be retried',
+      expect.objectContaining({
+        reason: 'send-command-failed',
+        instanceIds: [RUNNING_ID],
+        errorName: 'AccessDeniedException',
+        errorMessage: 'not authorized to perform: ssm:SendCommand',
+        tenant: 'team-a',
+        platform: 'linux',
+      }),
+    );
+    expect(aws.metricValues.get('EnrollErrors')).toBe(1);
+  });
+
+  test('a failed DescribeInstances retries every event in the batch but still dead-letters malformed ones', async () => {
+    const aws = new FakeAws([{ id: RUNNING_ID }]);
+    aws.ec2.on(DescribeInstancesCommand).rejects(awsError('UnauthorizedOperation'));
+    const good = sqsRecord(RUNNING);
+    const bad = sqsRecord('not json');
+
+    const response = await aws.process([good, bad], NOW);
+
+    expect(response.batchItemFailures).toEqual([{ itemIdentifier: good.messageId }]);
+    expect(aws.deadLetters().map((entry) => entry.Id)).toEqual([bad.messageId]);
+    expect(aws.ssm.calls()).toHaveLength(0);
+  });
+
+  test('a failed DescribeInstanceInformation retries the records; InvalidInstanceId from it means not managed yet', async () => {
+    const aws = new FakeAws([{ id: RUNNING_ID }]);
+    aws.ssm.on(DescribeInstanceInformationCommand).rejectsOnce(awsError('InternalServerError')).rejectsOnce(awsError('InvalidInstanceId'));
+
+    const first = await aws.process([sqsRecord(RUNNING)], NOW);
+    const second = await aws.process([sqsRecord(RUNNING)], NOW);
+
+    expect(first.batchItemFailures).toHaveLength(1);
+    expect(aws.visibilityChanges()).toHaveLength(1);
+    expect(second.batchItemFailures).toHaveLength(1);
+    expect(aws.sendCommands()).toEqual([]);
+  });
+
+  test('a failed pending-tag write after a sent command is logged, not retried (a retry would install twice)', async () => {
+    const aws = new FakeAws([{ id: RUNNING_ID }]);
+    aws.ec2.on(CreateTagsCommand).rejects(awsError('RequestLimitExceeded'));
+    const error = jest.spyOn(aws.logger, 'error');
+
+    const response = await aws.process([sqsRecord(RUNNING)], NOW);
+
+    expect(response.batchItemFailures).toEqual([]);
+    expect(aws.sendCommands()).toHaveLength(1);
+    expect(error).toHaveBeenCalledWith(
+      'tags not written after sending the install command',
+      expect.objectContaining({ instanceIds: [RUNNING_ID] }),
+    );
+    expect(aws.metricValues.get('TagWriteFailures')).toBe(1);
+  });
+
+  test('an unexpected failure in the enrollment path retries the requests but still dead-letters malformed records', async () => {
+    const aws = new FakeAws([{ id: RUNNING_ID, tags: { 'lgtm:opt-out': 'true' } }]);
+    // Any defect will do: here logging the skip throws.
+    jest.spyOn(aws.logger, 'info').mockImplementation(() => {
+      throw new TypeError('defect');
+    });
+    const good = sqsRecord(RUNNING);
+    const bad = sqsRecord('not json');
+
+    const response = await aws.process([good, bad], NOW);
+
+    expect(response.batchItemFailures).toEqual([{ itemIdentifier: good.messageId }]);
+    expect(aws.deadLetters().map((entry) => entry.Id)).toEqual([bad.messageId]);
+  });
+
+  test('a dead-letter queue that refuses a message keeps the record for retry', async () => {
+    const aws = new FakeAws();
+    aws.sqs.on(SendMessageBatchCommand).callsFake((input) => ({
+      Successful: [],
+      Failed: input.Entries.map((entry: { Id: string }) => ({ Id: entry.Id, Code: 'InternalError', SenderFault: false })),
+    }));
+    const bad = sqsRecord('{');
+
+    const response = await aws.process([bad], NOW);
+
+    expect(response.batchItemFailures).toEqual([{ itemIdentifier: bad.messageId }]);
+  });
+});
+
+describe('instances skipped on purpose', () => {
+  test('an untagged instance gets the default tenant', async () => {
+    const aws = new FakeAws([{ id: RUNNING_ID }]);
+
+    await aws.process([sqsRecord(RUNNING)], NOW);
+
+    expect(aws.sendCommands()[0]?.Parameters?.Tenant).toEqual(['aws-rag-ec2']);
+    expect(aws.sendCommands()[0]?.Parameters?.AgentConfig).toEqual(['{{ssm:/LgtmFleet/agent/aws-rag-ec2/linux}}']);
+  });
+
+  test('an untagged instance is skipped when there is no default tenant', async () => {
+    const aws = new FakeAws([{ id: RUNNING_ID, tags: { 'lgtm:tenant': '  ' } }]);
+    const info = jest.spyOn(aws.logger, 'info');
+
+    const response = await aws.process([sqsRecord(RUNNING)], NOW, testSettings({ DEFAULT_TENANT: '' }));
+
+    expect(response.batchItemFailures).toEqual([]);
+    expect(aws.sendCommands()).toEqual([]);
+    expect(aws.ssm.commandCalls(DescribeInstanceInformationCommand)).toHaveLength(0);
+    expect(info).toHaveBeenCalledWith('instance skipped', expect.objectContaining({ instanceId: RUNNING_ID, reason: 'untagged' }));
+    expect(aws.skippedByReason).toEqual(new Map([['untagged', 1]]));
+  });
+
+  test('an opted-out instance is skipped', async () => {
+    const aws = new FakeAws([{ id: RUNNING_ID, tags: { 'lgtm:tenant': 'team-a', 'lgtm:opt-out': 'TRUE' } }]);
+
+    const response = await aws.process([sqsRecord(RUNNING)], NOW);
+
+    expect(response.batchItemFailures).toEqual([]);
+    expect(aws.sendCommands()).toEqual([]);
+    expect(aws.skippedByReason.get('opted-out')).toBe(1);
+  });
+
+  test('a tenant outside the allowed list is refused with a metric and an event', async () => {
+    const aws = new FakeAws([{ id: RUNNING_ID, tags: { 'lgtm:tenant': 'intruder' } }]);
+    const warn = jest.spyOn(aws.logger, 'warn');
+
+    const response = await aws.process([sqsRecord(RUNNING)], NOW);
+
+    expect(response.batchItemFailures).toEqual([]);
+    expect(aws.sendCommands()).toEqual([]);
+    expect(aws.refusals()).toEqual([
+      {
+        EventBusName: 'LgtmFleet',
+        Source: 'lgtm-fleet',
+        DetailType: 'Agent Enrollment Refused',
+        Time: NOW,
+        Detail: JSON.stringify({
+          instanceId: RUNNING_ID,
+          tenant: 'intruder',
+          reason: 'tenant-not-allowed',
+          tenantTagKey: 'lgtm:tenant',
+          allowedTenants: ['aws-rag-ec2', 'team-a'],
+        }),
+      },
+    ]);
+    expect(aws.metricValues.get('TenantRefused')).toBe(1);
+    expect(warn).toHaveBeenCalledWith('enrollment refused', expect.objectContaining({ instanceId: RUNNING_ID, reason: 'tenant-refused' }));
+  });
+
+  test('refusals are published ten to a PutEvents call, and a failed entry retries its record', async () => {
+    const ids = Array.from({ length: 12 }, (_, index) => `i-${String(index).padStart(17, '0')}`);
+    const aws = new FakeAws(ids.map((id) => ({ id, tags: { 'lgtm:tenant': 'intruder' } })));
+    aws.eventBridge.on(PutEventsCommand).callsFake((input) => ({
+      FailedEntryCount: 1,
+      Entries: input.Entries.map((_: unknown, index: number) =>
+        index === 0 ? { ErrorCode: 'InternalFailure', ErrorMessage: 'try again' } : { EventId: 'e' },
+      ),
+    }));
+    const records = ids.map((id) => sqsRecord(runningEvent(id)));
+
+    const response = await aws.process(records, NOW);
+
+    expect(aws.eventBridge.commandCalls(PutEventsCommand).map((call) => call.args[0].input.Entries?.length)).toEqual([10, 2]);
+    expect(response.batchItemFailures.map((failure) => failure.itemIdentifier)).toEqual([records[0]?.messageId, records[10]?.messageId]);
+  });
+
+  test('terminated, stopped and unknown instances are skipped with their reasons', async () => {
+    const aws = new FakeAws([
+      { id: 'i-00000000000000c01', state: 'terminated' },
+      { id: 'i-00000000000000c02', state: 'shutting-down' },
+      { id: 'i-00000000000000c03', state: 'stopped' },
+    ]);
+    const info = jest.spyOn(aws.logger, 'info');
+    const ids = ['i-00000000000000c01', 'i-00000000000000c02', 'i-00000000000000c03', 'i-00000000000000c04'];
+
+    const response = await aws.process(
+      ids.map((id) => sqsRecord(runningEvent(id))),
+      new Date(RUNNING_TIME.getTime() + 300_000),
+    );
+
+    expect(response.batchItemFailures).toEqual([]);
+    expect(aws.sendCommands()).toEqual([]);
+    expect(aws.skippedByReason).toEqual(
+      new Map([
+        ['instance-gone', 3],
+        ['instance-not-running', 1],
+      ]),
+    );
+    expect(info).toHaveBeenCalledWith('instance skipped', {
+      instanceId: 'i-00000000000000c04',
+      reason: 'instance-gone',
+      detail: 'not returned by DescribeInstances',
+    });
+    expect(info).toHaveBeenCalledWith('instance skipped', {
+      instanceId: 'i-00000000000000c03',
+      reason: 'instance-not-running',
+      detail: 'instance state is stopped',
+    });
+  });
+});
+
+describe('malformed and foreign events', () => {
+  test('each malformed record goes to the dead-letter queue with its reason while the rest of the batch is processed', async () => {
+    const aws = new FakeAws([{ id: RUNNING_ID }]);
+    const warn = jest.spyOn(aws.logger, 'warn');
+    const notJson = sqsRecord('{"detail-type": ');
+    const unknownType = sqsRecord({ ...RUNNING, 'detail-type': 'EC2 Spot Instance Interruption Warning' });
+    const badInstanceId = sqsRecord({ ...RUNNING, detail: { 'instance-id': 'i-NOT-AN-ID', state: 'running' } });
+    const wrongSource = sqsRecord(reconcileEvent([RUNNING_ID], 'someone-else'));
+    const good = sqsRecord(RUNNING);
+
+    const response = await aws.process([notJson, unknownType, badInstanceId, wrongSource, good], NOW);
+
+    expect(response).toEqual({ batchItemFailures: [] });
+    expect(aws.sendCommands().map((command) => command.InstanceIds)).toEqual([[RUNNING_ID]]);
+    const deadLetters = aws.deadLetters();
+    expect(deadLetters.map((entry) => [entry.Id, entry.MessageBody, entry.MessageAttributes?.reason?.StringValue])).toEqual([
+      [notJson.messageId, notJson.body, 'malformed-event'],
+      [unknownType.messageId, unknownType.body, 'malformed-event'],
+      [badInstanceId.messageId, badInstanceId.body, 'malformed-event'],
+      [wrongSource.messageId, wrongSource.body, 'malformed-event'],
+    ]);
+    expect(deadLetters.map((entry) => entry.MessageAttributes?.detail?.StringValue)).toEqual([
+      expect.stringMatching(/^body is not JSON: /),
+      'unsupported event: detail-type "EC2 Spot Instance Interruption Warning"',
+      expect.stringMatching(/^invalid "EC2 Instance State-change Notification" event: detail\.instance-id: not an EC2 instance ID/),
+      '"Reconcile Enrollment" from unexpected source "someone-else"',
+    ]);
+    expect(aws.metricValues.get('MalformedEvents')).toBe(4);
+    expect(aws.metricValues.get('DeadLettered')).toBe(4);
+    expect(warn).toHaveBeenCalledWith(
+      'malformed event',
+      expect.objectContaining({ messageId: notJson.messageId, reason: 'malformed-event' }),
+    );
+  });
+
+  test('test notifications and non-running states are ignored on purpose, without a dead letter', async () => {
+    const aws = new FakeAws();
+    const info = jest.spyOn(aws.logger, 'info');
+    const rawTest = sqsRecord({
+      AccountId: '123456789012',
+      RequestId: 'c8e4a4a2-1a52-4b7e-8f6b-0cfc1d1e0f57',
+      AutoScalingGroupARN: 'arn:aws:autoscaling:ap-northeast-2:123456789012:autoScalingGroup:x:autoScalingGroupName/rag-api-asg',
+      AutoScalingGroupName: 'rag-api-asg',
+      Service: 'AWS Auto Scaling',
+      Event: 'autoscaling:TEST_NOTIFICATION',
+      Time: '2026-11-23T12:00:00.000Z',
+    });
+    const bridgedTest = sqsRecord({
+      ...LIFECYCLE,
+      detail: {
+        AutoScalingGroupName: 'rag-api-asg',
+        LifecycleHookName: 'lgtm-agent-enrollment',
+        LifecycleTransition: 'autoscaling:TEST_NOTIFICATION',
+      },
+    });
+    const pending = sqsRecord(PENDING);
+
+    const response = await aws.process([rawTest, bridgedTest, pending], NOW);
+
+    expect(response).toEqual({ batchItemFailures: [] });
+    expect(aws.totalCalls()).toBe(0);
+    expect(info).toHaveBeenCalledWith(
+      'event ignored',
+      expect.objectContaining({ messageId: rawTest.messageId, reason: 'test-notification' }),
+    );
+    expect(info).toHaveBeenCalledWith(
+      'event ignored',
+      expect.objectContaining({ messageId: bridgedTest.messageId, reason: 'test-notification' }),
+    );
+    expect(info).toHaveBeenCalledWith(
+      'event ignored',
+      expect.objectContaining({ messageId: pending.messageId, reason: 'not-running-state' }),
+    );
+  });
+});
+
+describe('idempotency', () => {
+  test('duplicate events in one batch send one command entry per instance and all succeed', async () => {
+    const aws = new FakeAws([{ id: RUNNING_ID }]);
+    const records = [sqsRecord(RUNNING), sqsRecord(RUNNING), sqsRecord(reconcileEvent([RUNNING_ID, RUNNING_ID]))];
+
+    const response = await aws.process(records, NOW);
+
+    expect(response.batchItemFailures).toEqual([]);
+    expect(aws.sendCommands().map((command) => command.InstanceIds)).toEqual([[RUNNING_ID]]);
+    expect(aws.metricValues.get('InstancesEnrolled')).toBe(1);
+  });
+
+  test('a replay for an instance enrolled with the pinned version sends nothing', async () => {
+    const aws = new FakeAws([{ id: RUNNING_ID, tags: { 'lgtm:agent-status': 'success', 'lgtm:agent-version': '1.21.0' } }]);
+
+    const response = await aws.process([sqsRecord(RUNNING)], NOW);
+
+    expect(response.batchItemFailures).toEqual([]);
+    expect(aws.sendCommands()).toEqual([]);
+    expect(aws.ssm.calls()).toHaveLength(0);
+    expect(aws.skippedByReason.get('already-enrolled')).toBe(1);
+  });
+
+  test('an instance enrolled with another Alloy version, or whose enrollment failed, is enrolled again', async () => {
+    const aws = new FakeAws([
+      { id: 'i-00000000000000d01', tags: { 'lgtm:agent-status': 'success', 'lgtm:agent-version': '1.20.3' } },
+      { id: 'i-00000000000000d02', tags: { 'lgtm:agent-status': 'failed', 'lgtm:agent-version': '1.21.0' } },
+    ]);
+
+    await aws.process([sqsRecord(reconcileEvent(['i-00000000000000d01', 'i-00000000000000d02']))], NOW);
+
+    expect(aws.sendCommands().map((command) => command.InstanceIds)).toEqual([['i-00000000000000d01', 'i-00000000000000d02']]);
+  });
+
+  test('a duplicate while the command is in flight is skipped; a pending status older than the command timeout is enrolled again', async () => {
+    const recent = new Date(NOW.getTime() - 120_000).toISOString();
+    const stale = new Date(NOW.getTime() - 601_000).toISOString();
+    const aws = new FakeAws([
+      {
+        id: 'i-00000000000000e01',
+        tags: { 'lgtm:agent-status': 'pending', 'lgtm:agent-pending-since': recent, 'lgtm:agent-command': 'c-1' },
+      },
+      { id: 'i-00000000000000e02', tags: { 'lgtm:agent-status': 'pending', 'lgtm:agent-pending-since': stale } },
+      { id: 'i-00000000000000e03', tags: { 'lgtm:agent-status': 'pending' } },
+    ]);
+
+    await aws.process([sqsRecord(reconcileEvent(['i-00000000000000e01', 'i-00000000000000e02', 'i-00000000000000e03']))], NOW);
+
+    expect(aws.sendCommands().map((command) => command.InstanceIds)).toEqual([['i-00000000000000e02', 'i-00000000000000e03']]);
+    expect(aws.skippedByReason.get('enrollment-in-flight')).toBe(1);
+  });
+});
+
+describe('Auto Scaling lifecycle hooks', () => {
+  const LIFECYCLE_NOW = new Date('2026-11-23T12:32:10Z');
+  const LIFECYCLE_TAGS = [
+    { Key: 'lgtm:lifecycle-group', Value: 'rag-api-asg' },
+    { Key: 'lgtm:lifecycle-hook', Value: 'lgtm-agent-enrollment' },
+  ];
+
+  test('an enrolled lifecycle instance carries the hook in its tags for the status handler', async () => {
+    const aws = new FakeAws([{ id: LIFECYCLE_ID }]);
+
+    const response = await aws.process([sqsRecord(LIFECYCLE)], LIFECYCLE_NOW);
+
+    expect(response.batchItemFailures).toEqual([]);
+    expect(aws.sendCommands().map((command) => command.InstanceIds)).toEqual([[LIFECYCLE_ID]]);
+    expect(aws.ec2.commandCalls(CreateTagsCommand).map((call) => call.args[0].input)).toEqual([
+      {
+        Resources: [LIFECYCLE_ID],
+        Tags: [
+          { Key: 'lgtm:agent-status', Value: 'pending' },
+          { Key: 'lgtm:agent-pending-since', Value: LIFECYCLE_NOW.toISOString() },
+          { Key: 'lgtm:agent-command', Value: 'command-1' },
+        ],
+      },
+      { Resources: [LIFECYCLE_ID], Tags: LIFECYCLE_TAGS },
+    ]);
+    expect(aws.autoScaling.calls()).toHaveLength(0);
+  });
+
+  test('the running event and the lifecycle event of one launch in one batch make one command and keep the hook', async () => {
+    const aws = new FakeAws([{ id: LIFECYCLE_ID }]);
+
+    await aws.process([sqsRecord(runningEvent(LIFECYCLE_ID)), sqsRecord(LIFECYCLE)], LIFECYCLE_NOW);
+
+    expect(aws.sendCommands()).toHaveLength(1);
+    expect(aws.ec2.commandCalls(CreateTagsCommand).map((call) => call.args[0].input.Tags)).toContainEqual(LIFECYCLE_TAGS);
+  });
+
+  test('a lifecycle event arriving while the command from the running event is in flight only adds the hook tags', async () => {
+    const aws = new FakeAws([
+      {
+        id: LIFECYCLE_ID,
+        tags: { 'lgtm:agent-status': 'pending', 'lgtm:agent-pending-since': '2026-11-23T12:31:00Z', 'lgtm:agent-command': 'c-9' },
+      },
+    ]);
+
+    const response = await aws.process([sqsRecord(LIFECYCLE)], LIFECYCLE_NOW);
+
+    expect(response.batchItemFailures).toEqual([]);
+    expect(aws.sendCommands()).toEqual([]);
+    expect(aws.ec2.commandCalls(CreateTagsCommand).map((call) => call.args[0].input)).toEqual([
+      { Resources: [LIFECYCLE_ID], Tags: LIFECYCLE_TAGS },
+    ]);
+  });
+
+  test.each([
+    ['opted out', { 'lgtm:opt-out': 'true' }],
+    ['refused', { 'lgtm:tenant': 'intruder' }],
+    ['already enrolled', { 'lgtm:agent-status': 'success', 'lgtm:agent-version': '1.21.0' }],
+  ])('a lifecycle instance skipped on purpose (%s) continues its launch right away', async (_case, tags) => {
+    const aws = new FakeAws([{ id: LIFECYCLE_ID, tags }]);
+
+    const response = await aws.process([sqsRecord(LIFECYCLE)], LIFECYCLE_NOW);
+
+    expect(response.batchItemFailures).toEqual([]);
+    expect(aws.sendCommands()).toEqual([]);
+    expect(aws.ec2.commandCalls(CreateTagsCommand)).toHaveLength(0);
+    expect(aws.autoScaling.commandCalls(CompleteLifecycleActionCommand).map((call) => call.args[0].input)).toEqual([
+      {
+        AutoScalingGroupName: 'rag-api-asg',
+        LifecycleHookName: 'lgtm-agent-enrollment',
+        InstanceId: LIFECYCLE_ID,
+        LifecycleActionResult: 'CONTINUE',
+      },
+    ]);
+    expect(aws.metricValues.get('LifecycleActionsCompleted')).toBe(1);
+  });
+
+  test('completing an action that is no longer pending counts as done; any other error retries the record', async () => {
+    const aws = new FakeAws([{ id: LIFECYCLE_ID, tags: { 'lgtm:opt-out': 'true' } }]);
+    aws.autoScaling
+      .on(CompleteLifecycleActionCommand)
+      .rejectsOnce(awsError('ValidationError', `No active Lifecycle Action found with instance ID ${LIFECYCLE_ID}`))
+      .rejectsOnce(awsError('Throttling'));
+    const first = await aws.process([sqsRecord(LIFECYCLE)], LIFECYCLE_NOW);
+    const record = sqsRecord(LIFECYCLE);
+    const second = await aws.process([record], LIFECYCLE_NOW);
+
+    expect(first.batchItemFailures).toEqual([]);
+    expect(second.batchItemFailures).toEqual([{ itemIdentifier: record.messageId }]);
+  });
+
+  test('a lifecycle instance not managed before the deadline completes its action with the configured result and is dead-lettered', async () => {
+    const aws = new FakeAws([{ id: LIFECYCLE_ID, ssm: 'none' }]);
+    const afterDeadline = new Date(Date.parse(LIFECYCLE.time as string) + 950_000);
+
+    const response = await aws.process([sqsRecord(LIFECYCLE)], afterDeadline, testSettings({ LIFECYCLE_FAILURE_RESULT: 'ABANDON' }));
+
+    expect(response.batchItemFailures).toEqual([]);
+    expect(aws.autoScaling.commandCalls(CompleteLifecycleActionCommand).map((call) => call.args[0].input)).toEqual([
+      {
+        AutoScalingGroupName: 'rag-api-asg',
+        LifecycleHookName: 'lgtm-agent-enrollment',
+        InstanceId: LIFECYCLE_ID,
+        LifecycleActionResult: 'ABANDON',
+      },
+    ]);
+    expect(aws.deadLetters().map((entry) => entry.MessageAttributes?.reason?.StringValue)).toEqual(['ssm-not-managed-before-deadline']);
+  });
+});
+
+describe('reconciliation events', () => {
+  test('a record naming several instances succeeds only when all of them are done or skipped', async () => {
+    const aws = new FakeAws([
+      { id: 'i-00000000000000f01' },
+      { id: 'i-00000000000000f02', ssm: 'none' },
+      { id: 'i-00000000000000f03', tags: { 'lgtm:opt-out': 'true' } },
+    ]);
+    const whole = sqsRecord(reconcileEvent(['i-00000000000000f01', 'i-00000000000000f02', 'i-00000000000000f03']));
+    const done = sqsRecord(reconcileEvent(['i-00000000000000f01', 'i-00000000000000f03']));
+
+    const response = await aws.process([whole, done], NOW);
+
+    expect(response.batchItemFailures).toEqual([{ itemIdentifier: whole.messageId }]);
+    expect(aws.sendCommands().map((command) => command.InstanceIds)).toEqual([['i-00000000000000f01']]);
+  });
+});
+
+describe('planRetry', () => {
+  const defaults = { retryBaseSeconds: 30, retryMaxSeconds: 300, queueVisibilityTimeoutSeconds: undefined };
+  test.each([
+    [1, 900, 30],
+    [2, 900, 60],
+    [4, 900, 240],
+    [5, 900, 300],
+    [40, 900, 300],
+    [3, 45.2, 46],
+    [3, 0.2, 1],
+  ])('without the queue timeout, receive %i with %ds left waits %ds, changing the visibility', (receiveCount, remaining, expected) => {
+    expect(planRetry(receiveCount, remaining, defaults)).toEqual({ delaySeconds: expected, changeVisibility: true });
+  });
+
+  test.each([
+    [1, 900, 60, false],
+    [2, 900, 120, true],
+    [4, 900, 300, true],
+    [1, 20, 20, true],
+  ])('with a 60 s queue timeout, receive %i with %ds left waits %ds (visibility change: %s)', (receiveCount, remaining, delay, change) => {
+    expect(planRetry(receiveCount, remaining, { ...defaults, queueVisibilityTimeoutSeconds: 60 })).toEqual({
+      delaySeconds: delay,
+      changeVisibility: change,
+    });
+  });
+
+  test('a queue timeout above the maximum is used as is', () => {
+    expect(planRetry(3, 900, { ...defaults, queueVisibilityTimeoutSeconds: 360 })).toEqual({ delaySeconds: 360, changeVisibility: false });
+  });
+});
