@@ -3,6 +3,16 @@ import { containerNamed, containersOf, logicalIdOf, nagViolations, resourcesOf, 
 
 const SERVICES = ['mimir', 'loki', 'tempo', 'grafana', 'memcached'] as const;
 
+/** An existing VPC as a user would describe it for `network.vpc.mode: import`. */
+const IMPORTED_VPC = {
+  mode: 'import',
+  vpcId: 'vpc-0123456789abcdef0',
+  vpcCidr: '10.1.0.0/16',
+  availabilityZones: ['eu-west-1a', 'eu-west-1b'],
+  privateSubnetIds: ['subnet-0123456789abcdef0', 'subnet-0123456789abcdef1'],
+  privateSubnetRouteTableIds: ['rtb-0123456789abcdef0', 'rtb-0123456789abcdef1'],
+};
+
 describe('default configuration', () => {
   let template: Template;
   beforeAll(() => {
@@ -273,18 +283,7 @@ describe('configuration variants', () => {
   });
 
   test('an imported VPC is used as given: no VPC, NAT or context lookup', () => {
-    const { template } = synthStack({
-      network: {
-        vpc: {
-          mode: 'import',
-          vpcId: 'vpc-0123456789abcdef0',
-          vpcCidr: '10.1.0.0/16',
-          availabilityZones: ['eu-west-1a', 'eu-west-1b'],
-          privateSubnetIds: ['subnet-0123456789abcdef0', 'subnet-0123456789abcdef1'],
-          privateSubnetRouteTableIds: ['rtb-0123456789abcdef0', 'rtb-0123456789abcdef1'],
-        },
-      },
-    });
+    const { template } = synthStack({ network: { vpc: IMPORTED_VPC } });
     template.resourceCountIs('AWS::EC2::VPC', 0);
     template.resourceCountIs('AWS::EC2::NatGateway', 0);
     template.hasResourceProperties('AWS::ECS::Service', {
@@ -353,16 +352,7 @@ describe('cdk-nag AwsSolutions', () => {
       'internet-facing Grafana in a fixed region',
       {
         env: { account: '123456789012', region: 'eu-west-1' },
-        network: {
-          vpc: {
-            mode: 'import',
-            vpcId: 'vpc-0123456789abcdef0',
-            vpcCidr: '10.1.0.0/16',
-            availabilityZones: ['eu-west-1a', 'eu-west-1b'],
-            privateSubnetIds: ['subnet-0123456789abcdef0', 'subnet-0123456789abcdef1'],
-            publicSubnetIds: ['subnet-0123456789abcdef2', 'subnet-0123456789abcdef3'],
-          },
-        },
+        network: { vpc: { ...IMPORTED_VPC, publicSubnetIds: ['subnet-0123456789abcdef2', 'subnet-0123456789abcdef3'] } },
         grafana: {
           internetFacing: true,
           certificateArn: 'arn:aws:acm:eu-west-1:123456789012:certificate/12345678-1234-1234-1234-123456789012',
