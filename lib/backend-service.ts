@@ -56,22 +56,25 @@ export interface ConfigFilesProps {
   readonly files: readonly ConfigFile[];
 }
 
+interface DataVolumeBase {
+  /** Where the volume is mounted in the main container. */
+  readonly path: string;
+  /** Owner of the directory (the image's user). */
+  readonly uid: number;
+  /**
+   * Sub-directories the init container creates before the backend starts (for backends that
+   * refuse to start without them).
+   * @default none
+   */
+  readonly directories?: readonly string[];
+}
+
 /** Where a backend keeps its WAL and local state. */
 export type DataVolumeProps =
-  | {
-      /** Task ephemeral storage: fast and free; lost on a crash (planned stops flush first). */
-      readonly kind: 'ephemeral';
-      readonly path: string;
-      /** Owner of the directory (the image's user). */
-      readonly uid: number;
-    }
-  | {
-      /** An EFS access point: survives crashes and task replacement. */
-      readonly kind: 'efs';
-      readonly path: string;
-      readonly uid: number;
-      readonly fileSystem: efs.FileSystem;
-    };
+  /** Task ephemeral storage: fast and free; lost on a crash (planned stops flush first). */
+  | (DataVolumeBase & { readonly kind: 'ephemeral' })
+  /** An EFS access point: survives crashes and task replacement. */
+  | (DataVolumeBase & { readonly kind: 'efs'; readonly fileSystem: efs.FileSystem });
 
 export interface BackendServiceProps {
   readonly network: Network;
@@ -199,12 +202,23 @@ export class BackendService extends Construct {
 
     if (props.data) {
       const data = props.data;
+      const directories = (data.directories ?? []).map((dir) => {
+        if (!/^[a-z0-9_-]+(\/[a-z0-9_-]+)*$/.test(dir))
+          throw new Error(`data directory of ${props.serviceName} must be a relative path, got "${dir}"`);
+        return `/data/${dir}`;
+      });
+      const mkdir = directories.length > 0 ? [`mkdir -p ${directories.join(' ')}`] : [];
       if (data.kind === 'ephemeral') {
         this.taskDefinition.addVolume({ name: 'data' });
         // Bind mounts start out owned by root; the backends run as an unprivileged user.
         initMounts.push({ sourceVolume: 'data', containerPath: '/data', readOnly: false });
-        initCommands.push(`chown ${data.uid}:${data.uid} /data`);
+        initCommands.push(...mkdir, `chown -R ${data.uid}:${data.uid} /data`);
       } else {
+        if (mkdir.length > 0) {
+          // Through the access point the init container acts as the backend's user already.
+          initMounts.push({ sourceVolume: 'data', containerPath: '/data', readOnly: false });
+          initCommands.push(...mkdir);
+        }
         const accessPoint = data.fileSystem.addAccessPoint(`${props.serviceName}AccessPoint`, {
           path: `/${props.serviceName}`,
           posixUser: { uid: String(data.uid), gid: String(data.uid) },

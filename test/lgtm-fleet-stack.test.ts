@@ -244,8 +244,11 @@ describe('default configuration', () => {
 
   test('ephemeral durability: data volumes are task storage chowned for the unprivileged user, no EFS', () => {
     template.resourceCountIs('AWS::EFS::FileSystem', 0);
-    const init = containerNamed(template, 'LokiBackend', 'config-init');
-    expect((init.Command as string[])[0]).toContain('chown 10001:10001 /data');
+    const init = containerNamed(template, 'MimirBackend', 'config-init');
+    expect((init.Command as string[])[0]).toContain('chown -R 10001:10001 /data');
+    // Loki's ruler refuses to start without its rules directory.
+    const lokiInit = containerNamed(template, 'LokiBackend', 'config-init');
+    expect((lokiInit.Command as string[])[0]).toContain('mkdir -p /data/rules && chown -R 10001:10001 /data');
   });
 
   test('outputs tell the operator where Grafana, its password and the ingest endpoint are', () => {
@@ -273,6 +276,11 @@ describe('configuration variants', () => {
         EFSVolumeConfiguration: expect.objectContaining({ TransitEncryption: 'ENABLED', AuthorizationConfig: expect.anything() }),
       }),
     );
+    // Loki's rules directory is created through the access point, without chown.
+    const lokiInit = containerNamed(template, 'LokiBackend', 'config-init');
+    expect((lokiInit.Command as string[])[0]).toContain('mkdir -p /data/rules');
+    expect((lokiInit.Command as string[])[0]).not.toContain('chown');
+    expect(lokiInit.MountPoints).toContainEqual({ SourceVolume: 'data', ContainerPath: '/data', ReadOnly: false });
     const statements = statementsOfRole(template, 'MimirBackendTaskTaskRole');
     expect(statements).toContainEqual(
       expect.objectContaining({

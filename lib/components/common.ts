@@ -26,12 +26,12 @@ export interface StatefulComponentProps extends ComponentProps {
 }
 
 /** The data volume matching the durability setting. */
-export function dataVolume(props: StatefulComponentProps, path: string, uid: number): DataVolumeProps {
+export function dataVolume(props: StatefulComponentProps, path: string, uid: number, directories?: readonly string[]): DataVolumeProps {
   if (props.config.storage.durability === 'efs') {
     if (!props.fileSystem) throw new Error('storage.durability is "efs" but no file system was passed to the component');
-    return { kind: 'efs', path, uid, fileSystem: props.fileSystem };
+    return { kind: 'efs', path, uid, directories, fileSystem: props.fileSystem };
   }
-  return { kind: 'ephemeral', path, uid };
+  return { kind: 'ephemeral', path, uid, directories };
 }
 
 /** What distinguishes Mimir, Loki and Tempo when they are run as a {@link BackendService}. */
@@ -44,6 +44,8 @@ export interface StatefulBackendSpec {
   readonly ports: readonly number[];
   /** Bucket prefixes the task role may use, and no others. */
   readonly bucketPrefixes: readonly string[];
+  /** Sub-directories of the data volume that must exist before the backend starts. */
+  readonly dataDirectories?: readonly string[];
 }
 
 /**
@@ -66,7 +68,7 @@ export function statefulBackend(scope: Construct, props: StatefulComponentProps,
       files: [{ parameterName: backendParameterName(config, spec.serviceName), content: spec.configContent, fileName: files.configFile }],
     },
     configInitImage: config.images.configInit,
-    data: dataVolume(props, files.dataDir, files.uid),
+    data: dataVolume(props, files.dataDir, files.uid, spec.dataDirectories),
     ephemeralStorageGiB: config.storage.ephemeralStorageGiB,
     stopTimeout: Duration.seconds(120),
     deployment: 'single-writer',

@@ -1,7 +1,7 @@
 import { Construct } from 'constructs';
 import type { BackendService } from '../backend-service';
 import { BACKENDS, BUCKET_PREFIXES } from '../render/catalog';
-import { renderLokiConfig } from '../render/loki';
+import { LOKI_RULES_DIRECTORY, renderLokiConfig } from '../render/loki';
 import { type StatefulComponentProps, statefulBackend } from './common';
 
 /** Loki, single binary: logs for every tenant, chunks and TSDB index in S3, WAL flushed on shutdown. */
@@ -15,6 +15,8 @@ export class Loki extends Construct {
       configContent: renderLokiConfig({ config: props.config, deploy: props.deploy }),
       ports: [BACKENDS.loki.httpPort, BACKENDS.loki.grpcPort],
       bucketPrefixes: [BUCKET_PREFIXES.loki],
+      // The ruler reads rule files from here (see renderLokiConfig) and refuses to start without it.
+      dataDirectories: [LOKI_RULES_DIRECTORY],
     });
   }
 }

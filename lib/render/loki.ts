@@ -4,6 +4,9 @@ import { BACKENDS, BUCKET_PREFIXES, daysToHours, memcachedAddress, type RenderIn
 /** First day of the TSDB/v13 schema period; changing it would orphan data already written. */
 export const LOKI_SCHEMA_FROM = '2024-01-01';
 
+/** Directory (under Loki's data dir) holding rule files for the ruler. */
+export const LOKI_RULES_DIRECTORY = 'rules';
+
 /**
  * Loki configuration for one single-binary task: TSDB index and chunks in S3 under the Loki
  * prefix, retention enforced by the compactor, chunk and results caches in the shared memcached.
@@ -18,6 +21,11 @@ export function renderLokiConfig(input: RenderInput): string {
   const memcachedClient = () => ({ memcached_client: { addresses: memcachedAddress(config) } });
 
   const loki = {
+    // Rule files on local disk: ruler storage in the bucket would sit outside the loki/ prefix the task role is limited to.
+    ruler: {
+      storage: { type: 'local', local: { directory: `${BACKENDS.loki.dataDir}/${LOKI_RULES_DIRECTORY}` } },
+      rule_path: `${BACKENDS.loki.dataDir}/ruler-scratch`,
+    },
     auth_enabled: true,
     analytics: { reporting_enabled: false },
     server: {

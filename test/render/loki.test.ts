@@ -62,6 +62,12 @@ describe('renderLokiConfig', () => {
     expect(render({ retention: { logsDays: 365 } }).doc.limits_config.retention_period).toBe('8760h');
   });
 
+  test('reads rules from local files, so the ruler never touches keys outside the loki/ prefix', () => {
+    const { doc } = render();
+    expect(doc.ruler.storage).toEqual({ type: 'local', local: { directory: '/loki/rules' } });
+    expect(doc.ruler.rule_path.startsWith('/loki/')).toBe(true);
+  });
+
   test('keeps a WAL and flushes chunks on shutdown', () => {
     const { doc } = render();
     expect(doc.ingester.wal).toEqual({ enabled: true, dir: '/loki/wal', flush_on_shutdown: true });
