@@ -36,10 +36,13 @@ export interface LgtmFunctionProps {
 export class LgtmFunction extends Construct {
   public readonly function: nodejs.NodejsFunction;
   public readonly role: iam.Role;
+  /** The folder under `lambdas/` this function runs. */
+  public readonly handlerFolder: string;
   public readonly logGroup: logs.LogGroup;
 
   constructor(scope: Construct, id: string, props: LgtmFunctionProps) {
     super(scope, id);
+    this.handlerFolder = props.handlerFolder;
     this.logGroup = new logs.LogGroup(this, 'Logs', {
       retention: props.logRetentionDays as logs.RetentionDays,
       removalPolicy: RemovalPolicy.DESTROY,
