@@ -26,6 +26,16 @@ export interface LgtmFunctionProps {
    * @default 512 MiB
    */
   readonly memorySize?: number;
+  /**
+   * Retries of a failed asynchronous invocation.
+   * @default 2 (the Lambda default)
+   */
+  readonly retryAttempts?: number;
+  /**
+   * Where a failed asynchronous invocation goes after its retries.
+   * @default none
+   */
+  readonly onFailure?: lambda.IDestination;
 }
 
 /**
@@ -65,6 +75,8 @@ export class LgtmFunction extends Construct {
       runtime: lambda.Runtime.NODEJS_24_X,
       architecture: lambda.Architecture.ARM_64,
       memorySize: props.memorySize ?? 512,
+      retryAttempts: props.retryAttempts,
+      onFailure: props.onFailure,
       timeout: props.timeout ?? Duration.minutes(1),
       role: this.role,
       logGroup: this.logGroup,

@@ -1,4 +1,5 @@
-import { AGENT_STATUS, AGENT_TAGS } from '../shared/tags';
+import { inFlightSince, isEnrolled, isOptedOut, isSupportedPlatform, resolveTenant } from '../shared/enrollment-rules';
+import { AGENT_TAGS } from '../shared/tags';
 import type { InstanceFacts, Platform } from './lookup';
 import type { EnrollSettings } from './settings';
 
@@ -26,10 +27,6 @@ export type Decision =
  * eventually consistent); only after this long is a missing instance taken as gone.
  */
 export const NOT_VISIBLE_GRACE_SECONDS = 120;
-
-const LINUX_ARCHITECTURES = new Set(['x86_64', 'arm64']);
-/** Alloy ships no Windows arm64 build. */
-const WINDOWS_ARCHITECTURES = new Set(['x86_64']);
 
 export interface DecisionContext {
   readonly settings: EnrollSettings;
@@ -60,12 +57,11 @@ export function decideInstance(facts: InstanceFacts | undefined, { settings, now
   }
 
   const tags = facts.tags;
-  if (tags.get(settings.optOutTagKey)?.trim().toLowerCase() === 'true') {
+  if (isOptedOut(tags, settings.optOutTagKey)) {
     return { action: 'skip', reason: 'opted-out', detail: `tag ${settings.optOutTagKey}=true` };
   }
 
-  const taggedTenant = tags.get(settings.tenantTagKey)?.trim() || undefined;
-  const tenant = taggedTenant ?? settings.defaultTenant;
+  const tenant = resolveTenant(tags, settings.tenantTagKey, settings.defaultTenant);
   if (tenant === undefined) {
     return { action: 'skip', reason: 'untagged', detail: `no ${settings.tenantTagKey} tag and no default tenant` };
   }
@@ -73,27 +69,22 @@ export function decideInstance(facts: InstanceFacts | undefined, { settings, now
     return { action: 'refuse', tenant };
   }
 
-  const supported = facts.platform === 'windows' ? WINDOWS_ARCHITECTURES : LINUX_ARCHITECTURES;
-  if (!supported.has(facts.architecture)) {
+  if (!isSupportedPlatform(facts.platform, facts.architecture)) {
     return { action: 'skip', reason: 'unsupported-platform', detail: `no Alloy build for ${facts.platform} on ${facts.architecture}` };
   }
 
-  const status = tags.get(settings.statusTagKey) ?? '';
-  const installedVersion = tags.get(AGENT_TAGS.version);
-  if (status.startsWith(AGENT_STATUS.success) && installedVersion === settings.alloyVersion) {
-    return { action: 'skip', reason: 'already-enrolled', detail: `Alloy ${installedVersion} already installed` };
+  if (isEnrolled(tags, settings.statusTagKey, settings.alloyVersion)) {
+    return { action: 'skip', reason: 'already-enrolled', detail: `Alloy ${tags.get(AGENT_TAGS.version)} already installed` };
   }
-  if (status === AGENT_STATUS.pending) {
-    const since = Date.parse(tags.get(AGENT_TAGS.pendingSince) ?? '');
-    // A pending status older than the command timeout (or without a readable time) is stale:
-    // the command or its result event was lost, so enroll again.
-    if (Number.isFinite(since) && now.getTime() - since < settings.commandTimeoutSeconds * 1000) {
-      return {
-        action: 'skip',
-        reason: 'enrollment-in-flight',
-        detail: `command ${tags.get(AGENT_TAGS.command) ?? '?'} pending since ${new Date(since).toISOString()}`,
-      };
-    }
+  // A pending status older than the command timeout (or without a readable time) is stale:
+  // the command or its result event was lost, so enroll again.
+  const pendingSince = inFlightSince(tags, settings.statusTagKey, settings.commandTimeoutSeconds, now);
+  if (pendingSince !== undefined) {
+    return {
+      action: 'skip',
+      reason: 'enrollment-in-flight',
+      detail: `command ${tags.get(AGENT_TAGS.command) ?? '?'} pending since ${pendingSince.toISOString()}`,
+    };
   }
 
   return { action: 'enroll', tenant, platform: facts.platform };

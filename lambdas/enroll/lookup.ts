@@ -1,6 +1,9 @@
-import { DescribeInstancesCommand, type EC2Client, type Instance } from '@aws-sdk/client-ec2';
+import { DescribeInstancesCommand, type EC2Client } from '@aws-sdk/client-ec2';
 import { DescribeInstanceInformationCommand, GetParametersCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import { chunk } from '../shared/aws';
+import { type InstanceFacts, instanceFacts } from '../shared/instances';
+
+export type { InstanceFacts, Platform } from '../shared/instances';
 
 /**
  * Batched look-ups. Each returns what it found plus the chunks whose call failed, so one failed
@@ -13,18 +16,6 @@ export const DESCRIBE_INSTANCES_CHUNK = 200;
 export const DESCRIBE_INSTANCE_INFORMATION_CHUNK = 50;
 /** GetParameters takes at most 10 names. */
 export const GET_PARAMETERS_CHUNK = 10;
-
-export type Platform = 'linux' | 'windows';
-
-export interface InstanceFacts {
-  readonly instanceId: string;
-  /** EC2 state name: pending, running, shutting-down, terminated, stopping, stopped. */
-  readonly state: string;
-  readonly platform: Platform;
-  /** i386, x86_64, arm64, x86_64_mac, arm64_mac. */
-  readonly architecture: string;
-  readonly tags: ReadonlyMap<string, string>;
-}
 
 export interface ManagedNode {
   /** Online, ConnectionLost, Inactive. */
@@ -55,7 +46,7 @@ export async function describeInstances(ec2: EC2Client, instanceIds: readonly st
         );
         for (const reservation of page.Reservations ?? []) {
           for (const instance of reservation.Instances ?? []) {
-            const facts = toFacts(instance);
+            const facts = instanceFacts(instance);
             if (facts) found.set(facts.instanceId, facts);
           }
         }
@@ -66,19 +57,6 @@ export async function describeInstances(ec2: EC2Client, instanceIds: readonly st
     }
   }
   return { found, failed };
-}
-
-function toFacts(instance: Instance): InstanceFacts | undefined {
-  if (!instance.InstanceId) return undefined;
-  // The API returns Platform "windows" (the SDK's type says "Windows"); PlatformDetails e.g. "Windows with SQL Server Standard".
-  const isWindows = /windows/i.test(`${instance.Platform ?? ''} ${instance.PlatformDetails ?? ''}`);
-  return {
-    instanceId: instance.InstanceId,
-    state: instance.State?.Name ?? 'unknown',
-    platform: isWindows ? 'windows' : 'linux',
-    architecture: instance.Architecture ?? 'unknown',
-    tags: new Map((instance.Tags ?? []).filter((tag) => tag.Key !== undefined).map((tag) => [tag.Key as string, tag.Value ?? ''])),
-  };
 }
 
 export async function describeManagedNodes(ssm: SSMClient, instanceIds: readonly string[]): Promise<LookupResult<string, ManagedNode>> {

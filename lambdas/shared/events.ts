@@ -80,3 +80,23 @@ export function describeIssues(error: z.core.$ZodError, maxIssues = 3): string {
     .map((issue) => `${issue.path.length > 0 ? issue.path.join('.') : '(root)'}: ${issue.message}`)
     .join('; ');
 }
+
+export const COMMAND_INVOCATION_STATUS_CHANGE = 'EC2 Command Invocation Status-change Notification';
+
+/** Run Command's per-instance status change, one event per (command, instance) transition. */
+export const commandInvocationStatusEvent = z.object({
+  id: nonEmpty,
+  'detail-type': z.literal(COMMAND_INVOCATION_STATUS_CHANGE),
+  source: z.literal('aws.ssm'),
+  time: eventTime,
+  detail: z.object({
+    'command-id': nonEmpty,
+    // The name the command was sent with (a name or an ARN).
+    'document-name': nonEmpty,
+    'instance-id': instanceId,
+    status: nonEmpty,
+    // Read leniently: only used to tell an older command from a newer one.
+    'requested-date-time': z.optional(z.string()),
+  }),
+});
+export type CommandInvocationStatusEvent = z.infer<typeof commandInvocationStatusEvent>;

@@ -29,6 +29,14 @@ export const AGENT_TAGS = {
   lifecycleGroup: 'lgtm:lifecycle-group',
   /** Lifecycle hook of that action. */
   lifecycleHook: 'lgtm:lifecycle-hook',
+  /**
+   * Tenant of the installed agent (written by the status handler with the success status). The
+   * config refresh targets `SendCommand` at this tag and {@link AGENT_TAGS.platform}, so it reaches
+   * exactly the enrolled agents of one (tenant, platform) in one call.
+   */
+  tenant: 'lgtm:agent-tenant',
+  /** `linux` or `windows`: the platform of the installed agent (written with {@link AGENT_TAGS.tenant}). */
+  platform: 'lgtm:agent-platform',
 } as const;
 
 /** Values of the status tag. */
@@ -45,3 +53,21 @@ export const ENROLL_WRITTEN_TAG_KEYS: readonly string[] = [
   AGENT_TAGS.lifecycleGroup,
   AGENT_TAGS.lifecycleHook,
 ];
+
+/**
+ * Written by the status handler when an install command fails: the Run Command status that ended
+ * it (Failed, TimedOut, Cancelled, …), next to the `failed` status. Removed after a later success.
+ */
+export const AGENT_FAILURE_TAG = 'lgtm:agent-failure';
+
+/** Every tag key the status handler writes besides the status tag (for an `aws:TagKeys` IAM condition on CreateTags). */
+export const STATUS_WRITTEN_TAG_KEYS: readonly string[] = [
+  AGENT_TAGS.version,
+  AGENT_TAGS.configVersion,
+  AGENT_TAGS.tenant,
+  AGENT_TAGS.platform,
+  AGENT_FAILURE_TAG,
+];
+
+/** Every tag key the status handler deletes (for an `aws:TagKeys` IAM condition on DeleteTags). */
+export const STATUS_DELETED_TAG_KEYS: readonly string[] = [AGENT_TAGS.lifecycleGroup, AGENT_TAGS.lifecycleHook, AGENT_FAILURE_TAG];

@@ -3,13 +3,14 @@ import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import type * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
-import { EC2_STATE_CHANGE, LIFECYCLE_LAUNCH, RECONCILE_ENROLLMENT } from '../../lambdas/shared/events';
-import { ENROLL_WRITTEN_TAG_KEYS } from '../../lambdas/shared/tags';
+import { COMMAND_INVOCATION_STATUS_CHANGE, EC2_STATE_CHANGE, LIFECYCLE_LAUNCH, RECONCILE_ENROLLMENT } from '../../lambdas/shared/events';
+import { ENROLL_WRITTEN_TAG_KEYS, STATUS_DELETED_TAG_KEYS, STATUS_WRITTEN_TAG_KEYS } from '../../lambdas/shared/tags';
 import { parameterTierFor } from '../backend-service';
 import type { LgtmConfig } from '../config/schema';
 import { LgtmFunction } from '../lgtm-function';
@@ -24,6 +25,8 @@ export const EVENT_SOURCE = 'lgtm-fleet';
 export const LIFECYCLE_HOOK_PREFIX = 'lgtm-enroll';
 /** Status tag on enrolled instances. */
 export const STATUS_TAG_KEY = 'lgtm:agent-status';
+/** Install command timeout; a `pending` status younger than this counts as in flight. */
+const COMMAND_TIMEOUT_SECONDS = '900';
 
 export interface EnrollmentProps {
   readonly config: LgtmConfig;
@@ -51,6 +54,12 @@ export class Enrollment extends Construct {
   public readonly launchRule: events.Rule;
   public readonly lifecycleRule: events.Rule;
   public readonly reconcileRule: events.Rule;
+  /** Finds running, SSM-online instances without the agent and asks for their enrollment. */
+  public readonly reconcileFunction: nodejs.NodejsFunction;
+  public readonly reconcileSchedule: events.Rule;
+  /** Records install outcomes: tags, lifecycle completion, `Agent Enrolled` / `Agent Enrollment Failed`. */
+  public readonly statusFunction: nodejs.NodejsFunction;
+  public readonly statusRule: events.Rule;
 
   constructor(scope: Construct, id: string, props: EnrollmentProps) {
     super(scope, id);
@@ -128,7 +137,7 @@ export class Enrollment extends Construct {
         DEAD_LETTER_QUEUE_URL: this.deadLetterQueue.queueUrl,
         EVENT_BUS_NAME: props.eventBus.eventBusName,
         EVENT_SOURCE,
-        COMMAND_TIMEOUT_SECONDS: '900',
+        COMMAND_TIMEOUT_SECONDS,
         LIFECYCLE_FAILURE_RESULT: config.enrollment.lifecycleFailureResult,
       },
     });
@@ -171,6 +180,162 @@ export class Enrollment extends Construct {
     });
 
     this.grantEnrollPermissions(stack, props);
+
+    const outcome = this.createStatusHandler(stack, props);
+    this.statusFunction = outcome.function;
+    this.statusRule = outcome.rule;
+
+    // Backstop: a missed or dropped event costs at most one interval.
+    const reconcile = new LgtmFunction(this, 'Reconcile', {
+      handlerFolder: 'reconcile',
+      description: 'lgtm-fleet: requests enrollment of running instances that have no agent yet',
+      serviceName: 'lgtm-fleet-reconcile',
+      logRetentionDays: config.retention.containerLogsDays,
+      timeout: Duration.minutes(5),
+      // The schedule fires again next interval; retrying a failed run sooner adds nothing.
+      retryAttempts: 0,
+      environment: {
+        EVENT_BUS_NAME: props.eventBus.eventBusName,
+        EVENT_SOURCE,
+        TENANT_TAG_KEY: config.tags.tenant,
+        OPT_OUT_TAG_KEY: config.tags.optOut,
+        STATUS_TAG_KEY,
+        DEFAULT_TENANT: config.tenants.ec2Default ?? '',
+        ALLOWED_TENANTS: config.tenants.allowed.join(','),
+        ALLOY_VERSION: config.agent.alloyVersion,
+        COMMAND_TIMEOUT_SECONDS,
+        RETRY_FAILED_AFTER_SECONDS: '3600',
+        MAX_INSTANCES_PER_RUN: '500',
+      },
+    });
+    this.reconcileFunction = reconcile.function;
+    this.reconcileSchedule = new events.Rule(this, 'ReconcileSchedule', {
+      description: 'lgtm-fleet: periodic enrollment backstop',
+      schedule: events.Schedule.rate(Duration.minutes(config.enrollment.reconcileIntervalMinutes)),
+      targets: [new targets.LambdaFunction(reconcile.function, { retryAttempts: 0 })],
+    });
+    reconcile.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'DescribeFleet',
+        actions: ['ec2:DescribeInstances', 'ssm:DescribeInstanceInformation'],
+        resources: ['*'],
+      }),
+    );
+    reconcile.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'RequestEnrollment',
+        actions: ['events:PutEvents'],
+        resources: [props.eventBus.eventBusArn],
+        conditions: { StringEquals: { 'events:source': EVENT_SOURCE, 'events:detail-type': RECONCILE_ENROLLMENT } },
+      }),
+    );
+    Validations.of(reconcile.role.node.tryFindChild('DefaultPolicy') ?? reconcile.role).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason: 'ec2:DescribeInstances and ssm:DescribeInstanceInformation support no resource-level permissions.',
+    });
+  }
+
+  /** Outcomes: Run Command invocation results of the project documents → tags, lifecycle, bus events. */
+  private createStatusHandler(stack: Stack, props: EnrollmentProps): { function: nodejs.NodejsFunction; rule: events.Rule } {
+    const { config } = props;
+    const status = new LgtmFunction(this, 'Status', {
+      handlerFolder: 'status',
+      description: 'lgtm-fleet: records agent install outcomes on the instance and the project bus',
+      serviceName: 'lgtm-fleet-status',
+      logRetentionDays: config.retention.containerLogsDays,
+      // Throttling or access errors throw: Lambda retries twice, then the event lands in the DLQ.
+      retryAttempts: 2,
+      onFailure: new destinations.SqsDestination(this.deadLetterQueue),
+      environment: {
+        STATUS_TAG_KEY,
+        EVENT_BUS_NAME: props.eventBus.eventBusName,
+        EVENT_SOURCE,
+        LINUX_DOCUMENT_NAME: this.linuxDocument.ref,
+        WINDOWS_DOCUMENT_NAME: this.windowsDocument.ref,
+        LIFECYCLE_FAILURE_RESULT: config.enrollment.lifecycleFailureResult,
+      },
+    });
+    const rule = new events.Rule(this, 'CommandOutcome', {
+      description: 'lgtm-fleet: final results of agent install and reload commands',
+      eventPattern: {
+        source: ['aws.ssm'],
+        detailType: [COMMAND_INVOCATION_STATUS_CHANGE],
+        detail: {
+          'document-name': [this.linuxDocument.ref, this.windowsDocument.ref],
+          status: ['Success', 'Failed', 'TimedOut', 'Cancelled'],
+        },
+      },
+      targets: [new targets.LambdaFunction(status.function, { deadLetterQueue: this.deadLetterQueue, retryAttempts: 185 })],
+    });
+
+    const instanceArn = Arn.format({ service: 'ec2', resource: 'instance', resourceName: '*' }, stack);
+    const role = status.role;
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'ReadCommandAndInstance',
+        actions: ['ssm:ListCommands', 'ec2:DescribeInstances'],
+        resources: ['*'],
+      }),
+    );
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'WriteOutcomeTags',
+        actions: ['ec2:CreateTags'],
+        resources: [instanceArn],
+        conditions: { 'ForAllValues:StringEquals': { 'aws:TagKeys': [STATUS_TAG_KEY, ...STATUS_WRITTEN_TAG_KEYS] } },
+      }),
+    );
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'RemoveLifecycleTags',
+        actions: ['ec2:DeleteTags'],
+        resources: [instanceArn],
+        conditions: { 'ForAllValues:StringEquals': { 'aws:TagKeys': [...STATUS_DELETED_TAG_KEYS] } },
+      }),
+    );
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'CompleteLaunch',
+        actions: ['autoscaling:CompleteLifecycleAction'],
+        resources: [this.autoScalingGroupArn(stack)],
+      }),
+    );
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'PublishOutcome',
+        actions: ['events:PutEvents'],
+        resources: [props.eventBus.eventBusArn],
+        conditions: { StringEquals: { 'events:source': EVENT_SOURCE } },
+      }),
+    );
+    const policy = role.node.tryFindChild('DefaultPolicy') ?? role;
+    Validations.of(policy).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason: 'ssm:ListCommands and ec2:DescribeInstances support no resource-level permissions.',
+    });
+    acknowledgeWildcardResource(
+      policy,
+      instanceArn,
+      'Outcomes concern any enrolled instance; tag writes are limited to the status tag keys by aws:TagKeys conditions.',
+    );
+    acknowledgeWildcardResource(
+      policy,
+      this.autoScalingGroupArn(stack),
+      'Any Auto Scaling group may opt into lifecycle-hook enrollment; only actions recorded on the instance are completed.',
+    );
+    return { function: status.function, rule };
+  }
+
+  private autoScalingGroupArn(stack: Stack): string {
+    return Arn.format(
+      {
+        service: 'autoscaling',
+        resource: 'autoScalingGroup',
+        resourceName: '*:autoScalingGroupName/*',
+        arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+      },
+      stack,
+    );
   }
 
   private grantEnrollPermissions(stack: Stack, props: EnrollmentProps): void {

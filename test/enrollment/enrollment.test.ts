@@ -111,6 +111,86 @@ describe('enrollment infrastructure', () => {
     );
   });
 
+  describe('the outcome (status) handler', () => {
+    test('receives final results of the project documents only', () => {
+      template.hasResourceProperties('AWS::Events::Rule', {
+        EventPattern: {
+          source: ['aws.ssm'],
+          'detail-type': ['EC2 Command Invocation Status-change Notification'],
+          detail: {
+            'document-name': [
+              { Ref: logicalIdOf(template, 'AWS::SSM::Document', 'EnrollmentLinuxDocument') },
+              { Ref: logicalIdOf(template, 'AWS::SSM::Document', 'EnrollmentWindowsDocument') },
+            ],
+            status: ['Success', 'Failed', 'TimedOut', 'Cancelled'],
+          },
+        },
+        Targets: [
+          Match.objectLike({
+            Arn: { 'Fn::GetAtt': [logicalIdOf(template, 'AWS::Lambda::Function', 'EnrollmentStatusFunction'), 'Arn'] },
+            DeadLetterConfig: { Arn: { 'Fn::GetAtt': [dlqId(), 'Arn'] } },
+          }),
+        ],
+      });
+    });
+
+    test('failed invocations end in the dead-letter queue after two retries', () => {
+      template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+        FunctionName: { Ref: logicalIdOf(template, 'AWS::Lambda::Function', 'EnrollmentStatusFunction') },
+        MaximumRetryAttempts: 2,
+        DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [dlqId(), 'Arn'] } } },
+      });
+    });
+
+    test('writes only the outcome tags and deletes only the lifecycle tags', () => {
+      const statements = statementsOfRole(template, 'EnrollmentStatusRole');
+      const create = statements.find((s) => s.Action === 'ec2:CreateTags');
+      expect(create?.Condition).toEqual({
+        'ForAllValues:StringEquals': {
+          'aws:TagKeys': [
+            'lgtm:agent-status',
+            'lgtm:agent-version',
+            'lgtm:agent-config-version',
+            'lgtm:agent-tenant',
+            'lgtm:agent-platform',
+            'lgtm:agent-failure',
+          ],
+        },
+      });
+      const remove = statements.find((s) => s.Action === 'ec2:DeleteTags');
+      expect(remove?.Condition).toEqual({
+        'ForAllValues:StringEquals': { 'aws:TagKeys': ['lgtm:lifecycle-group', 'lgtm:lifecycle-hook', 'lgtm:agent-failure'] },
+      });
+      const put = statements.find((s) => s.Action === 'events:PutEvents');
+      expect(put?.Condition).toEqual({ StringEquals: { 'events:source': 'lgtm-fleet' } });
+    });
+  });
+
+  describe('the reconciliation backstop', () => {
+    test('runs on a schedule of enrollment.reconcileIntervalMinutes, without async retries', () => {
+      const functionId = logicalIdOf(template, 'AWS::Lambda::Function', 'EnrollmentReconcileFunction');
+      template.hasResourceProperties('AWS::Events::Rule', {
+        ScheduleExpression: 'rate(30 minutes)',
+        Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [functionId, 'Arn'] }, RetryPolicy: { MaximumRetryAttempts: 0 } })],
+      });
+      template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+        FunctionName: { Ref: functionId },
+        MaximumRetryAttempts: 0,
+      });
+      const { template: hourly } = synthStack({ enrollment: { reconcileIntervalMinutes: 60 } });
+      hourly.hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: 'rate(1 hour)' });
+    });
+
+    test('may publish only Reconcile Enrollment events from lgtm-fleet on the project bus', () => {
+      const statements = statementsOfRole(template, 'EnrollmentReconcileRole');
+      const put = statements.find((s) => s.Action === 'events:PutEvents');
+      expect(put?.Resource).toEqual({ 'Fn::GetAtt': [logicalIdOf(template, 'AWS::Events::EventBus', 'EventBus'), 'Arn'] });
+      expect(put?.Condition).toEqual({ StringEquals: { 'events:source': 'lgtm-fleet', 'events:detail-type': 'Reconcile Enrollment' } });
+      const wildcard = statements.filter((s) => s.Resource === '*').flatMap((s) => [s.Action].flat());
+      expect(wildcard.sort()).toEqual(['ec2:DescribeInstances', 'ssm:DescribeInstanceInformation']);
+    });
+  });
+
   describe('the enroll role', () => {
     const statements = () => statementsOfRole(template, 'EnrollmentEnrollRole');
     const find = (action: string) => statements().filter((s) => [s.Action].flat().includes(action));

@@ -1,0 +1,104 @@
+import { type Candidate, judgeInstance, prioritize, selectCandidates } from '../../../lambdas/reconcile/select';
+import type { InstanceFacts } from '../../../lambdas/shared/instances';
+import { instanceId, testSettings } from './fake-fleet';
+
+const NOW = new Date('2026-11-23T12:30:00Z');
+const rules = testSettings();
+
+function facts(tags: Record<string, string> = {}, overrides: Partial<InstanceFacts> = {}): InstanceFacts {
+  return {
+    instanceId: 'i-0abcd1111ef223344',
+    state: 'running',
+    platform: 'linux',
+    architecture: 'x86_64',
+    tags: new Map(Object.entries(tags)),
+    ...overrides,
+  };
+}
+
+function sentMinutesAgo(minutes: number): string {
+  return new Date(NOW.getTime() - minutes * 60_000).toISOString();
+}
+
+describe('judgeInstance', () => {
+  test('failed instances wait RETRY_FAILED_AFTER_SECONDS from their last command', () => {
+    const failed = (minutes: number) => facts({ 'lgtm:agent-status': 'failed', 'lgtm:agent-pending-since': sentMinutesAgo(minutes) });
+    expect(judgeInstance(failed(59), true, rules, NOW)).toEqual({ request: false, reason: 'failed-backoff' });
+    expect(judgeInstance(failed(60), true, rules, NOW)).toEqual({
+      request: true,
+      candidate: { instanceId: 'i-0abcd1111ef223344', lastCommandSentAt: new Date(sentMinutesAgo(60)) },
+    });
+    const shortBackoff = testSettings({ RETRY_FAILED_AFTER_SECONDS: '600' });
+    expect(judgeInstance(failed(11), true, shortBackoff, NOW).request).toBe(true);
+  });
+
+  test('the in-flight window is COMMAND_TIMEOUT_SECONDS, as in the enroll handler', () => {
+    const pending = (minutes: number) => facts({ 'lgtm:agent-status': 'pending', 'lgtm:agent-pending-since': sentMinutesAgo(minutes) });
+    expect(judgeInstance(pending(14), true, rules, NOW)).toEqual({ request: false, reason: 'enrollment-in-flight' });
+    expect(judgeInstance(pending(15), true, rules, NOW).request).toBe(true);
+  });
+
+  test('a success status for the pinned version is enrolled; for another version it is not', () => {
+    const success = (version: string) => facts({ 'lgtm:agent-status': 'success', 'lgtm:agent-version': version });
+    expect(judgeInstance(success('1.21.0'), true, rules, NOW)).toEqual({ request: false, reason: 'already-enrolled' });
+    expect(judgeInstance(success('1.20.0'), true, rules, NOW).request).toBe(true);
+  });
+
+  test('the tag keys come from the settings', () => {
+    const custom = testSettings({ TENANT_TAG_KEY: 'team', OPT_OUT_TAG_KEY: 'no-agent', STATUS_TAG_KEY: 'agent', DEFAULT_TENANT: '' });
+    expect(judgeInstance(facts({ team: 'a' }), true, custom, NOW).request).toBe(true);
+    expect(judgeInstance(facts({ 'lgtm:tenant': 'a' }), true, custom, NOW)).toEqual({ request: false, reason: 'untagged' });
+    expect(judgeInstance(facts({ team: 'a', 'no-agent': 'true' }), true, custom, NOW)).toEqual({ request: false, reason: 'opted-out' });
+    expect(judgeInstance(facts({ team: 'a', agent: 'success', 'lgtm:agent-version': '1.21.0' }), true, custom, NOW)).toEqual({
+      request: false,
+      reason: 'already-enrolled',
+    });
+  });
+
+  test('Windows arm64 has no Alloy build; an ID the enroll schema would refuse is never requested', () => {
+    expect(judgeInstance(facts({}, { platform: 'windows', architecture: 'arm64' }), true, rules, NOW)).toEqual({
+      request: false,
+      reason: 'unsupported-platform',
+    });
+    expect(judgeInstance(facts({}, { instanceId: 'i-XYZ' }), true, rules, NOW)).toEqual({ request: false, reason: 'invalid-instance-id' });
+  });
+});
+
+describe('selectCandidates', () => {
+  test('an online instance missing from the running set counts as not running', () => {
+    const running = new Map([[instanceId(1), facts({}, { instanceId: instanceId(1) })]]);
+    const selection = selectCandidates(new Set([instanceId(1), instanceId(2)]), running, rules, NOW);
+    expect(selection).toEqual({
+      candidates: [{ instanceId: instanceId(1), lastCommandSentAt: undefined }],
+      skippedByReason: { 'not-running': 1 },
+    });
+  });
+});
+
+describe('prioritize', () => {
+  const never = (n: number): Candidate => ({ instanceId: instanceId(n), lastCommandSentAt: undefined });
+  const sent = (n: number, minutes: number): Candidate => ({
+    instanceId: instanceId(n),
+    lastCommandSentAt: new Date(sentMinutesAgo(minutes)),
+  });
+
+  test('never attempted first, then the oldest attempt first', () => {
+    const ordered = prioritize([sent(1, 10), never(2), sent(3, 90), never(4), sent(5, 30)], () => 0);
+    expect(
+      ordered
+        .slice(0, 2)
+        .map((c) => c.instanceId)
+        .sort(),
+    ).toEqual([instanceId(2), instanceId(4)]);
+    expect(ordered.slice(2).map((c) => c.instanceId)).toEqual([instanceId(3), instanceId(5), instanceId(1)]);
+  });
+
+  test('ties are shuffled, so different runs put different instances first', () => {
+    const candidates = Array.from({ length: 20 }, (_, index) => never(index + 1));
+    const first = prioritize(candidates, () => 0).slice(0, 5);
+    const second = prioritize(candidates, () => 0.999).slice(0, 5);
+    expect(first).not.toEqual(second);
+    expect(prioritize(candidates, () => 0.3)).toHaveLength(20);
+    expect(new Set(prioritize(candidates, () => 0.3).map((c) => c.instanceId)).size).toBe(20);
+  });
+});

@@ -1,0 +1,257 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import { AutoScalingClient, CompleteLifecycleActionCommand, type CompleteLifecycleActionCommandInput } from '@aws-sdk/client-auto-scaling';
+import {
+  CreateTagsCommand,
+  type CreateTagsCommandInput,
+  DeleteTagsCommand,
+  type DeleteTagsCommandInput,
+  DescribeInstancesCommand,
+  EC2Client,
+} from '@aws-sdk/client-ec2';
+import { EventBridgeClient, PutEventsCommand, type PutEventsCommandInput, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
+import { ListCommandsCommand, type ListCommandsCommandInput, SSMClient } from '@aws-sdk/client-ssm';
+import { mockClient } from 'aws-sdk-client-mock';
+import { processEvent, type StatusDependencies, type StatusResult } from '../../../lambdas/status/process-event';
+import { loadStatusSettings, type StatusSettings } from '../../../lambdas/status/settings';
+import { loadSampleEvent } from '../fixtures';
+
+/** The environment the CDK construct is expected to give the status function (document names as in the sample events). */
+export const TEST_ENV: Record<string, string> = {
+  STATUS_TAG_KEY: 'lgtm:agent-status',
+  EVENT_BUS_NAME: 'LgtmFleet',
+  EVENT_SOURCE: 'lgtm-fleet',
+  // Not the default, so a test can tell the configured result from a hard-coded CONTINUE.
+  LIFECYCLE_FAILURE_RESULT: 'ABANDON',
+  LINUX_DOCUMENT_NAME: 'lgtm-install-alloy-linux',
+  WINDOWS_DOCUMENT_NAME: 'lgtm-install-alloy-windows',
+};
+
+export function testSettings(overrides: Record<string, string> = {}): StatusSettings {
+  return loadStatusSettings({ ...TEST_ENV, ...overrides });
+}
+
+const FAILED_SAMPLE = loadSampleEvent('ssm-command-invocation-status-failed.json');
+const COMMAND_SUCCESS_SAMPLE = loadSampleEvent('ssm-command-status-success.json');
+const FAILED_DETAIL = FAILED_SAMPLE.detail as Record<string, string>;
+
+export const INSTANCE_ID = FAILED_DETAIL['instance-id'] as string;
+export const COMMAND_ID = FAILED_DETAIL['command-id'] as string;
+/** When the samples' command was sent. */
+export const REQUESTED_AT = new Date(FAILED_DETAIL['requested-date-time'] as string);
+
+/**
+ * An invocation status change of the samples' command on the samples' instance: the sample
+ * invocation event (Failed) with another status; Success takes the time of the sample command-level
+ * Success event.
+ */
+export function invocationEvent(status: string, detail: Record<string, string> = {}): Record<string, unknown> {
+  const success = status === 'Success';
+  return {
+    ...FAILED_SAMPLE,
+    id: `${FAILED_SAMPLE.id as string}-${status}`,
+    time: success ? COMMAND_SUCCESS_SAMPLE.time : FAILED_SAMPLE.time,
+    detail: { ...FAILED_DETAIL, status, ...detail },
+  };
+}
+
+/** Parameters of the samples' command as the enroll handler sends them. */
+export const INSTALL_PARAMETERS: Record<string, string[]> = {
+  AgentConfig: ['{{ssm:/LgtmFleet/agent/team-a/linux}}'],
+  Tenant: ['team-a'],
+  AlloyVersion: ['1.21.0'],
+  ConfigVersion: ['2'],
+  Action: ['install'],
+  StopLegacyAgents: ['true'],
+};
+
+/** Tags the enroll handler leaves on an instance while the samples' command runs. */
+export function pendingTags(extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    'lgtm:tenant': 'team-a',
+    'lgtm:agent-status': 'pending',
+    'lgtm:agent-pending-since': '2026-11-23T12:33:57.100Z',
+    'lgtm:agent-command': COMMAND_ID,
+    ...extra,
+  };
+}
+
+export interface FakeInstance {
+  /** Default running. */
+  state?: string;
+  tags: Record<string, string>;
+}
+
+export interface FakeCommand {
+  readonly parameters: Record<string, string[]>;
+  readonly requestedAt?: Date;
+  readonly documentName?: string;
+}
+
+/**
+ * Mocked AWS clients behaving like a small account: instances answer DescribeInstances and keep the
+ * tags written to them (so a second delivery sees the first one's tags), commands answer
+ * ListCommands, everything else succeeds.
+ */
+export class FakeAws {
+  readonly ec2Client = new EC2Client({ region: 'ap-northeast-2' });
+  readonly ssmClient = new SSMClient({ region: 'ap-northeast-2' });
+  readonly eventBridgeClient = new EventBridgeClient({ region: 'ap-northeast-2' });
+  readonly autoScalingClient = new AutoScalingClient({ region: 'ap-northeast-2' });
+
+  readonly ec2 = mockClient(this.ec2Client);
+  readonly ssm = mockClient(this.ssmClient);
+  readonly eventBridge = mockClient(this.eventBridgeClient);
+  readonly autoScaling = mockClient(this.autoScalingClient);
+
+  readonly instances = new Map<string, FakeInstance>();
+  readonly commands = new Map<string, FakeCommand>();
+
+  readonly logger = new Logger({ serviceName: 'status', logLevel: 'SILENT' });
+  readonly metrics = new Metrics({ namespace: 'LgtmFleetTest', serviceName: 'status' });
+  /** Every metric added, by name (summed), and skipped counts by reason. */
+  readonly metricValues = new Map<string, number>();
+  readonly skippedByReason = new Map<string, number>();
+  /** Order of the calls that change something, by command name. */
+  readonly writes: string[] = [];
+
+  constructor(instances: Record<string, FakeInstance> = { [INSTANCE_ID]: { tags: pendingTags() } }) {
+    for (const [id, instance] of Object.entries(instances)) this.instances.set(id, { ...instance, tags: { ...instance.tags } });
+    this.commands.set(COMMAND_ID, { parameters: INSTALL_PARAMETERS, requestedAt: REQUESTED_AT });
+    this.stubDefaults();
+    jest.spyOn(this.metrics, 'addMetric').mockImplementation((name, _unit, value) => {
+      this.metricValues.set(name, (this.metricValues.get(name) ?? 0) + value);
+      return this.metrics;
+    });
+    jest.spyOn(this.metrics, 'singleMetric').mockImplementation(() => {
+      let reason = '';
+      const single = {
+        addDimension: (_name: string, value: string) => {
+          reason = value;
+          return single;
+        },
+        addMetric: (_name: string, _unit: string, value: number) => {
+          this.skippedByReason.set(reason, (this.skippedByReason.get(reason) ?? 0) + value);
+          return single;
+        },
+      };
+      return single as unknown as Metrics;
+    });
+  }
+
+  dependencies(settings: StatusSettings = testSettings()): StatusDependencies {
+    return {
+      clients: { ec2: this.ec2Client, ssm: this.ssmClient, eventBridge: this.eventBridgeClient, autoScaling: this.autoScalingClient },
+      settings,
+      logger: this.logger,
+      metrics: this.metrics,
+    };
+  }
+
+  process(event: unknown, settings?: StatusSettings): Promise<StatusResult> {
+    return processEvent(event, this.dependencies(settings));
+  }
+
+  listCommandsCalls(): ListCommandsCommandInput[] {
+    return this.ssm.commandCalls(ListCommandsCommand).map((call) => call.args[0].input);
+  }
+
+  createTagsCalls(): CreateTagsCommandInput[] {
+    return this.ec2.commandCalls(CreateTagsCommand).map((call) => call.args[0].input);
+  }
+
+  deleteTagsCalls(): DeleteTagsCommandInput[] {
+    return this.ec2.commandCalls(DeleteTagsCommand).map((call) => call.args[0].input);
+  }
+
+  lifecycleCalls(): CompleteLifecycleActionCommandInput[] {
+    return this.autoScaling.commandCalls(CompleteLifecycleActionCommand).map((call) => call.args[0].input);
+  }
+
+  publishedEntries(): PutEventsRequestEntry[] {
+    return this.eventBridge.commandCalls(PutEventsCommand).flatMap((call) => call.args[0].input.Entries ?? []);
+  }
+
+  /** The published events' DetailType and parsed Detail. */
+  publishedEvents(): Array<{ detailType: string | undefined; detail: Record<string, unknown> }> {
+    return this.publishedEntries().map((entry) => ({ detailType: entry.DetailType, detail: JSON.parse(entry.Detail ?? '{}') }));
+  }
+
+  totalCalls(): number {
+    return [this.ec2, this.ssm, this.eventBridge, this.autoScaling].reduce((sum, stub) => sum + stub.calls().length, 0);
+  }
+
+  tagsOf(instanceId: string = INSTANCE_ID): Record<string, string> | undefined {
+    return this.instances.get(instanceId)?.tags;
+  }
+
+  private stubDefaults(): void {
+    this.ssm.on(ListCommandsCommand).callsFake((input: ListCommandsCommandInput) => {
+      const command = input.CommandId ? this.commands.get(input.CommandId) : undefined;
+      if (command === undefined) return { Commands: [] };
+      return {
+        Commands: [
+          {
+            CommandId: input.CommandId,
+            DocumentName: command.documentName ?? 'lgtm-install-alloy-linux',
+            Parameters: command.parameters,
+            RequestedDateTime: command.requestedAt,
+            Status: 'Success',
+          },
+        ],
+      };
+    });
+    this.ec2.on(DescribeInstancesCommand).callsFake((input) => {
+      const ids: string[] = input.Filters?.find((filter: { Name?: string }) => filter.Name === 'instance-id')?.Values ?? [];
+      const found = ids.flatMap((id) => {
+        const instance = this.instances.get(id);
+        if (!instance) return [];
+        return [
+          {
+            InstanceId: id,
+            State: { Name: instance.state ?? 'running', Code: 16 },
+            Tags: Object.entries(instance.tags).map(([Key, Value]) => ({ Key, Value })),
+          },
+        ];
+      });
+      return { Reservations: found.length > 0 ? [{ Instances: found }] : [] };
+    });
+    this.ec2.on(CreateTagsCommand).callsFake((input: CreateTagsCommandInput) => {
+      this.writes.push('CreateTags');
+      for (const id of input.Resources ?? []) {
+        const instance = this.instanceOrThrow(id);
+        for (const tag of input.Tags ?? []) instance.tags[tag.Key as string] = tag.Value ?? '';
+      }
+      return {};
+    });
+    this.ec2.on(DeleteTagsCommand).callsFake((input: DeleteTagsCommandInput) => {
+      this.writes.push('DeleteTags');
+      for (const id of input.Resources ?? []) {
+        const instance = this.instanceOrThrow(id);
+        for (const tag of input.Tags ?? []) {
+          if (tag.Value === undefined || instance.tags[tag.Key as string] === tag.Value) delete instance.tags[tag.Key as string];
+        }
+      }
+      return {};
+    });
+    this.eventBridge.on(PutEventsCommand).callsFake((input: PutEventsCommandInput) => {
+      this.writes.push('PutEvents');
+      return { FailedEntryCount: 0, Entries: (input.Entries ?? []).map((_, index) => ({ EventId: `event-${index}` })) };
+    });
+    this.autoScaling.on(CompleteLifecycleActionCommand).callsFake(() => {
+      this.writes.push('CompleteLifecycleAction');
+      return {};
+    });
+  }
+
+  private instanceOrThrow(id: string): FakeInstance {
+    const instance = this.instances.get(id);
+    if (!instance) throw awsError('InvalidInstanceID.NotFound', `The instance ID '${id}' does not exist`);
+    return instance;
+  }
+}
+
+/** An AWS SDK-style service error. */
+export function awsError(name: string, message = name): Error {
+  return Object.assign(new Error(message), { name, $fault: 'client', $metadata: { httpStatusCode: 400 } });
+}
