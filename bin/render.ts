@@ -4,6 +4,7 @@
  *   npm run render                       # default config (cdk.json context included)
  *   npm run render -- --config prod.json # with a config file, as `cdk synth -c config=prod.json`
  *   npm run render -- --only mimir       # one file
+ *   npm run render -- --only collector-cost --resources AWS/RDS=2,AWS/ApplicationELB=4
  * Deploy-time values (region, bucket, ingest endpoint) appear as <placeholders> unless the config sets them.
  */
 import { readFileSync } from 'node:fs';
@@ -11,6 +12,14 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { LgtmConfig } from '../lib/config/schema';
 import { backendParameterName, type RenderInput } from '../lib/render/catalog';
+import { renderCollectorConfig } from '../lib/render/collector';
+import {
+  type CostAssumptions,
+  DEFAULT_COST_ASSUMPTIONS,
+  estimateCloudWatchApiCalls,
+  formatCostEstimate,
+  parseResourceCounts,
+} from '../lib/render/collector-cost';
 import { renderGrafanaDatasourceFiles } from '../lib/render/grafana';
 import { renderLokiConfig } from '../lib/render/loki';
 import { memcachedCommand } from '../lib/render/memcached';
@@ -25,8 +34,11 @@ export interface RenderedDocument {
   readonly content: string;
 }
 
-/** Every rendered document of the stack for `config`, with deploy-time values as placeholders. */
-export function renderAll(config: LgtmConfig): RenderedDocument[] {
+/**
+ * Every rendered document of the stack for `config`, with deploy-time values as placeholders,
+ * plus the collector's CloudWatch API cost estimate under `costAssumptions`.
+ */
+export function renderAll(config: LgtmConfig, costAssumptions: CostAssumptions = DEFAULT_COST_ASSUMPTIONS): RenderedDocument[] {
   const input: RenderInput = {
     config,
     deploy: {
@@ -45,6 +57,12 @@ export function renderAll(config: LgtmConfig): RenderedDocument[] {
       content: file.content,
     })),
     { name: 'memcached', content: `memcached ${memcachedCommand(config).join(' ')}\n` },
+    ...(config.collector.enabled
+      ? [
+          { name: 'collector', parameter: backendParameterName(config, 'collector'), content: renderCollectorConfig(input) },
+          { name: 'collector-cost', content: formatCostEstimate(estimateCloudWatchApiCalls(config, costAssumptions, input.deploy.region)) },
+        ]
+      : []),
   ];
 }
 
@@ -53,16 +71,26 @@ function main(): void {
     options: {
       config: { type: 'string', short: 'c' },
       only: { type: 'string' },
+      resources: { type: 'string' },
+      'log-groups': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) {
-    console.log('usage: npm run render -- [--config <file.json>] [--only <name>]');
+    console.log(
+      'usage: npm run render -- [--config <file.json>] [--only <name>] [--resources <n | AWS/RDS=n,…>] [--log-groups <n per prefix>]',
+    );
     return;
   }
   const cdkJson = JSON.parse(readFileSync(join(__dirname, '..', 'cdk.json'), 'utf8')) as { context?: Record<string, unknown> };
   const config = resolveConfig({ inline: cdkJson.context?.[CONFIG_CONTEXT_KEY], file: values.config });
-  const documents = renderAll(config);
+  const logGroups = values['log-groups'];
+  if (logGroups !== undefined && !/^\d+$/.test(logGroups)) throw new Error(`--log-groups needs a whole number, got "${logGroups}"`);
+  const documents = renderAll(config, {
+    ...DEFAULT_COST_ASSUMPTIONS,
+    ...(values.resources === undefined ? {} : { resourcesPerNamespace: parseResourceCounts(values.resources) }),
+    ...(logGroups === undefined ? {} : { logGroupsPerPrefix: Number(logGroups) }),
+  });
   const only = values.only;
   const selected = only ? documents.filter((d) => d.name === only || d.name.startsWith(`${only}/`)) : documents;
   if (selected.length === 0) {

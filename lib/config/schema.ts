@@ -90,6 +90,205 @@ const importVpc = z.strictObject({
 
 const securityGroupId = z.string().regex(/^sg-[0-9a-f]{8,17}$/, { message: 'not a security group ID (sg-…)' });
 
+/** Seconds in a Go duration of whole seconds, minutes or hours (`90s`, `5m`, `1h`). */
+export function durationSeconds(value: string): number {
+  const unit = value.slice(-1);
+  return Number(value.slice(0, -1)) * (unit === 'h' ? 3600 : unit === 'm' ? 60 : 1);
+}
+
+/** A duration of whole seconds, minutes or hours between `min` and `max` seconds. */
+const wholeDuration = (what: string, min: number, max: number, range: string) =>
+  z
+    .string()
+    .regex(/^[1-9]\d*[smh]$/, { message: `${what} is a whole number of seconds, minutes or hours, e.g. 5m` })
+    .refine((v) => durationSeconds(v) >= min && durationSeconds(v) <= max, { message: `${what} must be ${range}` });
+
+const regionName = z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, { message: 'not a region name' });
+
+/** CloudWatch namespaces the collector scrapes with discovery jobs (each in Alloy's supported-services list). */
+export const COLLECTOR_NAMESPACES = ['AWS/RDS', 'AWS/ApplicationELB', 'AWS/NetworkELB', 'AWS/ElastiCache'] as const;
+
+/** Statistics the collector requests: the five basic ones and percentiles `p0`-`p100` (up to two decimals). */
+export const CLOUDWATCH_STATISTIC_PATTERN = /^(Average|Sum|Minimum|Maximum|SampleCount|p(100|[1-9]?\d(\.\d{1,2})?))$/;
+
+/** CloudWatch Logs log group names, and prefixes of them: 1-512 of `A-Z a-z 0-9 . - _ / #`. */
+export const LOG_GROUP_NAME_PATTERN = /^[A-Za-z0-9._\-/#]{1,512}$/;
+
+const noDuplicates = (values: readonly string[]) => new Set(values).size === values.length;
+
+const cloudwatchMetric = z
+  .strictObject({
+    /** CloudWatch metric name, e.g. `CPUUtilization`. */
+    name: z.string().regex(/^\P{Cc}{1,255}$/u, { message: 'a metric name is 1-255 printable characters' }),
+    /** Statistics requested; each one is billed as one metric per resource and call. */
+    statistics: z
+      .array(
+        z.string().regex(CLOUDWATCH_STATISTIC_PATTERN, {
+          message: 'not a statistic: use Average, Sum, Minimum, Maximum, SampleCount or a percentile such as p99',
+        }),
+      )
+      .min(1, 'list at least one statistic')
+      .refine(noDuplicates, { message: 'a statistic is listed twice' }),
+    /** Width of the aggregation bucket, in seconds (a whole number of minutes). */
+    periodSeconds: z
+      .number()
+      .int('a period is a whole number of seconds')
+      .min(60, 'a period must be at least 60 s: AWS namespaces publish at 1-minute resolution at best, shorter periods only add cost')
+      .multipleOf(60, 'a period is a whole number of minutes (a multiple of 60 s)')
+      .default(300),
+    /** How far back each call looks, in seconds; unset = the period. */
+    lengthSeconds: z.number().int().multipleOf(60, 'a length is a whole number of minutes (a multiple of 60 s)').optional(),
+  })
+  .superRefine((metric, ctx) => {
+    if (metric.lengthSeconds !== undefined && metric.lengthSeconds < metric.periodSeconds) {
+      ctx.addIssue({ code: 'custom', path: ['lengthSeconds'], message: 'must be at least periodSeconds', input: metric.lengthSeconds });
+    }
+  });
+
+const cloudwatchNamespaceJob = z.strictObject({
+  /** One of {@link COLLECTOR_NAMESPACES}; a namespace may appear twice with different `dimensions`. */
+  namespace: z.enum(COLLECTOR_NAMESPACES, {
+    message: `unsupported namespace: the collector scrapes ${COLLECTOR_NAMESPACES.join(', ')}`,
+  }),
+  /** Keep only series with exactly these dimensions (`dimension_name_requirements`); empty = every combination, which costs more. */
+  dimensions: z.array(z.string().min(1).max(255)).default([]),
+  /** Regions of this job; unset = `collector.regions`. */
+  regions: z.array(regionName).min(1).optional(),
+  /** Resource tags that must all match (values are regular expressions); empty = every resource in the namespace. */
+  tagFilters: z.record(z.string().min(1).max(128), z.string().max(256)).default({}),
+  metrics: z.array(cloudwatchMetric).min(1, 'list at least one metric: a job without metrics still pays for its discovery calls'),
+});
+
+const cwMetric = (name: string, ...statistics: string[]) => ({ name, statistics, periodSeconds: 300 });
+
+/**
+ * The collector's default discovery jobs, chosen for cost: only what an RDS, load balancer or
+ * cache dashboard charts, 5-minute periods, 1-2 statistics, and one dimension set per job
+ * (without `dimensions`, CloudWatch also returns per-AZ, per-class and per-engine aggregates,
+ * each billed as another metric).
+ */
+export const DEFAULT_COLLECTOR_NAMESPACES = [
+  {
+    namespace: 'AWS/RDS' as const,
+    dimensions: ['DBInstanceIdentifier'],
+    tagFilters: {},
+    metrics: [
+      cwMetric('CPUUtilization', 'Average', 'Maximum'),
+      cwMetric('FreeableMemory', 'Minimum'),
+      cwMetric('FreeStorageSpace', 'Minimum'),
+      cwMetric('DatabaseConnections', 'Average'),
+      cwMetric('ReadLatency', 'Average'),
+      cwMetric('WriteLatency', 'Average'),
+      cwMetric('ReadIOPS', 'Average'),
+      cwMetric('WriteIOPS', 'Average'),
+    ],
+  },
+  {
+    namespace: 'AWS/ApplicationELB' as const,
+    dimensions: ['LoadBalancer'],
+    tagFilters: {},
+    metrics: [
+      cwMetric('RequestCount', 'Sum'),
+      cwMetric('HTTPCode_Target_5XX_Count', 'Sum'),
+      cwMetric('HTTPCode_ELB_5XX_Count', 'Sum'),
+      cwMetric('TargetResponseTime', 'Average', 'p99'),
+    ],
+  },
+  {
+    namespace: 'AWS/ApplicationELB' as const,
+    dimensions: ['LoadBalancer', 'TargetGroup'],
+    tagFilters: {},
+    metrics: [cwMetric('HealthyHostCount', 'Minimum'), cwMetric('UnHealthyHostCount', 'Maximum')],
+  },
+  {
+    namespace: 'AWS/NetworkELB' as const,
+    dimensions: ['LoadBalancer'],
+    tagFilters: {},
+    metrics: [cwMetric('ActiveFlowCount', 'Average'), cwMetric('NewFlowCount', 'Sum'), cwMetric('ProcessedBytes', 'Sum')],
+  },
+  {
+    namespace: 'AWS/NetworkELB' as const,
+    dimensions: ['LoadBalancer', 'TargetGroup'],
+    tagFilters: {},
+    metrics: [cwMetric('HealthyHostCount', 'Minimum'), cwMetric('UnHealthyHostCount', 'Maximum')],
+  },
+  {
+    namespace: 'AWS/ElastiCache' as const,
+    dimensions: ['CacheClusterId', 'CacheNodeId'],
+    tagFilters: {},
+    metrics: [
+      cwMetric('CPUUtilization', 'Average'),
+      cwMetric('EngineCPUUtilization', 'Average'),
+      cwMetric('CurrConnections', 'Average'),
+      cwMetric('Evictions', 'Sum'),
+      cwMetric('CacheHitRate', 'Average'),
+      cwMetric('DatabaseMemoryUsagePercentage', 'Average'),
+    ],
+  },
+];
+
+const logGroupName = z.string().regex(LOG_GROUP_NAME_PATTERN, {
+  message: 'a log group name is 1-512 letters, digits, ".", "-", "_", "/" or "#"',
+});
+
+const collectorLogs = z
+  .strictObject({
+    /** Log groups read by exact name. */
+    logGroupNames: z.array(logGroupName).default([]),
+    /** Log group name prefixes; each is discovered on every poll (up to `maxGroupsPerPrefix` groups). */
+    logGroupPrefixes: z
+      .array(
+        z.string().regex(LOG_GROUP_NAME_PATTERN, {
+          message: 'a log group prefix is 1-512 letters, digits, ".", "-", "_", "/" or "#"',
+        }),
+      )
+      .default(['/aws/rds/']),
+    /** Log groups discovered per prefix at most; further groups are silently not read. */
+    maxGroupsPerPrefix: z.number().int().min(1).max(1000).default(50),
+    /** How often each log group is polled (one FilterLogEvents call per group and page). */
+    pollInterval: wholeDuration('a poll interval', 10, 3600, '10s-1h').default('1m'),
+    /** RFC 3339 time to read from when a log group has no checkpoint yet; unset = `lookbackHours` before the task started. */
+    startFrom: z
+      .string()
+      .regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(Z|[+-]\d{2}:\d{2})$/, { message: 'an RFC 3339 time, e.g. 2026-01-31T00:00:00Z' })
+      .optional(),
+    /** Without `startFrom`: hours before task start to read a log group without a checkpoint (and the most a restart catches up). */
+    lookbackHours: z
+      .number()
+      .int()
+      .min(0)
+      .max(168, 'at most 168 hours: Loki refuses entries older than 7 days (reject_old_samples_max_age)')
+      .default(24),
+  })
+  .superRefine((logs, ctx) => {
+    for (const field of ['logGroupNames', 'logGroupPrefixes'] as const) {
+      if (!noDuplicates(logs[field]))
+        ctx.addIssue({ code: 'custom', path: [field], message: 'an entry is listed twice', input: logs[field] });
+    }
+    logs.logGroupPrefixes.forEach((prefix, i) => {
+      const wider = logs.logGroupPrefixes.find((other, j) => j !== i && other !== prefix && prefix.startsWith(other));
+      if (wider) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['logGroupPrefixes', i],
+          message: `overlaps prefix "${wider}": its log groups would be read twice`,
+          input: prefix,
+        });
+      }
+    });
+    logs.logGroupNames.forEach((name, i) => {
+      const prefix = logs.logGroupPrefixes.find((p) => name.startsWith(p));
+      if (prefix) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['logGroupNames', i],
+          message: `is already read through prefix "${prefix}" (it would be read twice)`,
+          input: name,
+        });
+      }
+    });
+  });
+
 export const configSchema = z
   .strictObject({
     /** Name of the CloudFormation stack. */
@@ -275,6 +474,22 @@ export const configSchema = z
         }
       })
       .prefault({}),
+    collector: z
+      .strictObject({
+        /** Deploy the collector service (CloudWatch metrics and logs, self-monitoring). */
+        enabled: z.boolean().default(true),
+        /** How often decoupled scraping calls CloudWatch; each call is billed per metric requested. */
+        scrapeInterval: wholeDuration('a scrape interval', 60, 3600, '1m-1h').default('5m'),
+        /** Regions the discovery jobs scrape; empty = the stack's region. */
+        regions: z.array(regionName).default([]),
+        /** Discovery jobs; setting this replaces the whole default list. */
+        namespaces: z.array(cloudwatchNamespaceJob).default(() => structuredClone(DEFAULT_COLLECTOR_NAMESPACES)),
+        /** CloudWatch Logs read into Loki (tenant `tenants.cloudwatchLogs`); no names and no prefixes = off. */
+        logs: collectorLogs.prefault({}),
+        /** Mimir tenant of the stack's own metrics; kept out of `tenants.allowed` so no agent can write into it. */
+        metaTenant: tenantId.default('lgtm-meta'),
+      })
+      .prefault({}),
   })
   .superRefine((config, ctx) => {
     const allowed = new Set(config.tenants.allowed);
@@ -292,6 +507,14 @@ export const configSchema = z
           input: value,
         });
       }
+    }
+    if (allowed.has(config.collector.metaTenant)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['collector', 'metaTenant'],
+        message: "must not be one of tenants.allowed: agents could then write into the stack's own metrics",
+        input: config.collector.metaTenant,
+      });
     }
     const dupes = config.tenants.allowed.filter((t, i, all) => all.indexOf(t) !== i);
     if (dupes.length > 0) {
