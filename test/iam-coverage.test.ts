@@ -42,7 +42,7 @@ const RUNTIME_ONLY = {
 };
 
 /** IAM actions for every SDK command imported by the files bundled into `lambdas/<folder>/index.ts`. */
-export function actionsCalledBy(folder: string): Set<string> {
+function actionsCalledBy(folder: string): Set<string> {
   const result = buildSync({
     entryPoints: [join(ROOT, 'lambdas', folder, 'index.ts')],
     bundle: true,
