@@ -82,6 +82,11 @@ export interface BackendServiceProps {
   readonly serviceName: string;
   /** Pinned container image, e.g. `grafana/mimir:3.2.0`. */
   readonly image: string;
+  /**
+   * Replaces the image's entry point.
+   * @default the image's own
+   */
+  readonly entryPoint?: string[];
   /** Arguments to the image's entry point. */
   readonly command?: string[];
   readonly size: TaskSize;
@@ -165,6 +170,7 @@ export class BackendService extends Construct {
     this.container = this.taskDefinition.addContainer('main', {
       containerName: props.serviceName,
       image: ecs.ContainerImage.fromRegistry(props.image),
+      entryPoint: props.entryPoint,
       command: props.command,
       essential: true,
       logging,

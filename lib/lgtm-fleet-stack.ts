@@ -3,6 +3,7 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as efs from 'aws-cdk-lib/aws-efs';
 import * as events from 'aws-cdk-lib/aws-events';
 import type { Construct } from 'constructs';
+import { Collector } from './components/collector';
 import { Grafana } from './components/grafana';
 import { IngestGateway } from './components/ingest-gateway';
 import { Loki } from './components/loki';
@@ -14,6 +15,7 @@ import { Enrollment } from './enrollment/enrollment';
 import { Network } from './network';
 import { ObjectStore } from './object-store';
 import { BACKENDS, type DeployFacts } from './render/catalog';
+import { COLLECTOR } from './render/collector';
 
 export interface LgtmFleetStackProps extends StackProps {
   /** The validated configuration (see lib/config/schema.ts). */
@@ -33,7 +35,9 @@ export class LgtmFleetStack extends Stack {
   /** The project's own event bus: enrollment and refresh outcomes. */
   public readonly eventBus: events.EventBus;
   public readonly enrollment: Enrollment;
-  /** Present when `storage.durability` is `efs`. */
+  /** Present when `collector.enabled`. */
+  public readonly collector?: Collector;
+  /** Backend state in `efs` durability, and the collector's checkpoints: present when either needs it. */
   public readonly fileSystem?: efs.FileSystem;
 
   constructor(scope: Construct, id: string, props: LgtmFleetStackProps) {
@@ -49,7 +53,7 @@ export class LgtmFleetStack extends Stack {
       noncurrentVersionDays: config.storage.noncurrentVersionDays,
       incompleteUploadDays: config.storage.incompleteUploadDays,
     });
-    if (config.storage.durability === 'efs') {
+    if (config.storage.durability === 'efs' || config.collector.enabled) {
       this.fileSystem = new efs.FileSystem(this, 'StateFileSystem', {
         vpc: this.network.vpc,
         vpcSubnets: this.network.privateSubnets,
@@ -63,7 +67,8 @@ export class LgtmFleetStack extends Stack {
 
     const deploy: DeployFacts = { region: Aws.REGION, bucketName: this.store.bucket.bucketName, urlSuffix: Aws.URL_SUFFIX };
     const common = { config, network: this.network, deploy };
-    const stateful = { ...common, store: this.store, fileSystem: this.fileSystem };
+    const backendFileSystem = config.storage.durability === 'efs' ? this.fileSystem : undefined;
+    const stateful = { ...common, store: this.store, fileSystem: backendFileSystem };
 
     this.memcached = new Memcached(this, 'Memcached', common);
     this.mimir = new Mimir(this, 'Mimir', stateful);
@@ -72,8 +77,11 @@ export class LgtmFleetStack extends Stack {
     this.grafana = new Grafana(this, 'Grafana', {
       ...common,
       accessLogsBucket: this.store.accessLogsBucket,
-      fileSystem: this.fileSystem,
+      fileSystem: backendFileSystem,
     });
+    if (config.collector.enabled && this.fileSystem) {
+      this.collector = new Collector(this, 'Collector', { ...common, fileSystem: this.fileSystem });
+    }
     this.ingest = new IngestGateway(this, 'Ingest', {
       config,
       network: this.network,
@@ -105,6 +113,22 @@ export class LgtmFleetStack extends Stack {
     ];
     for (const [backend, port] of grafanaQueries) {
       backend.securityGroup.connections.allowFrom(this.grafana.backend.securityGroup, ec2.Port.tcp(port), 'Grafana queries');
+    }
+    if (this.collector) {
+      // Remote write and push, plus scraping every service's /metrics for the meta tenant.
+      const scraped: Array<[typeof this.mimir.backend, number]> = [
+        ...grafanaQueries,
+        [this.grafana.backend, BACKENDS.grafana.httpPort],
+        [this.memcached.backend, BACKENDS.memcached.port],
+      ];
+      for (const [backend, port] of scraped) {
+        backend.securityGroup.connections.allowFrom(this.collector.backend.securityGroup, ec2.Port.tcp(port), 'collector');
+      }
+      this.collector.backend.securityGroup.connections.allowFrom(
+        this.grafana.backend.securityGroup,
+        ec2.Port.tcp(COLLECTOR.httpPort),
+        'collector UI from Grafana',
+      );
     }
 
     new CfnOutput(this, 'GrafanaUrl', { value: this.grafana.url, description: 'Grafana (user admin)' });

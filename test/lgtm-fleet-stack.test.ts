@@ -102,12 +102,18 @@ describe('default configuration', () => {
       .filter((n) => n.startsWith('/LgtmFleet/config/grafana/'))
       .sort();
     expect(names).toEqual(
-      ['federated-loki', 'federated-mimir', 'federated-tempo', 'tenant-aws-rag-cloudwatch', 'tenant-aws-rag-ec2', 'tenant-aws-rag-rds'].map(
-        (k) => `/LgtmFleet/config/grafana/${k}`,
-      ),
+      [
+        'federated-loki',
+        'federated-mimir',
+        'federated-tempo',
+        'stack-metrics',
+        'tenant-aws-rag-cloudwatch',
+        'tenant-aws-rag-ec2',
+        'tenant-aws-rag-rds',
+      ].map((k) => `/LgtmFleet/config/grafana/${k}`),
     );
     const init = containerNamed(template, 'GrafanaBackend', 'config-init');
-    expect(init.Secrets as unknown[]).toHaveLength(6);
+    expect(init.Secrets as unknown[]).toHaveLength(7);
     for (const key of ['tenant-aws-rag-ec2', 'federated-mimir']) expect((init.Command as string[])[0]).toContain(`> /config/${key}.yaml`);
     const main = containerNamed(template, 'GrafanaBackend', 'grafana');
     expect(main.DependsOn).toEqual([{ ContainerName: 'config-init', Condition: 'SUCCESS' }]);
@@ -198,7 +204,7 @@ describe('default configuration', () => {
     }
   });
 
-  test('backends accept connections only from the load balancers, Grafana and cache clients', () => {
+  test('backends accept connections only from the load balancers, Grafana, the collector and cache clients', () => {
     const rules = Object.values(resourcesOf(template, 'AWS::EC2::SecurityGroupIngress')).map((r) => r.Properties);
     for (const rule of rules) {
       expect(rule.CidrIp).toBeUndefined();
@@ -210,6 +216,8 @@ describe('default configuration', () => {
       [
         JSON.stringify({ 'Fn::GetAtt': [logicalIdOf(template, 'AWS::EC2::SecurityGroup', 'LokiBackendSecurityGroup'), 'GroupId'] }),
         JSON.stringify({ 'Fn::GetAtt': [logicalIdOf(template, 'AWS::EC2::SecurityGroup', 'MimirBackendSecurityGroup'), 'GroupId'] }),
+        // memcached exporter inside the collector
+        JSON.stringify({ 'Fn::GetAtt': [logicalIdOf(template, 'AWS::EC2::SecurityGroup', 'CollectorBackendSecurityGroup'), 'GroupId'] }),
       ].sort(),
     );
     expect(toMemcached.every((r) => r.FromPort === 11211 && r.ToPort === 11211)).toBe(true);
@@ -242,8 +250,11 @@ describe('default configuration', () => {
     expect(new Set(groups)).toEqual(new Set([30]));
   });
 
-  test('ephemeral durability: data volumes are task storage chowned for the unprivileged user, no EFS', () => {
-    template.resourceCountIs('AWS::EFS::FileSystem', 0);
+  test('ephemeral durability: data volumes are task storage chowned for the unprivileged user; EFS only for collector checkpoints', () => {
+    template.resourceCountIs('AWS::EFS::FileSystem', 1);
+    expect(Object.values(resourcesOf(template, 'AWS::EFS::AccessPoint')).map((a) => a.Properties.RootDirectory)).toEqual([
+      expect.objectContaining({ Path: '/collector' }),
+    ]);
     const init = containerNamed(template, 'MimirBackend', 'config-init');
     expect((init.Command as string[])[0]).toContain('chown -R 10001:10001 /data');
     // Loki's ruler refuses to start without its rules directory.

@@ -383,6 +383,8 @@ export const configSchema = z
         memcached: pinnedImage.default('memcached:1.6.45'),
         /** Small image with a shell that writes configs into the shared volume before each backend starts. */
         configInit: pinnedImage.default('public.ecr.aws/docker/library/busybox:1.37.0'),
+        /** The collector; keep it on the same release as `agent.alloyVersion`. */
+        alloy: pinnedImage.default('grafana/alloy:v1.21.2'),
       })
       .prefault({}),
     services: z
@@ -392,6 +394,7 @@ export const configSchema = z
         tempo: taskSize(512, 2048),
         grafana: taskSize(512, 1024),
         memcached: taskSize(256, 1024),
+        collector: taskSize(512, 1024),
       })
       .prefault({}),
     ingest: z

@@ -18,6 +18,9 @@ const BACKEND_LABEL: Record<Backend, string> = { mimir: 'Mimir', loki: 'Loki', t
 /** Grafana data source plugin per backend; Mimir is served by the Prometheus data source. */
 const BACKEND_TYPE: Record<Backend, string> = { mimir: 'prometheus', loki: 'loki', tempo: 'tempo' };
 
+/** UID of the Mimir data source for the meta tenant (the stack's own metrics); no tenant UID can take this form. */
+export const STACK_METRICS_UID = 'lgtm-stack-metrics';
+
 /** Suffix of the federated data sources' UIDs; a tenant of that name gets a hashed UID instead. */
 const FEDERATED_UID_SUFFIX = 'all';
 
@@ -72,7 +75,7 @@ interface DataSource {
 
 /** One provisioning file: Grafana reads every file in the data source provisioning directory. */
 export interface GrafanaProvisioningFile {
-  /** Stable key, also the last segment of its Parameter Store name: `tenant-<tenant>` or `federated-<backend>`. */
+  /** Stable key, also the last segment of its Parameter Store name: `tenant-<tenant>`, `federated-<backend>` or `stack-metrics`. */
   readonly key: string;
   readonly fileName: string;
   readonly content: string;
@@ -122,6 +125,11 @@ export function renderGrafanaDatasourceFiles(input: RenderInput): GrafanaProvisi
     for (const backend of backends) {
       files.push(file(`federated-${backend}`, [dataSource(backend, 'all tenants', federatedDataSourceUid(backend), allTenants)]));
     }
+  }
+  if (config.collector.enabled) {
+    // The collector scrapes the stack's own services into the meta tenant, outside tenants.allowed.
+    const meta = dataSource('mimir', 'stack self-monitoring', STACK_METRICS_UID, config.collector.metaTenant);
+    files.push(file('stack-metrics', [meta]));
   }
   return files;
 }

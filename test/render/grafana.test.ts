@@ -55,7 +55,18 @@ describe('renderGrafanaDatasources', () => {
       ['federated-mimir', 'federated-mimir.yaml'],
       ['federated-loki', 'federated-loki.yaml'],
       ['federated-tempo', 'federated-tempo.yaml'],
+      ['stack-metrics', 'stack-metrics.yaml'],
     ]);
+  });
+
+  test("the stack's own metrics: one Mimir data source for the collector's meta tenant, none without a collector", () => {
+    const { byUid } = render();
+    expect(byUid.get('lgtm-stack-metrics')).toMatchObject({
+      type: 'prometheus',
+      url: 'http://mimir.lgtm.internal:8080/prometheus',
+      secureJsonData: { httpHeaderValue1: 'lgtm-meta' },
+    });
+    expect(render({ collector: { enabled: false } }).byUid.has('lgtm-stack-metrics')).toBe(false);
   });
 
   test('exactly one default data source across all files', () => {
@@ -96,14 +107,15 @@ describe('renderGrafanaDatasources', () => {
       const federated = byUid.get(federatedDataSourceUid(backend));
       expect(federated?.secureJsonData.httpHeaderValue1).toBe(DEFAULT_TENANTS.join('|'));
     }
-    expect(doc.datasources).toHaveLength(DEFAULT_TENANTS.length * 3 + 3);
+    // Per tenant three, three federated, and the stack's own metrics.
+    expect(doc.datasources).toHaveLength(DEFAULT_TENANTS.length * 3 + 3 + 1);
   });
 
   test('skips the federated set when there is only one tenant', () => {
     const { doc } = render({
       tenants: { allowed: ['solo'], ec2Default: 'solo', cloudwatchMetrics: 'solo', cloudwatchLogs: 'solo' },
     });
-    expect(doc.datasources.map((ds) => ds.uid)).toEqual(['mimir-solo', 'loki-solo', 'tempo-solo']);
+    expect(doc.datasources.map((ds) => ds.uid)).toEqual(['mimir-solo', 'loki-solo', 'tempo-solo', 'lgtm-stack-metrics']);
   });
 
   test("makes the first tenant's Mimir data source the only default", () => {
@@ -159,7 +171,7 @@ describe('renderGrafanaDatasources', () => {
     const { files } = render({
       tenants: { allowed: tenants, ec2Default: tenants[0], cloudwatchMetrics: tenants[1], cloudwatchLogs: tenants[2] },
     });
-    expect(files).toHaveLength(63);
+    expect(files).toHaveLength(64);
     for (const file of files) {
       expect(Buffer.byteLength(file.content, 'utf8')).toBeLessThanOrEqual(4096);
       expect(file.content).not.toMatch(/^\s*#/m);
