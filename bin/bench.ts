@@ -1,0 +1,112 @@
+/**
+ * `npm run bench`: measures synth time, Lambda bundle size and cold-start load, and enrollment
+ * bursts against a mocked SDK, prints one table with the machine it ran on, and writes the same
+ * table to BENCHMARKS.md. Offline: no AWS, no Docker, no network.
+ *
+ * The figures are information, not assertions: the exit code is 0 whether or not a target is met,
+ * and 1 only when a measurement itself failed.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
+import { join, resolve } from 'node:path';
+import { benchBursts, CALLS_PER_INSTANCE_TARGET, MAX_IDS_PER_COMMAND } from './bench/burst';
+import { BUNDLE_TARGET_KB, benchLambdas, LOAD_TARGET_RATIO } from './bench/lambdas';
+import { benchSynth, SYNTH_TARGET_RATIO } from './bench/synth';
+import { markdownTable, progress, type Row, row } from './bench/table';
+
+const REPO = resolve(__dirname, '..');
+
+async function main(): Promise<number> {
+  const started = performance.now();
+  const loadAtStart = os.loadavg()[0];
+  const work = mkdtempSync(join(os.tmpdir(), 'lgtm-bench-'));
+  const rows: Row[] = [];
+  try {
+    const synth = benchSynth(REPO, work);
+    rows.push(...synth.rows);
+    rows.push(...(await benchLambdas(REPO, work, synth.assemblyDir)));
+    rows.push(...(await benchBursts()));
+    rows.push(row('config refresh, fleets of 100 / 1,000 / 10,000: API calls per refresh', 'not built yet (issue 5)', 'constant'));
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+
+  const table = markdownTable(rows);
+  const machine = describeMachine();
+  // Other work on the machine inflates the times: the 1-minute load average says how busy it was.
+  const runTime = `${((performance.now() - started) / 1000).toFixed(0)} s (1-minute load average ${loadAtStart.toFixed(1)} at start, ${os.loadavg()[0].toFixed(1)} at end)`;
+  process.stdout.write(`${machine}\n\n${table}\n\nbench run time ${runTime}; written to BENCHMARKS.md\n`);
+  writeFileSync(join(REPO, 'BENCHMARKS.md'), benchmarksPage(table, machine, runTime));
+  const failed = rows.filter((r) => r.result === 'error').length;
+  if (failed > 0) progress(`${failed} measurement(s) failed`);
+  return failed > 0 ? 1 : 0;
+}
+
+function describeMachine(): string {
+  const cpu = os.cpus()[0]?.model.trim() ?? 'unknown CPU';
+  const memory = (os.totalmem() / 1024 ** 3).toFixed(1);
+  return `${cpu}, ${os.availableParallelism()} cores, ${memory} GiB RAM, ${os.type()} ${os.release()} ${os.arch()}, Node ${process.version}`;
+}
+
+function benchmarksPage(table: string, machine: string, runTime: string): string {
+  return `# Benchmarks
+
+Written by \`npm run bench\` (\`bin/bench.ts\`) and overwritten on every run. The figures are
+information, not assertions: the command exits 0 whether or not a target is met, and non-zero only
+when a measurement itself failed.
+
+- **Date**: ${new Date().toISOString()}
+- **Machine**: ${machine}
+- **Bench run time**: ${runTime}
+
+${table}
+
+## Reproduce
+
+\`\`\`bash
+npm ci
+npm run bench
+\`\`\`
+
+It runs offline: no AWS credentials, no Docker, no network. Allow a few minutes on 2 cores.
+
+## Targets and method
+
+- **Synth** (target ≤ ${SYNTH_TARGET_RATIO}×): \`node_modules/.bin/cdk synth --quiet -o <tmp>\` of this app, exactly as
+  \`cdk.json\` runs it (\`tsc\` type-check, then \`tsx\`, cdk-nag and the local esbuild bundling included),
+  next to an empty app generated in the same run with \`cdk init app --language typescript
+  --generate-only\` from the same project-pinned CLI, using this repository's \`node_modules\`. Runs
+  alternate between the two apps; each figure is the median of 3 wall-clock runs. Both use
+  \`--no-notices\` and telemetry off so the CLI makes no network call.
+- **Lambda bundles** (target ≤ ${BUNDLE_TARGET_KB} KB, 1 KB = 1,024 bytes): every \`lambdas/<name>/index.ts\`, bundled
+  with esbuild's API and the options \`lib/lgtm-function.ts\` gives the construct (minify, CJS,
+  platform node, target node24, source map, \`@aws-sdk/*\` external); the size is \`index.js\`.
+- **Module load** (target ≤ ${LOAD_TARGET_RATIO}×): a fresh \`node -e\` process \`require\`s the bundle and waits one
+  event-loop turn (so the deferred middy chain counts); the baseline is a fresh process that
+  \`require\`s only the \`@aws-sdk/*\` packages esbuild's metafile lists as the bundle's external
+  imports. Median of 5 runs each, alternating. The handler's environment comes from the
+  synthesized template (references become dummy strings, \`NODE_OPTIONS\` left out), or, for a
+  function the app does not contain yet, from the \`TEST_ENV\` its handler tests export.
+  \`NODE_NO_WARNINGS=1\` hides the SDK's Node 20 notice, which Lambda's Node 24 never prints.
+- **Enrollment bursts** (targets ≤ ${CALLS_PER_INSTANCE_TARGET} AWS calls per instance, ≤ ${MAX_IDS_PER_COMMAND} instance IDs per
+  \`SendCommand\`): launch events (\`shared/events/ec2-instance-running.json\`) in SQS batches of 100
+  through the enroll handler's \`processBatch\`, against the mocked SDK of the handler tests
+  (\`test/lambdas/enroll/fake-aws.ts\`, settings \`testSettings()\`), one tenant, Linux. "late": every
+  instance is not yet SSM-managed on the first delivery, and online when the failed records are
+  delivered again a minute later; calls and time cover both deliveries. Time per event is
+  \`processBatch\` wall time (mocks included) divided by the launches, median of 3 runs, after one
+  unreported warm-up burst.
+- **Config refresh** (target: a constant number of API calls per refresh, whatever the fleet size):
+  not built yet (issue 5).
+`;
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    console.error(error);
+    process.exitCode = 1;
+  },
+);

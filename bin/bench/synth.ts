@@ -1,0 +1,88 @@
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, rmSync, symlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { errorRow, median, progress, type Row, row, tail } from './table';
+
+const RUNS = 3;
+export const SYNTH_TARGET_RATIO = 1.5;
+
+export interface SynthBench {
+  readonly rows: Row[];
+  /** Cloud assembly of the last successful synth of the default app (its template gives the Lambdas' environment). */
+  readonly assemblyDir?: string;
+}
+
+/**
+ * `cdk synth --quiet` of this app, exactly as cdk.json runs it (tsc type-check, then tsx), next to
+ * an empty app generated from the current `cdk init` template with the same project-pinned CLI
+ * and node_modules. Runs alternate between the two apps; each figure is the median of 3.
+ */
+export function benchSynth(repo: string, work: string): SynthBench {
+  const cli = join(repo, 'node_modules', '.bin', 'cdk');
+  let emptyApp: string;
+  try {
+    emptyApp = createEmptyApp(cli, repo, work);
+  } catch (error) {
+    return { rows: [errorRow('empty `cdk init` app', error)] };
+  }
+  const times = { app: [] as number[], empty: [] as number[] };
+  const assemblyDir = join(work, 'synth-default');
+  try {
+    for (let run = 1; run <= RUNS; run += 1) {
+      progress(`cdk synth, empty app, run ${run}/${RUNS}`);
+      times.empty.push(synthSeconds(cli, emptyApp, join(work, 'synth-empty')));
+      progress(`cdk synth, default app, run ${run}/${RUNS}`);
+      times.app.push(synthSeconds(cli, repo, assemblyDir));
+    }
+  } catch (error) {
+    return { rows: [errorRow('`cdk synth`', error)], assemblyDir: times.app.length > 0 ? assemblyDir : undefined };
+  }
+  const app = median(times.app);
+  const empty = median(times.empty);
+  const ratio = app / empty;
+  return {
+    assemblyDir,
+    rows: [
+      row(`\`cdk synth\`, default app, type-check included (median of ${RUNS})`, `${app.toFixed(1)} s`),
+      row(`\`cdk synth\`, empty \`cdk init\` app (median of ${RUNS})`, `${empty.toFixed(1)} s`),
+      row('synth time, default app / empty app', `${ratio.toFixed(2)}×`, `≤ ${SYNTH_TARGET_RATIO}×`, ratio <= SYNTH_TARGET_RATIO),
+    ],
+  };
+}
+
+/** `cdk init app --language typescript --generate-only` installs nothing; the repo's node_modules stand in. */
+function createEmptyApp(cli: string, repo: string, work: string): string {
+  const dir = join(work, 'empty');
+  mkdirSync(dir);
+  const init = spawnSync(cli, ['init', 'app', '--language', 'typescript', '--generate-only'], {
+    cwd: dir,
+    encoding: 'utf8',
+    env: cliEnv(),
+  });
+  if (init.status !== 0) throw new Error(`cdk init failed (exit ${init.status}): ${tail(init.stderr || init.stdout)}`);
+  symlinkSync(join(repo, 'node_modules'), join(dir, 'node_modules'), 'dir');
+  return dir;
+}
+
+function synthSeconds(cli: string, cwd: string, outDir: string): number {
+  rmSync(outDir, { recursive: true, force: true });
+  const start = performance.now();
+  const result = spawnSync(cli, ['synth', '--quiet', '--no-notices', '-o', outDir], {
+    cwd,
+    encoding: 'utf8',
+    env: cliEnv(),
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  const seconds = (performance.now() - start) / 1000;
+  if (result.status !== 0) throw new Error(`cdk synth in ${cwd} failed (exit ${result.status}): ${tail(result.stderr || result.stdout)}`);
+  return seconds;
+}
+
+/**
+ * Offline on purpose: no notices download (--no-notices), no telemetry, no version check. The
+ * `npm_*` variables of `npm run bench` are dropped so that both apps run as from a plain shell.
+ */
+function cliEnv(): NodeJS.ProcessEnv {
+  const inherited = Object.entries(process.env).filter(([name]) => !name.startsWith('npm_'));
+  return { ...Object.fromEntries(inherited), CDK_DISABLE_CLI_TELEMETRY: 'true', CDK_DISABLE_VERSION_CHECK: 'true' };
+}
