@@ -91,7 +91,7 @@ It runs offline: no AWS credentials, no Docker, no network. Allow a few minutes 
 - **Enrollment bursts** (targets ≤ ${CALLS_PER_INSTANCE_TARGET} AWS calls per instance, ≤ ${MAX_IDS_PER_COMMAND} instance IDs per
   \`SendCommand\`): launch events (\`shared/events/ec2-instance-running.json\`) in SQS batches of 100
   through the enroll handler's \`processBatch\`, against the mocked SDK of the handler tests
-  (\`test/lambdas/enroll/fake-aws.ts\`, settings \`testSettings()\`), one tenant, Linux. "late": every
+  (\`test/lambdas/enroll/fake-aws.ts\`, settings \`testSettings()\` with the deployed queue visibility timeout), one tenant, Linux. "late": every
   instance is not yet SSM-managed on the first delivery, and online when the failed records are
   delivered again a minute later; calls and time cover both deliveries. Time per event is
   \`processBatch\` wall time (mocks included) divided by the launches, median of 3 runs, after one

@@ -1,6 +1,7 @@
 import type { SQSRecord } from 'aws-lambda';
 import { chunk } from '../../lambdas/shared/aws';
-import { FakeAws, type FakeInstance } from '../../test/lambdas/enroll/fake-aws';
+import { ENROLL_QUEUE_VISIBILITY } from '../../lib/enrollment/enrollment';
+import { FakeAws, type FakeInstance, testSettings } from '../../test/lambdas/enroll/fake-aws';
 import { loadSampleEvent, sqsRecord } from '../../test/lambdas/fixtures';
 import { errorRow, median, progress, type Row, row } from './table';
 
@@ -9,7 +10,9 @@ export const MAX_IDS_PER_COMMAND = 50;
 /** The event source mapping's batch size (lib/enrollment/enrollment.ts), as in test/lambdas/enroll/burst.test.ts. */
 const BATCH_SIZE = 100;
 const BURSTS = [100, 1_000, 10_000];
-const RETRY_DELAY_MS = 60_000;
+/** As deployed: a record not yet SSM-online comes back when its queue visibility expires. */
+const SETTINGS = { ...testSettings(), queueVisibilityTimeoutSeconds: ENROLL_QUEUE_VISIBILITY.toSeconds() };
+const RETRY_DELAY_MS = ENROLL_QUEUE_VISIBILITY.toMilliseconds();
 /** Calls are deterministic; the handler time is the median of this many runs. */
 const RUNS = 3;
 
@@ -83,7 +86,7 @@ async function burst(size: number, scenario: Scenario): Promise<BurstFigures> {
     const failed: SQSRecord[] = [];
     for (const batch of chunk(pending, BATCH_SIZE)) {
       const start = performance.now();
-      const response = await aws.process(batch, now);
+      const response = await aws.process(batch, now, SETTINGS);
       handlerMs += performance.now() - start;
       const failedIds = new Set(response.batchItemFailures.map((failure) => failure.itemIdentifier));
       failed.push(...batch.filter((record) => failedIds.has(record.messageId)));

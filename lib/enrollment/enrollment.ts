@@ -27,6 +27,13 @@ export const LIFECYCLE_HOOK_PREFIX = 'lgtm-enroll';
 export const STATUS_TAG_KEY = 'lgtm:agent-status';
 /** Install command timeout; a `pending` status younger than this counts as in flight. */
 const COMMAND_TIMEOUT_SECONDS = '900';
+/** A batch of 100 takes a few seconds; the SDK's adaptive retries under throttling fit well inside this. */
+const ENROLL_TIMEOUT = Duration.seconds(40);
+/**
+ * Also the first wait for an instance that is not SSM-online yet: such a record simply comes back
+ * when its visibility expires, at no API cost (the SSM agent usually registers within 1-2 minutes).
+ */
+export const ENROLL_QUEUE_VISIBILITY = Duration.seconds(120);
 
 export interface EnrollmentProps {
   readonly config: LgtmConfig;
@@ -99,8 +106,8 @@ export class Enrollment extends Construct {
       encryption: sqs.QueueEncryption.SQS_MANAGED,
     });
     this.queue = new sqs.Queue(this, 'Queue', {
-      // Longer than the function timeout, as Lambda requires.
-      visibilityTimeout: Duration.minutes(6),
+      // Three times the function timeout (Lambda requires at least one).
+      visibilityTimeout: ENROLL_QUEUE_VISIBILITY,
       retentionPeriod: Duration.days(4),
       enforceSSL: true,
       encryption: sqs.QueueEncryption.SQS_MANAGED,
@@ -121,6 +128,7 @@ export class Enrollment extends Construct {
       description: 'lgtm-fleet: installs the Alloy agent on launched instances through SSM',
       serviceName: 'lgtm-fleet-enroll',
       logRetentionDays: config.retention.containerLogsDays,
+      timeout: ENROLL_TIMEOUT,
       environment: {
         LINUX_DOCUMENT_NAME: this.linuxDocument.ref,
         WINDOWS_DOCUMENT_NAME: this.windowsDocument.ref,
@@ -139,6 +147,7 @@ export class Enrollment extends Construct {
         EVENT_SOURCE,
         COMMAND_TIMEOUT_SECONDS,
         LIFECYCLE_FAILURE_RESULT: config.enrollment.lifecycleFailureResult,
+        QUEUE_VISIBILITY_TIMEOUT_SECONDS: String(ENROLL_QUEUE_VISIBILITY.toSeconds()),
       },
     });
     this.enrollFunction = enroll.function;

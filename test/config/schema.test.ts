@@ -31,7 +31,7 @@ describe('defaults reproduce the seed', () => {
   });
 
   test('every image is pinned', () => {
-    for (const image of Object.values(config.images)) expect(image).toMatch(/:[0-9][\w.-]*$|@sha256:/);
+    for (const image of Object.values(config.images)) expect(image).toMatch(/:v?[0-9][\w.-]*$|@sha256:/);
   });
 });
 
