@@ -1,10 +1,27 @@
 import { join } from 'node:path';
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { AssetHashType, Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { type BuildOptions, buildSync } from 'esbuild';
+
+const LAMBDAS_DIR = join(__dirname, '..', 'lambdas');
+
+/**
+ * How every handler is bundled: minified CommonJS for Node.js 24 with source maps, the AWS SDK
+ * left to the runtime. esbuild runs in-process (no Docker, no shell per function): with
+ * NodejsFunction's spawned bundling, three functions cost about 1.9 s of every synth.
+ */
+export const HANDLER_BUNDLE_OPTIONS = {
+  bundle: true,
+  platform: 'node',
+  target: 'node24',
+  format: 'cjs',
+  minify: true,
+  sourcemap: true,
+  external: ['@aws-sdk/*'],
+} satisfies BuildOptions;
 
 /** Namespace of every metric the handlers emit through Powertools. */
 export const METRICS_NAMESPACE = 'LgtmFleet';
@@ -39,12 +56,12 @@ export interface LgtmFunctionProps {
 }
 
 /**
- * A handler from `lambdas/` with the project's defaults: Node.js 24 on ARM64, bundled and
- * minified by the local esbuild with the AWS SDK left to the runtime, JSON logs into its own
+ * A handler from `lambdas/` with the project's defaults: Node.js 24 on ARM64, bundled by the
+ * local esbuild ({@link HANDLER_BUNDLE_OPTIONS}), JSON logs into its own
  * log group, and a role that may write to that log group and nothing else until granted more.
  */
 export class LgtmFunction extends Construct {
-  public readonly function: nodejs.NodejsFunction;
+  public readonly function: lambda.Function;
   public readonly role: iam.Role;
   /** The folder under `lambdas/` this function runs. */
   public readonly handlerFolder: string;
@@ -68,10 +85,23 @@ export class LgtmFunction extends Construct {
         resources: [this.logGroup.logGroupArn],
       }),
     );
-    this.function = new nodejs.NodejsFunction(this, 'Function', {
+    const entry = join(LAMBDAS_DIR, props.handlerFolder, 'index.ts');
+    this.function = new lambda.Function(this, 'Function', {
       description: props.description,
-      entry: join(__dirname, '..', 'lambdas', props.handlerFolder, 'index.ts'),
-      handler: 'handler',
+      code: lambda.Code.fromAsset(LAMBDAS_DIR, {
+        assetHashType: AssetHashType.OUTPUT,
+        bundling: {
+          // Never pulled: local bundling always succeeds or throws.
+          image: lambda.Runtime.NODEJS_24_X.bundlingImage,
+          local: {
+            tryBundle(outputDir: string): boolean {
+              buildSync({ ...HANDLER_BUNDLE_OPTIONS, entryPoints: [entry], outfile: join(outputDir, 'index.js'), logLevel: 'error' });
+              return true;
+            },
+          },
+        },
+      }),
+      handler: 'index.handler',
       runtime: lambda.Runtime.NODEJS_24_X,
       architecture: lambda.Architecture.ARM_64,
       memorySize: props.memorySize ?? 512,
@@ -81,14 +111,6 @@ export class LgtmFunction extends Construct {
       role: this.role,
       logGroup: this.logGroup,
       loggingFormat: lambda.LoggingFormat.JSON,
-      bundling: {
-        minify: true,
-        sourceMap: true,
-        target: 'node24',
-        format: nodejs.OutputFormat.CJS,
-        externalModules: ['@aws-sdk/*'],
-        forceDockerBundling: false,
-      },
       environment: {
         NODE_OPTIONS: '--enable-source-maps',
         POWERTOOLS_SERVICE_NAME: props.serviceName,

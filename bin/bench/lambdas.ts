@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { build } from 'esbuild';
+import { HANDLER_BUNDLE_OPTIONS } from '../../lib/lgtm-function';
 import { errorRow, median, progress, type Row, row, tail } from './table';
 
 const RUNS = 5;
@@ -78,20 +79,14 @@ async function benchLambda(repo: string, outDir: string, name: string, assemblyD
   ];
 }
 
-/** The options lib/lgtm-function.ts gives NodejsFunction, which runs esbuild with exactly these flags. */
+/** Bundled exactly as lib/lgtm-function.ts bundles for deployment. */
 async function bundle(repo: string, entry: string, outDir: string): Promise<{ file: string; sdkModules: string[] }> {
   mkdirSync(outDir, { recursive: true });
   const file = join(outDir, 'index.js');
   const result = await build({
     entryPoints: [entry],
     outfile: file,
-    bundle: true,
-    platform: 'node',
-    target: 'node24',
-    format: 'cjs',
-    minify: true,
-    sourcemap: true,
-    external: ['@aws-sdk/*'],
+    ...HANDLER_BUNDLE_OPTIONS,
     metafile: true,
     logLevel: 'silent',
     absWorkingDir: repo,

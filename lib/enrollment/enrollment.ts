@@ -3,9 +3,9 @@ import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
-import type * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
@@ -53,7 +53,7 @@ export class Enrollment extends Construct {
   public readonly queue: sqs.Queue;
   public readonly deadLetterQueue: sqs.Queue;
   public readonly deadLetterAlarm: cloudwatch.Alarm;
-  public readonly enrollFunction: nodejs.NodejsFunction;
+  public readonly enrollFunction: lambda.Function;
   public readonly linuxDocument: ssm.CfnDocument;
   public readonly windowsDocument: ssm.CfnDocument;
   /** Agent config parameters by `<tenant>/<platform>`. */
@@ -62,10 +62,10 @@ export class Enrollment extends Construct {
   public readonly lifecycleRule: events.Rule;
   public readonly reconcileRule: events.Rule;
   /** Finds running, SSM-online instances without the agent and asks for their enrollment. */
-  public readonly reconcileFunction: nodejs.NodejsFunction;
+  public readonly reconcileFunction: lambda.Function;
   public readonly reconcileSchedule: events.Rule;
   /** Records install outcomes: tags, lifecycle completion, `Agent Enrolled` / `Agent Enrollment Failed`. */
-  public readonly statusFunction: nodejs.NodejsFunction;
+  public readonly statusFunction: lambda.Function;
   public readonly statusRule: events.Rule;
 
   constructor(scope: Construct, id: string, props: EnrollmentProps) {
@@ -245,7 +245,7 @@ export class Enrollment extends Construct {
   }
 
   /** Outcomes: Run Command invocation results of the project documents → tags, lifecycle, bus events. */
-  private createStatusHandler(stack: Stack, props: EnrollmentProps): { function: nodejs.NodejsFunction; rule: events.Rule } {
+  private createStatusHandler(stack: Stack, props: EnrollmentProps): { function: lambda.Function; rule: events.Rule } {
     const { config } = props;
     const status = new LgtmFunction(this, 'Status', {
       handlerFolder: 'status',
