@@ -14,6 +14,7 @@ import type { LgtmConfig } from './config/schema';
 import { Enrollment } from './enrollment/enrollment';
 import { Network } from './network';
 import { ObjectStore } from './object-store';
+import { ConfigRefresh } from './refresh/config-refresh';
 import { BACKENDS, type DeployFacts } from './render/catalog';
 import { COLLECTOR } from './render/collector';
 
@@ -35,6 +36,7 @@ export class LgtmFleetStack extends Stack {
   /** The project's own event bus: enrollment and refresh outcomes. */
   public readonly eventBus: events.EventBus;
   public readonly enrollment: Enrollment;
+  public readonly refresh: ConfigRefresh;
   /** Present when `collector.enabled`. */
   public readonly collector?: Collector;
   /** Backend state in `efs` durability, and the collector's checkpoints: present when either needs it. */
@@ -99,6 +101,22 @@ export class LgtmFleetStack extends Stack {
       config,
       endpoints: { metricsUrl: this.ingest.metricsUrl, logsUrl: this.ingest.logsUrl, tracesUrl: this.ingest.tracesUrl },
       eventBus: this.eventBus,
+    });
+
+    this.refresh = new ConfigRefresh(this, 'Refresh', {
+      config,
+      eventBus: this.eventBus,
+      cluster: this.network.cluster,
+      services: {
+        mimir: this.mimir.backend.service,
+        loki: this.loki.backend.service,
+        tempo: this.tempo.backend.service,
+        grafana: this.grafana.backend.service,
+        ...(this.collector ? { collector: this.collector.backend.service } : {}),
+      },
+      linuxDocument: this.enrollment.linuxDocument,
+      windowsDocument: this.enrollment.windowsDocument,
+      agentParameters: Object.values(this.enrollment.agentParameters),
     });
 
     // Who talks to whom on the shared network; nothing else is open.

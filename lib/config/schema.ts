@@ -28,6 +28,15 @@ const cidr = z.string().refine(isValidCidr, { message: 'not a valid IPv4 CIDR bl
 
 const positiveDays = z.number().int('must be a whole number of days').positive('retention must be positive');
 
+/** Run Command MaxConcurrency: a whole number from 1, or a percentage from 1% to 100%. */
+const maxConcurrency = z.string().regex(/^([1-9][0-9]{0,5}|[1-9][0-9]?%|100%)$/, {
+  message: 'a whole number from 1 (e.g. 5) or a percentage from 1% to 100% (e.g. 10%)',
+});
+/** Run Command MaxErrors: a whole number or a percentage from 0 (stop at the first failure). */
+const maxErrors = z.string().regex(/^(0|[1-9][0-9]{0,5}|[0-9]%|[1-9][0-9]%|100%)$/, {
+  message: 'a whole number (0 stops at the first failure) or a percentage from 0% to 100%',
+});
+
 /** The retention periods CloudWatch Logs accepts. */
 export const CLOUDWATCH_LOG_RETENTION_DAYS = [
   1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
@@ -433,6 +442,14 @@ export const configSchema = z
         lifecycleFailureResult: z.enum(['ABANDON', 'CONTINUE']).default('CONTINUE'),
         /** Minutes between reconciliation runs, the backstop for missed events (the most a missed event can delay enrollment). */
         reconcileIntervalMinutes: z.number().int().min(5).max(1440).default(30),
+      })
+      .prefault({}),
+    refresh: z
+      .strictObject({
+        /** How many agents reload a new config at once (a number or a percentage): small, so a bad config stops early. */
+        maxConcurrency: maxConcurrency.default('10%'),
+        /** Failed agents after which a refresh stops (a number or a percentage). */
+        maxErrors: maxErrors.default('1'),
       })
       .prefault({}),
     agent: z

@@ -1,0 +1,164 @@
+import { DescribeServicesCommand, type ECSClient, UpdateServiceCommand, type UpdateServiceCommandInput } from '@aws-sdk/client-ecs';
+import { ListCommandsCommand, SendCommandCommand, type SendCommandCommandInput, type SSMClient } from '@aws-sdk/client-ssm';
+import type { AgentPlatform } from '../shared/refresh-events';
+import { AGENT_TAGS } from '../shared/tags';
+import type { RefreshSettings } from './settings';
+
+/** SendCommand's Comment is at most 100 characters. */
+const MAX_COMMENT_LENGTH = 100;
+/** ListCommands returns at most 50 a page; look at this many pages for an earlier refresh before sending anyway. */
+const LIST_COMMANDS_PAGE = 50;
+const LIST_COMMANDS_MAX_PAGES = 4;
+
+export interface AgentRollout {
+  readonly tenant: string;
+  readonly platform: AgentPlatform;
+  readonly parameterName: string;
+  readonly version: number;
+}
+
+/**
+ * `lgtm-fleet refresh <tenant>/<platform> v<version>`, at most 100 characters (a long tenant ID is
+ * shortened, the version never). It also identifies an earlier refresh of the same version, see
+ * {@link findRefreshCommand}.
+ */
+export function refreshComment(rollout: Pick<AgentRollout, 'tenant' | 'platform' | 'version'>): string {
+  const tail = `/${rollout.platform} v${rollout.version}`;
+  const head = 'lgtm-fleet refresh ';
+  const room = MAX_COMMENT_LENGTH - head.length - tail.length;
+  const tenant = rollout.tenant.length <= room ? rollout.tenant : `${rollout.tenant.slice(0, room - 1)}~`;
+  return `${head}${tenant}${tail}`;
+}
+
+/**
+ * One command for every enrolled agent of a tenant and platform, whatever the fleet size: the
+ * instances are selected by the two tags the status handler writes on success (an instance needs
+ * both), and Run Command spreads the command with the rate controls. The config travels as a
+ * `{{ssm:name}}` reference, resolved by each instance's SSM Agent when its invocation starts.
+ */
+export function buildRefreshCommand(
+  settings: Pick<
+    RefreshSettings,
+    | 'linuxDocumentName'
+    | 'windowsDocumentName'
+    | 'alloyVersion'
+    | 'stopLegacyAgents'
+    | 'maxConcurrency'
+    | 'maxErrors'
+    | 'commandTimeoutSeconds'
+    | 'commandLogGroup'
+  >,
+  rollout: AgentRollout,
+): SendCommandCommandInput {
+  return {
+    DocumentName: documentFor(settings, rollout.platform),
+    Targets: [
+      { Key: `tag:${AGENT_TAGS.tenant}`, Values: [rollout.tenant] },
+      { Key: `tag:${AGENT_TAGS.platform}`, Values: [rollout.platform] },
+    ],
+    Parameters: {
+      AgentConfig: [`{{ssm:${rollout.parameterName}}}`],
+      Tenant: [rollout.tenant],
+      AlloyVersion: [settings.alloyVersion],
+      ConfigVersion: [String(rollout.version)],
+      Action: ['reload'],
+      StopLegacyAgents: [String(settings.stopLegacyAgents)],
+    },
+    TimeoutSeconds: settings.commandTimeoutSeconds,
+    MaxConcurrency: settings.maxConcurrency,
+    MaxErrors: settings.maxErrors,
+    Comment: refreshComment(rollout),
+    ...(settings.commandLogGroup
+      ? { CloudWatchOutputConfig: { CloudWatchOutputEnabled: true, CloudWatchLogGroupName: settings.commandLogGroup } }
+      : {}),
+  };
+}
+
+export function documentFor(settings: Pick<RefreshSettings, 'linuxDocumentName' | 'windowsDocumentName'>, platform: AgentPlatform): string {
+  return platform === 'windows' ? settings.windowsDocumentName : settings.linuxDocumentName;
+}
+
+export async function sendRefreshCommand(ssm: SSMClient, input: SendCommandCommandInput): Promise<string> {
+  const result = await ssm.send(new SendCommandCommand(input));
+  return result.Command?.CommandId ?? 'unknown';
+}
+
+/** A forced new deployment of exactly one service: new tasks read the current parameters when they start. */
+export function buildForcedDeployment(settings: Pick<RefreshSettings, 'clusterArn'>, serviceArn: string): UpdateServiceCommandInput {
+  return { cluster: settings.clusterArn, service: serviceArn, forceNewDeployment: true };
+}
+
+/** Starts the deployment; returns its ID (`ecs-svc/…`, as in ECS Deployment State Change events). */
+export async function forceDeployment(ecs: ECSClient, input: UpdateServiceCommandInput): Promise<string> {
+  const result = await ecs.send(new UpdateServiceCommand(input));
+  const deployments = result.service?.deployments ?? [];
+  const primary = deployments.find((deployment) => deployment.status === 'PRIMARY') ?? deployments[0];
+  return primary?.id ?? 'unknown';
+}
+
+export interface EarlierRollout {
+  /** Command ID or deployment ID. */
+  readonly id: string;
+  readonly startedAt: Date;
+}
+
+/**
+ * An earlier refresh command for the same tenant, platform and version sent at or after `since`
+ * (so a duplicate or retried event does not reload the fleet again). Looks at the newest
+ * {@link LIST_COMMANDS_MAX_PAGES} pages only: an enrollment burst on the same document can bury
+ * it, and then the refresh is sent again, which the agents treat as "configuration unchanged".
+ */
+export async function findRefreshCommand(
+  ssm: SSMClient,
+  documentName: string,
+  comment: string,
+  since: Date,
+): Promise<EarlierRollout | undefined> {
+  let nextToken: string | undefined;
+  for (let page = 0; page < LIST_COMMANDS_MAX_PAGES; page++) {
+    const result = await ssm.send(
+      new ListCommandsCommand({
+        Filters: [
+          { key: 'DocumentName', value: documentName },
+          // The documented format has whole seconds; rounding down only widens the look, the exact bound is checked below.
+          { key: 'InvokedAfter', value: since.toISOString().replace(/\.\d{3}Z$/, 'Z') },
+        ],
+        MaxResults: LIST_COMMANDS_PAGE,
+        NextToken: nextToken,
+      }),
+    );
+    for (const command of result.Commands ?? []) {
+      const requested = command.RequestedDateTime;
+      if (command.Comment === comment && command.CommandId && requested && requested.getTime() >= since.getTime()) {
+        return { id: command.CommandId, startedAt: requested };
+      }
+    }
+    nextToken = result.NextToken;
+    if (!nextToken) break;
+  }
+  return undefined;
+}
+
+/**
+ * A deployment of the service created at or after `since`: its new tasks read the parameters as
+ * they are now, so a second forced deployment would only restart them again.
+ */
+export async function findDeploymentSince(
+  ecs: ECSClient,
+  clusterArn: string,
+  serviceArn: string,
+  since: Date,
+): Promise<EarlierRollout | undefined> {
+  const result = await ecs.send(new DescribeServicesCommand({ cluster: clusterArn, services: [serviceArn] }));
+  const failure = result.failures?.[0];
+  if (failure) {
+    throw Object.assign(new Error(`DescribeServices: ${failure.reason ?? 'failed'} ${failure.detail ?? ''}`.trim()), {
+      name: failure.reason === 'MISSING' ? 'ServiceNotFoundException' : 'DescribeServicesFailure',
+    });
+  }
+  const deployments = result.services?.[0]?.deployments ?? [];
+  const recent = deployments
+    .filter((deployment) => deployment.id && deployment.createdAt && deployment.createdAt.getTime() >= since.getTime())
+    .sort((a, b) => (b.createdAt as Date).getTime() - (a.createdAt as Date).getTime())[0];
+  return recent ? { id: recent.id as string, startedAt: recent.createdAt as Date } : undefined;
+}

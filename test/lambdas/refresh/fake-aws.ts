@@ -1,0 +1,383 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import {
+  type Deployment,
+  DescribeServicesCommand,
+  ECSClient,
+  UpdateServiceCommand,
+  type UpdateServiceCommandInput,
+} from '@aws-sdk/client-ecs';
+import { EventBridgeClient, PutEventsCommand, type PutEventsCommandInput } from '@aws-sdk/client-eventbridge';
+import { SendMessageBatchCommand, type SendMessageBatchCommandInput, SQSClient } from '@aws-sdk/client-sqs';
+import {
+  type Command,
+  GetParametersByPathCommand,
+  type GetParametersByPathCommandInput,
+  GetParametersCommand,
+  ListCommandsCommand,
+  type ListCommandsCommandInput,
+  SendCommandCommand,
+  type SendCommandCommandInput,
+  SSMClient,
+} from '@aws-sdk/client-ssm';
+import type { SQSBatchResponse, SQSRecord } from 'aws-lambda';
+import { mockClient } from 'aws-sdk-client-mock';
+import { resolveConfig } from '../../../bin/config-source';
+import { renderAll } from '../../../bin/render';
+import { processBatch, type RefreshDependencies } from '../../../lambdas/refresh/process-batch';
+import { loadRefreshSettings, type RefreshSettings } from '../../../lambdas/refresh/settings';
+
+export const ACCOUNT = '123456789012';
+export const REGION = 'ap-northeast-2';
+export const CLUSTER_ARN = `arn:aws:ecs:${REGION}:${ACCOUNT}:cluster/lgtm`;
+export const serviceArn = (name: string): string => `arn:aws:ecs:${REGION}:${ACCOUNT}:service/lgtm/lgtm-${name}`;
+
+/** The environment the CDK construct is expected to give the refresh function (names as in the sample events). */
+export const TEST_ENV: Record<string, string> = {
+  PARAMETER_PREFIX: '/lgtm',
+  LINUX_DOCUMENT_NAME: 'lgtm-install-alloy-linux',
+  WINDOWS_DOCUMENT_NAME: 'lgtm-install-alloy-windows',
+  ALLOY_VERSION: '1.21.0',
+  STOP_LEGACY_AGENTS: 'true',
+  ALLOWED_TENANTS: 'aws-rag-ec2,team-a',
+  COMMAND_TIMEOUT_SECONDS: '600',
+  CLUSTER_ARN,
+  SERVICES: JSON.stringify({
+    mimir: serviceArn('mimir'),
+    loki: serviceArn('loki'),
+    tempo: serviceArn('tempo'),
+    grafana: serviceArn('grafana'),
+  }),
+  EVENT_BUS_NAME: 'lgtm',
+  EVENT_SOURCE: 'lgtm-fleet',
+  DEAD_LETTER_QUEUE_URL: `https://sqs.${REGION}.amazonaws.com/${ACCOUNT}/lgtm-refresh-dlq`,
+};
+
+export function testSettings(overrides: Record<string, string> = {}): RefreshSettings {
+  return loadRefreshSettings({ ...TEST_ENV, ...overrides });
+}
+
+/** A valid config per parameter, rendered by the stack's own renderers (agent configs: a small Alloy file). */
+export const RENDERED: ReadonlyMap<string, string> = (() => {
+  const config = resolveConfig({ inline: { stackName: 'lgtm' } });
+  const files = new Map<string, string>();
+  for (const document of renderAll(config)) {
+    if (document.parameter) files.set(document.parameter, document.content);
+  }
+  return files;
+})();
+
+export const ALLOY_CONFIG = [
+  'prometheus.exporter.unix "host" { }',
+  'prometheus.scrape "host" {',
+  '  targets    = prometheus.exporter.unix.host.targets',
+  '  forward_to = [prometheus.remote_write.mimir.receiver]',
+  '}',
+  'prometheus.remote_write "mimir" {',
+  '  endpoint {',
+  '    url     = "http://mimir.lgtm.internal:8080/api/v1/push"',
+  '    headers = { "X-Scope-OrgID" = sys.env("LGTM_TENANT") }',
+  '  }',
+  '}',
+  '',
+].join('\n');
+
+export interface FakeParameter {
+  value: string;
+  version: number;
+  lastModified: Date;
+  type?: string;
+}
+
+/** A tagged, enrolled instance, as Run Command would resolve tag targets. */
+export interface FakeInstance {
+  readonly id: string;
+  readonly tags: Record<string, string>;
+}
+
+/** When the sample Parameter Store events happened. */
+export const CHANGE_TIME = new Date('2026-11-23T12:40:48Z');
+
+/**
+ * Mocked AWS clients behaving like a small account: Parameter Store holds every config parameter
+ * of the stack, Run Command resolves tag targets against a fleet and remembers commands for
+ * ListCommands, ECS keeps each service's deployments for DescribeServices.
+ */
+export class FakeAws {
+  readonly ssmClient = new SSMClient({ region: REGION });
+  readonly ecsClient = new ECSClient({ region: REGION });
+  readonly eventBridgeClient = new EventBridgeClient({ region: REGION });
+  readonly sqsClient = new SQSClient({ region: REGION });
+
+  readonly ssm = mockClient(this.ssmClient);
+  readonly ecs = mockClient(this.ecsClient);
+  readonly eventBridge = mockClient(this.eventBridgeClient);
+  readonly sqs = mockClient(this.sqsClient);
+
+  readonly parameters = new Map<string, FakeParameter>();
+  readonly fleet: FakeInstance[] = [];
+  /** Commands sent, with the instances their tag targets resolved to. */
+  readonly commands: Array<Command & { resolvedInstances: string[] }> = [];
+  readonly deployments = new Map<string, Deployment[]>();
+
+  readonly logger = new Logger({ serviceName: 'refresh', logLevel: 'SILENT' });
+  readonly metrics = new Metrics({ namespace: 'LgtmFleetTest', serviceName: 'refresh' });
+  readonly metricValues = new Map<string, number>();
+
+  /** Clock of the fake services (command and deployment times). */
+  now = new Date('2026-11-23T12:41:40Z');
+  private counter = 0;
+
+  constructor() {
+    for (const [name, value] of RENDERED) this.put(name, value, 3, new Date('2026-11-20T08:00:00Z'));
+    for (const tenant of ['aws-rag-ec2', 'team-a']) {
+      for (const platform of ['linux', 'windows'])
+        this.put(`/lgtm/agent/${tenant}/${platform}`, ALLOY_CONFIG, 2, new Date('2026-11-20T08:00:00Z'));
+    }
+    this.stubDefaults();
+    jest.spyOn(this.metrics, 'addMetric').mockImplementation((name, _unit, value) => {
+      this.metricValues.set(name, (this.metricValues.get(name) ?? 0) + value);
+      return this.metrics;
+    });
+  }
+
+  put(name: string, value: string, version: number, lastModified = CHANGE_TIME, type = 'String'): this {
+    this.parameters.set(name, { value, version, lastModified, type });
+    return this;
+  }
+
+  /** Adds `count` enrolled instances of a tenant and platform. */
+  enroll(tenant: string, platform: string, count: number): this {
+    for (let index = 0; index < count; index++) {
+      this.counter += 1;
+      this.fleet.push({
+        id: `i-${this.counter.toString(16).padStart(17, '0')}`,
+        tags: { 'lgtm:agent-tenant': tenant, 'lgtm:agent-platform': platform, 'lgtm:agent-status': 'success' },
+      });
+    }
+    return this;
+  }
+
+  dependencies(settings: RefreshSettings = testSettings()): RefreshDependencies {
+    return {
+      clients: { ssm: this.ssmClient, ecs: this.ecsClient, eventBridge: this.eventBridgeClient, sqs: this.sqsClient },
+      settings,
+      logger: this.logger,
+      metrics: this.metrics,
+    };
+  }
+
+  process(records: SQSRecord[], settings?: RefreshSettings): Promise<SQSBatchResponse> {
+    return processBatch({ Records: records }, this.dependencies(settings));
+  }
+
+  sendCommands(): SendCommandCommandInput[] {
+    return this.ssm.commandCalls(SendCommandCommand).map((call) => call.args[0].input);
+  }
+
+  updateServices(): UpdateServiceCommandInput[] {
+    return this.ecs.commandCalls(UpdateServiceCommand).map((call) => call.args[0].input);
+  }
+
+  /** Rollouts started: SendCommand plus UpdateService calls. */
+  rollouts(): number {
+    return this.sendCommands().length + this.updateServices().length;
+  }
+
+  /** Events put on the bus, with the detail parsed. */
+  published(): Array<{ detailType: string; source: string; bus: string; detail: Record<string, unknown> }> {
+    return this.eventBridge
+      .commandCalls(PutEventsCommand)
+      .flatMap((call) => call.args[0].input.Entries ?? [])
+      .map((entry) => ({
+        detailType: entry.DetailType as string,
+        source: entry.Source as string,
+        bus: entry.EventBusName as string,
+        detail: JSON.parse(entry.Detail as string) as Record<string, unknown>,
+      }));
+  }
+
+  deadLetters(): NonNullable<SendMessageBatchCommandInput['Entries']> {
+    return this.sqs.commandCalls(SendMessageBatchCommand).flatMap((call) => call.args[0].input.Entries ?? []);
+  }
+
+  resetCalls(): void {
+    for (const stub of [this.ssm, this.ecs, this.eventBridge, this.sqs]) stub.resetHistory();
+  }
+
+  private stubDefaults(): void {
+    this.ssm.on(GetParametersCommand).callsFake((input: { Names: string[] }) => {
+      if (input.Names.length > 10) throw awsError('ValidationException', 'at most 10 names');
+      const found = input.Names.filter((name) => this.parameters.has(name));
+      return {
+        Parameters: found.map((name) => this.toParameter(name)),
+        InvalidParameters: input.Names.filter((name) => !this.parameters.has(name)),
+      };
+    });
+    this.ssm.on(GetParametersByPathCommand).callsFake((input: GetParametersByPathCommandInput) => {
+      const path = `${input.Path}/`;
+      const names = [...this.parameters.keys()].filter(
+        (name) => name.startsWith(path) && (input.Recursive || !name.slice(path.length).includes('/')),
+      );
+      const max = input.MaxResults ?? 10;
+      if (max > 10) throw awsError('ValidationException', 'MaxResults at most 10');
+      const offset = Number(input.NextToken ?? 0);
+      const page = names.slice(offset, offset + max);
+      return {
+        Parameters: page.map((name) => this.toParameter(name)),
+        NextToken: offset + max < names.length ? String(offset + max) : undefined,
+      };
+    });
+    this.ssm.on(SendCommandCommand).callsFake((input: SendCommandCommandInput) => {
+      if ((input.InstanceIds ?? []).length > 50) throw awsError('ValidationException', 'at most 50 instance IDs');
+      if ((input.Comment ?? '').length > 100) throw awsError('ValidationException', 'Comment is at most 100 characters');
+      this.counter += 1;
+      // Tag targets select the instances carrying every listed tag key with one of its values.
+      const resolved = this.fleet
+        .filter((instance) =>
+          (input.Targets ?? []).every((target) =>
+            (target.Values ?? []).includes(instance.tags[(target.Key ?? '').replace(/^tag:/, '')] ?? ''),
+          ),
+        )
+        .map((instance) => instance.id);
+      const command = {
+        CommandId: `command-${this.counter}`,
+        DocumentName: input.DocumentName,
+        Comment: input.Comment,
+        RequestedDateTime: this.now,
+        Targets: input.Targets,
+        TargetCount: resolved.length,
+        resolvedInstances: resolved,
+      };
+      this.commands.push(command);
+      return { Command: command };
+    });
+    this.ssm.on(ListCommandsCommand).callsFake((input: ListCommandsCommandInput) => {
+      const document = input.Filters?.find((filter) => filter.key === 'DocumentName')?.value;
+      const after = input.Filters?.find((filter) => filter.key === 'InvokedAfter')?.value;
+      const matching = this.commands.filter(
+        (command) =>
+          (document === undefined || command.DocumentName === document) &&
+          (after === undefined || (command.RequestedDateTime as Date).getTime() >= Date.parse(after)),
+      );
+      return { Commands: matching.map(({ resolvedInstances: _, ...command }) => command) };
+    });
+    this.ecs.on(UpdateServiceCommand).callsFake((input: UpdateServiceCommandInput) => {
+      this.counter += 1;
+      const deployment: Deployment = {
+        id: `ecs-svc/${1000 + this.counter}`,
+        status: 'PRIMARY',
+        createdAt: this.now,
+        rolloutState: 'IN_PROGRESS',
+      };
+      const previous = (this.deployments.get(input.service as string) ?? []).map((d) => ({ ...d, status: 'ACTIVE' }));
+      this.deployments.set(input.service as string, [deployment, ...previous]);
+      return { service: { serviceArn: input.service, deployments: [deployment, ...previous] } };
+    });
+    this.ecs.on(DescribeServicesCommand).callsFake((input: { services: string[] }) => ({
+      services: input.services.map((arn) => ({ serviceArn: arn, deployments: this.deployments.get(arn) ?? [] })),
+      failures: [],
+    }));
+    this.eventBridge.on(PutEventsCommand).callsFake((input: PutEventsCommandInput) => {
+      if ((input.Entries ?? []).length > 10) throw awsError('ValidationException', 'at most 10 entries');
+      return { FailedEntryCount: 0, Entries: (input.Entries ?? []).map((_, index) => ({ EventId: `event-${index}` })) };
+    });
+    this.sqs.on(SendMessageBatchCommand).callsFake((input: SendMessageBatchCommandInput) => ({
+      Successful: (input.Entries ?? []).map((entry) => ({ Id: entry.Id, MessageId: `dlq-${entry.Id}`, MD5OfMessageBody: 'x' })),
+      Failed: [],
+    }));
+  }
+
+  private toParameter(name: string) {
+    const parameter = this.parameters.get(name) as FakeParameter;
+    return {
+      Name: name,
+      Type: parameter.type ?? 'String',
+      Value: parameter.value,
+      Version: parameter.version,
+      LastModifiedDate: parameter.lastModified,
+      ARN: `arn:aws:ssm:${REGION}:${ACCOUNT}:parameter${name}`,
+      DataType: 'text',
+    };
+  }
+}
+
+/** An AWS SDK-style service error. */
+export function awsError(name: string, message = name): Error {
+  return Object.assign(new Error(message), { name, $fault: 'client', $metadata: { httpStatusCode: 400 } });
+}
+
+let eventCounter = 0;
+
+/** A Parameter Store Change event, shaped like the sample events. */
+export function changeEvent(name: string, operation = 'Update', time: Date = CHANGE_TIME): Record<string, unknown> {
+  eventCounter += 1;
+  return {
+    version: '0',
+    id: `change-${eventCounter}`,
+    'detail-type': 'Parameter Store Change',
+    source: 'aws.ssm',
+    account: ACCOUNT,
+    time: time.toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    region: REGION,
+    resources: [`arn:aws:ssm:${REGION}:${ACCOUNT}:parameter${name}`],
+    detail: { operation, name, type: 'String', description: '' },
+  };
+}
+
+/** A `Config Refresh Requested` event as bin/refresh.ts puts it. */
+export function manualEvent(detail: Record<string, unknown>, options: { source?: string; time?: Date } = {}): Record<string, unknown> {
+  eventCounter += 1;
+  return {
+    version: '0',
+    id: `manual-${eventCounter}`,
+    'detail-type': 'Config Refresh Requested',
+    source: options.source ?? 'lgtm-fleet',
+    account: ACCOUNT,
+    time: (options.time ?? new Date('2026-11-23T12:41:00Z')).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    region: REGION,
+    resources: [],
+    detail,
+  };
+}
+
+export function deploymentEvent(service: string, eventName: string, deploymentId: string, reason?: string): Record<string, unknown> {
+  eventCounter += 1;
+  return {
+    version: '0',
+    id: `deployment-${eventCounter}`,
+    'detail-type': 'ECS Deployment State Change',
+    source: 'aws.ecs',
+    account: ACCOUNT,
+    time: '2026-11-23T12:50:00Z',
+    region: REGION,
+    resources: [serviceArn(service)],
+    detail: { eventType: 'INFO', eventName, deploymentId, updatedAt: '2026-11-23T12:49:58Z', ...(reason ? { reason } : {}) },
+  };
+}
+
+export function commandStatusEvent(
+  status: string,
+  parameters: Record<string, string[]>,
+  documentName = 'lgtm-install-alloy-linux',
+): Record<string, unknown> {
+  eventCounter += 1;
+  return {
+    version: '0',
+    id: `command-${eventCounter}`,
+    'detail-type': 'EC2 Command Status-change Notification',
+    source: 'aws.ssm',
+    account: ACCOUNT,
+    time: '2026-11-23T12:50:00Z',
+    region: REGION,
+    resources: [],
+    detail: {
+      'command-id': 'c0ffee00-0000-4000-8000-000000000001',
+      'document-name': documentName,
+      'expire-after': '2026-11-23T14:41:40.000Z',
+      parameters,
+      'requested-date-time': '2026-11-23T12:41:40.000Z',
+      status,
+    },
+  };
+}
