@@ -46,13 +46,12 @@ describe('enrollment infrastructure', () => {
     expect(queue.SqsManagedSseEnabled).toBe(true);
     expect(queue.RedrivePolicy).toEqual({ deadLetterTargetArn: { 'Fn::GetAtt': [dlqId(), 'Arn'] }, maxReceiveCount: 50 });
     // Lambda requires the visibility timeout to cover the function timeout; the handler relies on the same value.
-    const fn = Object.values(resourcesOf(template, 'AWS::Lambda::Function')).find(
-      (f) => (f.Properties.Environment as { Variables: Record<string, unknown> })?.Variables?.QUEUE_VISIBILITY_TIMEOUT_SECONDS,
-    );
-    expect(queue.VisibilityTimeout).toBeGreaterThanOrEqual(3 * (fn?.Properties.Timeout as number));
-    expect((fn?.Properties.Environment as { Variables: Record<string, unknown> }).Variables.QUEUE_VISIBILITY_TIMEOUT_SECONDS).toBe(
-      String(queue.VisibilityTimeout),
-    );
+    const enroll = resourcesOf(template, 'AWS::Lambda::Function')[
+      logicalIdOf(template, 'AWS::Lambda::Function', 'EnrollmentEnrollFunction')
+    ];
+    const variables = (enroll.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+    expect(queue.VisibilityTimeout).toBeGreaterThanOrEqual(3 * (enroll.Properties.Timeout as number));
+    expect(variables.QUEUE_VISIBILITY_TIMEOUT_SECONDS).toBe(String(queue.VisibilityTimeout));
     template.hasResourceProperties('AWS::SQS::QueuePolicy', {
       Queues: [{ Ref: queueId() }],
       PolicyDocument: {
