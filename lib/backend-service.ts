@@ -7,6 +7,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as servicediscovery from 'aws-cdk-lib/aws-servicediscovery';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
+import { configPartName } from '../lambdas/shared/config-files';
 import type { TaskSize } from './config/schema';
 import type { Network } from './network';
 
@@ -52,8 +53,29 @@ export interface ConfigFile {
 export interface ConfigFilesProps {
   /** Directory the files appear in, inside the main container (mounted read-only). */
   readonly directory: string;
-  /** One or more files; a config too large for one parameter is split into several files. */
+  /**
+   * One or more files. A file larger than one parameter is stored as several parameters
+   * (`<name>/part-<n>`, see lambdas/shared/config-files.ts) and concatenated by the init container.
+   */
   readonly files: readonly ConfigFile[];
+}
+
+/** Bytes of one part of a split file: under the advanced tier's 8 KB, with room for multi-byte characters. */
+const PART_CHARACTERS = 7000;
+
+/** Splits `content` into parts that each fit an advanced parameter (by characters, so UTF-8 never splits). */
+export function splitIntoParts(content: string): string[] {
+  const parts: string[] = [];
+  let part = '';
+  for (const char of content) {
+    if (Buffer.byteLength(part + char, 'utf8') > PART_CHARACTERS) {
+      parts.push(part);
+      part = '';
+    }
+    part += char;
+  }
+  parts.push(part);
+  return parts;
 }
 
 interface DataVolumeBase {
@@ -94,8 +116,8 @@ export interface BackendServiceProps {
   readonly ports: readonly number[];
   /** Container log retention. */
   readonly logRetentionDays: number;
-  /** The config files, delivered by an init container from Parameter Store. */
-  readonly config?: ConfigFilesProps;
+  /** The config files, by directory, delivered by an init container from Parameter Store. */
+  readonly config?: readonly ConfigFilesProps[];
   /** Image with a shell used by the init container; never the backend's own (which has none). */
   readonly configInitImage: string;
   /**
@@ -185,25 +207,45 @@ export class BackendService extends Construct {
     const initSecrets: Record<string, ecs.Secret> = {};
     const initMounts: ecs.MountPoint[] = [];
 
-    if (props.config && props.config.files.length > 0) {
-      for (const [index, file] of props.config.files.entries()) {
+    const fileNames = new Set<string>();
+    for (const [dirIndex, directory] of (props.config ?? []).entries()) {
+      if (directory.files.length === 0) continue;
+      // The first directory's volume keeps the plain name.
+      const volume = dirIndex === 0 ? 'config' : `config-${dirIndex}`;
+      for (const file of directory.files) {
         if (!/^[A-Za-z0-9_.-]+$/.test(file.fileName)) {
           throw new Error(`config file name of ${props.serviceName} must be a plain file name, got "${file.fileName}"`);
         }
-        const parameter = new ssm.StringParameter(this, index === 0 ? 'Config' : `Config-${file.fileName}`, {
-          parameterName: file.parameterName,
-          stringValue: file.content,
-          tier: parameterTierFor(file.parameterName, file.content),
-          description: `Rendered ${props.serviceName} configuration (${file.fileName}); a change rolls the service`,
+        if (fileNames.has(file.fileName)) throw new Error(`config file name "${file.fileName}" of ${props.serviceName} is used twice`);
+        fileNames.add(file.fileName);
+        const whole = deployedLengthUpperBound(file.content) <= ADVANCED_PARAMETER_BYTES;
+        if (!whole && Token.isUnresolved(file.content)) {
+          throw new Error(
+            `config file ${file.fileName} of ${props.serviceName} is too large for one parameter and contains deploy-time values`,
+          );
+        }
+        const parts = whole ? [file.content] : splitIntoParts(file.content);
+        const variables = parts.map((content, partIndex) => {
+          const name = whole ? file.parameterName : configPartName(file.parameterName, partIndex + 1);
+          const id = initCommands.length === 0 && partIndex === 0 ? 'Config' : `Config-${file.fileName}${whole ? '' : `-${partIndex + 1}`}`;
+          const parameter = new ssm.StringParameter(this, id, {
+            parameterName: name,
+            stringValue: content,
+            tier: parameterTierFor(name, content),
+            description: `Rendered ${props.serviceName} configuration (${file.fileName}${whole ? '' : `, part ${partIndex + 1} of ${parts.length}`}); a change rolls the service`,
+          });
+          this.configParameters.push(parameter);
+          // ECS resolves the parameter when the task starts: a new task always gets the latest version.
+          const variable = `CONFIG_${this.configParameters.length - 1}`;
+          initSecrets[variable] = ecs.Secret.fromSsmParameter(parameter);
+          return `"$${variable}"`;
         });
-        this.configParameters.push(parameter);
-        // ECS resolves the parameter when the task starts: a new task always gets the latest version.
-        initSecrets[`CONFIG_FILE_${index}`] = ecs.Secret.fromSsmParameter(parameter);
-        initCommands.push(`printf '%s\\n' "$CONFIG_FILE_${index}" > /config/${file.fileName}`);
+        // printf repeats its format for each argument: the parts are written one after the other.
+        initCommands.push(`printf '%s' ${variables.join(' ')} > /${volume}/${file.fileName}`);
       }
-      this.taskDefinition.addVolume({ name: 'config' });
-      initMounts.push({ sourceVolume: 'config', containerPath: '/config', readOnly: false });
-      this.container.addMountPoints({ sourceVolume: 'config', containerPath: props.config.directory, readOnly: true });
+      this.taskDefinition.addVolume({ name: volume });
+      initMounts.push({ sourceVolume: volume, containerPath: `/${volume}`, readOnly: false });
+      this.container.addMountPoints({ sourceVolume: volume, containerPath: directory.directory, readOnly: true });
     }
 
     if (props.data) {

@@ -8,7 +8,7 @@ import { findYamlProblem } from './yaml-check';
  * reject is rolled back (ECS circuit breaker, the agent document's reload action).
  */
 
-export type RefusalReason = 'empty' | 'too-large' | 'invalid-yaml' | 'invalid-alloy' | 'unsupported-type';
+export type RefusalReason = 'empty' | 'too-large' | 'invalid-yaml' | 'invalid-json' | 'invalid-alloy' | 'unsupported-type';
 
 export type CheckResult = { readonly ok: true } | { readonly ok: false; readonly reason: RefusalReason; readonly detail: string };
 
@@ -36,6 +36,13 @@ export function checkConfig(parameter: CheckedParameter, format: ConfigFormat, m
   if (format === 'yaml') {
     const problem = findYamlProblem(value);
     if (problem) return { ok: false, reason: 'invalid-yaml', detail: `line ${problem.line}: ${problem.message}` };
+  }
+  if (format === 'json') {
+    try {
+      JSON.parse(value);
+    } catch (error) {
+      return { ok: false, reason: 'invalid-json', detail: (error as Error).message };
+    }
   }
   if (format === 'alloy') {
     const problem = findAlloyProblem(value);

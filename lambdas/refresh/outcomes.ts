@@ -28,6 +28,7 @@ export type FailureReason =
   | 'empty'
   | 'too-large'
   | 'invalid-yaml'
+  | 'invalid-json'
   | 'invalid-alloy'
   | 'unsupported-type'
   | 'unknown-service'

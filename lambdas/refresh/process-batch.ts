@@ -31,6 +31,7 @@ import {
   type ConfigFormat,
   classifyParameter,
   describeTarget,
+  fileFormat,
   isServiceParameter,
   type ParameterClass,
   serviceConfigPath,
@@ -452,7 +453,7 @@ class RefreshBatch {
   private passesChecks(job: Job, files: readonly ParameterState[]): boolean {
     let passed = true;
     for (const file of files) {
-      const result = checkConfig(file, job.format, this.settings.maxConfigBytes);
+      const result = checkConfig(file, fileFormat(file.name, job.format), this.settings.maxConfigBytes);
       if (result.ok) continue;
       passed = false;
       this.logger.warn('config refused', {

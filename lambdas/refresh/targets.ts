@@ -1,3 +1,4 @@
+import { isConfigPart, isJsonConfig } from '../shared/config-files';
 import { AGENT_PLATFORMS, type AgentPlatform, type RefreshTarget } from '../shared/refresh-events';
 import type { RefreshSettings } from './settings';
 
@@ -9,7 +10,7 @@ import type { RefreshSettings } from './settings';
  */
 
 /** How a config is checked before rollout. */
-export type ConfigFormat = 'yaml' | 'alloy' | 'text';
+export type ConfigFormat = 'yaml' | 'alloy' | 'json' | 'text';
 
 /** Services whose files are YAML (Mimir, Loki, Tempo configs; Grafana provisioning). */
 const YAML_SERVICES: ReadonlySet<string> = new Set(['mimir', 'loki', 'tempo', 'grafana']);
@@ -52,6 +53,16 @@ export function classifyParameter(
     return { kind: 'config', target: { kind: 'service', service }, format: serviceFormat(service) };
   }
   return { kind: 'unrelated', detail: 'not an agent or service config parameter' };
+}
+
+/**
+ * The format one file of a service is checked in: JSON files (dashboards) as JSON, parts of a
+ * split file only as text (a part alone parses as nothing), everything else in the service's format.
+ */
+export function fileFormat(parameterName: string, format: ConfigFormat): ConfigFormat {
+  if (isConfigPart(parameterName)) return 'text';
+  if (isJsonConfig(parameterName)) return 'json';
+  return format;
 }
 
 export function serviceFormat(service: string): ConfigFormat {

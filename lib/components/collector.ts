@@ -39,16 +39,18 @@ export class Collector extends Construct {
       size: config.services.collector,
       ports: [COLLECTOR.httpPort],
       logRetentionDays: config.retention.containerLogsDays,
-      config: {
-        directory: COLLECTOR.configDir,
-        files: [
-          {
-            parameterName: backendParameterName(config, 'collector'),
-            content: renderCollectorConfig({ config, deploy: props.deploy }),
-            fileName: COLLECTOR.configFile,
-          },
-        ],
-      },
+      config: [
+        {
+          directory: COLLECTOR.configDir,
+          files: [
+            {
+              parameterName: backendParameterName(config, 'collector'),
+              content: renderCollectorConfig({ config, deploy: props.deploy }),
+              fileName: COLLECTOR.configFile,
+            },
+          ],
+        },
+      ],
       configInitImage: config.images.configInit,
       data: { kind: 'efs', path: COLLECTOR.dataDir, uid: 10001, fileSystem: props.fileSystem },
       // One reader per checkpoint: the old task stops before the new one starts.

@@ -63,10 +63,12 @@ export function statefulBackend(scope: Construct, props: StatefulComponentProps,
     size: config.services[spec.serviceName],
     ports: spec.ports,
     logRetentionDays: config.retention.containerLogsDays,
-    config: {
-      directory: files.configDir,
-      files: [{ parameterName: backendParameterName(config, spec.serviceName), content: spec.configContent, fileName: files.configFile }],
-    },
+    config: [
+      {
+        directory: files.configDir,
+        files: [{ parameterName: backendParameterName(config, spec.serviceName), content: spec.configContent, fileName: files.configFile }],
+      },
+    ],
     configInitImage: config.images.configInit,
     data: dataVolume(props, files.dataDir, files.uid, spec.dataDirectories),
     ephemeralStorageGiB: config.storage.ephemeralStorageGiB,

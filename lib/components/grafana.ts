@@ -67,14 +67,16 @@ export class Grafana extends Construct {
       size: config.services.grafana,
       ports: [spec.httpPort],
       logRetentionDays: config.retention.containerLogsDays,
-      config: {
-        directory: spec.configDir,
-        files: renderGrafanaDatasourceFiles({ config, deploy: props.deploy }).map((file) => ({
-          parameterName: `${backendParameterName(config, 'grafana')}/${file.key}`,
-          content: file.content,
-          fileName: file.fileName,
-        })),
-      },
+      config: [
+        {
+          directory: spec.configDir,
+          files: renderGrafanaDatasourceFiles({ config, deploy: props.deploy }).map((file) => ({
+            parameterName: `${backendParameterName(config, 'grafana')}/${file.key}`,
+            content: file.content,
+            fileName: file.fileName,
+          })),
+        },
+      ],
       configInitImage: config.images.configInit,
       data: props.fileSystem ? { kind: 'efs', path: spec.dataDir, uid: spec.uid, fileSystem: props.fileSystem } : undefined,
       // SQLite allows one writer.

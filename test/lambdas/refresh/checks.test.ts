@@ -1,5 +1,6 @@
 import { resolveConfig } from '../../../bin/config-source';
 import { checkConfig, findAlloyProblem } from '../../../lambdas/refresh/checks';
+import { fileFormat } from '../../../lambdas/refresh/targets';
 import { renderAgentConfig } from '../../../lib/render/agent';
 import { ALLOY_CONFIG, RENDERED } from './fake-aws';
 
@@ -82,5 +83,16 @@ describe('findAlloyProblem', () => {
   ])('refuses %s', (_, text, expected) => {
     const problem = findAlloyProblem(text);
     expect(problem && `line ${problem.line}: ${problem.message}`).toBe(expected);
+  });
+});
+
+describe('per-file formats', () => {
+  test('JSON files are checked as JSON, parts of a split file only as text', () => {
+    expect(fileFormat('/LgtmFleet/config/grafana/dashboard-fleet.json', 'yaml')).toBe('json');
+    expect(fileFormat('/LgtmFleet/config/grafana/dashboard-fleet.json/part-2', 'yaml')).toBe('text');
+    expect(fileFormat('/LgtmFleet/config/grafana/tenant-a', 'yaml')).toBe('yaml');
+    expect(checkConfig({ value: '{"a":1', type: 'String' }, 'json', 8192)).toMatchObject({ ok: false, reason: 'invalid-json' });
+    expect(checkConfig({ value: '{"a":1}', type: 'String' }, 'json', 8192)).toEqual({ ok: true });
+    expect(checkConfig({ value: '{"a":', type: 'String' }, 'text', 8192)).toEqual({ ok: true });
   });
 });
