@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { AssetHashType, Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { AssetHashType, Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -117,6 +117,20 @@ export class LgtmFunction extends Construct {
         POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
         ...props.environment,
       },
+    });
+    // Failed asynchronous invocations go to the on-failure destination (a Lambda destination
+    // carries the error and the event, a classic DLQ only the event); queue-triggered functions
+    // rely on their queue's redrive policy instead.
+    Validations.of(this.function).acknowledge({
+      id: 'Serverless-LambdaTracing',
+      reason:
+        'Each handler logs one structured line per decision and emits Powertools metrics per outcome; X-Ray would add a wildcard xray:Put* grant and per-trace cost to short batch jobs.',
+    });
+    Validations.of(this.function).acknowledge({
+      id: 'Serverless-LambdaDLQ',
+      reason: props.onFailure
+        ? 'Failed asynchronous invocations go to an on-failure destination, which records the error as well as the event.'
+        : 'Invoked through an SQS event source: failed messages reach the dead-letter queue by the queue redrive policy.',
     });
   }
 }

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { App, Validations } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
-import { AwsSolutionsChecks } from 'cdk-nag';
+import { AwsSolutionsChecks, ServerlessChecks } from 'cdk-nag';
 import { loadConfig } from '../lib/config/load';
 import type { LgtmConfig, LgtmConfigInput } from '../lib/config/schema';
 import { LgtmFleetStack } from '../lib/lgtm-fleet-stack';
@@ -29,11 +29,11 @@ export function synthStack(values: LgtmConfigInput | Record<string, unknown> = {
   return { stack, template: Template.fromStack(stack) };
 }
 
-/** Synthesizes with cdk-nag's AwsSolutions pack and returns every unacknowledged error as `rule at path`. */
+/** Synthesizes with cdk-nag's AwsSolutions and Serverless packs and returns every unacknowledged error as `rule at path`. */
 export function nagViolations(values: LgtmConfigInput | Record<string, unknown> = {}): string[] {
   const outdir = mkdtempSync(join(tmpdir(), 'lgtm-nag-'));
   const app = newApp(outdir);
-  Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app), new ServerlessChecks(app));
   const config = testConfig(values);
   new LgtmFleetStack(app, config.stackName, { config, env: config.env });
   try {

@@ -151,6 +151,10 @@ export class Enrollment extends Construct {
       },
     });
     this.enrollFunction = enroll.function;
+    Validations.of(this.deadLetterQueue).acknowledge({
+      id: 'Serverless-SQSRedrivePolicy',
+      reason: 'This is the dead-letter queue; messages end here, watched by an alarm.',
+    });
     this.enrollFunction.addEventSource(
       new SqsEventSource(this.queue, {
         batchSize: 100,
@@ -159,6 +163,11 @@ export class Enrollment extends Construct {
         maxConcurrency: 2,
       }),
     );
+
+    Validations.of(this.enrollFunction).acknowledge({
+      id: 'Serverless-LambdaEventSourceMappingDestination',
+      reason: 'SQS event sources do not support on-failure destinations; failed messages are redriven to the dead-letter queue.',
+    });
 
     // Events in: instances reaching `running`, and launches held by a lifecycle hook.
     this.launchRule = new events.Rule(this, 'InstanceRunning', {
@@ -201,8 +210,10 @@ export class Enrollment extends Construct {
       serviceName: 'lgtm-fleet-reconcile',
       logRetentionDays: config.retention.containerLogsDays,
       timeout: Duration.minutes(5),
-      // The schedule fires again next interval; retrying a failed run sooner adds nothing.
+      // The schedule fires again next interval; retrying a failed run sooner adds nothing,
+      // but a failed run is recorded in the dead-letter queue, whose alarm makes it visible.
       retryAttempts: 0,
+      onFailure: new destinations.SqsDestination(this.deadLetterQueue),
       environment: {
         EVENT_BUS_NAME: props.eventBus.eventBusName,
         EVENT_SOURCE,
@@ -221,7 +232,7 @@ export class Enrollment extends Construct {
     this.reconcileSchedule = new events.Rule(this, 'ReconcileSchedule', {
       description: 'lgtm-fleet: periodic enrollment backstop',
       schedule: events.Schedule.rate(Duration.minutes(config.enrollment.reconcileIntervalMinutes)),
-      targets: [new targets.LambdaFunction(reconcile.function, { retryAttempts: 0 })],
+      targets: [new targets.LambdaFunction(reconcile.function, { retryAttempts: 0, deadLetterQueue: this.deadLetterQueue })],
     });
     reconcile.role.addToPrincipalPolicy(
       new iam.PolicyStatement({

@@ -109,6 +109,14 @@ export class ConfigRefresh extends Construct {
       },
     });
     this.refreshFunction = refresh.function;
+    Validations.of(this.refreshFunction).acknowledge({
+      id: 'Serverless-LambdaEventSourceMappingDestination',
+      reason: 'SQS event sources do not support on-failure destinations; failed messages are redriven to the dead-letter queue.',
+    });
+    Validations.of(this.deadLetterQueue).acknowledge({
+      id: 'Serverless-SQSRedrivePolicy',
+      reason: 'This is the dead-letter queue; messages end here, watched by an alarm.',
+    });
     refresh.function.addEventSource(
       new SqsEventSource(this.queue, {
         batchSize: 100,

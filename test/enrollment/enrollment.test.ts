@@ -181,6 +181,8 @@ describe('enrollment infrastructure', () => {
       template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
         FunctionName: { Ref: functionId },
         MaximumRetryAttempts: 0,
+        // A failed run is recorded where the alarm sees it.
+        DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [dlqId(), 'Arn'] } } },
       });
       const { template: hourly } = synthStack({ enrollment: { reconcileIntervalMinutes: 60 } });
       hourly.hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: 'rate(1 hour)' });
