@@ -90,6 +90,9 @@ export class LgtmFunction extends Construct {
       description: props.description,
       code: lambda.Code.fromAsset(LAMBDAS_DIR, {
         assetHashType: AssetHashType.OUTPUT,
+        // CDK caches bundles by source path and options, not by the local bundling function:
+        // without this, every handler would get the first handler's bundle.
+        extraHash: props.handlerFolder,
         bundling: {
           // Never pulled: local bundling always succeeds or throws.
           image: lambda.Runtime.NODEJS_24_X.bundlingImage,
