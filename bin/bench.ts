@@ -1,6 +1,6 @@
 /**
- * `npm run bench`: measures synth time, Lambda bundle size and cold-start load, and enrollment
- * bursts against a mocked SDK, prints one table with the machine it ran on, and writes the same
+ * `npm run bench`: measures synth time, Lambda bundle size and cold-start load, enrollment bursts
+ * and config refresh against a mocked SDK, prints one table with the machine it ran on, and writes the same
  * table to BENCHMARKS.md. Offline: no AWS, no Docker, no network.
  *
  * The figures are information, not assertions: the exit code is 0 whether or not a target is met,
@@ -11,8 +11,9 @@ import * as os from 'node:os';
 import { join, resolve } from 'node:path';
 import { benchBursts, CALLS_PER_INSTANCE_TARGET, MAX_IDS_PER_COMMAND } from './bench/burst';
 import { BUNDLE_TARGET_KB, benchLambdas, LOAD_TARGET_RATIO } from './bench/lambdas';
+import { BURST_UPDATES, benchRefresh, REFRESH_FLEETS, REFRESH_RUNS } from './bench/refresh';
 import { benchSynth, SYNTH_TARGET_RATIO } from './bench/synth';
-import { markdownTable, progress, type Row, row } from './bench/table';
+import { markdownTable, progress, type Row } from './bench/table';
 
 const REPO = resolve(__dirname, '..');
 
@@ -26,7 +27,7 @@ async function main(): Promise<number> {
     rows.push(...synth.rows);
     rows.push(...(await benchLambdas(REPO, work, synth.assemblyDir)));
     rows.push(...(await benchBursts()));
-    rows.push(row('config refresh, fleets of 100 / 1,000 / 10,000: API calls per refresh', 'not built yet (issue 5)', 'constant'));
+    rows.push(...(await benchRefresh(REPO, synth.assemblyDir)));
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
@@ -96,8 +97,22 @@ It runs offline: no AWS credentials, no Docker, no network. Allow a few minutes 
   delivered again a minute later; calls and time cover both deliveries. Time per event is
   \`processBatch\` wall time (mocks included) divided by the launches, median of 3 runs, after one
   unreported warm-up burst.
-- **Config refresh** (target: a constant number of API calls per refresh, whatever the fleet size):
-  not built yet (issue 5).
+- **Config refresh** (targets: a constant number of AWS API calls per refresh whatever the fleet
+  size, and 1 rollout per refresh): for fleets of ${REFRESH_FLEETS.map((size) => size.toLocaleString('en-US')).join(' / ')} enrolled agents (instances
+  tagged for one tenant, the first allowed one, and Linux in the fake), one \`Parameter Store Change\`
+  Update of that tenant's agent parameter and one of \`<prefix>/config/mimir\`, each in its own SQS
+  batch through the refresh handler's \`processBatch\`, against the mocked SDK of its tests
+  (\`test/lambdas/refresh/fake-aws.ts\`), which resolves a command's tag targets against the fleet as
+  Run Command would. The handler targets agents by tag, so it never looks at instances: only the
+  fake's tag matching grows with the fleet, and its share of the time is shown. Burst: ${BURST_UPDATES}
+  Updates of the same parameter, 2 s apart, in one batch; rollouts are SendCommand plus
+  UpdateService calls. Calls count every call to the four mocked clients (SSM, ECS, EventBridge,
+  SQS). Settings: the refresh function's environment in the template synthesized above (literal
+  values as the stack sets them; CloudFormation references become the test harness's names and
+  ARNs, the stack's service names kept), and the parameters the stack creates rendered from the same
+  config; when no template is available, \`testSettings()\` and the fake's own parameters (the row
+  says which). Time is \`processBatch\` wall time (mocks included), median of ${REFRESH_RUNS} runs each on a
+  fresh fake, after one unreported warm-up.
 `;
 }
 
