@@ -90,10 +90,10 @@ export class LgtmFunction extends Construct {
       description: props.description,
       code: lambda.Code.fromAsset(LAMBDAS_DIR, {
         assetHashType: AssetHashType.OUTPUT,
-        // CDK caches bundles by source path and options, not by the local bundling function:
-        // without this, every handler would get the first handler's bundle.
-        extraHash: props.handlerFolder,
         bundling: {
+          // CDK caches bundles by source path and bundling options, not by the local bundling
+          // function: naming the handler here keeps each function from getting the first one's bundle.
+          command: ['esbuild', `${props.handlerFolder}/index.ts`],
           // Never pulled: local bundling always succeeds or throws.
           image: lambda.Runtime.NODEJS_24_X.bundlingImage,
           local: {
