@@ -1,4 +1,4 @@
-import { Aws, CfnOutput, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { Aws, CfnOutput, Lazy, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as efs from 'aws-cdk-lib/aws-efs';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -80,6 +80,11 @@ export class LgtmFleetStack extends Stack {
       ...common,
       accessLogsBucket: this.store.accessLogsBucket,
       fileSystem: backendFileSystem,
+      // The queues are created further down, with the pipelines that own them.
+      deadLetterQueueNames: [
+        Lazy.string({ produce: () => this.enrollment.deadLetterQueue.queueName }),
+        Lazy.string({ produce: () => this.refresh.deadLetterQueue.queueName }),
+      ],
     });
     if (config.collector.enabled && this.fileSystem) {
       this.collector = new Collector(this, 'Collector', { ...common, fileSystem: this.fileSystem });

@@ -96,32 +96,64 @@ describe('default configuration', () => {
     expect(main.MountPoints).toContainEqual({ SourceVolume: 'config', ContainerPath: dir, ReadOnly: true });
   });
 
-  test('Grafana data sources travel as one parameter per tenant plus a federated one, all written before Grafana starts', () => {
+  test('Grafana data sources, dashboards and alerts travel as parameters, each written into its directory before Grafana starts', () => {
     const names = Object.values(resourcesOf(template, 'AWS::SSM::Parameter'))
       .map((p) => p.Properties.Name as string)
       .filter((n) => n.startsWith('/LgtmFleet/config/grafana/'))
-      .sort();
+      .map((n) => n.replace('/LgtmFleet/config/grafana/', ''));
     expect(names).toEqual(
-      [
-        'federated-loki',
+      expect.arrayContaining([
+        'tenant-aws-rag-ec2',
+        'tenant-aws-rag-cloudwatch',
+        'tenant-aws-rag-rds',
         'federated-mimir',
+        'federated-loki',
         'federated-tempo',
         'stack-metrics',
-        'tenant-aws-rag-cloudwatch',
-        'tenant-aws-rag-ec2',
-        'tenant-aws-rag-rds',
-      ].map((k) => `/LgtmFleet/config/grafana/${k}`),
+        'cloudwatch',
+        'dashboards',
+        'dashboard-fleet-overview.json',
+        'dashboard-pipeline.json',
+        'alerting',
+      ]),
     );
     const init = containerNamed(template, 'GrafanaBackend', 'config-init');
-    expect(init.Secrets as unknown[]).toHaveLength(7);
-    for (const key of ['tenant-aws-rag-ec2', 'federated-mimir']) expect((init.Command as string[])[0]).toContain(`> /config/${key}.yaml`);
+    expect(init.Secrets as unknown[]).toHaveLength(names.length);
+    const command = (init.Command as string[])[0];
+    for (const file of [
+      '/config/tenant-aws-rag-ec2.yaml',
+      '/config/federated-mimir.yaml',
+      'fleet-overview.json',
+      'lgtm-fleet-alerts.yaml',
+    ]) {
+      expect(command).toContain(file);
+    }
     const main = containerNamed(template, 'GrafanaBackend', 'grafana');
     expect(main.DependsOn).toEqual([{ ContainerName: 'config-init', Condition: 'SUCCESS' }]);
-    expect(main.MountPoints).toContainEqual({
-      SourceVolume: 'config',
-      ContainerPath: '/etc/grafana/provisioning/datasources',
-      ReadOnly: true,
-    });
+    const mounted = (main.MountPoints as Array<{ ContainerPath: string; ReadOnly: boolean }>)
+      .filter((m) => m.ReadOnly)
+      .map((m) => m.ContainerPath);
+    expect(mounted.sort()).toEqual(
+      [
+        '/etc/grafana/dashboards',
+        '/etc/grafana/provisioning/alerting',
+        '/etc/grafana/provisioning/dashboards',
+        '/etc/grafana/provisioning/datasources',
+      ].sort(),
+    );
+  });
+
+  test("the dead-letter alert watches both pipelines' queues, and Grafana may read CloudWatch metrics", () => {
+    const alerting = Object.values(resourcesOf(template, 'AWS::SSM::Parameter')).find(
+      (p) => p.Properties.Name === '/LgtmFleet/config/grafana/alerting',
+    );
+    const value = JSON.stringify(alerting?.Properties.Value);
+    expect(value).toContain(logicalIdOf(template, 'AWS::SQS::Queue', 'EnrollmentDeadLetterQueue'));
+    expect(value).toContain(logicalIdOf(template, 'AWS::SQS::Queue', 'RefreshDeadLetterQueue'));
+    const statements = statementsOfRole(template, 'GrafanaBackendTaskTaskRole');
+    expect(statements).toContainEqual(
+      expect.objectContaining({ Action: ['cloudwatch:GetMetricData', 'cloudwatch:ListMetrics'], Resource: '*' }),
+    );
   });
 
   test.each([

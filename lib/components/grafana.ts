@@ -2,12 +2,15 @@ import { Duration, Validations } from 'aws-cdk-lib';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import type * as efs from 'aws-cdk-lib/aws-efs';
 import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { BackendService } from '../backend-service';
+import { BackendService, type ConfigFilesProps } from '../backend-service';
 import { BACKENDS, backendParameterName } from '../render/catalog';
 import { renderGrafanaDatasourceFiles } from '../render/grafana';
+import { alertContactUrlSecret, renderGrafanaAlertFiles } from '../render/grafana-alerts';
+import { GRAFANA_DIRECTORIES, type GrafanaFile, renderGrafanaDashboardFiles } from '../render/grafana-dashboards';
 import type { ComponentProps } from './common';
 import { restrictedLoadBalancer } from './load-balancer';
 
@@ -18,6 +21,23 @@ export interface GrafanaProps extends ComponentProps {
    * @default none: users and UI-made changes are lost when the task is replaced (provisioned content is not)
    */
   readonly fileSystem?: efs.FileSystem;
+  /** Dead-letter queues the default alert watches (names may be tokens). */
+  readonly deadLetterQueueNames?: readonly string[];
+}
+
+/** Grafana's files grouped by directory, each file its own parameter under `/<stack>/config/grafana/`. */
+function grafanaConfigDirectories(config: ComponentProps['config'], files: readonly GrafanaFile[]): ConfigFilesProps[] {
+  const directories = [...new Set(files.map((file) => file.directory))];
+  return directories.map((directory) => ({
+    directory,
+    files: files
+      .filter((file) => file.directory === directory)
+      .map((file) => ({
+        parameterName: `${backendParameterName(config, 'grafana')}/${file.key}`,
+        content: file.content,
+        fileName: file.fileName,
+      })),
+  }));
 }
 
 /**
@@ -60,6 +80,7 @@ export class Grafana extends Construct {
     const host = config.grafana.domainName ?? this.loadBalancer.loadBalancerDnsName;
     this.url = `${https ? 'https' : 'http'}://${host}`;
 
+    const contactSecret = alertContactUrlSecret(config);
     this.backend = new BackendService(this, 'Backend', {
       network: props.network,
       serviceName: 'grafana',
@@ -67,16 +88,14 @@ export class Grafana extends Construct {
       size: config.services.grafana,
       ports: [spec.httpPort],
       logRetentionDays: config.retention.containerLogsDays,
-      config: [
-        {
-          directory: spec.configDir,
-          files: renderGrafanaDatasourceFiles({ config, deploy: props.deploy }).map((file) => ({
-            parameterName: `${backendParameterName(config, 'grafana')}/${file.key}`,
-            content: file.content,
-            fileName: file.fileName,
-          })),
-        },
-      ],
+      config: grafanaConfigDirectories(config, [
+        ...renderGrafanaDatasourceFiles({ config, deploy: props.deploy }).map((file) => ({
+          ...file,
+          directory: GRAFANA_DIRECTORIES.datasources,
+        })),
+        ...renderGrafanaDashboardFiles({ config, deploy: props.deploy }),
+        ...renderGrafanaAlertFiles({ config, deploy: { ...props.deploy, deadLetterQueueNames: props.deadLetterQueueNames } }),
+      ]),
       configInitImage: config.images.configInit,
       data: props.fileSystem ? { kind: 'efs', path: spec.dataDir, uid: spec.uid, fileSystem: props.fileSystem } : undefined,
       // SQLite allows one writer.
@@ -93,7 +112,30 @@ export class Grafana extends Construct {
         GF_ANALYTICS_CHECK_FOR_UPDATES: 'false',
         GF_LOG_MODE: 'console',
       },
-      secrets: { GF_SECURITY_ADMIN_PASSWORD: ecs.Secret.fromSecretsManager(this.adminSecret) },
+      secrets: {
+        GF_SECURITY_ADMIN_PASSWORD: ecs.Secret.fromSecretsManager(this.adminSecret),
+        ...(contactSecret
+          ? {
+              [contactSecret.environmentVariable]: ecs.Secret.fromSecretsManager(
+                secretsmanager.Secret.fromSecretCompleteArn(this, 'AlertContactUrl', contactSecret.secretArn),
+              ),
+            }
+          : {}),
+      },
+    });
+
+    // The pipeline dashboard and the dead-letter alert read CloudWatch through the task role.
+    const role = this.backend.taskDefinition.taskRole;
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'ReadCloudWatchMetrics',
+        actions: ['cloudwatch:GetMetricData', 'cloudwatch:ListMetrics'],
+        resources: ['*'],
+      }),
+    );
+    Validations.of(role.node.tryFindChild('DefaultPolicy') ?? role).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason: 'cloudwatch:GetMetricData and cloudwatch:ListMetrics support no resource-level permissions.',
     });
 
     const target = this.backend.service.loadBalancerTarget({ containerName: 'grafana', containerPort: spec.httpPort });

@@ -97,6 +97,44 @@ const importVpc = z.strictObject({
   createS3GatewayEndpoint: z.boolean().default(false),
 });
 
+/** A Secrets Manager secret ARN (the full ARN, with its random suffix). */
+const secretArn = z.string().regex(/^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$/, {
+  message: 'not a Secrets Manager secret ARN (arn:aws:secretsmanager:<region>:<account>:secret:<name>)',
+});
+
+const webhookUrl = z.string().regex(/^https?:\/\/[^\s/$.?#][^\s]*$/, { message: 'an http(s) URL, e.g. https://hooks.example.com/alerts' });
+
+/**
+ * Where Grafana sends the default alerts. URLs that are credentials (a Slack incoming webhook,
+ * a webhook with a token in it) come from Secrets Manager, never from the config, which lands in
+ * the template and Parameter Store.
+ */
+const alertContactPoint = z
+  .discriminatedUnion('type', [
+    /** No contact point: rules evaluate and show in Grafana's alert list; nothing is sent. */
+    z.strictObject({ type: z.literal('none') }),
+    /** A Slack incoming webhook; the secret's value is the webhook URL. */
+    z.strictObject({
+      type: z.literal('slack'),
+      urlSecretArn: secretArn,
+      /** Channel to post to, when the webhook allows overriding it. */
+      recipient: z.string().min(1).max(80).optional(),
+    }),
+    /** An HTTP webhook (Alertmanager-style JSON): a plain `url`, or `urlSecretArn` when the URL holds a token. */
+    z
+      .strictObject({
+        type: z.literal('webhook'),
+        url: webhookUrl.optional(),
+        urlSecretArn: secretArn.optional(),
+      })
+      .superRefine((webhook, ctx) => {
+        if ((webhook.url === undefined) === (webhook.urlSecretArn === undefined)) {
+          ctx.addIssue({ code: 'custom', path: ['url'], message: 'set exactly one of url and urlSecretArn', input: webhook.url });
+        }
+      }),
+  ])
+  .prefault({ type: 'none' });
+
 const securityGroupId = z.string().regex(/^sg-[0-9a-f]{8,17}$/, { message: 'not a security group ID (sg-…)' });
 
 /** Seconds in a Go duration of whole seconds, minutes or hours (`90s`, `5m`, `1h`). */
@@ -430,6 +468,8 @@ export const configSchema = z
           .optional(),
         /** CIDRs allowed to reach Grafana; empty = the VPC CIDR (internal) — must be set when internet-facing. */
         allowedCidrs: z.array(cidr).default([]),
+        /** Where the default alerts are sent; `none` keeps them in Grafana's alert list only. */
+        alertContactPoint,
       })
       .prefault({}),
     enrollment: z

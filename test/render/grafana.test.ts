@@ -1,14 +1,20 @@
+import { Aws } from 'aws-cdk-lib';
 import { parse } from 'yaml';
 import { loadConfig } from '../../lib/config/load';
 import type { RenderInput } from '../../lib/render/catalog';
 import * as catalog from '../../lib/render/catalog';
 import {
+  CLOUDWATCH_UID,
   escapeProvisioningValue,
   federatedDataSourceUid,
   GRAFANA_UID_MAX_LENGTH,
+  LOG_TRACE_ID_REGEX,
   renderGrafanaDatasourceFiles,
+  TRACE_TO_METRICS_QUERIES,
   tenantDataSourceUid,
 } from '../../lib/render/grafana';
+import { NODE_EXPORTER_METRICS, WINDOWS_EXPORTER_METRICS } from '../../lib/render/grafana-dashboards';
+import { promqlSelectors, syntaxProblems } from './grafana-queries';
 
 jest.mock('../../lib/render/catalog', () => {
   const actual = jest.requireActual('../../lib/render/catalog');
@@ -22,14 +28,25 @@ interface DataSource {
   access: string;
   url: string;
   isDefault?: boolean;
-  jsonData: Record<string, string>;
-  secureJsonData: Record<string, string>;
+  jsonData: Record<string, unknown> & {
+    httpHeaderName1?: string;
+    derivedFields?: Array<{ name: string; matcherType: string; matcherRegex: string; url: string; datasourceUid: string }>;
+    exemplarTraceIdDestinations?: Array<{ name: string; datasourceUid: string }>;
+    tracesToLogsV2?: { datasourceUid: string; tags: Array<{ key: string; value: string }> };
+    tracesToMetrics?: {
+      datasourceUid: string;
+      tags: Array<{ key: string; value: string }>;
+      queries: Array<{ name: string; query: string }>;
+    };
+    serviceMap?: { datasourceUid: string };
+  };
+  secureJsonData?: Record<string, string>;
 }
 
 const DEPLOY = { region: 'eu-west-1', bucketName: 'lgtmfleet-databucket-1a2b3c4d5e6f-123456789012', urlSuffix: 'amazonaws.com' };
 
-function render(values: Record<string, unknown> = {}) {
-  const input: RenderInput = { config: loadConfig([{ origin: 'test', values }]), deploy: DEPLOY };
+function render(values: Record<string, unknown> = {}, deploy: RenderInput['deploy'] = DEPLOY) {
+  const input: RenderInput = { config: loadConfig([{ origin: 'test', values }]), deploy };
   const files = renderGrafanaDatasourceFiles(input);
   const docs = files.map((file) => parse(file.content) as { apiVersion: number; prune: boolean; datasources: DataSource[] });
   // What Grafana ends up with: the union of every file in the provisioning directory.
@@ -38,6 +55,18 @@ function render(values: Record<string, unknown> = {}) {
 }
 
 const DEFAULT_TENANTS = ['aws-rag-ec2', 'aws-rag-cloudwatch', 'aws-rag-rds'];
+
+/** Every data source UID a data source links to (derived fields, exemplars, trace to logs/metrics, service map). */
+function correlationTargets(ds: DataSource): string[] {
+  const j = ds.jsonData;
+  return [
+    ...(j.derivedFields ?? []).map((f) => f.datasourceUid),
+    ...(j.exemplarTraceIdDestinations ?? []).map((d) => d.datasourceUid),
+    ...(j.tracesToLogsV2 ? [j.tracesToLogsV2.datasourceUid] : []),
+    ...(j.tracesToMetrics ? [j.tracesToMetrics.datasourceUid] : []),
+    ...(j.serviceMap ? [j.serviceMap.datasourceUid] : []),
+  ];
+}
 
 describe('renderGrafanaDatasources', () => {
   test('every file is a version 1 provisioning file that prunes data sources no longer listed', () => {
@@ -56,6 +85,7 @@ describe('renderGrafanaDatasources', () => {
       ['federated-loki', 'federated-loki.yaml'],
       ['federated-tempo', 'federated-tempo.yaml'],
       ['stack-metrics', 'stack-metrics.yaml'],
+      ['cloudwatch', 'cloudwatch.yaml'],
     ]);
   });
 
@@ -105,17 +135,17 @@ describe('renderGrafanaDatasources', () => {
     const { doc, byUid } = render();
     for (const backend of ['mimir', 'loki', 'tempo'] as const) {
       const federated = byUid.get(federatedDataSourceUid(backend));
-      expect(federated?.secureJsonData.httpHeaderValue1).toBe(DEFAULT_TENANTS.join('|'));
+      expect(federated?.secureJsonData?.httpHeaderValue1).toBe(DEFAULT_TENANTS.join('|'));
     }
-    // Per tenant three, three federated, and the stack's own metrics.
-    expect(doc.datasources).toHaveLength(DEFAULT_TENANTS.length * 3 + 3 + 1);
+    // Per tenant three, three federated, the stack's own metrics and CloudWatch.
+    expect(doc.datasources).toHaveLength(DEFAULT_TENANTS.length * 3 + 3 + 1 + 1);
   });
 
   test('skips the federated set when there is only one tenant', () => {
     const { doc } = render({
       tenants: { allowed: ['solo'], ec2Default: 'solo', cloudwatchMetrics: 'solo', cloudwatchLogs: 'solo' },
     });
-    expect(doc.datasources.map((ds) => ds.uid)).toEqual(['mimir-solo', 'loki-solo', 'tempo-solo', 'lgtm-stack-metrics']);
+    expect(doc.datasources.map((ds) => ds.uid)).toEqual(['mimir-solo', 'loki-solo', 'tempo-solo', 'lgtm-stack-metrics', CLOUDWATCH_UID]);
   });
 
   test("makes the first tenant's Mimir data source the only default", () => {
@@ -129,6 +159,8 @@ describe('renderGrafanaDatasources', () => {
     const tenants = [long, `${long}b`, 'team.blue', 'team-blue', 'all', 'ops'];
     const { doc } = render({ tenants: { allowed: tenants, ec2Default: 'ops', cloudwatchMetrics: 'ops', cloudwatchLogs: 'ops' } });
     const uids = doc.datasources.map((ds) => ds.uid);
+    // Correlations stay inside each tenant's own set, whatever its UIDs look like.
+    for (const ds of doc.datasources) for (const target of correlationTargets(ds)) expect(uids).toContain(target);
     for (const uid of uids) {
       expect(uid.length).toBeLessThanOrEqual(GRAFANA_UID_MAX_LENGTH);
       expect(uid).toMatch(/^[A-Za-z0-9_-]+$/);
@@ -136,7 +168,7 @@ describe('renderGrafanaDatasources', () => {
     expect(new Set(uids).size).toBe(uids.length);
     expect(new Set(doc.datasources.map((ds) => ds.name)).size).toBe(uids.length);
     // The long tenants still get their own header, even though their UIDs are shortened.
-    expect(doc.datasources.filter((ds) => ds.secureJsonData.httpHeaderValue1 === long)).toHaveLength(3);
+    expect(doc.datasources.filter((ds) => ds.secureJsonData?.httpHeaderValue1 === long)).toHaveLength(3);
   });
 
   test('derives short UIDs that are stable across renders and readable where possible', () => {
@@ -163,7 +195,8 @@ describe('renderGrafanaDatasources', () => {
 
   test('points every data source at the configured namespace', () => {
     const { doc } = render({ network: { namespaceName: 'obs.example.internal' } });
-    for (const ds of doc.datasources) expect(ds.url).toMatch(/^http:\/\/(mimir|loki|tempo)\.obs\.example\.internal:\d+/);
+    for (const ds of doc.datasources.filter((d) => d.type !== 'cloudwatch'))
+      expect(ds.url).toMatch(/^http:\/\/(mimir|loki|tempo)\.obs\.example\.internal:\d+/);
   });
 
   test('every file fits a standard Parameter Store parameter, even with 60 long tenant names, and carries no comments', () => {
@@ -171,10 +204,115 @@ describe('renderGrafanaDatasources', () => {
     const { files } = render({
       tenants: { allowed: tenants, ec2Default: tenants[0], cloudwatchMetrics: tenants[1], cloudwatchLogs: tenants[2] },
     });
-    expect(files).toHaveLength(64);
+    expect(files).toHaveLength(65);
     for (const file of files) {
       expect(Buffer.byteLength(file.content, 'utf8')).toBeLessThanOrEqual(4096);
       expect(file.content).not.toMatch(/^\s*#/m);
     }
+  });
+});
+
+describe('correlations between the data sources', () => {
+  const { byUid, files } = render();
+  const get = (uid: string): DataSource => {
+    const ds = byUid.get(uid);
+    if (!ds) throw new Error(`no data source ${uid}`);
+    return ds;
+  };
+
+  test.each(DEFAULT_TENANTS)("tenant %s: each link points at the same tenant's peer", (tenant) => {
+    const [mimir, loki, tempo] = (['mimir', 'loki', 'tempo'] as const).map((backend) => get(tenantDataSourceUid(backend, tenant)));
+    expect(loki.jsonData.derivedFields?.map((f) => f.datasourceUid)).toEqual([tempo.uid, tempo.uid]);
+    expect(mimir.jsonData.exemplarTraceIdDestinations).toEqual([
+      { name: 'trace_id', datasourceUid: tempo.uid },
+      { name: 'traceID', datasourceUid: tempo.uid },
+    ]);
+    expect(tempo.jsonData.tracesToLogsV2?.datasourceUid).toBe(loki.uid);
+    expect(tempo.jsonData.tracesToMetrics?.datasourceUid).toBe(mimir.uid);
+    expect(tempo.jsonData.serviceMap?.datasourceUid).toBe(mimir.uid);
+  });
+
+  test('the federated set links among itself', () => {
+    const [mimir, loki, tempo] = (['mimir', 'loki', 'tempo'] as const).map((backend) => get(federatedDataSourceUid(backend)));
+    expect(correlationTargets(loki)).toEqual([tempo.uid, tempo.uid]);
+    expect(correlationTargets(mimir)).toEqual([tempo.uid, tempo.uid]);
+    expect(correlationTargets(tempo)).toEqual([loki.uid, mimir.uid, mimir.uid]);
+  });
+
+  test('every link targets a provisioned data source of the right type that sends the same tenant header', () => {
+    for (const ds of byUid.values()) {
+      for (const target of correlationTargets(ds)) {
+        const peer = get(target);
+        expect([ds.uid, peer.secureJsonData?.httpHeaderValue1]).toEqual([ds.uid, ds.secureJsonData?.httpHeaderValue1]);
+      }
+      for (const f of ds.jsonData.derivedFields ?? []) expect(get(f.datasourceUid).type).toBe('tempo');
+      for (const d of ds.jsonData.exemplarTraceIdDestinations ?? []) expect(get(d.datasourceUid).type).toBe('tempo');
+      if (ds.jsonData.tracesToLogsV2) expect(get(ds.jsonData.tracesToLogsV2.datasourceUid).type).toBe('loki');
+      if (ds.jsonData.tracesToMetrics) expect(get(ds.jsonData.tracesToMetrics.datasourceUid).type).toBe('prometheus');
+      if (ds.jsonData.serviceMap) expect(get(ds.jsonData.serviceMap.datasourceUid).type).toBe('prometheus');
+    }
+  });
+
+  test("the meta tenant's data source links nowhere: no traces or logs live there", () => {
+    expect(correlationTargets(get('lgtm-stack-metrics'))).toEqual([]);
+  });
+
+  test('derived fields open the matched trace ID; $ is escaped for provisioning', () => {
+    const loki = files.find((f) => f.key === 'tenant-aws-rag-ec2')?.content ?? '';
+    // Grafana reads $$ as a literal $: the link becomes ${__value.raw}.
+    expect(loki).toContain('url: $${__value.raw}');
+    expect(get('loki-aws-rag-ec2').jsonData.derivedFields?.map((f) => [f.name, f.matcherType, f.url])).toEqual([
+      ['TraceID', 'regex', '$${__value.raw}'],
+      ['trace_id', 'label', '$${__value.raw}'],
+    ]);
+  });
+
+  test.each([
+    ['level=info trace_id=4bf92f3577b34da6a3ce929d0e0e4736 msg=done', '4bf92f3577b34da6a3ce929d0e0e4736'],
+    ['{"msg":"done","traceID":"4BF92F3577B34DA6A3CE929D0E0E4736"}', '4BF92F3577B34DA6A3CE929D0E0E4736'],
+    ['traceId: 0af7651916cd43dd8448eb211c80319c span_id=b7ad6b7169203331', '0af7651916cd43dd8448eb211c80319c'],
+  ])('the log-line regex finds the trace ID in %s', (line, traceId) => {
+    expect(new RegExp(LOG_TRACE_ID_REGEX).exec(line)?.[1]).toBe(traceId);
+  });
+
+  test.each(['trace_id=xyz', 'span_id=4bf92f3577b34da6a3ce929d0e0e4736', 'trace_id=4bf92f35'])('the log-line regex ignores %s', (line) => {
+    expect(new RegExp(LOG_TRACE_ID_REGEX).exec(line)).toBeNull();
+  });
+
+  test('spans open the logs and metrics of their host: host.id maps to the labels the agent writes', () => {
+    const tempo = get('tempo-aws-rag-ec2').jsonData;
+    expect(tempo.tracesToLogsV2?.tags).toEqual([{ key: 'host.id', value: 'instance_id' }]);
+    expect(tempo.tracesToMetrics?.tags).toEqual([{ key: 'host.id', value: 'instance' }]);
+    // The provisioning file escapes $__tags; Grafana reads it back as the trace-to-metrics macro.
+    expect(tempo.tracesToMetrics?.queries.map((q) => q.query.replaceAll('$$', '$'))).toEqual(TRACE_TO_METRICS_QUERIES.map((q) => q.query));
+  });
+
+  test('the trace-to-metrics queries parse as PromQL and chart metrics the agents export', () => {
+    const exported = new Set([...Object.keys(NODE_EXPORTER_METRICS), ...Object.keys(WINDOWS_EXPORTER_METRICS)]);
+    for (const { query } of TRACE_TO_METRICS_QUERIES) {
+      expect([query, syntaxProblems('promql', query)]).toEqual([query, []]);
+      for (const selector of promqlSelectors(query))
+        expect([selector.metric, exported.has(selector.metric ?? '')]).toEqual([selector.metric, true]);
+    }
+  });
+});
+
+describe('CloudWatch data source', () => {
+  test("one data source through Grafana's task role, in the stack's region, offering the handlers' namespace", () => {
+    const ds = render().byUid.get(CLOUDWATCH_UID);
+    expect(ds).toEqual({
+      name: 'CloudWatch (lgtm-fleet)',
+      uid: CLOUDWATCH_UID,
+      type: 'cloudwatch',
+      access: 'proxy',
+      jsonData: { authType: 'default', defaultRegion: 'eu-west-1', customMetricsNamespaces: 'LgtmFleet' },
+    });
+  });
+
+  test('a region token is written as is, not escaped like a literal $', () => {
+    const { files } = render({}, { ...DEPLOY, region: Aws.REGION });
+    const content = files.find((f) => f.key === 'cloudwatch')?.content ?? '';
+    expect(content).toContain(Aws.REGION);
+    expect(content).not.toContain(`$${Aws.REGION}`);
   });
 });

@@ -178,10 +178,14 @@ describe('a backend or collector parameter', () => {
     expect(response).toEqual({ batchItemFailures: [] });
     expect(aws.updateServices()).toEqual([{ cluster: CLUSTER_ARN, service: serviceArn(service), forceNewDeployment: true }]);
     expect(aws.sendCommands()).toEqual([]);
-    expect(aws.ssm.commandCalls(GetParametersByPathCommand).map((call) => call.args[0].input)).toEqual([
-      { Path: '/lgtm/config', Recursive: true, MaxResults: 10 },
-      { Path: '/lgtm/config', Recursive: true, MaxResults: 10, NextToken: '10' },
-    ]);
+    // Every file under the config path, 10 per page (the API's maximum), following NextToken.
+    const configFiles = [...RENDERED.keys()].filter((n) => n.startsWith('/lgtm/config/')).length;
+    const pages = aws.ssm.commandCalls(GetParametersByPathCommand).map((call) => call.args[0].input);
+    expect(pages).toHaveLength(Math.ceil(configFiles / 10));
+    pages.forEach((page, index) => {
+      expect(page).toMatchObject({ Path: '/lgtm/config', Recursive: true, MaxResults: 10 });
+      expect(page.NextToken).toBe(index === 0 ? undefined : String(index * 10));
+    });
     const [started] = byType(aws, 'Config Refresh Started');
     expect(started?.detail).toMatchObject({
       parameter: name,
