@@ -48,8 +48,8 @@ async function benchLambda(repo: string, outDir: string, name: string, assemblyD
     kb <= BUNDLE_TARGET_KB,
   );
 
-  const fromTemplate = assemblyDir ? templateEnvironment(assemblyDir, entry) : undefined;
-  const fromTests = fromTemplate ? undefined : await testEnvironment(repo, name);
+  const fromTests = await testEnvironment(repo, name);
+  const fromTemplate = assemblyDir ? templateEnvironment(assemblyDir, entry, fromTests ?? {}) : undefined;
   const environment = fromTemplate ?? fromTests ?? {};
   const source = fromTemplate ? 'the synthesized template' : fromTests ? 'the TEST_ENV of its tests' : 'none found';
   const bundleTimes: number[] = [];
@@ -134,10 +134,14 @@ interface TemplateResource {
 
 /**
  * The environment the stack gives the function whose bundle was built from `entry` (found through
- * the source map of each bundled asset). Values that are CloudFormation references become dummy
- * strings; NODE_OPTIONS (source maps) is left out so that both sides of the comparison load alike.
+ * the source map of each bundled asset). Values that are CloudFormation references (only known once
+ * deployed) take the realistic value its tests use, else a dummy string; NODE_OPTIONS (source maps) is left out so that both sides of the comparison load alike.
  */
-function templateEnvironment(assemblyDir: string, entry: string): Record<string, string> | undefined {
+function templateEnvironment(
+  assemblyDir: string,
+  entry: string,
+  deployTimeValues: Record<string, string>,
+): Record<string, string> | undefined {
   for (const templateFile of readdirSync(assemblyDir).filter((file) => file.endsWith('.template.json'))) {
     const template = JSON.parse(readFileSync(join(assemblyDir, templateFile), 'utf8')) as { Resources?: Record<string, TemplateResource> };
     for (const resource of Object.values(template.Resources ?? {})) {
@@ -152,7 +156,10 @@ function templateEnvironment(assemblyDir: string, entry: string): Record<string,
         ([variable]) => variable !== 'NODE_OPTIONS',
       );
       return Object.fromEntries(
-        variables.map(([variable, value]) => [variable, typeof value === 'string' ? value : `dummy-${variable.toLowerCase()}`]),
+        variables.map(([variable, value]) => [
+          variable,
+          typeof value === 'string' ? value : (deployTimeValues[variable] ?? `dummy-${variable.toLowerCase()}`),
+        ]),
       );
     }
   }
