@@ -1,18 +1,19 @@
 import { Arn, ArnFormat, Duration, Stack, Validations } from 'aws-cdk-lib';
-import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
-import * as sqs from 'aws-cdk-lib/aws-sqs';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
 import { COMMAND_INVOCATION_STATUS_CHANGE, EC2_STATE_CHANGE, LIFECYCLE_LAUNCH, RECONCILE_ENROLLMENT } from '../../lambdas/shared/events';
 import { ENROLL_WRITTEN_TAG_KEYS, STATUS_DELETED_TAG_KEYS, STATUS_WRITTEN_TAG_KEYS } from '../../lambdas/shared/tags';
 import { parameterTierFor } from '../backend-service';
 import type { LgtmConfig } from '../config/schema';
+import { createEventQueue } from '../event-queue';
 import { LgtmFunction } from '../lgtm-function';
 import { acknowledgeWildcardResource } from '../nag';
 import { renderAgentConfig } from '../render/agent';
@@ -100,28 +101,16 @@ export class Enrollment extends Construct {
       updateMethod: 'NewVersion',
     });
 
-    this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
-      retentionPeriod: Duration.days(14),
-      enforceSSL: true,
-      encryption: sqs.QueueEncryption.SQS_MANAGED,
-    });
-    this.queue = new sqs.Queue(this, 'Queue', {
-      // Three times the function timeout (Lambda requires at least one).
+    // The handler dead-letters on its deadline; the receive count only catches poison messages.
+    ({
+      queue: this.queue,
+      deadLetterQueue: this.deadLetterQueue,
+      deadLetterAlarm: this.deadLetterAlarm,
+    } = createEventQueue(this, {
+      events: 'enrollment events',
       visibilityTimeout: ENROLL_QUEUE_VISIBILITY,
-      retentionPeriod: Duration.days(4),
-      enforceSSL: true,
-      encryption: sqs.QueueEncryption.SQS_MANAGED,
-      // The handler dead-letters on its deadline; this count only catches poison messages.
-      deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: 50 },
-    });
-    this.deadLetterAlarm = new cloudwatch.Alarm(this, 'DeadLetterAlarm', {
-      alarmDescription: 'lgtm-fleet: enrollment events are in the dead-letter queue (each message has a "reason" attribute)',
-      metric: this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1), statistic: 'Maximum' }),
-      threshold: 1,
-      evaluationPeriods: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-    });
+      maxReceiveCount: 50,
+    }));
 
     const enroll = new LgtmFunction(this, 'Enroll', {
       handlerFolder: 'enroll',
@@ -151,10 +140,6 @@ export class Enrollment extends Construct {
       },
     });
     this.enrollFunction = enroll.function;
-    Validations.of(this.deadLetterQueue).acknowledge({
-      id: 'Serverless-SQSRedrivePolicy',
-      reason: 'This is the dead-letter queue; messages end here, watched by an alarm.',
-    });
     this.enrollFunction.addEventSource(
       new SqsEventSource(this.queue, {
         batchSize: 100,

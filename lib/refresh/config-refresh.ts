@@ -1,12 +1,12 @@
 import { Arn, Duration, Stack, Validations } from 'aws-cdk-lib';
-import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
-import * as sqs from 'aws-cdk-lib/aws-sqs';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
 import {
@@ -21,6 +21,7 @@ import {
 import { AGENT_TAGS } from '../../lambdas/shared/tags';
 import type { LgtmConfig } from '../config/schema';
 import { EVENT_SOURCE } from '../enrollment/enrollment';
+import { createEventQueue } from '../event-queue';
 import { LgtmFunction } from '../lgtm-function';
 import { acknowledgeWildcardResource } from '../nag';
 import { parameterPrefix } from '../render/catalog';
@@ -62,27 +63,16 @@ export class ConfigRefresh extends Construct {
     const stack = Stack.of(this);
     const prefix = parameterPrefix(config);
 
-    this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
-      retentionPeriod: Duration.days(14),
-      enforceSSL: true,
-      encryption: sqs.QueueEncryption.SQS_MANAGED,
-    });
-    this.deadLetterAlarm = new cloudwatch.Alarm(this, 'DeadLetterAlarm', {
-      alarmDescription: 'lgtm-fleet: config refresh events are in the dead-letter queue (each message has a "reason" attribute)',
-      metric: this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1), statistic: 'Maximum' }),
-      threshold: 1,
-      evaluationPeriods: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-    });
-    this.queue = new sqs.Queue(this, 'Queue', {
+    ({
+      queue: this.queue,
+      deadLetterQueue: this.deadLetterQueue,
+      deadLetterAlarm: this.deadLetterAlarm,
+    } = createEventQueue(this, {
+      events: 'config refresh events',
       deliveryDelay: DEBOUNCE_DELAY,
       visibilityTimeout: Duration.seconds(REFRESH_TIMEOUT.toSeconds() * 6),
-      retentionPeriod: Duration.days(4),
-      enforceSSL: true,
-      encryption: sqs.QueueEncryption.SQS_MANAGED,
-      deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: 5 },
-    });
+      maxReceiveCount: 5,
+    }));
 
     const refresh = new LgtmFunction(this, 'Refresh', {
       handlerFolder: 'refresh',
@@ -113,10 +103,7 @@ export class ConfigRefresh extends Construct {
       id: 'Serverless-LambdaEventSourceMappingDestination',
       reason: 'SQS event sources do not support on-failure destinations; failed messages are redriven to the dead-letter queue.',
     });
-    Validations.of(this.deadLetterQueue).acknowledge({
-      id: 'Serverless-SQSRedrivePolicy',
-      reason: 'This is the dead-letter queue; messages end here, watched by an alarm.',
-    });
+
     refresh.function.addEventSource(
       new SqsEventSource(this.queue, {
         batchSize: 100,

@@ -1,0 +1,58 @@
+import { Duration, Validations } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import type { Construct } from 'constructs';
+
+export interface EventQueueProps {
+  /** What the events are, for the alarm's description (e.g. "enrollment events"). */
+  readonly events: string;
+  /** At least the consuming function's timeout. */
+  readonly visibilityTimeout: Duration;
+  /** Receives after which a message is dead-lettered. */
+  readonly maxReceiveCount: number;
+  /**
+   * Delay before a new message becomes visible.
+   * @default none
+   */
+  readonly deliveryDelay?: Duration;
+}
+
+/** A pipeline's buffer: the queue, its dead-letter queue, and an alarm on the first dead letter. */
+export interface EventQueue {
+  readonly queue: sqs.Queue;
+  readonly deadLetterQueue: sqs.Queue;
+  readonly deadLetterAlarm: cloudwatch.Alarm;
+}
+
+/**
+ * Creates `Queue`, `DeadLetterQueue` and `DeadLetterAlarm` directly in `scope`: encrypted,
+ * TLS-only, and alarmed as soon as one message is dead-lettered, so nothing is lost silently.
+ */
+export function createEventQueue(scope: Construct, props: EventQueueProps): EventQueue {
+  const deadLetterQueue = new sqs.Queue(scope, 'DeadLetterQueue', {
+    retentionPeriod: Duration.days(14),
+    enforceSSL: true,
+    encryption: sqs.QueueEncryption.SQS_MANAGED,
+  });
+  Validations.of(deadLetterQueue).acknowledge({
+    id: 'Serverless-SQSRedrivePolicy',
+    reason: 'This is the dead-letter queue; messages end here, watched by an alarm.',
+  });
+  const queue = new sqs.Queue(scope, 'Queue', {
+    visibilityTimeout: props.visibilityTimeout,
+    deliveryDelay: props.deliveryDelay,
+    retentionPeriod: Duration.days(4),
+    enforceSSL: true,
+    encryption: sqs.QueueEncryption.SQS_MANAGED,
+    deadLetterQueue: { queue: deadLetterQueue, maxReceiveCount: props.maxReceiveCount },
+  });
+  const deadLetterAlarm = new cloudwatch.Alarm(scope, 'DeadLetterAlarm', {
+    alarmDescription: `lgtm-fleet: ${props.events} are in the dead-letter queue (each message has a "reason" attribute)`,
+    metric: deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1), statistic: 'Maximum' }),
+    threshold: 1,
+    evaluationPeriods: 1,
+    comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+    treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+  });
+  return { queue, deadLetterQueue, deadLetterAlarm };
+}
