@@ -3,16 +3,11 @@ import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { type AutoScalingClient, CompleteLifecycleActionCommand } from '@aws-sdk/client-auto-scaling';
 import { CreateTagsCommand, type EC2Client, type Tag } from '@aws-sdk/client-ec2';
 import { type EventBridgeClient, PutEventsCommand, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
-import {
-  ChangeMessageVisibilityBatchCommand,
-  type MessageAttributeValue,
-  SendMessageBatchCommand,
-  type SendMessageBatchRequestEntry,
-  type SQSClient,
-} from '@aws-sdk/client-sqs';
+import { ChangeMessageVisibilityBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { SendCommandCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { chunk, errorMessage, errorName, isThrottlingError } from '../shared/aws';
+import { sendToDeadLetterQueue } from '../shared/dead-letter';
 import {
   agentConfigParameterName,
   buildInstallCommand,
@@ -53,11 +48,9 @@ export const DEAD_LETTER_REASON = {
   configMissing: 'agent-config-missing-before-deadline',
 } as const;
 
-/** PutEvents takes at most 10 entries; SendMessageBatch and ChangeMessageVisibilityBatch too. */
+/** PutEvents takes at most 10 entries; ChangeMessageVisibilityBatch too. */
 const PUT_EVENTS_CHUNK = 10;
 const SQS_BATCH_CHUNK = 10;
-/** SendMessageBatch payloads are capped (256 KiB on older queues); stay below with room for attributes. */
-const SQS_BATCH_MAX_BYTES = 200 * 1024;
 /** CreateTags takes at most 1000 resource IDs. */
 const CREATE_TAGS_CHUNK = 1000;
 const NO_ACTIVE_LIFECYCLE_ACTION = /no active lifecycle action/i;
@@ -507,38 +500,19 @@ class EnrollBatch {
 
   /** Forwards records to the dead-letter queue; returns the message IDs that could not be forwarded. */
   private async sendToDeadLetterQueue(deadLetters: readonly DeadLetter[]): Promise<string[]> {
-    const unsent: string[] = [];
-    for (const batch of sqsBatches(deadLetters)) {
-      const entries: SendMessageBatchRequestEntry[] = batch.map(({ record, reason, detail, instanceIds }) => ({
-        Id: record.messageId,
-        MessageBody: record.body,
-        MessageAttributes: {
-          reason: stringAttribute(reason),
-          detail: stringAttribute(detail.slice(0, 1024)),
-          sourceMessageId: stringAttribute(record.messageId),
-          ...(instanceIds && instanceIds.length > 0 ? { instanceIds: stringAttribute(instanceIds.join(',')) } : {}),
-        },
-      }));
-      try {
-        const result = await this.clients.sqs.send(
-          new SendMessageBatchCommand({ QueueUrl: this.settings.deadLetterQueueUrl, Entries: entries }),
-        );
-        const failed = new Set((result.Failed ?? []).map((entry) => entry.Id));
-        for (const { record } of batch) {
-          if (failed.has(record.messageId)) unsent.push(record.messageId);
-          else this.counters.add(METRIC.deadLettered);
-        }
-        if (failed.size > 0) this.logger.error('dead-letter queue refused messages; they will be retried', { failed: result.Failed });
-      } catch (error) {
-        unsent.push(...batch.map(({ record }) => record.messageId));
-        this.logger.error('could not forward to the dead-letter queue; records will be retried', {
-          messageIds: batch.map(({ record }) => record.messageId),
-          errorName: errorName(error),
-          errorMessage: errorMessage(error),
-        });
-      }
-    }
-    return unsent;
+    const { sent, unsent } = await sendToDeadLetterQueue(
+      this.clients.sqs,
+      this.settings.deadLetterQueueUrl,
+      deadLetters.map(({ record, reason, detail, instanceIds }) => ({
+        record,
+        reason,
+        detail,
+        attributes: instanceIds && instanceIds.length > 0 ? { instanceIds: instanceIds.join(',') } : undefined,
+      })),
+    );
+    for (const _ of sent) this.counters.add(METRIC.deadLettered);
+    if (unsent.length > 0) this.logger.error('could not forward to the dead-letter queue; records will be retried', { unsent });
+    return unsent.map(({ messageId }) => messageId);
   }
 
   /**
@@ -660,27 +634,4 @@ export function planRetry(
   const backoff = Math.min(base * 2 ** exponent, max);
   const delaySeconds = Math.max(1, Math.min(backoff, Math.ceil(remainingSeconds)));
   return { delaySeconds, changeVisibility: delaySeconds !== queueTimeout };
-}
-
-function stringAttribute(value: string): MessageAttributeValue {
-  return { DataType: 'String', StringValue: value === '' ? '-' : value };
-}
-
-/** Groups dead letters into SendMessageBatch calls: at most 10 entries and 200 KiB of bodies each. */
-function sqsBatches(deadLetters: readonly DeadLetter[]): DeadLetter[][] {
-  const batches: DeadLetter[][] = [];
-  let current: DeadLetter[] = [];
-  let bytes = 0;
-  for (const deadLetter of deadLetters) {
-    const size = Buffer.byteLength(deadLetter.record.body, 'utf8') + 2048;
-    if (current.length > 0 && (current.length === SQS_BATCH_CHUNK || bytes + size > SQS_BATCH_MAX_BYTES)) {
-      batches.push(current);
-      current = [];
-      bytes = 0;
-    }
-    current.push(deadLetter);
-    bytes += size;
-  }
-  if (current.length > 0) batches.push(current);
-  return batches;
 }

@@ -14,6 +14,8 @@ export interface DeadLetter {
   readonly reason: string;
   /** Human-readable detail (cut to 1 KiB). */
   readonly detail: string;
+  /** More message attributes (e.g. the instance IDs concerned). */
+  readonly attributes?: Readonly<Record<string, string>>;
 }
 
 export interface DeadLetterResult {
@@ -40,13 +42,14 @@ export async function sendToDeadLetterQueue(
       const result = await sqs.send(
         new SendMessageBatchCommand({
           QueueUrl: queueUrl,
-          Entries: batch.map(({ record, reason, detail }) => ({
+          Entries: batch.map(({ record, reason, detail, attributes }) => ({
             Id: record.messageId,
             MessageBody: record.body,
             MessageAttributes: {
               reason: stringAttribute(reason),
               detail: stringAttribute(detail.slice(0, 1024)),
               sourceMessageId: stringAttribute(record.messageId),
+              ...Object.fromEntries(Object.entries(attributes ?? {}).map(([name, value]) => [name, stringAttribute(value)])),
             },
           })),
         }),
