@@ -1,12 +1,11 @@
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { SSMClient } from '@aws-sdk/client-ssm';
-import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { SDK_CLIENT_CONFIG } from '../shared/aws';
+import { lambdaHandler } from '../shared/handler';
 import { logger, metrics } from '../shared/powertools';
 import { type EnrollDependencies, processBatch } from './process-batch';
 import { loadEnrollSettings } from './settings';
@@ -29,12 +28,4 @@ const dependencies: EnrollDependencies = {
   metrics,
 };
 
-// @middy/core 7 publishes only an ES module entry, and this project compiles handlers as CommonJS,
-// so it is loaded with import(): the bundler inlines it, and the chain is built once per container.
-const middyfied = import('@middy/core').then(({ default: middy }) =>
-  middy((event: SQSEvent) => processBatch(event, dependencies))
-    .use(injectLambdaContext(logger, { resetKeys: true }))
-    .use(logMetrics(metrics, { captureColdStartMetric: true })),
-);
-
-export const handler = async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> => (await middyfied)(event, context);
+export const handler = lambdaHandler((event: SQSEvent): Promise<SQSBatchResponse> => processBatch(event, dependencies));

@@ -1,10 +1,8 @@
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SSMClient } from '@aws-sdk/client-ssm';
-import type { Context } from 'aws-lambda';
 import { SDK_CLIENT_CONFIG } from '../shared/aws';
+import { lambdaHandler } from '../shared/handler';
 import { logger, metrics } from '../shared/powertools';
 import { type ReconcileDependencies, type ReconcileSummary, reconcile } from './reconcile';
 import { loadReconcileSettings } from './settings';
@@ -26,12 +24,5 @@ const dependencies: ReconcileDependencies = {
   metrics,
 };
 
-// @middy/core 7 publishes only an ES module entry, and this project compiles handlers as CommonJS,
-// so it is loaded with import(): the bundler inlines it, and the chain is built once per container.
-const middyfied = import('@middy/core').then(({ default: middy }) =>
-  middy(() => reconcile(dependencies))
-    .use(injectLambdaContext(logger, { resetKeys: true }))
-    .use(logMetrics(metrics, { captureColdStartMetric: true })),
-);
-
-export const handler = async (event: unknown, context: Context): Promise<ReconcileSummary> => (await middyfied)(event, context);
+// Every invocation is one full run; the schedule's event carries nothing needed.
+export const handler = lambdaHandler((): Promise<ReconcileSummary> => reconcile(dependencies));

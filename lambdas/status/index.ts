@@ -1,11 +1,9 @@
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SSMClient } from '@aws-sdk/client-ssm';
-import type { Context } from 'aws-lambda';
 import { SDK_CLIENT_CONFIG } from '../shared/aws';
+import { lambdaHandler } from '../shared/handler';
 import { logger, metrics } from '../shared/powertools';
 import { processEvent, type StatusDependencies, type StatusResult } from './process-event';
 import { loadStatusSettings } from './settings';
@@ -28,13 +26,5 @@ const dependencies: StatusDependencies = {
   metrics,
 };
 
-// @middy/core 7 publishes only an ES module entry, and this project compiles handlers as CommonJS,
-// so it is loaded with import(): the bundler inlines it, and the chain is built once per container.
-const middyfied = import('@middy/core').then(({ default: middy }) =>
-  // The event is typed unknown on purpose: it is parsed with a schema before use.
-  middy((event: unknown) => processEvent(event, dependencies))
-    .use(injectLambdaContext(logger, { resetKeys: true }))
-    .use(logMetrics(metrics, { captureColdStartMetric: true })),
-);
-
-export const handler = async (event: unknown, context: Context): Promise<StatusResult> => (await middyfied)(event, context);
+// The event is typed unknown on purpose: it is parsed with a schema before use.
+export const handler = lambdaHandler((event: unknown): Promise<StatusResult> => processEvent(event, dependencies));
