@@ -1,5 +1,6 @@
 import { Token } from 'aws-cdk-lib';
 import { type LgtmConfig, tenantIdProblem } from '../config/schema';
+import { type AlloyBlock, alloyString, block, list, object, renderBlock, stringList } from './alloy-syntax';
 
 /**
  * Renders the Grafana Alloy configuration installed on every EC2 instance, one per
@@ -126,47 +127,9 @@ export const AGENT_BUILD_INFO_METRIC = 'alloy_build_info';
 
 const TENANT_HEADER = 'X-Scope-OrgID';
 
-/** An Alloy double-quoted string literal. */
-export function alloyString(value: string): string {
-  let out = '"';
-  for (const char of value) {
-    const code = char.charCodeAt(0);
-    if (char === '\\') out += '\\\\';
-    else if (char === '"') out += '\\"';
-    else if (char === '\n') out += '\\n';
-    else if (char === '\t') out += '\\t';
-    else if (code < 0x20 || code === 0x7f) throw new Error(`cannot put control character 0x${code.toString(16)} into an Alloy string`);
-    else out += char;
-  }
-  return `${out}"`;
-}
+export { alloyString } from './alloy-syntax';
 
-/** An attribute or nested block inside a component. */
-type Statement = readonly [name: string, value: string] | AlloyBlock;
-
-interface AlloyBlock {
-  readonly name: string;
-  readonly label?: string;
-  readonly body: readonly Statement[];
-}
-
-const block = (name: string, label: string | undefined, ...body: Statement[]): AlloyBlock => ({ name, label, body });
-const list = (items: readonly string[]): string => `[${items.join(', ')}]`;
-const stringList = (items: readonly string[]): string => list(items.map(alloyString));
-const object = (entries: ReadonlyArray<readonly [key: string, value: string]>): string =>
-  `{${entries.map(([key, value]) => `${/^[A-Za-z_][A-Za-z0-9_]*$/.test(key) ? key : alloyString(key)} = ${value}`).join(', ')}}`;
 const env = (name: string): string => `sys.env(${alloyString(name)})`;
-
-function renderBlock(b: AlloyBlock, depth: number): string[] {
-  const indent = '\t'.repeat(depth);
-  const lines = [`${indent}${b.name}${b.label === undefined ? '' : ` ${alloyString(b.label)}`} {`];
-  for (const statement of b.body) {
-    if ('body' in statement) lines.push(...renderBlock(statement, depth + 1));
-    else lines.push(`${indent}\t${statement[0]} = ${statement[1]}`);
-  }
-  lines.push(`${indent}}`);
-  return lines;
-}
 
 function identityLabels(tenant: string): string {
   return object(

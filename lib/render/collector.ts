@@ -1,5 +1,5 @@
 import { type LgtmConfig, tenantIdProblem } from '../config/schema';
-import { alloyString } from './agent';
+import { type AlloyBlock, alloyString, block, list, object, renderBlock, stringList } from './alloy-syntax';
 import { BACKENDS, type RenderInput, serviceHost, serviceUrl } from './catalog';
 
 /**
@@ -132,34 +132,6 @@ export const COLLECTOR_LOG_LABELS = ['log_group', 'db_instance', 'db_cluster', '
 export const COLLECTOR_LOGS_JOB = 'cloudwatch-logs';
 
 const TENANT_HEADER = 'X-Scope-OrgID';
-
-// ---------------------------------------------------------------------------
-// Alloy syntax: one statement per line, like the agent renderer.
-
-type Statement = readonly [name: string, value: string] | AlloyBlock;
-
-interface AlloyBlock {
-  readonly name: string;
-  readonly label?: string;
-  readonly body: readonly Statement[];
-}
-
-const block = (name: string, label: string | undefined, ...body: Statement[]): AlloyBlock => ({ name, label, body });
-const list = (items: readonly string[]): string => `[${items.join(', ')}]`;
-const stringList = (items: readonly string[]): string => list(items.map(alloyString));
-const object = (entries: ReadonlyArray<readonly [key: string, value: string]>): string =>
-  `{${entries.map(([key, value]) => `${/^[A-Za-z_][A-Za-z0-9_]*$/.test(key) ? key : alloyString(key)} = ${value}`).join(', ')}}`;
-
-function renderBlock(b: AlloyBlock, depth: number): string[] {
-  const indent = '\t'.repeat(depth);
-  const lines = [`${indent}${b.name}${b.label === undefined ? '' : ` ${alloyString(b.label)}`} {`];
-  for (const statement of b.body) {
-    if ('body' in statement) lines.push(...renderBlock(statement, depth + 1));
-    else lines.push(`${indent}\t${statement[0]} = ${statement[1]}`);
-  }
-  lines.push(`${indent}}`);
-  return lines;
-}
 
 /** Seconds as the shortest Go duration: `300` → `5m`, `3600` → `1h`, `90` → `90s`. */
 export function goDuration(seconds: number): string {
