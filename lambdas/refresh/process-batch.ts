@@ -354,7 +354,7 @@ class RefreshBatch {
       return;
     }
     const current = state as ParameterState;
-    const rollout = { tenant, platform, parameterName: name, version: current.version };
+    const rollout = { tenant, platform, parameterName: name, version: current.version, config: current.value };
     const document = documentFor(this.settings, platform);
     await this.execute(job, {
       parameter: name,

@@ -15,6 +15,8 @@ export interface AgentRollout {
   readonly platform: AgentPlatform;
   readonly parameterName: string;
   readonly version: number;
+  /** The config as read and checked before the rollout (exactly `version`). */
+  readonly config: string;
 }
 
 /**
@@ -33,8 +35,10 @@ export function refreshComment(rollout: Pick<AgentRollout, 'tenant' | 'platform'
 /**
  * One command for every enrolled agent of a tenant and platform, whatever the fleet size: the
  * instances are selected by the two tags the status handler writes on success (an instance needs
- * both), and Run Command spreads the command with the rate controls. The config travels as a
- * `{{ssm:name}}` reference, resolved by each instance's SSM Agent when its invocation starts.
+ * both), and Run Command spreads the command with the rate controls. The config travels inline:
+ * the value that passed the checks, so every agent gets exactly `version`, even when the parameter
+ * changes again while the rollout is under way (a `{{ssm:name}}` reference would be resolved by
+ * each instance at its turn, unchecked). That later change has a rollout of its own.
  */
 export function buildRefreshCommand(
   settings: Pick<
@@ -57,7 +61,7 @@ export function buildRefreshCommand(
       { Key: `tag:${AGENT_TAGS.platform}`, Values: [rollout.platform] },
     ],
     Parameters: {
-      AgentConfig: [`{{ssm:${rollout.parameterName}}}`],
+      AgentConfig: [rollout.config],
       Tenant: [rollout.tenant],
       AlloyVersion: [settings.alloyVersion],
       ConfigVersion: [String(rollout.version)],

@@ -47,7 +47,8 @@ describe('an agent parameter created or updated', () => {
             { Key: 'tag:lgtm:agent-platform', Values: [platform] },
           ],
           Parameters: {
-            AgentConfig: [`{{ssm:${name}}}`],
+            // The checked value itself, so a change during the rollout cannot slip in unchecked.
+            AgentConfig: [ALLOY_CONFIG],
             Tenant: [tenant],
             AlloyVersion: ['1.21.0'],
             ConfigVersion: ['5'],
@@ -667,8 +668,8 @@ describe('manual refresh requests', () => {
 
     expect(response.batchItemFailures).toEqual([]);
     expect(aws.sendCommands().map((command) => [command.DocumentName, command.Parameters?.AgentConfig, command.Comment])).toEqual([
-      ['lgtm-install-alloy-linux', ['{{ssm:/lgtm/agent/team-a/linux}}'], 'lgtm-fleet refresh team-a/linux v2'],
-      ['lgtm-install-alloy-windows', ['{{ssm:/lgtm/agent/team-a/windows}}'], 'lgtm-fleet refresh team-a/windows v2'],
+      ['lgtm-install-alloy-linux', [ALLOY_CONFIG], 'lgtm-fleet refresh team-a/linux v2'],
+      ['lgtm-install-alloy-windows', [ALLOY_CONFIG], 'lgtm-fleet refresh team-a/windows v2'],
     ]);
     expect(aws.ssm.commandCalls(GetParametersCommand).map((call) => call.args[0].input)).toEqual([
       { Names: ['/lgtm/agent/team-a/linux', '/lgtm/agent/team-a/windows'] },
