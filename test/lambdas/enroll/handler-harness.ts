@@ -14,8 +14,7 @@ import { DescribeInstanceInformationCommand, GetParametersCommand, SendCommandCo
 import type { Context, SQSEvent } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { handler } from '../../../lambdas/enroll/index';
-
-export const RESULT_MARKER = 'HARNESS_RESULT ';
+import { RESULT_MARKER } from '../handler-process';
 
 async function main(): Promise<void> {
   // Class-level mocks stub the prototype, so they also cover the clients the handler module created on import.

@@ -1,6 +1,6 @@
-import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
-import { loadSampleEvent, REPO_ROOT, sqsRecord } from '../fixtures';
+import { loadSampleEvent, sqsRecord } from '../fixtures';
+import { type HandlerRun, runHandlerProcess } from '../handler-process';
 import { TEST_ENV } from './fake-aws';
 
 /**
@@ -9,43 +9,9 @@ import { TEST_ENV } from './fake-aws';
  * module load, the middy chain, the logger's Lambda context and the metrics flush.
  */
 const HARNESS = path.join(__dirname, 'handler-harness.ts');
-const RESULT_MARKER = 'HARNESS_RESULT ';
 
-function runHandler(env: Record<string, string>, event: unknown) {
-  const child = spawnSync(process.execPath, ['--import', 'tsx', HARNESS], {
-    cwd: REPO_ROOT,
-    encoding: 'utf8',
-    timeout: 60_000,
-    env: {
-      PATH: process.env.PATH ?? '',
-      HOME: process.env.HOME ?? '',
-      AWS_REGION: 'ap-northeast-2',
-      // Set by Lambda; Powertools reports a cold start only for on-demand environments.
-      AWS_LAMBDA_INITIALIZATION_TYPE: 'on-demand',
-      AWS_ACCESS_KEY_ID: 'test',
-      AWS_SECRET_ACCESS_KEY: 'test',
-      POWERTOOLS_SERVICE_NAME: 'lgtm-fleet-enroll',
-      POWERTOOLS_METRICS_NAMESPACE: 'LgtmFleet',
-      POWERTOOLS_LOG_LEVEL: 'INFO',
-      ...env,
-      HARNESS_EVENT: JSON.stringify(event),
-    },
-  });
-  const lines = child.stdout.split('\n');
-  const resultLine = lines.find((line) => line.startsWith(RESULT_MARKER));
-  const jsonLines = lines.flatMap((line) => {
-    try {
-      return line.startsWith('{') ? [JSON.parse(line) as Record<string, unknown>] : [];
-    } catch {
-      return [];
-    }
-  });
-  return {
-    status: child.status,
-    stderr: child.stderr,
-    result: resultLine ? (JSON.parse(resultLine.slice(RESULT_MARKER.length)) as Record<string, unknown>) : undefined,
-    jsonLines,
-  };
+function runHandler(env: Record<string, string>, event: unknown): HandlerRun {
+  return runHandlerProcess(HARNESS, 'lgtm-fleet-enroll', env, event);
 }
 
 describe('enroll handler entry', () => {

@@ -1,6 +1,5 @@
-import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
-import { REPO_ROOT } from '../fixtures';
+import { type HandlerRun, runHandlerProcess } from '../handler-process';
 import { TEST_ENV } from './fake-fleet';
 
 /**
@@ -9,7 +8,6 @@ import { TEST_ENV } from './fake-fleet';
  * module load, the middy chain, the logger's Lambda context and the metrics flush.
  */
 const HARNESS = path.join(__dirname, 'handler-harness.ts');
-const RESULT_MARKER = 'HARNESS_RESULT ';
 
 /** What an EventBridge schedule rule delivers. */
 const SCHEDULED_EVENT = {
@@ -24,43 +22,8 @@ const SCHEDULED_EVENT = {
   detail: {},
 };
 
-function runHandler(env: Record<string, string>, event: unknown, extra: Record<string, string> = {}) {
-  const child = spawnSync(process.execPath, ['--import', 'tsx', HARNESS], {
-    cwd: REPO_ROOT,
-    encoding: 'utf8',
-    timeout: 60_000,
-    env: {
-      PATH: process.env.PATH ?? '',
-      HOME: process.env.HOME ?? '',
-      AWS_REGION: 'ap-northeast-2',
-      // Set by Lambda; Powertools reports a cold start only for on-demand environments.
-      AWS_LAMBDA_INITIALIZATION_TYPE: 'on-demand',
-      AWS_ACCESS_KEY_ID: 'test',
-      AWS_SECRET_ACCESS_KEY: 'test',
-      POWERTOOLS_SERVICE_NAME: 'lgtm-fleet-reconcile',
-      POWERTOOLS_METRICS_NAMESPACE: 'LgtmFleet',
-      POWERTOOLS_LOG_LEVEL: 'INFO',
-      ...env,
-      ...extra,
-      HARNESS_EVENT: JSON.stringify(event),
-    },
-  });
-  const lines = child.stdout.split('\n');
-  const resultLine = lines.find((line) => line.startsWith(RESULT_MARKER));
-  // Powertools writes WARN and ERROR lines to stderr.
-  const jsonLines = [...lines, ...child.stderr.split('\n')].flatMap((line) => {
-    try {
-      return line.startsWith('{') ? [JSON.parse(line) as Record<string, unknown>] : [];
-    } catch {
-      return [];
-    }
-  });
-  return {
-    status: child.status,
-    stderr: child.stderr,
-    result: resultLine ? (JSON.parse(resultLine.slice(RESULT_MARKER.length)) as Record<string, unknown>) : undefined,
-    jsonLines,
-  };
+function runHandler(env: Record<string, string>, event: unknown, extra: Record<string, string> = {}): HandlerRun {
+  return runHandlerProcess(HARNESS, 'lgtm-fleet-reconcile', { ...env, ...extra }, event);
 }
 
 function emfDocuments(jsonLines: Record<string, unknown>[]) {

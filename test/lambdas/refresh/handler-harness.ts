@@ -15,8 +15,7 @@ import { GetParametersCommand, ListCommandsCommand, SendCommandCommand, SSMClien
 import type { Context, SQSEvent } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { handler } from '../../../lambdas/refresh/index';
-
-export const RESULT_MARKER = 'HARNESS_RESULT ';
+import { RESULT_MARKER } from '../handler-process';
 
 async function main(): Promise<void> {
   // Class-level mocks stub the prototype, so they also cover the clients the handler module created on import.

@@ -15,8 +15,7 @@ import { ListCommandsCommand, SSMClient } from '@aws-sdk/client-ssm';
 import type { Context } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { handler } from '../../../lambdas/status/index';
-
-export const RESULT_MARKER = 'HARNESS_RESULT ';
+import { RESULT_MARKER } from '../handler-process';
 
 async function main(): Promise<void> {
   // Class-level mocks stub the prototype, so they also cover the clients the handler module created on import.

@@ -1,6 +1,6 @@
-import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
-import { loadSampleEvent, REPO_ROOT } from '../fixtures';
+import { loadSampleEvent } from '../fixtures';
+import { type HandlerRun, runHandlerProcess } from '../handler-process';
 import { invocationEvent, TEST_ENV } from './fake-aws';
 
 /**
@@ -10,45 +10,9 @@ import { invocationEvent, TEST_ENV } from './fake-aws';
  * handler throws.
  */
 const HARNESS = path.join(__dirname, 'handler-harness.ts');
-const RESULT_MARKER = 'HARNESS_RESULT ';
 
-function runHandler(env: Record<string, string>, event: unknown) {
-  const child = spawnSync(process.execPath, ['--import', 'tsx', HARNESS], {
-    cwd: REPO_ROOT,
-    encoding: 'utf8',
-    timeout: 60_000,
-    env: {
-      PATH: process.env.PATH ?? '',
-      HOME: process.env.HOME ?? '',
-      AWS_REGION: 'ap-northeast-2',
-      // Set by Lambda; Powertools reports a cold start only for on-demand environments.
-      AWS_LAMBDA_INITIALIZATION_TYPE: 'on-demand',
-      AWS_ACCESS_KEY_ID: 'test',
-      AWS_SECRET_ACCESS_KEY: 'test',
-      POWERTOOLS_SERVICE_NAME: 'lgtm-fleet-status',
-      POWERTOOLS_METRICS_NAMESPACE: 'LgtmFleet',
-      POWERTOOLS_LOG_LEVEL: 'INFO',
-      ...env,
-      HARNESS_EVENT: JSON.stringify(event),
-    },
-  });
-  const lines = child.stdout.split('\n');
-  const resultLine = lines.find((line) => line.startsWith(RESULT_MARKER));
-  // Powertools writes warnings and errors to stderr, the rest to stdout.
-  const jsonLines = [...lines, ...child.stderr.split('\n')].flatMap((line) => {
-    try {
-      return line.startsWith('{') ? [JSON.parse(line) as Record<string, unknown>] : [];
-    } catch {
-      return [];
-    }
-  });
-  return {
-    status: child.status,
-    stderr: child.stderr,
-    result: resultLine ? (JSON.parse(resultLine.slice(RESULT_MARKER.length)) as Record<string, unknown>) : undefined,
-    jsonLines,
-    emf: jsonLines.filter((line) => '_aws' in line),
-  };
+function runHandler(env: Record<string, string>, event: unknown): HandlerRun {
+  return runHandlerProcess(HARNESS, 'lgtm-fleet-status', env, event);
 }
 
 describe('status handler entry', () => {
