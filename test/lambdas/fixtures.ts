@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import type { Instance } from '@aws-sdk/client-ec2';
 import type { SQSRecord } from 'aws-lambda';
 
 /** The repository root (the folder holding package.json). */
@@ -60,5 +61,35 @@ export function sqsRecord(body: unknown, options: RecordOptions = {}): SQSRecord
     eventSource: 'aws:sqs',
     eventSourceARN: 'arn:aws:sqs:ap-northeast-2:123456789012:LgtmFleet-Enroll',
     awsRegion: 'ap-northeast-2',
+  };
+}
+
+/** An AWS SDK-style service error. */
+export function awsError(name: string, message = name): Error {
+  return Object.assign(new Error(message), { name, $fault: 'client', $metadata: { httpStatusCode: 400 } });
+}
+
+/** What the fakes know of an EC2 instance. */
+export interface InstanceShape {
+  readonly id: string;
+  /** EC2 state; default running. */
+  readonly state?: string;
+  readonly platform?: 'linux' | 'windows';
+  /** Default x86_64. */
+  readonly architecture?: string;
+  readonly tags?: Record<string, string>;
+}
+
+/** The instance as DescribeInstances returns it. */
+export function toEc2Instance(instance: InstanceShape): Instance {
+  const windows = instance.platform === 'windows';
+  return {
+    InstanceId: instance.id,
+    State: { Name: (instance.state ?? 'running') as never, Code: 16 },
+    Architecture: (instance.architecture ?? 'x86_64') as never,
+    // The API reports "windows" in lower case.
+    ...(windows ? { Platform: 'windows' as never } : {}),
+    PlatformDetails: windows ? 'Windows' : 'Linux/UNIX',
+    Tags: Object.entries(instance.tags ?? {}).map(([Key, Value]) => ({ Key, Value })),
   };
 }

@@ -1,7 +1,7 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { AutoScalingClient, CompleteLifecycleActionCommand } from '@aws-sdk/client-auto-scaling';
-import { CreateTagsCommand, DescribeInstancesCommand, EC2Client, type Instance } from '@aws-sdk/client-ec2';
+import { CreateTagsCommand, DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { EventBridgeClient, PutEventsCommand, type PutEventsCommandInput } from '@aws-sdk/client-eventbridge';
 import {
   ChangeMessageVisibilityBatchCommand,
@@ -21,6 +21,12 @@ import {
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { type EnrollDependencies, processBatch } from '../../../lambdas/enroll/process-batch';
+
+import { awsError, toEc2Instance } from '../fixtures';
+
+/** Re-exported for the tests that build errors beside this fake. */
+export { awsError };
+
 import { type EnrollSettings, loadEnrollSettings } from '../../../lambdas/enroll/settings';
 
 /** The environment the CDK construct is expected to give the enroll function. */
@@ -243,22 +249,4 @@ export class FakeAws {
     }));
     this.autoScaling.on(CompleteLifecycleActionCommand).resolves({});
   }
-}
-
-function toEc2Instance(instance: FakeInstance): Instance {
-  const windows = instance.platform === 'windows';
-  return {
-    InstanceId: instance.id,
-    State: { Name: (instance.state ?? 'running') as never, Code: 16 },
-    Architecture: (instance.architecture ?? 'x86_64') as never,
-    // The API reports "windows" in lower case.
-    ...(windows ? { Platform: 'windows' as never } : {}),
-    PlatformDetails: windows ? 'Windows' : 'Linux/UNIX',
-    Tags: Object.entries(instance.tags ?? {}).map(([Key, Value]) => ({ Key, Value })),
-  };
-}
-
-/** An AWS SDK-style service error. */
-export function awsError(name: string, message = name): Error {
-  return Object.assign(new Error(message), { name, $fault: 'client', $metadata: { httpStatusCode: 400 } });
 }

@@ -22,6 +22,12 @@ import {
 } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
 import { type ReconcileDependencies, type ReconcileSummary, reconcile } from '../../../lambdas/reconcile/reconcile';
+
+import { awsError, toEc2Instance } from '../fixtures';
+
+/** Re-exported for the tests that build errors beside this fake. */
+export { awsError };
+
 import { loadReconcileSettings, type ReconcileSettings } from '../../../lambdas/reconcile/settings';
 
 /** The environment the CDK construct is expected to give the reconcile function. */
@@ -264,22 +270,4 @@ function page<T>(items: readonly T[], token: string | undefined, size: number): 
   if (!Number.isInteger(offset)) throw awsError('InvalidNextToken', `bad token ${token}`);
   const end = offset + size;
   return { items: items.slice(offset, end), nextToken: end < items.length ? `page-${end}` : undefined };
-}
-
-function toEc2Instance(instance: FleetInstance): Instance {
-  const windows = instance.platform === 'windows';
-  return {
-    InstanceId: instance.id,
-    State: { Name: (instance.state ?? 'running') as never, Code: 16 },
-    Architecture: (instance.architecture ?? 'x86_64') as never,
-    // The API reports "windows" in lower case.
-    ...(windows ? { Platform: 'windows' as never } : {}),
-    PlatformDetails: windows ? 'Windows' : 'Linux/UNIX',
-    Tags: Object.entries(instance.tags ?? {}).map(([Key, Value]) => ({ Key, Value })),
-  };
-}
-
-/** An AWS SDK-style service error. */
-export function awsError(name: string, message = name): Error {
-  return Object.assign(new Error(message), { name, $fault: 'client', $metadata: { httpStatusCode: 400 } });
 }

@@ -25,6 +25,12 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { resolveConfig } from '../../../bin/config-source';
 import { renderAll } from '../../../bin/render';
 import { processBatch, type RefreshDependencies } from '../../../lambdas/refresh/process-batch';
+
+import { awsError } from '../fixtures';
+
+/** Re-exported for the tests that build errors beside this fake. */
+export { awsError };
+
 import { loadRefreshSettings, type RefreshSettings } from '../../../lambdas/refresh/settings';
 
 export const ACCOUNT = '123456789012';
@@ -300,11 +306,6 @@ export class FakeAws {
       DataType: 'text',
     };
   }
-}
-
-/** An AWS SDK-style service error. */
-export function awsError(name: string, message = name): Error {
-  return Object.assign(new Error(message), { name, $fault: 'client', $metadata: { httpStatusCode: 400 } });
 }
 
 let eventCounter = 0;

@@ -14,7 +14,11 @@ import { ListCommandsCommand, type ListCommandsCommandInput, SSMClient } from '@
 import { mockClient } from 'aws-sdk-client-mock';
 import { processEvent, type StatusDependencies, type StatusResult } from '../../../lambdas/status/process-event';
 import { loadStatusSettings, type StatusSettings } from '../../../lambdas/status/settings';
-import { loadSampleEvent } from '../fixtures';
+
+/** Re-exported for the tests that build errors beside this fake. */
+export { awsError };
+
+import { awsError, loadSampleEvent } from '../fixtures';
 
 /** The environment the CDK construct is expected to give the status function (document names as in the sample events). */
 export const TEST_ENV: Record<string, string> = {
@@ -249,9 +253,4 @@ export class FakeAws {
     if (!instance) throw awsError('InvalidInstanceID.NotFound', `The instance ID '${id}' does not exist`);
     return instance;
   }
-}
-
-/** An AWS SDK-style service error. */
-export function awsError(name: string, message = name): Error {
-  return Object.assign(new Error(message), { name, $fault: 'client', $metadata: { httpStatusCode: 400 } });
 }
