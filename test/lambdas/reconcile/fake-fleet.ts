@@ -5,7 +5,6 @@ import {
   type DescribeInstancesCommandInput,
   type DescribeInstancesCommandOutput,
   EC2Client,
-  type Instance,
 } from '@aws-sdk/client-ec2';
 import {
   EventBridgeClient,
