@@ -1,5 +1,6 @@
 import { Duration, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 
@@ -55,4 +56,12 @@ export function createEventQueue(scope: Construct, props: EventQueueProps): Even
     treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
   });
   return { queue, deadLetterQueue, deadLetterAlarm };
+}
+
+/**
+ * An EventBridge target delivering into the pipeline's queue; what EventBridge cannot deliver
+ * (after its 185 retries over 24 hours) lands in the same dead-letter queue.
+ */
+export function queueTarget(pipeline: Pick<EventQueue, 'queue' | 'deadLetterQueue'>): targets.SqsQueue {
+  return new targets.SqsQueue(pipeline.queue, { deadLetterQueue: pipeline.deadLetterQueue, retryAttempts: 185 });
 }

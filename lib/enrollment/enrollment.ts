@@ -13,7 +13,7 @@ import { COMMAND_INVOCATION_STATUS_CHANGE, EC2_STATE_CHANGE, LIFECYCLE_LAUNCH, R
 import { ENROLL_WRITTEN_TAG_KEYS, STATUS_DELETED_TAG_KEYS, STATUS_WRITTEN_TAG_KEYS } from '../../lambdas/shared/tags';
 import { parameterTierFor } from '../backend-service';
 import type { LgtmConfig } from '../config/schema';
-import { createEventQueue } from '../event-queue';
+import { createEventQueue, queueTarget } from '../event-queue';
 import { LgtmFunction } from '../lgtm-function';
 import { acknowledgeWildcardResource } from '../nag';
 import { renderAgentConfig } from '../render/agent';
@@ -162,7 +162,7 @@ export class Enrollment extends Construct {
         detailType: [EC2_STATE_CHANGE],
         detail: { state: ['running'] },
       },
-      targets: [new targets.SqsQueue(this.queue, { deadLetterQueue: this.deadLetterQueue, retryAttempts: 185 })],
+      targets: [queueTarget(this)],
     });
     this.lifecycleRule = new events.Rule(this, 'LaunchLifecycleAction', {
       description: 'lgtm-fleet: Auto Scaling launches held by a lifecycle hook are enrolled before they go in service',
@@ -171,7 +171,7 @@ export class Enrollment extends Construct {
         detailType: [LIFECYCLE_LAUNCH],
         detail: { LifecycleHookName: [{ prefix: LIFECYCLE_HOOK_PREFIX }] },
       },
-      targets: [new targets.SqsQueue(this.queue, { deadLetterQueue: this.deadLetterQueue, retryAttempts: 185 })],
+      targets: [queueTarget(this)],
     });
 
     // Re-enrollment on request, and the reconciliation backstop: `Reconcile Enrollment` on the project bus.
@@ -179,7 +179,7 @@ export class Enrollment extends Construct {
       description: 'lgtm-fleet: Reconcile Enrollment events (backstop or operator) are enrolled like launches',
       eventBus: props.eventBus,
       eventPattern: { source: [EVENT_SOURCE], detailType: [RECONCILE_ENROLLMENT] },
-      targets: [new targets.SqsQueue(this.queue, { deadLetterQueue: this.deadLetterQueue, retryAttempts: 185 })],
+      targets: [queueTarget(this)],
     });
 
     this.grantEnrollPermissions(stack, props);

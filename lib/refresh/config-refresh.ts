@@ -2,7 +2,6 @@ import { Arn, Duration, Stack, Validations } from 'aws-cdk-lib';
 import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as events from 'aws-cdk-lib/aws-events';
-import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
@@ -21,7 +20,7 @@ import {
 import { AGENT_TAGS } from '../../lambdas/shared/tags';
 import type { LgtmConfig } from '../config/schema';
 import { EVENT_SOURCE } from '../enrollment/enrollment';
-import { createEventQueue } from '../event-queue';
+import { createEventQueue, queueTarget } from '../event-queue';
 import { LgtmFunction } from '../lgtm-function';
 import { acknowledgeWildcardResource } from '../nag';
 import { parameterPrefix } from '../render/catalog';
@@ -114,7 +113,6 @@ export class ConfigRefresh extends Construct {
       }),
     );
 
-    const toQueue = () => new targets.SqsQueue(this.queue, { deadLetterQueue: this.deadLetterQueue, retryAttempts: 185 });
     this.parameterChangeRule = new events.Rule(this, 'ParameterChanged', {
       description: 'lgtm-fleet: a change to a project config parameter rolls it out',
       eventPattern: {
@@ -122,13 +120,13 @@ export class ConfigRefresh extends Construct {
         detailType: [PARAMETER_STORE_CHANGE],
         detail: { name: [{ prefix: `${prefix}/agent/` }, { prefix: `${prefix}/config/` }] },
       },
-      targets: [toQueue()],
+      targets: [queueTarget(this)],
     });
     new events.Rule(this, 'RefreshRequested', {
       description: 'lgtm-fleet: Config Refresh Requested (npm run refresh) takes the same path',
       eventBus: props.eventBus,
       eventPattern: { source: [EVENT_SOURCE], detailType: [CONFIG_REFRESH_REQUESTED] },
-      targets: [toQueue()],
+      targets: [queueTarget(this)],
     });
     new events.Rule(this, 'ServiceDeploymentFinished', {
       description: 'lgtm-fleet: outcome of service rollouts',
@@ -138,7 +136,7 @@ export class ConfigRefresh extends Construct {
         resources: Object.values(props.services).map((s) => s.serviceArn),
         detail: { eventName: [DEPLOYMENT_COMPLETED, DEPLOYMENT_FAILED] },
       },
-      targets: [toQueue()],
+      targets: [queueTarget(this)],
     });
     new events.Rule(this, 'AgentReloadFinished', {
       description: 'lgtm-fleet: outcome of agent config reload commands',
@@ -151,7 +149,7 @@ export class ConfigRefresh extends Construct {
           parameters: { Action: ['reload'] },
         },
       },
-      targets: [toQueue()],
+      targets: [queueTarget(this)],
     });
 
     this.grantRefreshPermissions(refresh, props);
