@@ -10,24 +10,47 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import { join, resolve } from 'node:path';
 import { benchBursts, CALLS_PER_INSTANCE_TARGET, MAX_IDS_PER_COMMAND } from './bench/burst';
-import { BUNDLE_TARGET_KB, benchLambdas, LOAD_TARGET_RATIO } from './bench/lambdas';
+import { BUNDLE_TARGET_KB, benchLambdas, LOAD_RUNS, LOAD_TARGET_RATIO } from './bench/lambdas';
 import { BURST_UPDATES, benchRefresh, REFRESH_FLEETS, REFRESH_RUNS } from './bench/refresh';
-import { benchSynth, SYNTH_TARGET_RATIO } from './bench/synth';
+import { benchSynth, SYNTH_RUNS, SYNTH_TARGET_RATIO } from './bench/synth';
 import { markdownTable, progress, type Row } from './bench/table';
 
 const REPO = resolve(__dirname, '..');
+const SECTIONS = ['synth', 'lambdas', 'burst', 'refresh'] as const;
+type Section = (typeof SECTIONS)[number];
+
+/**
+ * `--only synth,lambdas` runs just those sections (for iterating on one figure); the table then
+ * goes to stdout only, and BENCHMARKS.md keeps the last full run.
+ */
+function sectionsToRun(args: readonly string[]): ReadonlySet<Section> {
+  const usage = `usage: npm run bench [-- --only ${SECTIONS.join(',')}]`;
+  if (args.length === 0) return new Set(SECTIONS);
+  const [flag, inlineList] = args[0].split('=', 2);
+  const list = inlineList ?? args[1];
+  if (flag !== '--only' || list === undefined || args.length > (inlineList === undefined ? 2 : 1)) {
+    throw new Error(`unexpected arguments ${JSON.stringify(args)}; ${usage}`);
+  }
+  const names = list.split(',').filter(Boolean);
+  const unknown = names.filter((name) => !(SECTIONS as readonly string[]).includes(name));
+  if (names.length === 0 || unknown.length > 0) throw new Error(`--only: unknown section(s) ${JSON.stringify(unknown)}; ${usage}`);
+  return new Set(names as Section[]);
+}
 
 async function main(): Promise<number> {
+  const sections = sectionsToRun(process.argv.slice(2));
+  const complete = sections.size === SECTIONS.length;
   const started = performance.now();
   const loadAtStart = os.loadavg()[0];
   const work = mkdtempSync(join(os.tmpdir(), 'lgtm-bench-'));
   const rows: Row[] = [];
   try {
-    const synth = benchSynth(REPO, work);
+    // The later sections read the Lambdas' environment from the synthesized template when there is one.
+    const synth = sections.has('synth') ? benchSynth(REPO, work) : { rows: [], assemblyDir: undefined };
     rows.push(...synth.rows);
-    rows.push(...(await benchLambdas(REPO, work, synth.assemblyDir)));
-    rows.push(...(await benchBursts()));
-    rows.push(...(await benchRefresh(REPO, synth.assemblyDir)));
+    if (sections.has('lambdas')) rows.push(...(await benchLambdas(REPO, work, synth.assemblyDir)));
+    if (sections.has('burst')) rows.push(...(await benchBursts()));
+    if (sections.has('refresh')) rows.push(...(await benchRefresh(REPO, synth.assemblyDir)));
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
@@ -36,8 +59,9 @@ async function main(): Promise<number> {
   const machine = describeMachine();
   // Other work on the machine inflates the times: the 1-minute load average says how busy it was.
   const runTime = `${((performance.now() - started) / 1000).toFixed(0)} s (1-minute load average ${loadAtStart.toFixed(1)} at start, ${os.loadavg()[0].toFixed(1)} at end)`;
-  process.stdout.write(`${machine}\n\n${table}\n\nbench run time ${runTime}; written to BENCHMARKS.md\n`);
-  writeFileSync(join(REPO, 'BENCHMARKS.md'), benchmarksPage(table, machine, runTime));
+  const written = complete ? 'written to BENCHMARKS.md' : `sections ${[...sections].join(', ')} only, BENCHMARKS.md left as it was`;
+  process.stdout.write(`${machine}\n\n${table}\n\nbench run time ${runTime}; ${written}\n`);
+  if (complete) writeFileSync(join(REPO, 'BENCHMARKS.md'), benchmarksPage(table, machine, runTime));
   const failed = rows.filter((r) => r.result === 'error').length;
   if (failed > 0) progress(`${failed} measurement(s) failed`);
   return failed > 0 ? 1 : 0;
@@ -77,7 +101,8 @@ It runs offline: no AWS credentials, no Docker, no network. Allow a few minutes 
   \`cdk.json\` runs it (\`tsc\` type-check, then \`tsx\`, cdk-nag and the local esbuild bundling included),
   next to an empty app generated in the same run with \`cdk init app --language typescript
   --generate-only\` from the same project-pinned CLI, using this repository's \`node_modules\`. Runs
-  alternate between the two apps; each figure is the median of 3 wall-clock runs. Both use
+  alternate between the two apps; each figure is the median of ${SYNTH_RUNS} wall-clock runs, after one
+  untimed warm-up of each. Both use
   \`--no-notices\` and telemetry off so the CLI makes no network call.
 - **Lambda bundles** (target ≤ ${BUNDLE_TARGET_KB} KB, 1 KB = 1,024 bytes): every \`lambdas/<name>/index.ts\`, bundled
   with esbuild's API and the options \`lib/lgtm-function.ts\` gives the construct (minify, CJS,
@@ -85,7 +110,7 @@ It runs offline: no AWS credentials, no Docker, no network. Allow a few minutes 
 - **Module load** (target ≤ ${LOAD_TARGET_RATIO}×): a fresh \`node -e\` process \`require\`s the bundle and waits one
   event-loop turn (so the deferred middy chain counts); the baseline is a fresh process that
   \`require\`s only the \`@aws-sdk/*\` packages esbuild's metafile lists as the bundle's external
-  imports. Median of 5 runs each, alternating. The handler's environment comes from the
+  imports. Median of ${LOAD_RUNS} runs each, alternating, after one untimed warm-up of each. The handler's environment comes from the
   synthesized template (references become dummy strings, \`NODE_OPTIONS\` left out), or, for a
   function the app does not contain yet, from the \`TEST_ENV\` its handler tests export.
   \`NODE_NO_WARNINGS=1\` hides the SDK's Node 20 notice, which Lambda's Node 24 never prints.

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { Stack, Stage } from 'aws-cdk-lib';
+import { join, resolve } from 'node:path';
+import { AssetStaging, Stack, Stage } from 'aws-cdk-lib';
 import { LgtmFunction } from '../lib/lgtm-function';
 import { resourcesOf, synthStack } from './helpers';
 
@@ -28,5 +28,31 @@ describe('handler bundles', () => {
     for (const other of functions.filter((f) => f.handlerFolder !== folder)) {
       expect(sources.some((s) => s.endsWith(`${other.handlerFolder}/index.ts`))).toBe(false);
     }
+  });
+
+  test.each(functions.map((fn) => [fn.handlerFolder, fn] as const))(
+    'the %s source map names the real source files, so stack traces point at them',
+    (folder, fn) => {
+      const dir = assetDir(fn);
+      const { sources, sourceRoot = '' } = JSON.parse(readFileSync(join(dir, 'index.js.map'), 'utf8')) as {
+        sources: string[];
+        sourceRoot?: string;
+      };
+      const own = sources.filter((s) => !s.includes('node_modules'));
+      expect(own.length).toBeGreaterThan(0);
+      for (const source of own) expect(existsSync(resolve(dir, sourceRoot, source))).toBe(true);
+      expect(own.map((s) => resolve(dir, sourceRoot, s))).toContain(resolve(__dirname, '..', 'lambdas', folder, 'index.ts'));
+    },
+  );
+
+  test('a second synth bundles again to the same bytes (the asset hashes do not churn)', () => {
+    // Without this, CDK would hand the second app the first one's staged bundles.
+    AssetStaging.clearAssetHashCache();
+    const again = synthStack();
+    const keys = (t: typeof template) =>
+      Object.values(resourcesOf(t, 'AWS::Lambda::Function'))
+        .map((r) => (r.Properties.Code as { S3Key: string }).S3Key)
+        .sort();
+    expect(keys(again.template)).toEqual(keys(template));
   });
 });

@@ -3,7 +3,8 @@ import { mkdirSync, rmSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { errorRow, median, progress, type Row, row, tail } from './table';
 
-const RUNS = 3;
+/** Timed runs per app, after one untimed warm-up run each (it fills the tsx and disk caches). */
+export const SYNTH_RUNS = 5;
 export const SYNTH_TARGET_RATIO = 1.5;
 
 export interface SynthBench {
@@ -15,7 +16,8 @@ export interface SynthBench {
 /**
  * `cdk synth --quiet` of this app, exactly as cdk.json runs it (tsc type-check, then tsx), next to
  * an empty app generated from the current `cdk init` template with the same project-pinned CLI
- * and node_modules. Runs alternate between the two apps; each figure is the median of 3.
+ * and node_modules. Runs alternate between the two apps; each figure is the median of
+ * {@link SYNTH_RUNS}, after one untimed warm-up of each.
  */
 export function benchSynth(repo: string, work: string): SynthBench {
   const cli = join(repo, 'node_modules', '.bin', 'cdk');
@@ -28,10 +30,13 @@ export function benchSynth(repo: string, work: string): SynthBench {
   const times = { app: [] as number[], empty: [] as number[] };
   const assemblyDir = join(work, 'synth-default');
   try {
-    for (let run = 1; run <= RUNS; run += 1) {
-      progress(`cdk synth, empty app, run ${run}/${RUNS}`);
+    progress('cdk synth, warm-up of both apps');
+    synthSeconds(cli, emptyApp, join(work, 'synth-empty'));
+    synthSeconds(cli, repo, assemblyDir);
+    for (let run = 1; run <= SYNTH_RUNS; run += 1) {
+      progress(`cdk synth, empty app, run ${run}/${SYNTH_RUNS}`);
       times.empty.push(synthSeconds(cli, emptyApp, join(work, 'synth-empty')));
-      progress(`cdk synth, default app, run ${run}/${RUNS}`);
+      progress(`cdk synth, default app, run ${run}/${SYNTH_RUNS}`);
       times.app.push(synthSeconds(cli, repo, assemblyDir));
     }
   } catch (error) {
@@ -43,8 +48,8 @@ export function benchSynth(repo: string, work: string): SynthBench {
   return {
     assemblyDir,
     rows: [
-      row(`\`cdk synth\`, default app, type-check included (median of ${RUNS})`, `${app.toFixed(1)} s`),
-      row(`\`cdk synth\`, empty \`cdk init\` app (median of ${RUNS})`, `${empty.toFixed(1)} s`),
+      row(`\`cdk synth\`, default app, type-check included (median of ${SYNTH_RUNS})`, `${app.toFixed(1)} s`),
+      row(`\`cdk synth\`, empty \`cdk init\` app (median of ${SYNTH_RUNS})`, `${empty.toFixed(1)} s`),
       row('synth time, default app / empty app', `${ratio.toFixed(2)}×`, `≤ ${SYNTH_TARGET_RATIO}×`, ratio <= SYNTH_TARGET_RATIO),
     ],
   };
