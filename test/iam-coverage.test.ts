@@ -1,31 +1,40 @@
-import { readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
 import { Stack } from 'aws-cdk-lib';
 import type { Template } from 'aws-cdk-lib/assertions';
 import { buildSync } from 'esbuild';
 import { LgtmFunction } from '../lib/lgtm-function';
 import { statementsOfRole, synthStack } from './helpers';
+import { RECORD_DIR, readTestFileRecords, type TestFileRecord } from './support/sdk-call-records';
 
 /**
- * Least privilege, checked both ways for every Lambda: each AWS SDK command its bundled code
- * can send must be allowed by its role, and its role may allow nothing else except the short
- * list below of what the Lambda runtime itself uses.
+ * Least privilege, checked both ways for every Lambda against the AWS SDK commands its handler
+ * tests actually send: its role must allow each of them, and may allow nothing else except the
+ * short list below of what the Lambda runtime itself uses. A third check keeps that evidence
+ * complete: every command its bundled code imports must be sent by some handler test, or a code
+ * path (and the permission it needs) goes untested.
+ *
+ * The commands are those test/support/sdk-call-recorder.ts recorded during the first Jest run of
+ * `npm test`; this file runs in the second one (jest.iam.config.js), once every handler test ended.
  */
 
 const ROOT = resolve(__dirname, '..');
 
-/** IAM service prefix of each SDK v3 client package. */
-const SERVICE_PREFIX: Record<string, string> = {
-  'client-auto-scaling': 'autoscaling',
-  'client-ec2': 'ec2',
-  'client-ecs': 'ecs',
-  'client-eventbridge': 'events',
-  'client-sqs': 'sqs',
-  'client-ssm': 'ssm',
-};
+/** What `npm test` runs to record the calls again. */
+const RERUN = 'run `npm test`, the handler tests record them';
 
-/** Commands authorized by another action's permission. */
-const ACTION_OF_COMMAND: Record<string, string> = {
+/** The SDK v3 clients the handlers use: npm package (under @aws-sdk/), client class, IAM service prefix. */
+const SERVICES = [
+  { pkg: 'client-auto-scaling', client: 'AutoScalingClient', prefix: 'autoscaling' },
+  { pkg: 'client-ec2', client: 'EC2Client', prefix: 'ec2' },
+  { pkg: 'client-ecs', client: 'ECSClient', prefix: 'ecs' },
+  { pkg: 'client-eventbridge', client: 'EventBridgeClient', prefix: 'events' },
+  { pkg: 'client-sqs', client: 'SQSClient', prefix: 'sqs' },
+  { pkg: 'client-ssm', client: 'SSMClient', prefix: 'ssm' },
+] as const;
+
+/** API calls authorized by another action's permission. */
+const ACTION_OF_CALL: Record<string, string> = {
   'sqs:SendMessageBatch': 'sqs:SendMessage',
   'sqs:ChangeMessageVisibilityBatch': 'sqs:ChangeMessageVisibility',
   'sqs:DeleteMessageBatch': 'sqs:DeleteMessage',
@@ -41,8 +50,25 @@ const RUNTIME_ONLY = {
   sqsEventSource: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:ChangeMessageVisibility'],
 };
 
-/** IAM actions for every SDK command imported by the files bundled into `lambdas/<folder>/index.ts`. */
-function actionsCalledBy(folder: string): Set<string> {
+/** IAM prefix of the service whose package or client class is `name`; `where` uses it. */
+function servicePrefix(key: 'pkg' | 'client', name: string, where: string): string {
+  const service = SERVICES.find((candidate) => candidate[key] === name);
+  if (!service) throw new Error(`${where} uses ${name}: add its client, package and IAM prefix to SERVICES`);
+  return service.prefix;
+}
+
+/** The API call of an SDK command, e.g. `ssm:SendCommand` for SSM's SendCommandCommand. */
+function apiCall(prefix: string, command: string): string {
+  return `${prefix}:${command.replace(/Command$/, '')}`;
+}
+
+/** The IAM action that authorizes an API call. */
+function iamAction(call: string): string {
+  return ACTION_OF_CALL[call] ?? call;
+}
+
+/** API calls of every SDK command imported by the files bundled into `lambdas/<folder>/index.ts`. */
+function callsImportedBy(folder: string): Set<string> {
   const result = buildSync({
     entryPoints: [join(ROOT, 'lambdas', folder, 'index.ts')],
     bundle: true,
@@ -54,23 +80,45 @@ function actionsCalledBy(folder: string): Set<string> {
     logLevel: 'silent',
   });
   const ownSources = Object.keys(result.metafile.inputs).filter((input) => input.startsWith('lambdas/'));
-  const actions = new Set<string>();
-  const importPattern = /import\s*(?:type\s*)?\{([^}]*)\}\s*from\s*'@aws-sdk\/(client-[a-z0-9-]+)'/g;
+  const calls = new Set<string>();
+  const importPattern = /import\s*(type\s*)?\{([^}]*)\}\s*from\s*'@aws-sdk\/(client-[a-z0-9-]+)'/g;
   for (const source of ownSources) {
     const text = readFileSync(join(ROOT, source), 'utf8');
-    for (const [, names, pkg] of text.matchAll(importPattern)) {
-      const prefix = SERVICE_PREFIX[pkg];
-      if (!prefix) throw new Error(`${source} imports @aws-sdk/${pkg}: add its IAM prefix to SERVICE_PREFIX`);
+    for (const [, typeOnly, names, pkg] of text.matchAll(importPattern)) {
+      const prefix = servicePrefix('pkg', pkg, source);
+      if (typeOnly) continue;
       for (const raw of names.split(',')) {
-        const name = raw.trim().replace(/^type\s+/, '');
-        const command = /^(\w+)Command$/.exec(name);
-        if (!command || /^type\s/.test(raw.trim())) continue;
-        const action = `${prefix}:${command[1]}`;
-        actions.add(ACTION_OF_COMMAND[action] ?? action);
+        // `type XCommand` is no call; `XCommand as Y` is.
+        const name = raw.trim().split(/\s+as\s+/)[0];
+        if (/^\w+Command$/.test(name)) calls.add(apiCall(prefix, name));
       }
     }
   }
-  return actions;
+  return calls;
+}
+
+/** API calls the handler tests of `lambdas/<folder>` sent, as recorded by the first Jest run. */
+function callsSentBy(folder: string, records: readonly TestFileRecord[]): Set<string> {
+  const calls = new Set<string>();
+  for (const record of records) {
+    for (const call of record.calls.filter((c) => c.handler === folder)) {
+      calls.add(apiCall(servicePrefix('client', call.client, record.testFile), call.command));
+    }
+  }
+  if (calls.size === 0) throw new Error(`no recorded SDK calls for handler ${folder}: ${RERUN}`);
+  return calls;
+}
+
+/** The most recently modified file under the given folders of the repository. */
+function newestFile(folders: readonly string[]): { path: string; modified: number } {
+  const files = folders.flatMap((folder) =>
+    readdirSync(join(ROOT, folder), { recursive: true, encoding: 'utf8' }).map((file) => join(ROOT, folder, file)),
+  );
+  return files
+    .map((path) => ({ path: relative(ROOT, path), stats: statSync(path) }))
+    .filter(({ stats }) => stats.isFile())
+    .map(({ path, stats }) => ({ path, modified: stats.mtimeMs }))
+    .reduce((newest, file) => (file.modified > newest.modified ? file : newest));
 }
 
 function allowedActions(template: Template, fn: LgtmFunction): Set<string> {
@@ -91,6 +139,7 @@ function hasOnFailureQueue(template: Template, fn: LgtmFunction): boolean {
   );
 }
 
+const records = readTestFileRecords();
 const { stack, template } = synthStack();
 const functions = stack.node.findAll().filter((c): c is LgtmFunction => c instanceof LgtmFunction);
 
@@ -99,8 +148,17 @@ test('every Lambda of the stack is covered', () => {
   expect(Object.keys(template.findResources('AWS::Lambda::Function')).length).toBeGreaterThanOrEqual(functions.length);
 });
 
+test('the recorded SDK calls are newer than every handler, handler test and the recorder', () => {
+  if (records.length === 0) throw new Error(`no recorded SDK calls in ${relative(ROOT, RECORD_DIR)}: ${RERUN}`);
+  const oldest = records.reduce((first, record) => (record.writtenAt < first.writtenAt ? record : first));
+  const newest = newestFile(['lambdas', 'test/lambdas', 'test/support']);
+  if (oldest.writtenAt < newest.modified) {
+    throw new Error(`the SDK calls recorded for ${oldest.testFile} predate the last change to ${newest.path}: ${RERUN}`);
+  }
+});
+
 describe.each(functions.map((f) => [f.handlerFolder, f] as const))('%s function', (folder, fn) => {
-  const called = actionsCalledBy(folder);
+  const imported = callsImportedBy(folder);
   const allowed = allowedActions(template, fn);
   const runtime = new Set([
     ...RUNTIME_ONLY.always,
@@ -108,15 +166,22 @@ describe.each(functions.map((f) => [f.handlerFolder, f] as const))('%s function'
     ...(hasOnFailureQueue(template, fn) ? RUNTIME_ONLY.onFailureQueue : []),
   ]);
 
-  test('calls some AWS API (the scan works)', () => {
-    expect(called.size).toBeGreaterThan(0);
+  test('its role allows every command its handler tests send', () => {
+    const sent = [...callsSentBy(folder, records)].map(iamAction);
+    expect(sent.filter((action) => !allowed.has(action))).toEqual([]);
   });
 
-  test('its role allows every call its code makes', () => {
-    expect([...called].filter((action) => !allowed.has(action))).toEqual([]);
+  test('its role allows nothing its handler tests do not send, beyond what the runtime needs', () => {
+    const sent = new Set([...callsSentBy(folder, records)].map(iamAction));
+    expect([...allowed].filter((action) => !sent.has(action) && !runtime.has(action))).toEqual([]);
   });
 
-  test('its role allows nothing its code does not call, beyond what the runtime needs', () => {
-    expect([...allowed].filter((action) => !called.has(action) && !runtime.has(action))).toEqual([]);
+  test('imports some AWS SDK command (the scan works)', () => {
+    expect(imported.size).toBeGreaterThan(0);
+  });
+
+  test('its handler tests send every command its bundled code imports', () => {
+    const sent = callsSentBy(folder, records);
+    expect([...imported].filter((call) => !sent.has(call))).toEqual([]);
   });
 });

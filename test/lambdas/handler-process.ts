@@ -1,11 +1,13 @@
 import { spawnSync } from 'node:child_process';
+import { recordChildProcess } from '../support/sdk-call-records';
 import { REPO_ROOT } from './fixtures';
 
 /**
  * Running a real handler entry in a child Node process (each handler-harness.ts mocks the AWS
  * clients there and prints its report after {@link RESULT_MARKER}), with the environment a
  * deployed function gets. Covers what the logic tests cannot: settings read at module load, the
- * middy chain, the logger's Lambda context and the metrics flush.
+ * middy chain, the logger's Lambda context and the metrics flush. The AWS SDK commands the child
+ * sends are recorded for the test that started it, as if it had sent them itself.
  */
 
 /** Prefix of the line on which a harness prints its JSON report. */
@@ -23,6 +25,7 @@ export interface HandlerRun {
 }
 
 export function runHandlerProcess(harness: string, serviceName: string, env: Record<string, string>, event: unknown): HandlerRun {
+  const recording = recordChildProcess();
   const child = spawnSync(process.execPath, ['--import', 'tsx', harness], {
     cwd: REPO_ROOT,
     encoding: 'utf8',
@@ -39,9 +42,11 @@ export function runHandlerProcess(harness: string, serviceName: string, env: Rec
       POWERTOOLS_METRICS_NAMESPACE: 'LgtmFleet',
       POWERTOOLS_LOG_LEVEL: 'INFO',
       ...env,
+      ...recording.env,
       HARNESS_EVENT: JSON.stringify(event),
     },
   });
+  recording.collect();
   const stdout = child.stdout.split('\n');
   const resultLine = stdout.find((line) => line.startsWith(RESULT_MARKER));
   const jsonLines = [...stdout, ...child.stderr.split('\n')].flatMap((line) => {

@@ -19,8 +19,8 @@ import {
   SSMClient,
 } from '@aws-sdk/client-ssm';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import { mockClient } from 'aws-sdk-client-mock';
 import { type EnrollDependencies, processBatch } from '../../../lambdas/enroll/process-batch';
+import { mockClient } from '../../support/sdk-call-recorder';
 
 import { awsError, toEc2Instance } from '../fixtures';
 

@@ -12,8 +12,8 @@ import { CreateTagsCommand, DescribeInstancesCommand, EC2Client } from '@aws-sdk
 import { SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { DescribeInstanceInformationCommand, GetParametersCommand, SendCommandCommand, SSMClient } from '@aws-sdk/client-ssm';
 import type { Context, SQSEvent } from 'aws-lambda';
-import { mockClient } from 'aws-sdk-client-mock';
 import { handler } from '../../../lambdas/enroll/index';
+import { mockClient } from '../../support/sdk-call-recorder';
 import { RESULT_MARKER } from '../handler-process';
 
 async function main(): Promise<void> {

@@ -19,8 +19,8 @@ import {
   type DescribeInstanceInformationCommandOutput,
   SSMClient,
 } from '@aws-sdk/client-ssm';
-import { mockClient } from 'aws-sdk-client-mock';
 import { type ReconcileDependencies, type ReconcileSummary, reconcile } from '../../../lambdas/reconcile/reconcile';
+import { mockClient } from '../../support/sdk-call-recorder';
 
 import { awsError, toEc2Instance } from '../fixtures';
 

@@ -21,10 +21,10 @@ import {
   SSMClient,
 } from '@aws-sdk/client-ssm';
 import type { SQSBatchResponse, SQSRecord } from 'aws-lambda';
-import { mockClient } from 'aws-sdk-client-mock';
 import { resolveConfig } from '../../../bin/config-source';
 import { renderAll } from '../../../bin/render';
 import { processBatch, type RefreshDependencies } from '../../../lambdas/refresh/process-batch';
+import { mockClient } from '../../support/sdk-call-recorder';
 
 import { awsError } from '../fixtures';
 

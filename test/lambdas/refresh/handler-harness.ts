@@ -13,8 +13,8 @@ import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge
 import { SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { GetParametersCommand, ListCommandsCommand, SendCommandCommand, SSMClient } from '@aws-sdk/client-ssm';
 import type { Context, SQSEvent } from 'aws-lambda';
-import { mockClient } from 'aws-sdk-client-mock';
 import { handler } from '../../../lambdas/refresh/index';
+import { mockClient } from '../../support/sdk-call-recorder';
 import { RESULT_MARKER } from '../handler-process';
 
 async function main(): Promise<void> {

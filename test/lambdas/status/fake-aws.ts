@@ -11,9 +11,9 @@ import {
 } from '@aws-sdk/client-ec2';
 import { EventBridgeClient, PutEventsCommand, type PutEventsCommandInput, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
 import { ListCommandsCommand, type ListCommandsCommandInput, SSMClient } from '@aws-sdk/client-ssm';
-import { mockClient } from 'aws-sdk-client-mock';
 import { processEvent, type StatusDependencies, type StatusResult } from '../../../lambdas/status/process-event';
 import { loadStatusSettings, type StatusSettings } from '../../../lambdas/status/settings';
+import { mockClient } from '../../support/sdk-call-recorder';
 
 /** Re-exported for the tests that build errors beside this fake. */
 export { awsError };

@@ -13,8 +13,8 @@ import { CreateTagsCommand, DescribeInstancesCommand, EC2Client } from '@aws-sdk
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { ListCommandsCommand, SSMClient } from '@aws-sdk/client-ssm';
 import type { Context } from 'aws-lambda';
-import { mockClient } from 'aws-sdk-client-mock';
 import { handler } from '../../../lambdas/status/index';
+import { mockClient } from '../../support/sdk-call-recorder';
 import { RESULT_MARKER } from '../handler-process';
 
 async function main(): Promise<void> {
