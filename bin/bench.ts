@@ -98,22 +98,30 @@ It runs offline: no AWS credentials, no Docker, no network. Allow a few minutes 
 ## Targets and method
 
 - **Synth** (target ≤ ${SYNTH_TARGET_RATIO}×): \`node_modules/.bin/cdk synth --quiet -o <tmp>\` of this app, exactly as
-  \`cdk.json\` runs it (\`tsc\` type-check, then \`tsx\`, cdk-nag and the local esbuild bundling included),
-  next to an empty app generated in the same run with \`cdk init app --language typescript
-  --generate-only\` from the same project-pinned CLI, using this repository's \`node_modules\`. Runs
-  alternate between the two apps; each figure is the median of ${SYNTH_RUNS} wall-clock runs, after one
-  untimed warm-up of each. Both use
-  \`--no-notices\` and telemetry off so the CLI makes no network call.
+  \`cdk.json\` runs it (the \`tsc -b bin\` type-check beside the app run with \`tsx\`; cdk-nag, CDK's
+  template validation and the local esbuild bundling included), next to an empty app generated in
+  the same run with \`cdk init app --language typescript --generate-only\` from the same
+  project-pinned CLI, using this repository's \`node_modules\`. The app is timed twice per run: as
+  a synth usually runs, sources unchanged since the last type-check (which \`tsc -b\` then finds
+  up to date: the ratio the target applies to), and as the first synth after a source change
+  (its type-check build info deleted first, so the whole program is checked again). Runs
+  alternate between the apps; each figure is the median of ${SYNTH_RUNS} wall-clock runs, after one
+  untimed warm-up of each. Both use \`--no-notices\` and telemetry off so the CLI makes no
+  network call.
 - **Lambda bundles** (target ≤ ${BUNDLE_TARGET_KB} KB, 1 KB = 1,024 bytes): every \`lambdas/<name>/index.ts\`, bundled
   with esbuild's API and the options \`lib/lgtm-function.ts\` gives the construct (minify, CJS,
   platform node, target node24, source map, \`@aws-sdk/*\` external); the size is \`index.js\`.
-- **Module load** (target ≤ ${LOAD_TARGET_RATIO}×): a fresh \`node -e\` process \`require\`s the bundle and waits one
-  event-loop turn (so the deferred middy chain counts); the baseline is a fresh process that
-  \`require\`s only the \`@aws-sdk/*\` packages esbuild's metafile lists as the bundle's external
-  imports. Median of ${LOAD_RUNS} runs each, alternating, after one untimed warm-up of each. The handler's environment comes from the
-  synthesized template (references become dummy strings, \`NODE_OPTIONS\` left out), or, for a
-  function the app does not contain yet, from the \`TEST_ENV\` its handler tests export.
-  \`NODE_NO_WARNINGS=1\` hides the SDK's Node 20 notice, which Lambda's Node 24 never prints.
+- **Module load** (target ≤ ${LOAD_TARGET_RATIO}×): a fresh \`node -e\` process \`require\`s the \`@aws-sdk/*\` packages
+  esbuild's metafile lists as the bundle's external imports (timed: the SDK clients), then the
+  bundle, whose SDK imports are then already loaded, and waits one event-loop turn so that the
+  deferred middy chain counts (timed: the handler's own code, creating its SDK clients included).
+  Their sum is the bundle's load time in a fresh process; the ratio is that sum over the SDK
+  clients' time. Both parts come from the same process, so other work on the machine moves them
+  together rather than skewing the ratio. Median of ${LOAD_RUNS} runs, after one untimed warm-up. The
+  handler's environment comes from the synthesized template (references become dummy strings,
+  \`NODE_OPTIONS\` left out), or, for a function the app does not contain yet, from the \`TEST_ENV\`
+  its handler tests export. \`NODE_NO_WARNINGS=1\` hides the SDK's Node 20 notice, which Lambda's
+  Node 24 never prints.
 - **Enrollment bursts** (targets ≤ ${CALLS_PER_INSTANCE_TARGET} AWS calls per instance, ≤ ${MAX_IDS_PER_COMMAND} instance IDs per
   \`SendCommand\`): launch events (\`shared/events/ec2-instance-running.json\`) in SQS batches of 100
   through the enroll handler's \`processBatch\`, against the mocked SDK of the handler tests

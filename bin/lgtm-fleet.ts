@@ -2,9 +2,13 @@
 import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks, ServerlessChecks } from 'cdk-nag';
 import { LgtmFleetStack } from '../lib/lgtm-fleet-stack';
+import { BackgroundTemplateValidation } from '../lib/template-validation';
 import { CONFIG_CONTEXT_KEY, CONFIG_FILE_CONTEXT_KEY, resolveConfig } from './config-source';
 
 const app = new App();
+// CDK's own template validation, its engine built in a worker while the app constructs (first, to
+// start it early). CDK_VALIDATION=false turns CDK's validation off, and this with it.
+if (process.env.CDK_VALIDATION !== 'false') Validations.of(app).addPlugins(new BackgroundTemplateValidation());
 
 let config: ReturnType<typeof resolveConfig>;
 try {
