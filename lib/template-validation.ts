@@ -139,6 +139,8 @@ export class BackgroundTemplateValidation extends CloudFormationValidatePlugin {
     const types = options.resourceTypes ?? EXPECTED_RESOURCE_TYPES;
     const resources = Object.fromEntries(types.map((type, index) => [`Resource${index}`, { Type: type, Properties: {} }]));
     writeFileSync(prewarmTemplate, JSON.stringify({ Resources: resources }));
+    // Also when synth stops before validating (a construct threw): nothing is left in the temp folder.
+    process.once('exit', () => rmSync(this.prewarmDir, { recursive: true, force: true }));
     const { port1, port2 } = new MessageChannel();
     this.replies = port1;
     this.replies.unref();
