@@ -1,9 +1,12 @@
 import { DescribeInstancesCommand, type EC2Client } from '@aws-sdk/client-ec2';
-import { DescribeInstanceInformationCommand, GetParametersCommand, type SSMClient } from '@aws-sdk/client-ssm';
+import { GetParametersCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import { chunk } from '../shared/aws';
 import { type InstanceFacts, instanceFacts } from '../shared/instances';
+import type { FailedChunk, LookupResult } from '../shared/managed-nodes';
 
 export type { InstanceFacts, Platform } from '../shared/instances';
+/** Shared with the reconciliation backstop, which asks SSM about the instances it is about to request. */
+export { describeManagedNodes } from '../shared/managed-nodes';
 
 /**
  * Batched look-ups. Each returns what it found plus the chunks whose call failed, so one failed
@@ -12,27 +15,8 @@ export type { InstanceFacts, Platform } from '../shared/instances';
 
 /** Values in one EC2 filter (`instance-id`); the filter form ignores unknown IDs instead of failing the call. */
 export const DESCRIBE_INSTANCES_CHUNK = 200;
-/** DescribeInstanceInformation returns at most 50 items a page (MaxResults 5-50), so 50 IDs fit one call. */
-export const DESCRIBE_INSTANCE_INFORMATION_CHUNK = 50;
 /** GetParameters takes at most 10 names. */
 export const GET_PARAMETERS_CHUNK = 10;
-
-export interface ManagedNode {
-  /** Online, ConnectionLost, Inactive. */
-  readonly pingStatus: string;
-  /** Linux, Windows, MacOS. */
-  readonly platformType: string | undefined;
-}
-
-export interface FailedChunk<T> {
-  readonly items: readonly T[];
-  readonly error: unknown;
-}
-
-export interface LookupResult<K, V> {
-  readonly found: Map<K, V>;
-  readonly failed: FailedChunk<K>[];
-}
 
 export async function describeInstances(ec2: EC2Client, instanceIds: readonly string[]): Promise<LookupResult<string, InstanceFacts>> {
   const found = new Map<string, InstanceFacts>();
@@ -49,32 +33,6 @@ export async function describeInstances(ec2: EC2Client, instanceIds: readonly st
             const facts = instanceFacts(instance);
             if (facts) found.set(facts.instanceId, facts);
           }
-        }
-        nextToken = page.NextToken;
-      } while (nextToken);
-    } catch (error) {
-      failed.push({ items: ids, error });
-    }
-  }
-  return { found, failed };
-}
-
-export async function describeManagedNodes(ssm: SSMClient, instanceIds: readonly string[]): Promise<LookupResult<string, ManagedNode>> {
-  const found = new Map<string, ManagedNode>();
-  const failed: FailedChunk<string>[] = [];
-  for (const ids of chunk(instanceIds, DESCRIBE_INSTANCE_INFORMATION_CHUNK)) {
-    try {
-      let nextToken: string | undefined;
-      do {
-        const page = await ssm.send(
-          new DescribeInstanceInformationCommand({
-            Filters: [{ Key: 'InstanceIds', Values: ids }],
-            MaxResults: DESCRIBE_INSTANCE_INFORMATION_CHUNK,
-            NextToken: nextToken,
-          }),
-        );
-        for (const node of page.InstanceInformationList ?? []) {
-          if (node.InstanceId) found.set(node.InstanceId, { pingStatus: node.PingStatus ?? 'unknown', platformType: node.PlatformType });
         }
         nextToken = page.NextToken;
       } while (nextToken);

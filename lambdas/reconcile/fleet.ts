@@ -1,18 +1,20 @@
 import { DescribeInstancesCommand, type EC2Client } from '@aws-sdk/client-ec2';
 import { DescribeInstanceInformationCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import { type InstanceFacts, instanceFacts } from '../shared/instances';
+import { DESCRIBE_INSTANCE_INFORMATION_PAGE } from '../shared/managed-nodes';
 
 /**
  * Fleet-wide look-ups, each paged to the end. A failed page fails the whole look-up: a partial
  * fleet would make instances look offline or stopped, and the next scheduled run starts over.
  */
 
-/** DescribeInstanceInformation returns at most 50 items a page (MaxResults 5-50). */
-export const DESCRIBE_INSTANCE_INFORMATION_PAGE = 50;
 /** DescribeInstances returns at most 1,000 instances a page (MaxResults 5-1000). */
 export const DESCRIBE_INSTANCES_PAGE = 1000;
 
-/** IDs of the EC2 instances whose SSM Agent is online (hybrid-activated machines are left out). */
+/**
+ * IDs of the EC2 instances whose SSM Agent is online (hybrid-activated machines are left out):
+ * ceil(online / 50) calls. The online check's full listing (see online.ts).
+ */
 export async function listOnlineInstanceIds(ssm: SSMClient): Promise<Set<string>> {
   const online = new Set<string>();
   let nextToken: string | undefined;
@@ -36,13 +38,9 @@ export async function listOnlineInstanceIds(ssm: SSMClient): Promise<Set<string>
 }
 
 /**
- * Every running instance with its tags.
- *
- * The whole running fleet is read in pages of 1,000 rather than the online IDs in `instance-id`
- * filter chunks of 200: that costs ceil(running / 1,000) calls against ceil(online / 200), five
- * times fewer whenever most running instances are SSM-managed (the fleets this product is for);
- * chunks would win only where under a fifth of the running instances are online. It also needs no
- * ID list, so it runs at the same time as the SSM look-up.
+ * Every running instance with its tags: ceil(running / 1,000) calls. The selection rules read the
+ * tags of every running instance, so the run starts with this look-up and asks SSM only about the
+ * instances the rules leave due (see online.ts).
  */
 export async function listRunningInstances(ec2: EC2Client): Promise<Map<string, InstanceFacts>> {
   const running = new Map<string, InstanceFacts>();

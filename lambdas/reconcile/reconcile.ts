@@ -5,9 +5,10 @@ import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { SSMClient } from '@aws-sdk/client-ssm';
 import { errorMessage, errorName, isThrottlingError } from '../shared/aws';
 import { RECONCILE_ENROLLMENT } from '../shared/events';
-import { listOnlineInstanceIds, listRunningInstances } from './fleet';
+import { listRunningInstances } from './fleet';
+import { checkOnline, type OnlineLookup } from './online';
 import { buildReconcileRequests, publishReconcileRequests } from './publish';
-import { prioritize, type ReconcileSkipReason, selectCandidates } from './select';
+import { keepOnline, prioritize, type SkipCounts, selectDue } from './select';
 import type { ReconcileSettings } from './settings';
 
 export interface ReconcileClients {
@@ -30,11 +31,13 @@ export interface ReconcileDependencies {
 }
 
 export interface ReconcileSummary {
-  /** EC2 instances whose SSM Agent is online. */
-  readonly online: number;
   /** Running EC2 instances. */
   readonly running: number;
-  /** Instances due for enrollment. */
+  /** Running instances due on every rule but SSM's online check, which were then checked with SSM. */
+  readonly checkedOnline: number;
+  /** How SSM was asked about them (see online.ts). */
+  readonly onlineLookup: OnlineLookup;
+  /** Instances due for enrollment: the checked instances SSM sees online. */
   readonly candidates: number;
   /** Instances named in published `Reconcile Enrollment` events. */
   readonly requested: number;
@@ -42,7 +45,8 @@ export interface ReconcileSummary {
   readonly deferred: number;
   /** Events published. */
   readonly events: number;
-  readonly skippedByReason: Partial<Record<ReconcileSkipReason, number>>;
+  /** Running instances not requested for a reason, by reason; `ssm-not-online` counts the checked instances SSM does not see online. */
+  readonly skippedByReason: SkipCounts;
 }
 
 /** Metric names, each a Count. */
@@ -65,26 +69,30 @@ const sleepFor = (milliseconds: number) => new Promise<void>((resolve) => setTim
  * One run of the enrollment backstop: finds running, SSM-online instances that should have the
  * agent but are not enrolled with the pinned version (see select.ts for the rules), and asks the
  * enroll handler to enroll them with `Reconcile Enrollment` events on the project bus, at most
- * MAX_INSTANCES_PER_RUN per run.
+ * MAX_INSTANCES_PER_RUN per run. The running instances are listed first and judged on their tags;
+ * SSM is asked only about the instances left due (see online.ts for how).
  *
  * Safe to run again at any time: the enroll handler skips instances whose command is in flight.
  * A look-up or PutEvents call failing after the SDK's retries fails the run, which the next
- * scheduled run repeats; nothing is half-remembered between runs.
+ * scheduled run repeats (InvalidInstanceId on a chunk of the online check excepted, see online.ts);
+ * nothing is half-remembered between runs.
  */
 export async function reconcile(deps: ReconcileDependencies): Promise<ReconcileSummary> {
   const { clients, settings, logger, metrics } = deps;
   const now = deps.now?.() ?? new Date();
 
-  // Both look-ups are awaited even when one fails, so no paging is left running into the next
-  // invocation of a reused execution environment.
-  const [online, running] = await Promise.allSettled([
-    lookUp(logger, 'DescribeInstanceInformation', () => listOnlineInstanceIds(clients.ssm)),
-    lookUp(logger, 'DescribeInstances', () => listRunningInstances(clients.ec2)),
-  ]);
-  if (online.status === 'rejected') throw online.reason;
-  if (running.status === 'rejected') throw running.reason;
+  const running = await lookUp(logger, 'DescribeInstances', () => listRunningInstances(clients.ec2));
+  const judged = selectDue(running.values(), settings, now);
+  const online = await lookUp(logger, 'DescribeInstanceInformation', () =>
+    checkOnline(
+      clients.ssm,
+      judged.due.map((candidate) => candidate.instanceId),
+      running.size,
+      logger,
+    ),
+  );
+  const selection = keepOnline(judged, online.onlineIds);
 
-  const selection = selectCandidates(online.value, running.value, settings, now);
   const ordered = prioritize(selection.candidates, deps.random ?? Math.random);
   const chosen = ordered.slice(0, settings.maxInstancesPerRun);
   const deferred = ordered.length - chosen.length;
@@ -107,8 +115,9 @@ export async function reconcile(deps: ReconcileDependencies): Promise<ReconcileS
   metrics.addMetric(METRIC.candidates, MetricUnit.Count, ordered.length);
   metrics.addMetric(METRIC.requested, MetricUnit.Count, requestedIds.length);
   const summary: ReconcileSummary = {
-    online: online.value.size,
-    running: running.value.size,
+    running: running.size,
+    checkedOnline: judged.due.length,
+    onlineLookup: online.lookup,
     candidates: ordered.length,
     requested: requestedIds.length,
     deferred,

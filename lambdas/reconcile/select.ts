@@ -12,7 +12,7 @@ import type { ReconcileSettings } from './settings';
 
 /** Why an instance is not requested. Low-cardinality: logged as counts. */
 export type ReconcileSkipReason =
-  /** SSM sees it online but DescribeInstances does not list it as running (stopping, stopped, or between the two calls). */
+  /** Listed in another state than running (the look-up asks EC2 for running instances only). */
   | 'not-running'
   | 'invalid-instance-id'
   | 'opted-out'
@@ -24,8 +24,10 @@ export type ReconcileSkipReason =
   | 'enrollment-in-flight'
   /** Failed recently; see {@link judgeInstance}. */
   | 'failed-backoff'
-  /** Running and otherwise due, but its SSM Agent is not online, so no command could reach it. */
+  /** Due on every other rule, but its SSM Agent is not online, so no command could reach it; see {@link keepOnline}. */
   | 'ssm-not-online';
+
+export type SkipCounts = Partial<Record<ReconcileSkipReason, number>>;
 
 export interface Candidate {
   readonly instanceId: string;
@@ -33,9 +35,7 @@ export interface Candidate {
   readonly lastCommandSentAt: Date | undefined;
 }
 
-export type Verdict =
-  | { readonly request: true; readonly candidate: Candidate }
-  | { readonly request: false; readonly reason: ReconcileSkipReason };
+export type Verdict = { readonly due: true; readonly candidate: Candidate } | { readonly due: false; readonly reason: ReconcileSkipReason };
 
 export type SelectionRules = Pick<
   ReconcileSettings,
@@ -50,68 +50,73 @@ export type SelectionRules = Pick<
 >;
 
 /**
- * Requests an instance that is running, SSM-online, not opted out, has a tenant (tagged, or the
- * default), runs a platform Alloy supports, is not enrolled with the pinned version, and has no
- * install command in flight.
+ * Whether an instance is due for enrollment on every rule except SSM's online check: it is running,
+ * not opted out, has a tenant (tagged, or the default), runs a platform Alloy supports, is not
+ * enrolled with the pinned version, and has no install command in flight. The online check costs
+ * SSM calls, so it is made afterwards for the due instances only ({@link keepOnline}).
  *
- * Failed instances are retried with a backoff: a status starting with `failed` is requested again
- * only once RETRY_FAILED_AFTER_SECONDS have passed since its last install command was sent (the
+ * Failed instances are retried with a backoff: a status starting with `failed` is due again only
+ * once RETRY_FAILED_AFTER_SECONDS have passed since its last install command was sent (the
  * `lgtm:agent-pending-since` tag), so an instance that fails every time costs one attempt per that
- * period instead of one per interval. Without a readable send time it is requested at once; the
- * enroll handler writes the time with the next command, so that happens once.
+ * period instead of one per interval. Without a readable send time it is due at once; the enroll
+ * handler writes the time with the next command, so that happens once.
  */
-export function judgeInstance(facts: InstanceFacts, online: boolean, rules: SelectionRules, now: Date): Verdict {
+export function judgeInstance(facts: InstanceFacts, rules: SelectionRules, now: Date): Verdict {
   const { tags, instanceId } = facts;
-  if (facts.state !== 'running') return { request: false, reason: 'not-running' };
+  if (facts.state !== 'running') return { due: false, reason: 'not-running' };
   // The enroll handler dead-letters a whole request naming an ID it cannot parse.
-  if (!INSTANCE_ID_PATTERN.test(instanceId)) return { request: false, reason: 'invalid-instance-id' };
-  if (isOptedOut(tags, rules.optOutTagKey)) return { request: false, reason: 'opted-out' };
+  if (!INSTANCE_ID_PATTERN.test(instanceId)) return { due: false, reason: 'invalid-instance-id' };
+  if (isOptedOut(tags, rules.optOutTagKey)) return { due: false, reason: 'opted-out' };
 
   const tenant = resolveTenant(tags, rules.tenantTagKey, rules.defaultTenant);
-  if (tenant === undefined) return { request: false, reason: 'untagged' };
-  if (rules.allowedTenants !== undefined && !rules.allowedTenants.has(tenant)) return { request: false, reason: 'tenant-not-allowed' };
-  if (!isSupportedPlatform(facts.platform, facts.architecture)) return { request: false, reason: 'unsupported-platform' };
+  if (tenant === undefined) return { due: false, reason: 'untagged' };
+  if (rules.allowedTenants !== undefined && !rules.allowedTenants.has(tenant)) return { due: false, reason: 'tenant-not-allowed' };
+  if (!isSupportedPlatform(facts.platform, facts.architecture)) return { due: false, reason: 'unsupported-platform' };
 
-  if (isEnrolled(tags, rules.statusTagKey, rules.alloyVersion)) return { request: false, reason: 'already-enrolled' };
+  if (isEnrolled(tags, rules.statusTagKey, rules.alloyVersion)) return { due: false, reason: 'already-enrolled' };
   if (inFlightSince(tags, rules.statusTagKey, rules.commandTimeoutSeconds, now) !== undefined) {
-    return { request: false, reason: 'enrollment-in-flight' };
+    return { due: false, reason: 'enrollment-in-flight' };
   }
   const sentAt = lastCommandSentAt(tags);
   const failed = (tags.get(rules.statusTagKey) ?? '').startsWith(AGENT_STATUS.failed);
   if (failed && sentAt !== undefined && now.getTime() - sentAt.getTime() < rules.retryFailedAfterSeconds * 1000) {
-    return { request: false, reason: 'failed-backoff' };
+    return { due: false, reason: 'failed-backoff' };
   }
+  return { due: true, candidate: { instanceId, lastCommandSentAt: sentAt } };
+}
 
-  if (!online) return { request: false, reason: 'ssm-not-online' };
-  return { request: true, candidate: { instanceId, lastCommandSentAt: sentAt } };
+export interface DueSelection {
+  /** Due on every rule but the online check, in the order judged. */
+  readonly due: Candidate[];
+  readonly skippedByReason: SkipCounts;
+}
+
+/** Judges every running instance on everything but the online check. */
+export function selectDue(running: Iterable<InstanceFacts>, rules: SelectionRules, now: Date): DueSelection {
+  const due: Candidate[] = [];
+  const skippedByReason: SkipCounts = {};
+  for (const facts of running) {
+    const verdict = judgeInstance(facts, rules, now);
+    if (verdict.due) due.push(verdict.candidate);
+    else skippedByReason[verdict.reason] = (skippedByReason[verdict.reason] ?? 0) + 1;
+  }
+  return { due, skippedByReason };
 }
 
 export interface Selection {
   /** In no particular order; see {@link prioritize}. */
   readonly candidates: Candidate[];
-  readonly skippedByReason: Partial<Record<ReconcileSkipReason, number>>;
+  readonly skippedByReason: SkipCounts;
 }
 
-/** Judges every running instance, and counts online instances that are not running. */
-export function selectCandidates(
-  onlineIds: ReadonlySet<string>,
-  running: ReadonlyMap<string, InstanceFacts>,
-  rules: SelectionRules,
-  now: Date,
-): Selection {
-  const candidates: Candidate[] = [];
-  const skippedByReason: Partial<Record<ReconcileSkipReason, number>> = {};
-  const skip = (reason: ReconcileSkipReason) => {
-    skippedByReason[reason] = (skippedByReason[reason] ?? 0) + 1;
-  };
-  for (const facts of running.values()) {
-    const verdict = judgeInstance(facts, onlineIds.has(facts.instanceId), rules, now);
-    if (verdict.request) candidates.push(verdict.candidate);
-    else skip(verdict.reason);
-  }
-  for (const instanceId of onlineIds) {
-    if (!running.has(instanceId)) skip('not-running');
-  }
+/**
+ * The last condition: the due instances whose SSM Agent is online become the candidates; the
+ * others are counted as `ssm-not-online`.
+ */
+export function keepOnline(selection: DueSelection, onlineIds: ReadonlySet<string>): Selection {
+  const candidates = selection.due.filter((candidate) => onlineIds.has(candidate.instanceId));
+  const notOnline = selection.due.length - candidates.length;
+  const skippedByReason = notOnline > 0 ? { ...selection.skippedByReason, 'ssm-not-online': notOnline } : selection.skippedByReason;
   return { candidates, skippedByReason };
 }
 

@@ -460,7 +460,8 @@ async function runReconcile(fleet: FakeFleet): Promise<Classified[]> {
   );
   const finished = fleet.logs.find((line) => line.message === 'reconciliation finished');
   const skippedByReason = (finished?.extra.skippedByReason ?? {}) as Record<string, number>;
-  // The run logs skips as counts per reason; the fleet here is only the target, so a count is its reason.
+  // The run logs skips as counts per reason. A row expecting a skip has the target alone in its
+  // fleet, so a count is its reason; rows with more instances expect the target requested.
   const skipReasons = requested.includes(TARGET) ? [] : Object.keys(skippedByReason).filter((reason) => (skippedByReason[reason] ?? 0) > 0);
   return [classify({ retried: threw, skipReasons, done: requested.includes(TARGET) })];
 }
@@ -529,9 +530,27 @@ describe('reconcile', () => {
       run: () => runReconcile(fleetOf({ tags: { 'lgtm:agent-status': 'success', 'lgtm:agent-version': '1.21.0' } })),
     },
     {
-      fault: 'deleted mid-flight: SSM still lists the instance, EC2 no longer runs it',
+      fault: 'deleted mid-flight: EC2 lists the instance as running, SSM no longer knows it at the online check',
       expected: ['skipped'],
-      run: () => runReconcile(fleetOf({ state: 'terminated' })),
+      run: () => {
+        const fleet = fleetOf();
+        // Terminated after DescribeInstances listed it: SSM has dropped it by the time it is asked.
+        fleet.ssm.on(DescribeInstanceInformationCommand).resolves({ InstanceInformationList: [] });
+        return runReconcile(fleet);
+      },
+    },
+    {
+      fault: 'InvalidInstanceId from DescribeInstanceInformation: a neighbour in the same chunk of IDs is shutting down',
+      expected: ['done'],
+      run: () => {
+        const neighbour: FleetInstance = { id: instanceId(0x502), ssm: 'none', ssmRefusesId: true };
+        // 60 enrolled instances more make asking by ID (1 call) cheaper than the full listing (2 pages).
+        const enrolled = Array.from({ length: 60 }, (_, index) => ({
+          id: instanceId(0x600 + index),
+          tags: { 'lgtm:agent-status': 'success', 'lgtm:agent-version': '1.21.0' },
+        }));
+        return runReconcile(new FakeFleet([{ id: TARGET }, neighbour, ...enrolled]));
+      },
     },
   ]);
 });

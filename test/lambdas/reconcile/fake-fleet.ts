@@ -64,6 +64,11 @@ export interface FleetInstance {
   readonly ssm?: 'Online' | 'ConnectionLost' | 'none';
   /** Default EC2Instance; ManagedInstance for a hybrid-activated machine (then `id` is an mi- ID). */
   readonly ssmResourceType?: 'EC2Instance' | 'ManagedInstance';
+  /**
+   * SSM refuses this ID in an `InstanceIds` filter with InvalidInstanceId, failing the whole call
+   * (as for an instance shutting down after DescribeInstances listed it). Default false.
+   */
+  readonly ssmRefusesId?: boolean;
 }
 
 export interface FleetOptions {
@@ -161,6 +166,13 @@ export class FakeFleet {
       .flatMap((entry) => (JSON.parse(entry.Detail ?? '{}') as { instanceIds: string[] }).instanceIds);
   }
 
+  /** Input of every DescribeInstanceInformation call, in order. */
+  describeInstanceInformationInputs(): DescribeInstanceInformationCommandInput[] {
+    return this.ssm
+      .commandCalls(DescribeInstanceInformationCommand)
+      .map((call) => call.args[0].input as DescribeInstanceInformationCommandInput);
+  }
+
   callsByCommand(): Record<string, number> {
     const counts: Record<string, number> = {};
     for (const stub of [this.ec2, this.ssm, this.eventBridge]) {
@@ -217,10 +229,15 @@ export class FakeFleet {
         const filterValues = (key: string) => input.Filters?.find((filter) => filter.Key === key)?.Values;
         const pingStatuses = filterValues('PingStatus');
         const resourceTypes = filterValues('ResourceType');
+        const instanceIds = filterValues('InstanceIds');
+        const named = instanceIds === undefined ? undefined : new Set(instanceIds);
+        const refused = this.instances.filter((instance) => instance.ssmRefusesId && named?.has(instance.id)).map(({ id }) => id);
+        if (refused.length > 0) throw awsError('InvalidInstanceId', `Instances [${refused.join(', ')}] not in a valid state for account`);
         const matching = this.instances.filter((instance) => {
           const ping = instance.ssm ?? 'Online';
           return (
             ping !== 'none' &&
+            (named === undefined || named.has(instance.id)) &&
             (pingStatuses === undefined || pingStatuses.includes(ping)) &&
             (resourceTypes === undefined || resourceTypes.includes(instance.ssmResourceType ?? 'EC2Instance'))
           );

@@ -38,8 +38,9 @@ describe('reconcile handler entry', () => {
     expect(run.status).toBe(0);
     expect(run.result).toEqual({
       summary: {
-        online: 2,
         running: 3,
+        checkedOnline: 2,
+        onlineLookup: 'full-listing',
         candidates: 1,
         requested: 1,
         deferred: 0,

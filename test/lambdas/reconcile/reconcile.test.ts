@@ -1,5 +1,5 @@
 import { DescribeInstancesCommand, type DescribeInstancesCommandInput } from '@aws-sdk/client-ec2';
-import { DescribeInstanceInformationCommand, type DescribeInstanceInformationCommandInput } from '@aws-sdk/client-ssm';
+import { DescribeInstanceInformationCommand } from '@aws-sdk/client-ssm';
 import { parseRecord } from '../../../lambdas/enroll/requests';
 import { ReconcileError } from '../../../lambdas/reconcile/reconcile';
 import type { ReconcileSkipReason } from '../../../lambdas/reconcile/select';
@@ -12,6 +12,16 @@ const OPT_OUT = 'lgtm:opt-out';
 const STATUS = 'lgtm:agent-status';
 const VERSION = 'lgtm:agent-version';
 const SINCE = 'lgtm:agent-pending-since';
+
+/** The first DescribeInstanceInformation call of the full listing of online EC2 nodes. */
+const FULL_LISTING_FIRST_PAGE = {
+  Filters: [
+    { Key: 'PingStatus', Values: ['Online'] },
+    { Key: 'ResourceType', Values: ['EC2Instance'] },
+  ],
+  MaxResults: 50,
+  NextToken: undefined,
+};
 
 function minutesAgo(minutes: number): string {
   return new Date(NOW.getTime() - minutes * 60_000).toISOString();
@@ -93,9 +103,9 @@ const MIXED: ReadonlyArray<{ name: string; instance: FleetInstance; expected: Ex
     withoutDefault: 'untagged',
   },
   {
-    name: 'stopped, SSM still says online',
+    name: 'stopped, SSM still says online (DescribeInstances lists running instances only)',
     instance: { id: instanceId(0x10f), state: 'stopped', tags: { [TENANT]: 'team-a' } },
-    expected: 'not-running',
+    expected: 'not-counted',
   },
   {
     name: 'stopping, SSM connection lost',
@@ -161,10 +171,12 @@ describe('selection on a mixed fleet', () => {
     // Least recently attempted first: the three with a readable send time come last, oldest first.
     expect(fleet.requestedIds().slice(-3)).toEqual([instanceId(0x103), instanceId(0x108), instanceId(0x105)]);
     expect(summary).toEqual({
-      // 24 instances: not online are 0x110-0x113 and 0x117; the mi- machine is filtered out by ResourceType.
-      online: 18,
       // Not running: 0x10f and 0x110; the mi- machine is not an EC2 instance.
       running: 21,
+      // Due on every rule but the online check: the 9 requested and 0x111, 0x112, 0x117.
+      checkedOnline: 12,
+      // ceil(12 / 50) calls by ID would be no fewer than ceil(21 / 50) for the full listing.
+      onlineLookup: 'full-listing',
       candidates: 9,
       requested: 9,
       deferred: 0,
@@ -174,7 +186,6 @@ describe('selection on a mixed fleet', () => {
         'enrollment-in-flight': 1,
         'failed-backoff': 1,
         'opted-out': 4,
-        'not-running': 1,
         'ssm-not-online': 3,
         'unsupported-platform': 1,
       },
@@ -185,8 +196,27 @@ describe('selection on a mixed fleet', () => {
         ['ReconcileRequested', 9],
       ]),
     );
-    expect(fleet.logged('reconciliation finished')?.extra).toMatchObject({ candidates: 9, requested: 9, online: 18 });
+    expect(fleet.logged('reconciliation finished')?.extra).toMatchObject({ candidates: 9, requested: 9, checkedOnline: 12 });
     expect(fleet.logged('enrollment requested')?.extra.instanceIds).toEqual(fleet.requestedIds());
+  });
+
+  test('asking SSM by instance ID selects the same instances as the full listing', async () => {
+    // 100 enrolled instances more make the 12 due instances one call by ID against three pages.
+    const fleet = new FakeFleet([...MIXED.map((item) => item.instance), ...enrolled(100, 0x1000)]);
+
+    const summary = await fleet.run(NOW);
+
+    expect([...fleet.requestedIds()].sort()).toEqual([...expectedIds('request')].sort());
+    expect(fleet.describeInstanceInformationInputs()).toEqual([
+      { Filters: [{ Key: 'InstanceIds', Values: [...expectedIds('request'), ...expectedIds('ssm-not-online')].sort() }], MaxResults: 50 },
+    ]);
+    expect(summary).toMatchObject({
+      running: 121,
+      checkedOnline: 12,
+      onlineLookup: 'instance-ids',
+      candidates: 9,
+      skippedByReason: { 'already-enrolled': 102, 'ssm-not-online': 3 },
+    });
   });
 
   test('without a default tenant, untagged instances are left alone', async () => {
@@ -222,7 +252,8 @@ describe('selection on a mixed fleet', () => {
     const summary = await fleet.run(NOW);
 
     expect(fleet.putEventsCalls()).toEqual([]);
-    expect(summary).toMatchObject({ online: 30, candidates: 0, requested: 0, events: 0 });
+    expect(fleet.describeInstanceInformationInputs()).toEqual([]);
+    expect(summary).toMatchObject({ running: 30, checkedOnline: 0, onlineLookup: 'none', candidates: 0, requested: 0, events: 0 });
     expect(fleet.metricValues).toEqual(
       new Map([
         ['ReconcileCandidates', 0],
@@ -315,23 +346,15 @@ describe('work per run', () => {
 });
 
 describe('paging', () => {
-  test('follows NextToken through every page of both look-ups, also when a page holds fewer items than asked for', async () => {
+  test('follows NextToken through every page of both fleet-wide look-ups, also when a page holds fewer items than asked for', async () => {
+    // Every instance due: the full listing of online nodes costs no more than asking by ID.
     const fleet = new FakeFleet(unenrolled(2345), { ec2PageLimit: 400 });
 
     const summary = await fleet.run(NOW, testSettings({ MAX_INSTANCES_PER_RUN: '10000' }));
 
-    const ssmInputs = fleet.ssm
-      .commandCalls(DescribeInstanceInformationCommand)
-      .map((call) => call.args[0].input as DescribeInstanceInformationCommandInput);
+    const ssmInputs = fleet.describeInstanceInformationInputs();
     expect(ssmInputs).toHaveLength(47);
-    expect(ssmInputs[0]).toEqual({
-      Filters: [
-        { Key: 'PingStatus', Values: ['Online'] },
-        { Key: 'ResourceType', Values: ['EC2Instance'] },
-      ],
-      MaxResults: 50,
-      NextToken: undefined,
-    });
+    expect(ssmInputs[0]).toEqual(FULL_LISTING_FIRST_PAGE);
     expect(ssmInputs.map((input) => input.NextToken)).toEqual([
       undefined,
       ...Array.from({ length: 46 }, (_, page) => `page-${(page + 1) * 50}`),
@@ -346,8 +369,29 @@ describe('paging', () => {
       })),
     );
 
-    expect(summary).toMatchObject({ online: 2345, running: 2345, candidates: 2345, requested: 2345 });
+    expect(summary).toMatchObject({ running: 2345, checkedOnline: 2345, onlineLookup: 'full-listing', candidates: 2345, requested: 2345 });
     expect(fleet.putEventsCalls()).toHaveLength(5);
+  });
+
+  test('follows NextToken within a chunk of instance IDs when SSM returns fewer items than asked for', async () => {
+    const fleet = new FakeFleet([...enrolled(880, 1), ...unenrolled(120, 20_000)], { ssmPageLimit: 20 });
+
+    const summary = await fleet.run(NOW);
+
+    const chunks = fleet.describeInstanceInformationInputs().map((input) => ({
+      ids: input.Filters?.[0]?.Values?.length,
+      nextToken: input.NextToken,
+    }));
+    expect(chunks).toEqual([
+      { ids: 50, nextToken: undefined },
+      { ids: 50, nextToken: 'page-20' },
+      { ids: 50, nextToken: 'page-40' },
+      { ids: 50, nextToken: undefined },
+      { ids: 50, nextToken: 'page-20' },
+      { ids: 50, nextToken: 'page-40' },
+      { ids: 20, nextToken: undefined },
+    ]);
+    expect(summary).toMatchObject({ onlineLookup: 'instance-ids', candidates: 120, requested: 120 });
   });
 });
 
@@ -410,7 +454,7 @@ describe('failures', () => {
     });
   });
 
-  test('DescribeInstanceInformation throttled (after the SDK retries) on a later page: the run fails, nothing is requested', async () => {
+  test('DescribeInstanceInformation throttled (after the SDK retries) on a later page of the full listing: the run fails, nothing is requested', async () => {
     const fleet = new FakeFleet(unenrolled(300));
     fleet.ssm.on(DescribeInstanceInformationCommand, { NextToken: 'page-150' }).rejects(awsError('ThrottlingException', 'Rate exceeded'));
 
@@ -433,13 +477,37 @@ describe('failures', () => {
     ]);
   });
 
-  test('DescribeInstances denied: the run fails after the other look-up has finished', async () => {
+  test.each([
+    ['throttled (after the SDK retries)', awsError('ThrottlingException', 'Rate exceeded'), true],
+    ['denied', awsError('AccessDeniedException', 'not authorized to perform: ssm:DescribeInstanceInformation'), false],
+  ])(
+    'DescribeInstanceInformation %s on a chunk of instance IDs: the run fails at once, without the full listing',
+    async (_case, error, throttled) => {
+      const fleet = new FakeFleet([...enrolled(880, 1), ...unenrolled(120, 20_000)]);
+      const secondChunk = unenrolled(50, 20_050).map((instance) => instance.id);
+      fleet.ssm.on(DescribeInstanceInformationCommand, { Filters: [{ Key: 'InstanceIds', Values: secondChunk }] }).rejects(error);
+
+      await expect(fleet.run(NOW)).rejects.toBe(error);
+
+      expect(fleet.describeInstanceInformationInputs().map((input) => input.Filters?.[0]?.Key)).toEqual(['InstanceIds', 'InstanceIds']);
+      expect(fleet.putEventsCalls()).toEqual([]);
+      expect(fleet.logs.filter((line) => line.level !== 'info')).toEqual([
+        {
+          level: 'error',
+          message: 'DescribeInstanceInformation failed after the SDK retries: no enrollment requested; the next scheduled run tries again',
+          extra: { operation: 'DescribeInstanceInformation', throttled, errorName: error.name, errorMessage: error.message },
+        },
+      ]);
+    },
+  );
+
+  test('DescribeInstances denied: the run fails before SSM is asked', async () => {
     const fleet = new FakeFleet(unenrolled(120));
     fleet.ec2.on(DescribeInstancesCommand).rejects(awsError('UnauthorizedOperation', 'You are not authorized to perform this operation.'));
 
     await expect(fleet.run(NOW)).rejects.toMatchObject({ name: 'UnauthorizedOperation' });
 
-    expect(fleet.ssm.commandCalls(DescribeInstanceInformationCommand)).toHaveLength(3);
+    expect(fleet.describeInstanceInformationInputs()).toEqual([]);
     expect(fleet.putEventsCalls()).toEqual([]);
     expect(fleet.logs.find((line) => line.level === 'error')?.extra).toMatchObject({
       operation: 'DescribeInstances',
@@ -449,28 +517,135 @@ describe('failures', () => {
   });
 });
 
+describe('the online check', () => {
+  /** `running` running instances, the last `due` of them due for enrollment. */
+  function fleetWithDue(running: number, due: number): FakeFleet {
+    return new FakeFleet([...enrolled(running - due, 1), ...unenrolled(due, 20_000)]);
+  }
+
+  test('120 due of 1,000: three calls by instance ID, 50 at most each; not returned or not Online is not online', async () => {
+    const due = [
+      ...unenrolled(117, 20_000),
+      { id: instanceId(30_001), ssm: 'ConnectionLost' as const },
+      { id: instanceId(30_002), ssm: 'none' as const },
+      { id: instanceId(30_003), ssm: 'ConnectionLost' as const },
+    ];
+    const fleet = new FakeFleet([...enrolled(880, 1), ...due]);
+
+    const summary = await fleet.run(NOW);
+
+    const inputs = fleet.describeInstanceInformationInputs();
+    expect(inputs.map((input) => input.Filters?.[0]?.Values?.length)).toEqual([50, 50, 20]);
+    for (const input of inputs) expect(input).toEqual({ Filters: [{ Key: 'InstanceIds', Values: expect.any(Array) }], MaxResults: 50 });
+    expect(inputs.flatMap((input) => input.Filters?.[0]?.Values)).toEqual(due.map((instance) => instance.id));
+    expect(new Set(fleet.requestedIds())).toEqual(new Set(unenrolled(117, 20_000).map((instance) => instance.id)));
+    expect(summary).toMatchObject({
+      running: 1000,
+      checkedOnline: 120,
+      onlineLookup: 'instance-ids',
+      candidates: 117,
+      requested: 117,
+      skippedByReason: { 'already-enrolled': 880, 'ssm-not-online': 3 },
+    });
+  });
+
+  test('InvalidInstanceId on a chunk: the full listing is read instead, logged, and the online instances are still requested', async () => {
+    // The 60th due instance, in the second chunk, is shutting down: SSM refuses its ID and no longer lists it.
+    const refused = instanceId(20_059);
+    const fleet = new FakeFleet([
+      ...enrolled(880, 1),
+      ...unenrolled(120, 20_000).map((instance) =>
+        instance.id === refused ? { ...instance, ssm: 'none' as const, ssmRefusesId: true } : instance,
+      ),
+    ]);
+
+    const summary = await fleet.run(NOW);
+
+    const inputs = fleet.describeInstanceInformationInputs();
+    // Two chunks by ID (the second refused), then 999 online nodes in pages of 50; the third chunk is not asked.
+    expect(inputs.map((input) => input.Filters?.[0]?.Key)).toEqual(['InstanceIds', 'InstanceIds', ...Array(20).fill('PingStatus')]);
+    expect(inputs[2]).toEqual(FULL_LISTING_FIRST_PAGE);
+    const online = unenrolled(120, 20_000)
+      .map((instance) => instance.id)
+      .filter((id) => id !== refused);
+    expect([...fleet.requestedIds()].sort()).toEqual(online);
+    expect(summary).toMatchObject({
+      checkedOnline: 120,
+      onlineLookup: 'full-listing',
+      candidates: 119,
+      requested: 119,
+      skippedByReason: { 'already-enrolled': 880, 'ssm-not-online': 1 },
+    });
+    expect(fleet.logs.filter((line) => line.level !== 'info')).toEqual([
+      {
+        level: 'warn',
+        message: 'DescribeInstanceInformation refused a chunk of instance IDs: listing every online EC2 node instead for this run',
+        extra: {
+          operation: 'DescribeInstanceInformation',
+          errorName: 'InvalidInstanceId',
+          errorMessage: `Instances [${refused}] not in a valid state for account`,
+          instanceIds: inputs[1]?.Filters?.[0]?.Values,
+        },
+      },
+    ]);
+  });
+
+  // By ID while ceil(due / 50) < ceil(running / 50), the full listing's cost bound; otherwise the full listing.
+  test.each([
+    { running: 200, due: 150, lookup: 'instance-ids', calls: 3 },
+    { running: 200, due: 151, lookup: 'full-listing', calls: 4 },
+    { running: 1000, due: 990, lookup: 'full-listing', calls: 20 },
+    { running: 51, due: 1, lookup: 'instance-ids', calls: 1 },
+    { running: 50, due: 1, lookup: 'full-listing', calls: 1 },
+  ])('$due due of $running running: $lookup, $calls DescribeInstanceInformation call(s)', async ({ running, due, lookup, calls }) => {
+    const fleet = fleetWithDue(running, due);
+
+    const summary = await fleet.run(NOW, testSettings({ MAX_INSTANCES_PER_RUN: '10000' }));
+
+    expect(summary).toMatchObject({ checkedOnline: due, onlineLookup: lookup, candidates: due, requested: due });
+    expect(fleet.describeInstanceInformationInputs()).toHaveLength(calls);
+  });
+});
+
 describe('AWS calls per run', () => {
-  test('10,000 running instances, 700 due: 200 + 10 describe pages and one PutEvents call', async () => {
+  test('10,000 running instances, all enrolled: 10 DescribeInstances pages and nothing else', async () => {
+    const fleet = new FakeFleet(enrolled(10_000, 1));
+
+    const summary = await fleet.run(NOW);
+
+    expect(summary).toMatchObject({ running: 10_000, checkedOnline: 0, onlineLookup: 'none', candidates: 0, requested: 0 });
+    expect(fleet.callsByCommand()).toEqual({ DescribeInstancesCommand: 10 });
+  });
+
+  test('1,000 running instances, all enrolled: one call', async () => {
+    const fleet = new FakeFleet(enrolled(1000, 1));
+
+    await fleet.run(NOW);
+
+    expect(fleet.callsByCommand()).toEqual({ DescribeInstancesCommand: 1 });
+  });
+
+  test('10,000 running instances, 700 due: 10 + 14 describe calls and one PutEvents call', async () => {
     const fleet = new FakeFleet([...enrolled(9300, 1), ...unenrolled(700, 20_000)]);
 
     const summary = await fleet.run(NOW);
 
-    expect(summary).toMatchObject({ online: 10_000, running: 10_000, candidates: 700, requested: 500, deferred: 200 });
+    expect(summary).toMatchObject({ running: 10_000, checkedOnline: 700, candidates: 700, requested: 500, deferred: 200 });
     expect(fleet.callsByCommand()).toEqual({
-      DescribeInstanceInformationCommand: 200,
+      DescribeInstanceInformationCommand: 14,
       DescribeInstancesCommand: 10,
       PutEventsCommand: 1,
     });
-    expect(fleet.totalCalls()).toBe(211);
+    expect(fleet.totalCalls()).toBe(25);
   });
 
-  test('1,000 running instances, 100 due: 22 calls', async () => {
+  test('1,000 running instances, 100 due: 4 calls', async () => {
     const fleet = new FakeFleet([...enrolled(900, 1), ...unenrolled(100, 20_000)]);
 
     await fleet.run(NOW);
 
     expect(fleet.callsByCommand()).toEqual({
-      DescribeInstanceInformationCommand: 20,
+      DescribeInstanceInformationCommand: 2,
       DescribeInstancesCommand: 1,
       PutEventsCommand: 1,
     });

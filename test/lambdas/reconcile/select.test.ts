@@ -1,4 +1,4 @@
-import { type Candidate, judgeInstance, prioritize, selectCandidates } from '../../../lambdas/reconcile/select';
+import { type Candidate, judgeInstance, keepOnline, prioritize, selectDue } from '../../../lambdas/reconcile/select';
 import type { InstanceFacts } from '../../../lambdas/shared/instances';
 import { instanceId, testSettings } from './fake-fleet';
 
@@ -23,55 +23,75 @@ function sentMinutesAgo(minutes: number): string {
 describe('judgeInstance', () => {
   test('failed instances wait RETRY_FAILED_AFTER_SECONDS from their last command', () => {
     const failed = (minutes: number) => facts({ 'lgtm:agent-status': 'failed', 'lgtm:agent-pending-since': sentMinutesAgo(minutes) });
-    expect(judgeInstance(failed(59), true, rules, NOW)).toEqual({ request: false, reason: 'failed-backoff' });
-    expect(judgeInstance(failed(60), true, rules, NOW)).toEqual({
-      request: true,
+    expect(judgeInstance(failed(59), rules, NOW)).toEqual({ due: false, reason: 'failed-backoff' });
+    expect(judgeInstance(failed(60), rules, NOW)).toEqual({
+      due: true,
       candidate: { instanceId: 'i-0abcd1111ef223344', lastCommandSentAt: new Date(sentMinutesAgo(60)) },
     });
     const shortBackoff = testSettings({ RETRY_FAILED_AFTER_SECONDS: '600' });
-    expect(judgeInstance(failed(11), true, shortBackoff, NOW).request).toBe(true);
+    expect(judgeInstance(failed(11), shortBackoff, NOW).due).toBe(true);
   });
 
   test('the in-flight window is COMMAND_TIMEOUT_SECONDS, as in the enroll handler', () => {
     const pending = (minutes: number) => facts({ 'lgtm:agent-status': 'pending', 'lgtm:agent-pending-since': sentMinutesAgo(minutes) });
-    expect(judgeInstance(pending(14), true, rules, NOW)).toEqual({ request: false, reason: 'enrollment-in-flight' });
-    expect(judgeInstance(pending(15), true, rules, NOW).request).toBe(true);
+    expect(judgeInstance(pending(14), rules, NOW)).toEqual({ due: false, reason: 'enrollment-in-flight' });
+    expect(judgeInstance(pending(15), rules, NOW).due).toBe(true);
   });
 
   test('a success status for the pinned version is enrolled; for another version it is not', () => {
     const success = (version: string) => facts({ 'lgtm:agent-status': 'success', 'lgtm:agent-version': version });
-    expect(judgeInstance(success('1.21.0'), true, rules, NOW)).toEqual({ request: false, reason: 'already-enrolled' });
-    expect(judgeInstance(success('1.20.0'), true, rules, NOW).request).toBe(true);
+    expect(judgeInstance(success('1.21.0'), rules, NOW)).toEqual({ due: false, reason: 'already-enrolled' });
+    expect(judgeInstance(success('1.20.0'), rules, NOW).due).toBe(true);
   });
 
   test('the tag keys come from the settings', () => {
     const custom = testSettings({ TENANT_TAG_KEY: 'team', OPT_OUT_TAG_KEY: 'no-agent', STATUS_TAG_KEY: 'agent', DEFAULT_TENANT: '' });
-    expect(judgeInstance(facts({ team: 'a' }), true, custom, NOW).request).toBe(true);
-    expect(judgeInstance(facts({ 'lgtm:tenant': 'a' }), true, custom, NOW)).toEqual({ request: false, reason: 'untagged' });
-    expect(judgeInstance(facts({ team: 'a', 'no-agent': 'true' }), true, custom, NOW)).toEqual({ request: false, reason: 'opted-out' });
-    expect(judgeInstance(facts({ team: 'a', agent: 'success', 'lgtm:agent-version': '1.21.0' }), true, custom, NOW)).toEqual({
-      request: false,
+    expect(judgeInstance(facts({ team: 'a' }), custom, NOW).due).toBe(true);
+    expect(judgeInstance(facts({ 'lgtm:tenant': 'a' }), custom, NOW)).toEqual({ due: false, reason: 'untagged' });
+    expect(judgeInstance(facts({ team: 'a', 'no-agent': 'true' }), custom, NOW)).toEqual({ due: false, reason: 'opted-out' });
+    expect(judgeInstance(facts({ team: 'a', agent: 'success', 'lgtm:agent-version': '1.21.0' }), custom, NOW)).toEqual({
+      due: false,
       reason: 'already-enrolled',
     });
   });
 
   test('Windows arm64 has no Alloy build; an ID the enroll schema would refuse is never requested', () => {
-    expect(judgeInstance(facts({}, { platform: 'windows', architecture: 'arm64' }), true, rules, NOW)).toEqual({
-      request: false,
+    expect(judgeInstance(facts({}, { platform: 'windows', architecture: 'arm64' }), rules, NOW)).toEqual({
+      due: false,
       reason: 'unsupported-platform',
     });
-    expect(judgeInstance(facts({}, { instanceId: 'i-XYZ' }), true, rules, NOW)).toEqual({ request: false, reason: 'invalid-instance-id' });
+    expect(judgeInstance(facts({}, { instanceId: 'i-XYZ' }), rules, NOW)).toEqual({ due: false, reason: 'invalid-instance-id' });
   });
 });
 
-describe('selectCandidates', () => {
-  test('an online instance missing from the running set counts as not running', () => {
-    const running = new Map([[instanceId(1), facts({}, { instanceId: instanceId(1) })]]);
-    const selection = selectCandidates(new Set([instanceId(1), instanceId(2)]), running, rules, NOW);
-    expect(selection).toEqual({
-      candidates: [{ instanceId: instanceId(1), lastCommandSentAt: undefined }],
-      skippedByReason: { 'not-running': 1 },
+describe('selectDue and keepOnline', () => {
+  const running = [
+    facts({}, { instanceId: instanceId(1) }),
+    facts({ 'lgtm:opt-out': 'true' }, { instanceId: instanceId(2) }),
+    facts({}, { instanceId: instanceId(3) }),
+    facts({}, { instanceId: instanceId(4), state: 'stopping' }),
+  ];
+
+  test('the online check comes last: only the instances due on every other rule are checked', () => {
+    const judged = selectDue(running, rules, NOW);
+    expect(judged).toEqual({
+      due: [
+        { instanceId: instanceId(1), lastCommandSentAt: undefined },
+        { instanceId: instanceId(3), lastCommandSentAt: undefined },
+      ],
+      skippedByReason: { 'opted-out': 1, 'not-running': 1 },
     });
+
+    // Instance 2 being online changes nothing: it was never due.
+    expect(keepOnline(judged, new Set([instanceId(1), instanceId(2)]))).toEqual({
+      candidates: [{ instanceId: instanceId(1), lastCommandSentAt: undefined }],
+      skippedByReason: { 'opted-out': 1, 'not-running': 1, 'ssm-not-online': 1 },
+    });
+  });
+
+  test('every due instance online: no ssm-not-online count', () => {
+    const judged = selectDue(running, rules, NOW);
+    expect(keepOnline(judged, new Set([instanceId(1), instanceId(3)])).skippedByReason).toEqual({ 'opted-out': 1, 'not-running': 1 });
   });
 });
 
