@@ -73,16 +73,21 @@ export interface BackgroundTemplateValidationOptions {
  * while starting, so that synth never waits for a worker that has already failed.
  */
 const WORKER_SOURCE = `
+const { rmSync } = require('node:fs');
 const { workerData, parentPort } = require('node:worker_threads');
-const { replies, answered, pluginModule, prewarmTemplate } = workerData;
+const { replies, answered, pluginModule, prewarmDir, prewarmTemplate } = workerData;
 function firstLine(error) {
   return String((error && error.message) || error).split('\\n')[0];
 }
 function answer(reply) {
+  if (Atomics.load(answered, 0) === 1) return;
   replies.postMessage(reply);
   Atomics.store(answered, 0, 1);
   Atomics.notify(answered, 0);
 }
+// A worker that ends any other way (process.exit, an asynchronous throw) still answers, so that
+// synth falls back at once instead of waiting for the timeout.
+process.on('exit', (code) => answer({ error: 'worker exited with code ' + code }));
 try {
   const { CloudFormationValidatePlugin } = require(pluginModule);
   const plugin = new CloudFormationValidatePlugin();
@@ -90,6 +95,8 @@ try {
     plugin.validate({ stackTemplates: [{ stackConstructPath: 'Prewarm', templatePath: prewarmTemplate }] });
   } catch {
     // Only a head start: the real validation builds the engine again if it must, and reports its own errors.
+  } finally {
+    rmSync(prewarmDir, { recursive: true, force: true });
   }
   parentPort.once('message', ({ stackTemplates }) => {
     try {
@@ -99,6 +106,7 @@ try {
     }
   });
 } catch (error) {
+  rmSync(prewarmDir, { recursive: true, force: true });
   answer({ error: 'worker failed to start: ' + firstLine(error) });
 }
 `;
@@ -123,10 +131,10 @@ interface WorkerReply {
  */
 export class BackgroundTemplateValidation extends CloudFormationValidatePlugin {
   private readonly timeoutMs: number;
-  private readonly prewarmDir: string;
   /** Set to 1 by the worker once its one answer is on `replies`. */
   private readonly answered = new Int32Array(new SharedArrayBuffer(4));
   private readonly replies: MessagePort;
+  private readonly prewarmDir: string;
   private readonly worker?: Worker;
   private readonly startError?: string;
   private asked = false;
@@ -134,13 +142,13 @@ export class BackgroundTemplateValidation extends CloudFormationValidatePlugin {
   constructor(options: BackgroundTemplateValidationOptions = {}) {
     super();
     this.timeoutMs = options.timeoutMs ?? 120_000;
-    this.prewarmDir = mkdtempSync(join(tmpdir(), 'lgtm-validate-'));
-    const prewarmTemplate = join(this.prewarmDir, 'prewarm.template.json');
+    // The worker deletes it once the engine is built (and validate() again, for a worker stopped early).
+    const prewarmDir = mkdtempSync(join(tmpdir(), 'lgtm-validate-'));
+    this.prewarmDir = prewarmDir;
+    const prewarmTemplate = join(prewarmDir, 'prewarm.template.json');
     const types = options.resourceTypes ?? EXPECTED_RESOURCE_TYPES;
     const resources = Object.fromEntries(types.map((type, index) => [`Resource${index}`, { Type: type, Properties: {} }]));
     writeFileSync(prewarmTemplate, JSON.stringify({ Resources: resources }));
-    // Also when synth stops before validating (a construct threw): nothing is left in the temp folder.
-    process.once('exit', () => rmSync(this.prewarmDir, { recursive: true, force: true }));
     const { port1, port2 } = new MessageChannel();
     this.replies = port1;
     this.replies.unref();
@@ -149,6 +157,7 @@ export class BackgroundTemplateValidation extends CloudFormationValidatePlugin {
         eval: true,
         workerData: {
           pluginModule: options.pluginModule ?? require.resolve('aws-cdk-lib'),
+          prewarmDir,
           prewarmTemplate,
           replies: port2,
           answered: this.answered,
@@ -157,7 +166,11 @@ export class BackgroundTemplateValidation extends CloudFormationValidatePlugin {
       });
       // Never keeps the app alive: synth ends whether or not the worker is done.
       this.worker.unref();
+      // An error the worker did not catch reaches synth as its answer (see WORKER_SOURCE); without
+      // a listener it would also end the app once the main thread's event loop runs again.
+      this.worker.on('error', () => {});
     } catch (error) {
+      rmSync(prewarmDir, { recursive: true, force: true });
       this.startError = `cannot start a worker thread: ${(error as Error).message}`;
     }
   }

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { App, CfnResource, CloudFormationValidatePlugin, type IPolicyValidationContext, Stack, Validations } from 'aws-cdk-lib';
@@ -16,8 +16,19 @@ const FAULTY_TEMPLATE = {
   },
 };
 
+/** Temp folders the tests made, removed after them. */
+const tempDirs: string[] = [];
+function tempDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  tempDirs.push(dir);
+  return dir;
+}
+afterAll(() => {
+  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
+});
+
 function faultyContext(): IPolicyValidationContext {
-  const templatePath = join(mkdtempSync(join(tmpdir(), 'lgtm-validate-test-')), 'Faulty.template.json');
+  const templatePath = join(tempDir('lgtm-validate-test-'), 'Faulty.template.json');
   writeFileSync(templatePath, JSON.stringify(FAULTY_TEMPLATE));
   const stackTemplates = [{ stackConstructPath: 'Faulty', templatePath, accountId: undefined, region: undefined }];
   return { appConstruct: new App(), stackTemplates, templatePaths: [templatePath] };
@@ -42,7 +53,7 @@ describe('template validation in a worker thread', () => {
   });
 
   test('registered on an App, it validates the synthesized templates once, as CDK would', () => {
-    const outdir = mkdtempSync(join(tmpdir(), 'lgtm-validate-app-'));
+    const outdir = tempDir('lgtm-validate-app-');
     const app = new App({ outdir, context: { '@aws-cdk/core:validateAgainstDefaultRules': true } });
     Validations.of(app).addPlugins(new BackgroundTemplateValidation({ resourceTypes: ['AWS::SQS::Queue'] }));
     const stack = new Stack(app, 'Faulty');
@@ -64,6 +75,30 @@ describe('template validation in a worker thread', () => {
     } finally {
       notice.mockRestore();
     }
+  });
+
+  test('a worker that exits without answering: the main thread validates at once, with a notice', () => {
+    const context = faultyContext();
+    const exiting = join(tempDir('lgtm-validate-exit-'), 'exiting-plugin.js');
+    writeFileSync(exiting, 'process.exit(7);\n');
+    const notice = jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    try {
+      const started = Date.now();
+      const report = new BackgroundTemplateValidation({ pluginModule: exiting, timeoutMs: 60_000 }).validate(context);
+      // Far below the timeout: the worker's exit answered.
+      expect(Date.now() - started).toBeLessThan(30_000);
+      expect(report).toEqual(builtIn(context));
+      expect(notice).toHaveBeenCalledWith(expect.stringMatching(/worker exited with code 7/));
+    } finally {
+      notice.mockRestore();
+    }
+  });
+
+  test('no prewarm template is left behind', () => {
+    const prewarmDirs = () => readdirSync(tmpdir()).filter((name) => /^lgtm-validate-[A-Za-z0-9]+$/.test(name));
+    const before = new Set(prewarmDirs());
+    new BackgroundTemplateValidation().validate(faultyContext());
+    expect(prewarmDirs().filter((name) => !before.has(name))).toEqual([]);
   });
 
   test('a worker that does not answer in time: the main thread validates, with a notice', () => {
