@@ -116,7 +116,8 @@ function newestFile(folders: readonly string[]): { path: string; modified: numbe
   );
   return files
     .map((path) => ({ path: relative(ROOT, path), stats: statSync(path) }))
-    .filter(({ stats }) => stats.isFile())
+    // Sources only: an editor's swap file or a .DS_Store must not make the records look stale.
+    .filter(({ path, stats }) => stats.isFile() && path.endsWith('.ts'))
     .map(({ path, stats }) => ({ path, modified: stats.mtimeMs }))
     .reduce((newest, file) => (file.modified > newest.modified ? file : newest));
 }
