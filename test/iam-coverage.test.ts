@@ -114,12 +114,14 @@ function newestFile(folders: readonly string[]): { path: string; modified: numbe
   const files = folders.flatMap((folder) =>
     readdirSync(join(ROOT, folder), { recursive: true, encoding: 'utf8' }).map((file) => join(ROOT, folder, file)),
   );
-  return files
-    .map((path) => ({ path: relative(ROOT, path), stats: statSync(path) }))
-    // Sources only: an editor's swap file or a .DS_Store must not make the records look stale.
-    .filter(({ path, stats }) => stats.isFile() && path.endsWith('.ts'))
-    .map(({ path, stats }) => ({ path, modified: stats.mtimeMs }))
-    .reduce((newest, file) => (file.modified > newest.modified ? file : newest));
+  return (
+    files
+      .map((path) => ({ path: relative(ROOT, path), stats: statSync(path) }))
+      // Sources only: an editor's swap file or a .DS_Store must not make the records look stale.
+      .filter(({ path, stats }) => stats.isFile() && path.endsWith('.ts'))
+      .map(({ path, stats }) => ({ path, modified: stats.mtimeMs }))
+      .reduce((newest, file) => (file.modified > newest.modified ? file : newest))
+  );
 }
 
 function allowedActions(template: Template, fn: LgtmFunction): Set<string> {
