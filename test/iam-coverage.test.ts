@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { Stack } from 'aws-cdk-lib';
 import type { Template } from 'aws-cdk-lib/assertions';
@@ -151,13 +151,16 @@ test('every Lambda of the stack is covered', () => {
   expect(Object.keys(template.findResources('AWS::Lambda::Function')).length).toBeGreaterThanOrEqual(functions.length);
 });
 
-test('the recorded SDK calls are newer than every handler, handler test and the recorder', () => {
+test('the recorded SDK calls are newer than every handler, handler test and the recorder, and their test files exist', () => {
   if (records.length === 0) throw new Error(`no recorded SDK calls in ${relative(ROOT, RECORD_DIR)}: ${RERUN}`);
   const oldest = records.reduce((first, record) => (record.writtenAt < first.writtenAt ? record : first));
   const newest = newestFile(['lambdas', 'test/lambdas', 'test/support']);
   if (oldest.writtenAt < newest.modified) {
     throw new Error(`the SDK calls recorded for ${oldest.testFile} predate the last change to ${newest.path}: ${RERUN}`);
   }
+  // A deleted test file changes no file's time: its record must not keep counting.
+  const orphans = records.map((record) => record.testFile).filter((testFile) => !existsSync(join(ROOT, testFile)));
+  if (orphans.length > 0) throw new Error(`SDK calls are recorded for test files that no longer exist (${orphans.join(', ')}): ${RERUN}`);
 });
 
 describe.each(functions.map((f) => [f.handlerFolder, f] as const))('%s function', (folder, fn) => {
