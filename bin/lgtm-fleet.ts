@@ -1,9 +1,9 @@
 #!/usr/bin/env node
-import { App, Validations } from 'aws-cdk-lib';
-import { AwsSolutionsChecks, ServerlessChecks } from 'cdk-nag';
+import { App, Validations } from 'aws-cdk-lib/core';
 import { LgtmFleetStack } from '../lib/lgtm-fleet-stack';
 import { BackgroundTemplateValidation } from '../lib/template-validation';
 import { CONFIG_CONTEXT_KEY, CONFIG_FILE_CONTEXT_KEY, resolveConfig } from './config-source';
+import { nagPacks } from './nag-packs';
 
 const app = new App();
 // CDK's own template validation, its engine built in a worker while the app constructs (first, to
@@ -22,7 +22,7 @@ try {
   process.exit(1);
 }
 
-Validations.of(app).addPlugins(new AwsSolutionsChecks(app), new ServerlessChecks(app));
+Validations.of(app).addPlugins(...nagPacks(app));
 
 new LgtmFleetStack(app, config.stackName, {
   config,

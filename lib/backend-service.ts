@@ -1,4 +1,3 @@
-import { Duration, RemovalPolicy, Token, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import type * as efs from 'aws-cdk-lib/aws-efs';
@@ -6,6 +5,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as servicediscovery from 'aws-cdk-lib/aws-servicediscovery';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
+import { Duration, RemovalPolicy, Token, Validations } from 'aws-cdk-lib/core';
 import { Construct } from 'constructs';
 import { configPartName } from '../lambdas/shared/config-files';
 import type { TaskSize } from './config/schema';

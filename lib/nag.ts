@@ -1,4 +1,4 @@
-import { Stack, Validations } from 'aws-cdk-lib';
+import { Stack, Validations } from 'aws-cdk-lib/core';
 import type { IConstruct } from 'constructs';
 
 /** How cdk-nag prints a resolved value in a finding ID: intrinsics become `<Name>` / `<Resource.Attr>`. */

@@ -1,6 +1,6 @@
-import { Arn, ArnFormat, Duration, Stack, Validations } from 'aws-cdk-lib';
 import type * as efs from 'aws-cdk-lib/aws-efs';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import { Arn, ArnFormat, Duration, Stack, Validations } from 'aws-cdk-lib/core';
 import { Construct } from 'constructs';
 import { BackendService } from '../backend-service';
 import { acknowledgeWildcardResource } from '../nag';

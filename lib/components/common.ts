@@ -1,5 +1,5 @@
-import { Duration } from 'aws-cdk-lib';
 import type * as efs from 'aws-cdk-lib/aws-efs';
+import { Duration } from 'aws-cdk-lib/core';
 import type { Construct } from 'constructs';
 import { BackendService, type DataVolumeProps } from '../backend-service';
 import type { LgtmConfig } from '../config/schema';

@@ -1,4 +1,4 @@
-import { Duration } from 'aws-cdk-lib';
+import { Duration } from 'aws-cdk-lib/core';
 import { Construct } from 'constructs';
 import { BackendService } from '../backend-service';
 import { BACKENDS } from '../render/catalog';

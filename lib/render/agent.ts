@@ -1,4 +1,4 @@
-import { Token } from 'aws-cdk-lib';
+import { Token } from 'aws-cdk-lib/core';
 import { type LgtmConfig, tenantIdProblem } from '../config/schema';
 import { type AlloyBlock, alloyString, block, list, object, renderBlock, stringList } from './alloy-syntax';
 

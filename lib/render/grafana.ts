@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { Token } from 'aws-cdk-lib';
+import { Token } from 'aws-cdk-lib/core';
 import { stringify } from 'yaml';
 import { type RenderInput, serviceUrl } from './catalog';
 
