@@ -3,7 +3,7 @@ import { chunk } from '../../lambdas/shared/aws';
 import { ENROLL_QUEUE_VISIBILITY } from '../../lib/enrollment/enrollment';
 import { FakeAws, type FakeInstance, testSettings } from '../../test/lambdas/enroll/fake-aws';
 import { loadSampleEvent, sqsRecord } from '../../test/lambdas/fixtures';
-import { errorRow, median, progress, type Row, row } from './table';
+import { errorRow, installJestSpyOn, median, progress, type Row, row } from './table';
 
 export const CALLS_PER_INSTANCE_TARGET = 0.2;
 export const MAX_IDS_PER_COMMAND = 50;
@@ -108,18 +108,4 @@ async function burst(size: number, scenario: Scenario): Promise<BurstFigures> {
     handlerMs,
     enrolled: new Set(commands.flatMap((command) => command.InstanceIds ?? [])).size,
   };
-}
-
-/**
- * FakeAws silences Powertools metrics with `jest.spyOn(...).mockImplementation(...)`; outside Jest
- * a plain method replacement does the same. aws-sdk-client-mock itself needs no Jest (it uses sinon).
- */
-function installJestSpyOn(): void {
-  if ('jest' in globalThis) return;
-  const spyOn = (object: Record<string, unknown>, method: string) => ({
-    mockImplementation: (fake: unknown) => {
-      object[method] = fake;
-    },
-  });
-  Object.assign(globalThis, { jest: { spyOn } });
 }

@@ -10,7 +10,7 @@ import { sqsRecord } from '../../test/lambdas/fixtures';
 import { CHANGE_TIME, changeEvent, FakeAws, serviceArn, TEST_ENV, testSettings } from '../../test/lambdas/refresh/fake-aws';
 import { CONFIG_CONTEXT_KEY, CONFIG_FILE_CONTEXT_KEY, resolveConfig } from '../config-source';
 import { renderAll } from '../render';
-import { errorRow, median, progress, type Row, row } from './table';
+import { errorRow, installJestSpyOn, median, progress, type Row, row } from './table';
 
 export const REFRESH_FLEETS = [100, 1_000, 10_000];
 /** Updates to one parameter in one SQS batch in the burst scenario. */
@@ -309,18 +309,4 @@ function flatten(value: unknown): string {
   if (typeof value === 'string') return value;
   const join = (value as { 'Fn::Join'?: [string, unknown[]] } | null)?.['Fn::Join'];
   return join ? join[1].map(flatten).join(join[0]) : 'reference';
-}
-
-/**
- * FakeAws silences Powertools metrics with `jest.spyOn(...).mockImplementation(...)`; outside Jest
- * a plain method replacement does the same (as in ./burst.ts). aws-sdk-client-mock needs no Jest.
- */
-function installJestSpyOn(): void {
-  if ('jest' in globalThis) return;
-  const spyOn = (object: Record<string, unknown>, method: string) => ({
-    mockImplementation: (fake: unknown) => {
-      object[method] = fake;
-    },
-  });
-  Object.assign(globalThis, { jest: { spyOn } });
 }

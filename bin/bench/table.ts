@@ -41,3 +41,17 @@ export function progress(message: string): void {
 export function tail(output: string, lines = 6): string {
   return output.trim().split('\n').slice(-lines).join(' / ');
 }
+
+/**
+ * The handler tests' fakes (test/lambdas/*) spy on Powertools with `jest.spyOn(...).mockImplementation(...)`;
+ * outside Jest a plain method replacement does the same. aws-sdk-client-mock itself needs no Jest (it uses sinon).
+ */
+export function installJestSpyOn(): void {
+  if ('jest' in globalThis) return;
+  const spyOn = (object: Record<string, unknown>, method: string) => ({
+    mockImplementation: (fake: unknown) => {
+      object[method] = fake;
+    },
+  });
+  Object.assign(globalThis, { jest: { spyOn } });
+}

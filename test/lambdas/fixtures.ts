@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import type { Metrics } from '@aws-lambda-powertools/metrics';
 import type { Instance } from '@aws-sdk/client-ec2';
 import type { SQSRecord } from 'aws-lambda';
 
@@ -78,6 +79,39 @@ export interface InstanceShape {
   /** Default x86_64. */
   readonly architecture?: string;
   readonly tags?: Record<string, string>;
+}
+
+/** An instance as the fakes of the handlers that also ask SSM about it know it. */
+export interface ManagedInstanceShape extends InstanceShape {
+  /** SSM ping status; `none` = not registered with SSM. Default Online. */
+  readonly ssm?: 'Online' | 'ConnectionLost' | 'none';
+}
+
+/**
+ * Spies on a fake's Powertools Metrics: every metric added is summed by name into `totals`; with
+ * `bySingleDimension`, each single metric (one dimension, the skip reason) is summed by that
+ * dimension's value instead of being emitted.
+ */
+export function recordMetrics(metrics: Metrics, totals: Map<string, number>, bySingleDimension?: Map<string, number>): void {
+  jest.spyOn(metrics, 'addMetric').mockImplementation((name, _unit, value) => {
+    totals.set(name, (totals.get(name) ?? 0) + value);
+    return metrics;
+  });
+  if (!bySingleDimension) return;
+  jest.spyOn(metrics, 'singleMetric').mockImplementation(() => {
+    let dimension = '';
+    const single = {
+      addDimension: (_name: string, value: string) => {
+        dimension = value;
+        return single;
+      },
+      addMetric: (_name: string, _unit: string, value: number) => {
+        bySingleDimension.set(dimension, (bySingleDimension.get(dimension) ?? 0) + value);
+        return single;
+      },
+    };
+    return single as unknown as Metrics;
+  });
 }
 
 /** The instance as DescribeInstances returns it. */

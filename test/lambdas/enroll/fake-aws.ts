@@ -22,7 +22,7 @@ import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { type EnrollDependencies, processBatch } from '../../../lambdas/enroll/process-batch';
 import { mockClient } from '../../support/sdk-call-recorder';
 
-import { awsError, toEc2Instance } from '../fixtures';
+import { awsError, type ManagedInstanceShape, recordMetrics, toEc2Instance } from '../fixtures';
 
 /** Re-exported for the tests that build errors beside this fake. */
 export { awsError };
@@ -54,17 +54,7 @@ export function testSettings(overrides: Record<string, string> = {}): EnrollSett
   return loadEnrollSettings({ ...TEST_ENV, ...overrides });
 }
 
-export interface FakeInstance {
-  readonly id: string;
-  /** EC2 state; default running. */
-  readonly state?: string;
-  readonly platform?: 'linux' | 'windows';
-  /** Default x86_64. */
-  readonly architecture?: string;
-  readonly tags?: Record<string, string>;
-  /** SSM ping status; `none` = not registered with SSM. Default Online. */
-  readonly ssm?: 'Online' | 'ConnectionLost' | 'none';
-}
+export type FakeInstance = ManagedInstanceShape;
 
 /**
  * Mocked AWS clients behaving like a small account: instances answer DescribeInstances and
@@ -104,24 +94,7 @@ export class FakeAws {
   constructor(instances: readonly FakeInstance[] = []) {
     for (const instance of instances) this.instances.set(instance.id, instance);
     this.stubDefaults();
-    jest.spyOn(this.metrics, 'addMetric').mockImplementation((name, _unit, value) => {
-      this.metricValues.set(name, (this.metricValues.get(name) ?? 0) + value);
-      return this.metrics;
-    });
-    jest.spyOn(this.metrics, 'singleMetric').mockImplementation(() => {
-      let reason = '';
-      const single = {
-        addDimension: (_name: string, value: string) => {
-          reason = value;
-          return single;
-        },
-        addMetric: (_name: string, _unit: string, value: number) => {
-          this.skippedByReason.set(reason, (this.skippedByReason.get(reason) ?? 0) + value);
-          return single;
-        },
-      };
-      return single as unknown as Metrics;
-    });
+    recordMetrics(this.metrics, this.metricValues, this.skippedByReason);
   }
 
   add(...instances: FakeInstance[]): this {

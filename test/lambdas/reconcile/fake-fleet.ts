@@ -22,7 +22,7 @@ import {
 import { type ReconcileDependencies, type ReconcileSummary, reconcile } from '../../../lambdas/reconcile/reconcile';
 import { mockClient } from '../../support/sdk-call-recorder';
 
-import { awsError, toEc2Instance } from '../fixtures';
+import { awsError, type ManagedInstanceShape, recordMetrics, toEc2Instance } from '../fixtures';
 
 /** Re-exported for the tests that build errors beside this fake. */
 export { awsError };
@@ -52,16 +52,7 @@ export function instanceId(n: number): string {
   return `i-${n.toString(16).padStart(17, '0')}`;
 }
 
-export interface FleetInstance {
-  readonly id: string;
-  /** EC2 state; default running. */
-  readonly state?: string;
-  readonly platform?: 'linux' | 'windows';
-  /** Default x86_64. */
-  readonly architecture?: string;
-  readonly tags?: Record<string, string>;
-  /** SSM ping status; `none` = not registered with SSM. Default Online. */
-  readonly ssm?: 'Online' | 'ConnectionLost' | 'none';
+export interface FleetInstance extends ManagedInstanceShape {
   /** Default EC2Instance; ManagedInstance for a hybrid-activated machine (then `id` is an mi- ID). */
   readonly ssmResourceType?: 'EC2Instance' | 'ManagedInstance';
   /**
@@ -119,10 +110,7 @@ export class FakeFleet {
   ) {
     this.instances.push(...instances);
     this.stubDefaults();
-    jest.spyOn(this.metrics, 'addMetric').mockImplementation((name, _unit, value) => {
-      this.metricValues.set(name, (this.metricValues.get(name) ?? 0) + value);
-      return this.metrics;
-    });
+    recordMetrics(this.metrics, this.metricValues);
     for (const level of ['info', 'warn', 'error'] as const) {
       jest.spyOn(this.logger, level).mockImplementation((message: unknown, ...extras: unknown[]) => {
         const extra = Object.assign({}, ...extras.filter((item) => typeof item === 'object' && item !== null)) as Record<string, unknown>;

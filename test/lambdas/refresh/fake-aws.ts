@@ -26,7 +26,7 @@ import { renderAll } from '../../../bin/render';
 import { processBatch, type RefreshDependencies } from '../../../lambdas/refresh/process-batch';
 import { mockClient } from '../../support/sdk-call-recorder';
 
-import { awsError } from '../fixtures';
+import { awsError, recordMetrics } from '../fixtures';
 
 /** Re-exported for the tests that build errors beside this fake. */
 export { awsError };
@@ -141,10 +141,7 @@ export class FakeAws {
         this.put(`/lgtm/agent/${tenant}/${platform}`, ALLOY_CONFIG, 2, new Date('2026-11-20T08:00:00Z'));
     }
     this.stubDefaults();
-    jest.spyOn(this.metrics, 'addMetric').mockImplementation((name, _unit, value) => {
-      this.metricValues.set(name, (this.metricValues.get(name) ?? 0) + value);
-      return this.metrics;
-    });
+    recordMetrics(this.metrics, this.metricValues);
   }
 
   put(name: string, value: string, version: number, lastModified = CHANGE_TIME, type = 'String'): this {

@@ -18,7 +18,7 @@ import { mockClient } from '../../support/sdk-call-recorder';
 /** Re-exported for the tests that build errors beside this fake. */
 export { awsError };
 
-import { awsError, loadSampleEvent } from '../fixtures';
+import { awsError, loadSampleEvent, recordMetrics } from '../fixtures';
 
 /** The environment the CDK construct is expected to give the status function (document names as in the sample events). */
 export const TEST_ENV: Record<string, string> = {
@@ -123,24 +123,7 @@ export class FakeAws {
     for (const [id, instance] of Object.entries(instances)) this.instances.set(id, { ...instance, tags: { ...instance.tags } });
     this.commands.set(COMMAND_ID, { parameters: INSTALL_PARAMETERS, requestedAt: REQUESTED_AT });
     this.stubDefaults();
-    jest.spyOn(this.metrics, 'addMetric').mockImplementation((name, _unit, value) => {
-      this.metricValues.set(name, (this.metricValues.get(name) ?? 0) + value);
-      return this.metrics;
-    });
-    jest.spyOn(this.metrics, 'singleMetric').mockImplementation(() => {
-      let reason = '';
-      const single = {
-        addDimension: (_name: string, value: string) => {
-          reason = value;
-          return single;
-        },
-        addMetric: (_name: string, _unit: string, value: number) => {
-          this.skippedByReason.set(reason, (this.skippedByReason.get(reason) ?? 0) + value);
-          return single;
-        },
-      };
-      return single as unknown as Metrics;
-    });
+    recordMetrics(this.metrics, this.metricValues, this.skippedByReason);
   }
 
   dependencies(settings: StatusSettings = testSettings()): StatusDependencies {
