@@ -111,17 +111,22 @@ It runs offline: no AWS credentials, no Docker, no network. Allow a few minutes 
 - **Lambda bundles** (target ≤ ${BUNDLE_TARGET_KB} KB, 1 KB = 1,024 bytes): every \`lambdas/<name>/index.ts\`, bundled
   with esbuild's API and the options \`lib/lgtm-function.ts\` gives the construct (minify, CJS,
   platform node, target node24, source map, \`@aws-sdk/*\` external); the size is \`index.js\`.
-- **Module load** (target ≤ ${LOAD_TARGET_RATIO}×): a fresh \`node -e\` process \`require\`s the \`@aws-sdk/*\` packages
-  esbuild's metafile lists as the bundle's external imports (timed: the SDK clients), then the
-  bundle, whose SDK imports are then already loaded, and waits one event-loop turn so that the
-  deferred middy chain counts (timed: the handler's own code, creating its SDK clients included).
-  Their sum is the bundle's load time in a fresh process; the ratio is that sum over the SDK
-  clients' time. Both parts come from the same process, so other work on the machine moves them
-  together rather than skewing the ratio. Median of ${LOAD_RUNS} runs, after one untimed warm-up. The
-  handler's environment comes from the synthesized template (references become dummy strings,
-  \`NODE_OPTIONS\` left out), or, for a function the app does not contain yet, from the \`TEST_ENV\`
-  its handler tests export. \`NODE_NO_WARNINGS=1\` hides the SDK's Node 20 notice, which Lambda's
-  Node 24 never prints.
+- **Module load** (target ≤ ${LOAD_TARGET_RATIO}×): a fresh Node process (\`bin/bench/load-probe.cjs\`) first
+  \`require\`s the \`@aws-sdk/*\` packages esbuild's metafile lists as the bundle's external imports,
+  then creates one client of each with default settings and lets one event-loop turn pass (timed:
+  the SDK clients the handler uses; creating the first client compiles most of the SDK's shared
+  client code, whoever asks for it). Then it requires the bundle, whose SDK imports are already
+  loaded, and lets one event-loop turn pass so that the deferred middy chain counts (timed: the
+  handler's own code, creating its own clients with the project's retry settings included). The
+  probe fails if the bundle does not create a client of every package it imports. The ratio is
+  the sum over the SDK clients' time; the row below it divides by the packages' require time
+  alone, which counts the SDK's client creation as the handler's. All parts come from the same
+  process, so other work on the machine moves them together rather than skewing the ratio. Median
+  of ${LOAD_RUNS} runs, after one untimed warm-up. The handler's environment comes from the
+  synthesized template (references become dummy strings, \`NODE_OPTIONS\` left out), or, for a
+  function the app does not contain yet, from the \`TEST_ENV\` its handler tests export. The SDK's
+  warning for Node versions before 22, which Lambda's Node 24 never builds, is turned off
+  (\`AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED\`).
 - **Enrollment bursts** (targets ≤ ${CALLS_PER_INSTANCE_TARGET} AWS calls per instance, ≤ ${MAX_IDS_PER_COMMAND} instance IDs per
   \`SendCommand\`): launch events (\`shared/events/ec2-instance-running.json\`) in SQS batches of 100
   through the enroll handler's \`processBatch\`, against the mocked SDK of the handler tests

@@ -17,10 +17,10 @@ import { EventBridgeClient, PutEventsCommand, type PutEventsRequestEntry } from 
 import {
   AGENT_PLATFORMS,
   CONFIG_REFRESH_REQUESTED,
-  describeRefreshIssues,
   type RefreshRequestDetail,
   refreshRequestDetail,
 } from '../lambdas/shared/refresh-events';
+import { describeIssues } from '../lambdas/shared/schema';
 import type { LgtmConfig } from '../lib/config/schema';
 import { CONFIG_CONTEXT_KEY, resolveConfig } from './config-source';
 
@@ -160,7 +160,7 @@ function buildRequest(flags: Flags, deps: RefreshCliDeps): Request {
         : { all: true, requestedBy };
   // The refresh function dead-letters a request its schema refuses: check with the same schema.
   const checked = refreshRequestDetail.safeParse(detail);
-  if (!checked.success) throw new UsageError(`the request would be refused: ${describeRefreshIssues(checked.error)}`);
+  if (!checked.success) throw new UsageError(`the request would be refused: ${describeIssues(checked.error)}`);
 
   if (flags.bus !== undefined && !/^[A-Za-z0-9._\-/:]{1,256}$/.test(flags.bus))
     throw new UsageError(`--bus: not an event bus name or ARN: "${flags.bus}"`);

@@ -45,6 +45,28 @@ describe('handler bundles', () => {
     },
   );
 
+  /**
+   * zod schemas are built when their module loads, whether the handler parses with them or not, so
+   * a bundle that carried another handler's schemas would pay for them on every cold start.
+   */
+  const SCHEMA_MODULES: Record<string, { readonly carries: readonly string[]; readonly never: readonly string[] }> = {
+    enroll: { carries: ['lambdas/shared/events.ts'], never: ['lambdas/shared/refresh-events.ts'] },
+    reconcile: { carries: [], never: ['node_modules/zod/', 'lambdas/shared/schema.ts', 'lambdas/shared/events.ts'] },
+    refresh: { carries: ['lambdas/shared/refresh-events.ts'], never: ['lambdas/shared/events.ts'] },
+    status: { carries: ['lambdas/shared/schema.ts'], never: ['lambdas/shared/events.ts', 'lambdas/shared/refresh-events.ts'] },
+  };
+
+  test('every handler has an entry in the table of the schema modules its bundle may carry', () => {
+    expect(functions.map((fn) => fn.handlerFolder).sort()).toEqual(Object.keys(SCHEMA_MODULES).sort());
+  });
+
+  test.each(functions.map((fn) => [fn.handlerFolder, fn] as const))('the %s bundle builds only the event schemas it parses', (folder, fn) => {
+    const { sources } = JSON.parse(readFileSync(join(assetDir(fn), 'index.js.map'), 'utf8')) as { sources: string[] };
+    const expected = SCHEMA_MODULES[folder];
+    for (const module of expected.carries) expect(sources.filter((s) => s.endsWith(module))).toHaveLength(1);
+    for (const module of expected.never) expect(sources.filter((s) => s.includes(module))).toEqual([]);
+  });
+
   test('a second synth bundles again to the same bytes (the asset hashes do not churn)', () => {
     // Without this, CDK would hand the second app the first one's staged bundles.
     AssetStaging.clearAssetHashCache();

@@ -1,14 +1,7 @@
 import type { SQSRecord } from 'aws-lambda';
-import {
-  autoScalingTestNotification,
-  describeIssues,
-  EC2_STATE_CHANGE,
-  enrollmentEvent,
-  LAUNCHING_TRANSITION,
-  LIFECYCLE_LAUNCH,
-  RECONCILE_ENROLLMENT,
-  TEST_NOTIFICATION,
-} from '../shared/events';
+import { EC2_STATE_CHANGE, LAUNCHING_TRANSITION, LIFECYCLE_LAUNCH, RECONCILE_ENROLLMENT, TEST_NOTIFICATION } from '../shared/event-types';
+import { autoScalingTestNotification, enrollmentEvent } from '../shared/events';
+import { describeIssues } from '../shared/schema';
 
 /** A launch lifecycle action waiting for this instance (Auto Scaling lifecycle-hook mode). */
 export interface LifecycleContext {

@@ -1,6 +1,6 @@
 import { type EventBridgeClient, PutEventsCommand, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
 import { chunk } from '../shared/aws';
-import { MAX_RECONCILE_INSTANCES, RECONCILE_ENROLLMENT } from '../shared/events';
+import { MAX_RECONCILE_INSTANCES, RECONCILE_ENROLLMENT } from '../shared/event-types';
 import type { ReconcileSettings } from './settings';
 
 /** PutEvents takes at most 10 entries. */

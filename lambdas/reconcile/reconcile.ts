@@ -4,7 +4,7 @@ import type { EC2Client } from '@aws-sdk/client-ec2';
 import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { SSMClient } from '@aws-sdk/client-ssm';
 import { errorMessage, errorName, isThrottlingError } from '../shared/aws';
-import { RECONCILE_ENROLLMENT } from '../shared/events';
+import { RECONCILE_ENROLLMENT } from '../shared/event-types';
 import { listRunningInstances } from './fleet';
 import { checkOnline, type OnlineLookup } from './online';
 import { buildReconcileRequests, publishReconcileRequests } from './publish';

@@ -1,5 +1,5 @@
 import { inFlightSince, isEnrolled, isOptedOut, isSupportedPlatform, lastCommandSentAt, resolveTenant } from '../shared/enrollment-rules';
-import { INSTANCE_ID_PATTERN } from '../shared/events';
+import { INSTANCE_ID_PATTERN } from '../shared/event-types';
 import type { InstanceFacts } from '../shared/instances';
 import { AGENT_STATUS } from '../shared/tags';
 import type { ReconcileSettings } from './settings';

@@ -5,7 +5,6 @@ import {
   type CommandStatusChangeEvent,
   commandStatusChangeEvent,
   configRefreshRequestedEvent,
-  describeRefreshIssues,
   ECS_DEPLOYMENT_STATE_CHANGE,
   type EcsDeploymentStateChangeEvent,
   ecsDeploymentStateChangeEvent,
@@ -13,6 +12,7 @@ import {
   parameterStoreChangeEvent,
   type RefreshRequestDetail,
 } from '../shared/refresh-events';
+import { describeIssues } from '../shared/schema';
 
 export interface ParameterChange {
   readonly eventId: string;
@@ -63,7 +63,7 @@ export function parseRecord(record: SQSRecord, expectedRequestSource: string): P
         return {
           kind: 'malformed',
           record,
-          detail: `invalid "${detailType}" event: ${describeRefreshIssues(parsed.error)} (detail takes exactly one of {tenant[, platform]}, {service}, {all: true})`,
+          detail: `invalid "${detailType}" event: ${describeIssues(parsed.error)} (detail takes exactly one of {tenant[, platform]}, {service}, {all: true})`,
         };
       }
       if (parsed.data.source !== expectedRequestSource) {
@@ -85,6 +85,6 @@ export function parseRecord(record: SQSRecord, expectedRequestSource: string): P
   }
 }
 
-function invalid(record: SQSRecord, detailType: string, error: Parameters<typeof describeRefreshIssues>[0]): ParsedRecord {
-  return { kind: 'malformed', record, detail: `invalid "${detailType}" event: ${describeRefreshIssues(error)}` };
+function invalid(record: SQSRecord, detailType: string, error: Parameters<typeof describeIssues>[0]): ParsedRecord {
+  return { kind: 'malformed', record, detail: `invalid "${detailType}" event: ${describeIssues(error)}` };
 }

@@ -1,26 +1,12 @@
 import * as z from 'zod/mini';
+import { EC2_STATE_CHANGE, LIFECYCLE_LAUNCH, MAX_RECONCILE_INSTANCES, RECONCILE_ENROLLMENT, TEST_NOTIFICATION } from './event-types';
+import { eventTime, instanceId, nonEmpty } from './schema';
 
 /**
- * Schemas of the EventBridge events the handlers consume. Only the fields the code reads are
- * declared; unknown fields pass through (AWS adds fields to its events over time).
+ * Schemas of the events the enroll handler consumes (their names: lambdas/shared/event-types.ts).
+ * Only the fields the code reads are declared; unknown fields pass through (AWS adds fields to
+ * its events over time).
  */
-
-export const INSTANCE_ID_PATTERN = /^i-[0-9a-f]{8,17}$/;
-
-const instanceId = z.string().check(z.regex(INSTANCE_ID_PATTERN, 'not an EC2 instance ID (i-…)'));
-const nonEmpty = z.string().check(z.minLength(1));
-/** EventBridge `time`: ISO-8601 UTC, e.g. 2026-11-23T12:30:34Z. */
-const eventTime = z.iso.datetime({ offset: true });
-
-export const EC2_STATE_CHANGE = 'EC2 Instance State-change Notification';
-export const LIFECYCLE_LAUNCH = 'EC2 Instance-launch Lifecycle Action';
-export const RECONCILE_ENROLLMENT = 'Reconcile Enrollment';
-
-export const LAUNCHING_TRANSITION = 'autoscaling:EC2_INSTANCE_LAUNCHING';
-export const TEST_NOTIFICATION = 'autoscaling:TEST_NOTIFICATION';
-
-/** At most this many instances in one `Reconcile Enrollment` event (one SendCommand's worth). */
-export const MAX_RECONCILE_INSTANCES = 50;
 
 export const ec2StateChangeEvent = z.object({
   id: nonEmpty,
@@ -72,31 +58,3 @@ export type EnrollmentEvent = z.infer<typeof enrollmentEvent>;
 export const autoScalingTestNotification = z.object({
   Event: z.literal(TEST_NOTIFICATION),
 });
-
-/** A short, single-line description of why a value failed a schema (for logs and DLQ attributes). */
-export function describeIssues(error: z.core.$ZodError, maxIssues = 3): string {
-  return error.issues
-    .slice(0, maxIssues)
-    .map((issue) => `${issue.path.length > 0 ? issue.path.join('.') : '(root)'}: ${issue.message}`)
-    .join('; ');
-}
-
-export const COMMAND_INVOCATION_STATUS_CHANGE = 'EC2 Command Invocation Status-change Notification';
-
-/** Run Command's per-instance status change, one event per (command, instance) transition. */
-export const commandInvocationStatusEvent = z.object({
-  id: nonEmpty,
-  'detail-type': z.literal(COMMAND_INVOCATION_STATUS_CHANGE),
-  source: z.literal('aws.ssm'),
-  time: eventTime,
-  detail: z.object({
-    'command-id': nonEmpty,
-    // The name the command was sent with (a name or an ARN).
-    'document-name': nonEmpty,
-    'instance-id': instanceId,
-    status: nonEmpty,
-    // Read leniently: only used to tell an older command from a newer one.
-    'requested-date-time': z.optional(z.string()),
-  }),
-});
-export type CommandInvocationStatusEvent = z.infer<typeof commandInvocationStatusEvent>;

@@ -1,4 +1,5 @@
 import * as z from 'zod/mini';
+import { eventTime, nonEmpty } from './schema';
 
 /**
  * Events of the config-refresh flow: what the refresh handler consumes (Parameter Store changes,
@@ -40,14 +41,6 @@ export const SERVICE_NAME_PATTERN = /^[a-z][a-z0-9-]{0,62}$/;
 export const DEPLOYMENT_COMPLETED = 'SERVICE_DEPLOYMENT_COMPLETED';
 export const DEPLOYMENT_FAILED = 'SERVICE_DEPLOYMENT_FAILED';
 
-// Kept to the few zod/mini schemas the enroll handler already uses (and a refine instead of
-// z.iso.datetime and z.union), so the refresh function stays inside its bundle budget.
-const nonEmpty = z.string().check(z.minLength(1));
-/** EventBridge `time`, e.g. 2026-11-23T12:30:34Z. */
-const eventTime = z.string().check(
-  z.regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})$/, 'not an ISO-8601 date-time'),
-  z.refine((value) => !Number.isNaN(Date.parse(value)), 'not a valid date-time'),
-);
 const tenantId = z.string().check(z.regex(TENANT_ID_PATTERN, 'not a tenant ID (1-128 of A-Z a-z 0-9 - _ .)'));
 const serviceName = z.string().check(z.regex(SERVICE_NAME_PATTERN, 'not a service name (lower-case letters, digits, -)'));
 /** Who asked, for the logs (the CLI sends user@host). */
@@ -129,14 +122,6 @@ export const commandStatusChangeEvent = z.object({
   }),
 });
 export type CommandStatusChangeEvent = z.infer<typeof commandStatusChangeEvent>;
-
-/** A short, single-line description of why a value failed a schema (as lambdas/shared/events.ts `describeIssues`, without loading the enrollment schemas). */
-export function describeRefreshIssues(error: z.core.$ZodError, maxIssues = 3): string {
-  return error.issues
-    .slice(0, maxIssues)
-    .map((issue) => `${issue.path.length > 0 ? issue.path.join('.') : '(root)'}: ${issue.message}`)
-    .join('; ');
-}
 
 /** What a refresh rolls out to. */
 export type RefreshTarget =

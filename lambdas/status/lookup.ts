@@ -2,7 +2,7 @@ import { DescribeInstancesCommand, type EC2Client } from '@aws-sdk/client-ec2';
 import { ListCommandsCommand, type ListCommandsCommandOutput, type SSMClient } from '@aws-sdk/client-ssm';
 import * as z from 'zod/mini';
 import { errorMessage, errorName } from '../shared/aws';
-import { describeIssues } from '../shared/events';
+import { describeIssues } from '../shared/schema';
 
 /**
  * The two look-ups behind a result: what the command asked for, and what the instance's tags say

@@ -1,5 +1,25 @@
-import { COMMAND_INVOCATION_STATUS_CHANGE, commandInvocationStatusEvent, describeIssues } from '../shared/events';
+import * as z from 'zod/mini';
+import { COMMAND_INVOCATION_STATUS_CHANGE } from '../shared/event-types';
+import { describeIssues, eventTime, instanceId, nonEmpty } from '../shared/schema';
 import type { StatusSettings } from './settings';
+
+/** Run Command's per-instance status change (only the fields the code reads; others pass through). */
+export const commandInvocationStatusEvent = z.object({
+  id: nonEmpty,
+  'detail-type': z.literal(COMMAND_INVOCATION_STATUS_CHANGE),
+  source: z.literal('aws.ssm'),
+  time: eventTime,
+  detail: z.object({
+    'command-id': nonEmpty,
+    // The name the command was sent with (a name or an ARN).
+    'document-name': nonEmpty,
+    'instance-id': instanceId,
+    status: nonEmpty,
+    // Read leniently: only used to tell an older command from a newer one.
+    'requested-date-time': z.optional(z.string()),
+  }),
+});
+export type CommandInvocationStatusEvent = z.infer<typeof commandInvocationStatusEvent>;
 
 export type Platform = 'linux' | 'windows';
 

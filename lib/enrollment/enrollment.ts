@@ -9,7 +9,12 @@ import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Arn, ArnFormat, Duration, Stack, Validations } from 'aws-cdk-lib/core';
 import { Construct } from 'constructs';
-import { COMMAND_INVOCATION_STATUS_CHANGE, EC2_STATE_CHANGE, LIFECYCLE_LAUNCH, RECONCILE_ENROLLMENT } from '../../lambdas/shared/events';
+import {
+  COMMAND_INVOCATION_STATUS_CHANGE,
+  EC2_STATE_CHANGE,
+  LIFECYCLE_LAUNCH,
+  RECONCILE_ENROLLMENT,
+} from '../../lambdas/shared/event-types';
 import { ENROLL_WRITTEN_TAG_KEYS, STATUS_DELETED_TAG_KEYS, STATUS_WRITTEN_TAG_KEYS } from '../../lambdas/shared/tags';
 import { parameterTierFor } from '../backend-service';
 import type { LgtmConfig } from '../config/schema';
