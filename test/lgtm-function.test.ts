@@ -60,12 +60,15 @@ describe('handler bundles', () => {
     expect(functions.map((fn) => fn.handlerFolder).sort()).toEqual(Object.keys(SCHEMA_MODULES).sort());
   });
 
-  test.each(functions.map((fn) => [fn.handlerFolder, fn] as const))('the %s bundle builds only the event schemas it parses', (folder, fn) => {
-    const { sources } = JSON.parse(readFileSync(join(assetDir(fn), 'index.js.map'), 'utf8')) as { sources: string[] };
-    const expected = SCHEMA_MODULES[folder];
-    for (const module of expected.carries) expect(sources.filter((s) => s.endsWith(module))).toHaveLength(1);
-    for (const module of expected.never) expect(sources.filter((s) => s.includes(module))).toEqual([]);
-  });
+  test.each(functions.map((fn) => [fn.handlerFolder, fn] as const))(
+    'the %s bundle builds only the event schemas it parses',
+    (folder, fn) => {
+      const { sources } = JSON.parse(readFileSync(join(assetDir(fn), 'index.js.map'), 'utf8')) as { sources: string[] };
+      const expected = SCHEMA_MODULES[folder];
+      for (const module of expected.carries) expect(sources.filter((s) => s.endsWith(module))).toHaveLength(1);
+      for (const module of expected.never) expect(sources.filter((s) => s.includes(module))).toEqual([]);
+    },
+  );
 
   test('a second synth bundles again to the same bytes (the asset hashes do not churn)', () => {
     // Without this, CDK would hand the second app the first one's staged bundles.
