@@ -1,4 +1,5 @@
-import { inFlightSince, isEnrolled, isOptedOut, isSupportedPlatform, resolveTenant } from '../shared/enrollment-rules';
+import { hasFailed, inFlightSince, isEnrolled, isOptedOut, isSupportedPlatform, resolveTenant } from '../shared/enrollment-rules';
+import type { LifecycleResult } from '../shared/lifecycle';
 import { AGENT_TAGS } from '../shared/tags';
 import type { InstanceFacts, Platform } from './lookup';
 import type { EnrollSettings } from './settings';
@@ -11,10 +12,19 @@ export type SkipReason =
   | 'untagged'
   | 'unsupported-platform'
   | 'already-enrolled'
-  | 'enrollment-in-flight';
+  | 'enrollment-in-flight'
+  /** Only for a launch lifecycle action: the install for this launch already failed. */
+  | 'enrollment-failed';
 
 /** Why an instance is not ready yet; retried with backoff until the enrollment deadline. */
-export type WaitReason = 'instance-not-visible' | 'instance-pending' | 'ssm-not-managed' | 'ssm-not-online' | 'agent-config-missing';
+export type WaitReason =
+  | 'instance-not-visible'
+  | 'instance-pending'
+  | 'ssm-not-managed'
+  | 'ssm-not-online'
+  | 'agent-config-missing'
+  /** A launch lifecycle action waits for an install command already in flight: re-checked until it ends. */
+  | 'lifecycle-install-in-flight';
 
 export type Decision =
   | { readonly action: 'skip'; readonly reason: SkipReason; readonly detail: string }
@@ -33,10 +43,15 @@ export interface DecisionContext {
   readonly now: Date;
   /** Start of the request's deadline (see EnrollRequest.startedAt). */
   readonly startedAt: Date;
+  /** Whether a launch lifecycle action waits for this instance. */
+  readonly lifecycle?: boolean;
 }
 
 /** What to do with one instance, from DescribeInstances alone (SSM readiness is checked later). */
-export function decideInstance(facts: InstanceFacts | undefined, { settings, now, startedAt }: DecisionContext): Decision {
+export function decideInstance(
+  facts: InstanceFacts | undefined,
+  { settings, now, startedAt, lifecycle = false }: DecisionContext,
+): Decision {
   if (facts === undefined) {
     const ageSeconds = (now.getTime() - startedAt.getTime()) / 1000;
     return ageSeconds < NOT_VISIBLE_GRACE_SECONDS
@@ -87,6 +102,16 @@ export function decideInstance(facts: InstanceFacts | undefined, { settings, now
     };
   }
 
+  // A launch waits on one install: once it failed, the lifecycle action ends with the failure
+  // result (the reconcile backstop retries the install later, with its backoff).
+  if (lifecycle && hasFailed(tags, settings.statusTagKey)) {
+    return {
+      action: 'skip',
+      reason: 'enrollment-failed',
+      detail: `install command ${tags.get(AGENT_TAGS.command) ?? '?'} ended ${tags.get(settings.statusTagKey)}`,
+    };
+  }
+
   return { action: 'enroll', tenant, platform: facts.platform };
 }
 
@@ -97,3 +122,13 @@ export const COMPLETE_LIFECYCLE_ON_SKIP: ReadonlySet<SkipReason> = new Set([
   'unsupported-platform',
   'already-enrolled',
 ]);
+
+/**
+ * The result a waiting launch lifecycle action is completed with after a skip, or undefined when
+ * the skip leaves it waiting (an install in flight: the status handler completes it, and the
+ * lifecycle record is re-checked in case the status handler ran before the hook tags were written).
+ */
+export function lifecycleResultOnSkip(reason: SkipReason | 'tenant-refused', failureResult: LifecycleResult): LifecycleResult | undefined {
+  if (reason === 'enrollment-failed') return failureResult;
+  return reason === 'tenant-refused' || COMPLETE_LIFECYCLE_ON_SKIP.has(reason) ? 'CONTINUE' : undefined;
+}

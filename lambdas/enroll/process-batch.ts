@@ -8,6 +8,7 @@ import { SendCommandCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { chunk, errorMessage, errorName, isThrottlingError } from '../shared/aws';
 import { sendToDeadLetterQueue } from '../shared/dead-letter';
+import { isNoActiveLifecycleAction } from '../shared/lifecycle';
 import {
   agentConfigParameterName,
   buildInstallCommand,
@@ -16,7 +17,7 @@ import {
   pendingTags,
   SEND_COMMAND_CHUNK,
 } from './command';
-import { COMPLETE_LIFECYCLE_ON_SKIP, decideInstance } from './decide';
+import { decideInstance, lifecycleResultOnSkip, type WaitReason } from './decide';
 import { describeInstances, describeManagedNodes, getParameterVersions, type Platform } from './lookup';
 import { BatchCounters, type InstanceOutcome, METRIC } from './outcomes';
 import { type EnrollRequest, type LifecycleContext, type ParsedRecord, parseRecord } from './requests';
@@ -53,7 +54,6 @@ const PUT_EVENTS_CHUNK = 10;
 const SQS_BATCH_CHUNK = 10;
 /** CreateTags takes at most 1000 resource IDs. */
 const CREATE_TAGS_CHUNK = 1000;
-const NO_ACTIVE_LIFECYCLE_ACTION = /no active lifecycle action/i;
 
 /**
  * Processes one SQS batch of enrollment events and returns the records to retry.
@@ -174,6 +174,7 @@ class EnrollBatch {
         settings: this.settings,
         now: this.now,
         startedAt: tracked.startedAt,
+        lifecycle: tracked.lifecycle !== undefined,
       });
       switch (decision.action) {
         case 'skip':
@@ -397,13 +398,14 @@ class EnrollBatch {
     }
   }
 
-  /** Skipped on purpose: do not hold the launch until the hook times out. */
+  /** Skipped on purpose, or the launch's install already ended: do not hold the launch until the hook times out. */
   private async handleLifecycleSkips(instances: Map<string, TrackedInstance>): Promise<void> {
     for (const [instanceId, tracked] of instances) {
       const outcome = this.outcomes.get(instanceId);
       if (!tracked.lifecycle || outcome?.status !== 'skipped') continue;
-      if (outcome.reason !== 'tenant-refused' && !COMPLETE_LIFECYCLE_ON_SKIP.has(outcome.reason)) continue;
-      const error = await this.completeLifecycleAction(instanceId, tracked.lifecycle, 'CONTINUE');
+      const result = lifecycleResultOnSkip(outcome.reason, this.settings.lifecycleFailureResult);
+      if (result === undefined) continue;
+      const error = await this.completeLifecycleAction(instanceId, tracked.lifecycle, result);
       if (error !== undefined) this.failAll([instanceId], 'complete-lifecycle-action-failed', error);
     }
   }
@@ -423,7 +425,7 @@ class EnrollBatch {
       this.logger.info('lifecycle action completed', { instanceId, ...lifecycle, result });
       return undefined;
     } catch (error) {
-      if (errorName(error) === 'ValidationError' && NO_ACTIVE_LIFECYCLE_ACTION.test(errorMessage(error))) {
+      if (isNoActiveLifecycleAction(error)) {
         this.logger.info('lifecycle action already completed', { instanceId, ...lifecycle });
         return undefined;
       }
@@ -449,9 +451,21 @@ class EnrollBatch {
       return;
     }
 
-    const waiting = outcomes.flatMap(({ instanceId, outcome }) =>
+    const notReady = outcomes.flatMap(({ instanceId, outcome }) =>
       outcome.status === 'waiting' ? [{ instanceId, reason: outcome.reason }] : [],
     );
+    // The status handler completes a lifecycle action when the install command ends, from the hook
+    // tags written above. If it ran just before those tags were written (the command from the
+    // running event ending as the lifecycle event arrives), nobody would: so the record comes back
+    // until the command has ended, and handleLifecycleSkips completes what is still waiting.
+    const lifecycleWaits: Array<{ instanceId: string; reason: WaitReason }> = request.lifecycle
+      ? outcomes.flatMap(({ instanceId, outcome }) =>
+          outcome.status === 'skipped' && outcome.reason === 'enrollment-in-flight'
+            ? [{ instanceId, reason: 'lifecycle-install-in-flight' as const }]
+            : [],
+        )
+      : [];
+    const waiting = [...notReady, ...lifecycleWaits];
     if (waiting.length === 0) return;
 
     const elapsedSeconds = (this.now.getTime() - request.startedAt.getTime()) / 1000;
@@ -474,6 +488,15 @@ class EnrollBatch {
       return;
     }
 
+    if (notReady.length === 0) {
+      // Only the install in flight is left: its result completes the action (the hook tags are
+      // written), or the hook's own timeout does.
+      this.logger.warn('enrollment deadline passed with the install still in flight; its result completes the lifecycle action', {
+        messageId: record.messageId,
+        instanceIds: waitingIds,
+      });
+      return;
+    }
     if (request.lifecycle) {
       // A lifecycle event names exactly one instance.
       const lifecycleInstance = waitingIds[0] as string;

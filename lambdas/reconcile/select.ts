@@ -1,7 +1,14 @@
-import { inFlightSince, isEnrolled, isOptedOut, isSupportedPlatform, lastCommandSentAt, resolveTenant } from '../shared/enrollment-rules';
+import {
+  hasFailed,
+  inFlightSince,
+  isEnrolled,
+  isOptedOut,
+  isSupportedPlatform,
+  lastCommandSentAt,
+  resolveTenant,
+} from '../shared/enrollment-rules';
 import { INSTANCE_ID_PATTERN } from '../shared/event-types';
 import type { InstanceFacts } from '../shared/instances';
-import { AGENT_STATUS } from '../shared/tags';
 import type { ReconcileSettings } from './settings';
 
 /**
@@ -78,7 +85,7 @@ export function judgeInstance(facts: InstanceFacts, rules: SelectionRules, now: 
     return { due: false, reason: 'enrollment-in-flight' };
   }
   const sentAt = lastCommandSentAt(tags);
-  const failed = (tags.get(rules.statusTagKey) ?? '').startsWith(AGENT_STATUS.failed);
+  const failed = hasFailed(tags, rules.statusTagKey);
   if (failed && sentAt !== undefined && now.getTime() - sentAt.getTime() < rules.retryFailedAfterSeconds * 1000) {
     return { due: false, reason: 'failed-backoff' };
   }

@@ -33,6 +33,11 @@ export function isEnrolled(tags: Tags, statusTagKey: string, alloyVersion: strin
   return (tags.get(statusTagKey) ?? '').startsWith(AGENT_STATUS.success) && tags.get(AGENT_TAGS.version) === alloyVersion;
 }
 
+/** A status starting with `failed`: the last install command ended without a working agent. */
+export function hasFailed(tags: Tags, statusTagKey: string): boolean {
+  return (tags.get(statusTagKey) ?? '').startsWith(AGENT_STATUS.failed);
+}
+
 /** The time the last install command was sent, when the tag holds a readable time. */
 export function lastCommandSentAt(tags: Tags): Date | undefined {
   const since = Date.parse(tags.get(AGENT_TAGS.pendingSince) ?? '');

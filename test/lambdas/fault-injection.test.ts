@@ -265,6 +265,16 @@ describe('enroll', () => {
       },
     },
     {
+      fault: 'race: lifecycle event while the install from the running event is in flight',
+      expected: ['retried'],
+      run: () => {
+        const since = new Date(ENROLL_NOW.getTime() - 30_000).toISOString();
+        const tags = { 'lgtm:agent-status': 'pending', 'lgtm:agent-pending-since': since, 'lgtm:agent-command': 'c-1' };
+        const lifecycle = loadSampleEvent('autoscaling-launch-lifecycle-action.json') as { detail: { EC2InstanceId: string } };
+        return runEnroll(new EnrollAws([{ id: lifecycle.detail.EC2InstanceId, tags }]), [sqsRecord(lifecycle)]);
+      },
+    },
+    {
       fault: 'deleted mid-flight: instance terminated before the look-up',
       expected: ['skipped'],
       run: () => runEnroll(new EnrollAws([{ id: RUNNING_ID, state: 'terminated' }]), [sqsRecord(RUNNING)]),

@@ -1,4 +1,4 @@
-import { type DecisionContext, decideInstance } from '../../../lambdas/enroll/decide';
+import { type DecisionContext, decideInstance, lifecycleResultOnSkip } from '../../../lambdas/enroll/decide';
 import type { InstanceFacts } from '../../../lambdas/enroll/lookup';
 import { testSettings } from './fake-aws';
 
@@ -57,6 +57,29 @@ describe('decideInstance', () => {
     expect(decideInstance(pending('2026-11-23T12:22:00Z'), context)).toMatchObject({ reason: 'enrollment-in-flight' });
     expect(decideInstance(pending('2026-11-23T12:21:33Z'), context).action).toBe('enroll');
     expect(decideInstance(pending('soon'), context).action).toBe('enroll');
+  });
+
+  test('a failed install ends a waiting launch instead of being installed again; other requests install again', () => {
+    const failed = instance({ 'lgtm:agent-status': 'failed', 'lgtm:agent-command': 'c-7' });
+    expect(decideInstance(failed, { ...context, lifecycle: true })).toEqual({
+      action: 'skip',
+      reason: 'enrollment-failed',
+      detail: 'install command c-7 ended failed',
+    });
+    expect(decideInstance(failed, context).action).toBe('enroll');
+    expect(decideInstance(instance({}), { ...context, lifecycle: true }).action).toBe('enroll');
+  });
+
+  test('which skips complete a waiting launch, and with which result', () => {
+    expect(lifecycleResultOnSkip('enrollment-failed', 'ABANDON')).toBe('ABANDON');
+    expect(lifecycleResultOnSkip('enrollment-failed', 'CONTINUE')).toBe('CONTINUE');
+    for (const reason of ['opted-out', 'untagged', 'unsupported-platform', 'already-enrolled', 'tenant-refused'] as const) {
+      expect(lifecycleResultOnSkip(reason, 'ABANDON')).toBe('CONTINUE');
+    }
+    // In flight: the status handler completes it; gone or stopped: there is no launch to continue.
+    for (const reason of ['enrollment-in-flight', 'instance-gone', 'instance-not-running'] as const) {
+      expect(lifecycleResultOnSkip(reason, 'ABANDON')).toBeUndefined();
+    }
   });
 
   test('states', () => {

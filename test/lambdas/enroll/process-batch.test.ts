@@ -677,21 +677,98 @@ describe('Auto Scaling lifecycle hooks', () => {
     expect(aws.ec2.commandCalls(CreateTagsCommand).map((call) => call.args[0].input.Tags)).toContainEqual(LIFECYCLE_TAGS);
   });
 
-  test('a lifecycle event arriving while the command from the running event is in flight only adds the hook tags', async () => {
-    const aws = new FakeAws([
-      {
-        id: LIFECYCLE_ID,
-        tags: { 'lgtm:agent-status': 'pending', 'lgtm:agent-pending-since': '2026-11-23T12:31:00Z', 'lgtm:agent-command': 'c-9' },
-      },
-    ]);
+  const IN_FLIGHT = { 'lgtm:agent-status': 'pending', 'lgtm:agent-pending-since': '2026-11-23T12:31:00Z', 'lgtm:agent-command': 'c-9' };
+  const HOOK_TAGS = { 'lgtm:lifecycle-group': 'rag-api-asg', 'lgtm:lifecycle-hook': 'lgtm-agent-enrollment' };
+  const completions = (aws: FakeAws) =>
+    aws.autoScaling.commandCalls(CompleteLifecycleActionCommand).map((call) => call.args[0].input.LifecycleActionResult);
 
-    const response = await aws.process([sqsRecord(LIFECYCLE)], LIFECYCLE_NOW);
+  test('a lifecycle event arriving while the command from the running event is in flight adds the hook tags and comes back to check', async () => {
+    const aws = new FakeAws([{ id: LIFECYCLE_ID, tags: IN_FLIGHT }]);
+    const record = sqsRecord(LIFECYCLE);
 
-    expect(response.batchItemFailures).toEqual([]);
+    const response = await aws.process([record], LIFECYCLE_NOW);
+
+    // The status handler may have read the tags just before these were written: the record stays.
+    expect(response.batchItemFailures).toEqual([{ itemIdentifier: record.messageId }]);
     expect(aws.sendCommands()).toEqual([]);
     expect(aws.ec2.commandCalls(CreateTagsCommand).map((call) => call.args[0].input)).toEqual([
       { Resources: [LIFECYCLE_ID], Tags: LIFECYCLE_TAGS },
     ]);
+    expect(completions(aws)).toEqual([]);
+    expect(aws.skippedByReason.get('enrollment-in-flight')).toBe(1);
+  });
+
+  test('a running event while the command is in flight is done at once: only a lifecycle action needs the check', async () => {
+    const aws = new FakeAws([{ id: LIFECYCLE_ID, tags: IN_FLIGHT }]);
+
+    const response = await aws.process([sqsRecord(runningEvent(LIFECYCLE_ID))], LIFECYCLE_NOW);
+
+    expect(response.batchItemFailures).toEqual([]);
+    expect(aws.ec2.commandCalls(CreateTagsCommand)).toHaveLength(0);
+  });
+
+  test('back after the install succeeded, with the hook tags still there (the status handler ran first), it continues the launch', async () => {
+    const aws = new FakeAws([{ id: LIFECYCLE_ID, tags: { 'lgtm:agent-status': 'success', 'lgtm:agent-version': '1.21.0', ...HOOK_TAGS } }]);
+
+    const response = await aws.process([sqsRecord(LIFECYCLE, { receiveCount: 2 })], LIFECYCLE_NOW);
+
+    expect(response.batchItemFailures).toEqual([]);
+    expect(aws.sendCommands()).toEqual([]);
+    expect(completions(aws)).toEqual(['CONTINUE']);
+    expect(aws.metricValues.get('LifecycleActionsCompleted')).toBe(1);
+  });
+
+  test('back after the install failed, it ends the launch with the failure result and does not install again', async () => {
+    const aws = new FakeAws([{ id: LIFECYCLE_ID, tags: { 'lgtm:agent-status': 'failed', 'lgtm:agent-command': 'c-9', ...HOOK_TAGS } }]);
+
+    const response = await aws.process(
+      [sqsRecord(LIFECYCLE, { receiveCount: 2 })],
+      LIFECYCLE_NOW,
+      testSettings({ LIFECYCLE_FAILURE_RESULT: 'ABANDON' }),
+    );
+
+    expect(response.batchItemFailures).toEqual([]);
+    expect(aws.sendCommands()).toEqual([]);
+    expect(completions(aws)).toEqual(['ABANDON']);
+    expect(aws.skippedByReason.get('enrollment-failed')).toBe(1);
+  });
+
+  test('back after the status handler completed the action itself, the second completion counts as done', async () => {
+    const aws = new FakeAws([{ id: LIFECYCLE_ID, tags: { 'lgtm:agent-status': 'success', 'lgtm:agent-version': '1.21.0' } }]);
+    aws.autoScaling
+      .on(CompleteLifecycleActionCommand)
+      .rejects(awsError('ValidationError', `No active Lifecycle Action found with instance ID ${LIFECYCLE_ID}`));
+
+    const response = await aws.process([sqsRecord(LIFECYCLE, { receiveCount: 2 })], LIFECYCLE_NOW);
+
+    expect(response.batchItemFailures).toEqual([]);
+    expect(aws.metricValues.get('LifecycleActionsCompleted') ?? 0).toBe(0);
+  });
+
+  test('past the deadline with the install still in flight, the record ends: the result of the install completes the action', async () => {
+    const afterDeadline = new Date(Date.parse(LIFECYCLE.time as string) + 950_000);
+    const sentRecently = new Date(afterDeadline.getTime() - 60_000).toISOString();
+    const aws = new FakeAws([{ id: LIFECYCLE_ID, tags: { ...IN_FLIGHT, 'lgtm:agent-pending-since': sentRecently } }]);
+
+    const response = await aws.process([sqsRecord(LIFECYCLE, { receiveCount: 5 })], afterDeadline);
+
+    expect(response.batchItemFailures).toEqual([]);
+    expect(aws.deadLetters()).toEqual([]);
+    expect(completions(aws)).toEqual([]);
+    expect(aws.ec2.commandCalls(CreateTagsCommand).map((call) => call.args[0].input.Tags)).toEqual([LIFECYCLE_TAGS]);
+  });
+
+  test('a failed install is retried for a running or reconcile event, but a lifecycle action is not held for it', async () => {
+    const failed = { 'lgtm:agent-status': 'failed', 'lgtm:agent-version': '1.21.0' };
+    const aws = new FakeAws([{ id: LIFECYCLE_ID, tags: failed }]);
+
+    await aws.process([sqsRecord(LIFECYCLE)], LIFECYCLE_NOW);
+    expect(aws.sendCommands()).toEqual([]);
+    expect(completions(aws)).toEqual(['CONTINUE']);
+
+    const again = new FakeAws([{ id: LIFECYCLE_ID, tags: failed }]);
+    await again.process([sqsRecord(runningEvent(LIFECYCLE_ID))], LIFECYCLE_NOW);
+    expect(again.sendCommands().map((command) => command.InstanceIds)).toEqual([[LIFECYCLE_ID]]);
   });
 
   test.each([
