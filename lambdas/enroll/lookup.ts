@@ -1,8 +1,9 @@
+import { type AutoScalingClient, DescribeAutoScalingInstancesCommand } from '@aws-sdk/client-auto-scaling';
 import { DescribeInstancesCommand, type EC2Client } from '@aws-sdk/client-ec2';
 import { GetParametersCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import { chunk } from '../shared/aws';
 import { type InstanceFacts, instanceFacts } from '../shared/instances';
-import type { FailedChunk, LookupResult } from '../shared/managed-nodes';
+import { type FailedChunk, type LookupResult, lookUpInChunks } from '../shared/managed-nodes';
 
 export type { InstanceFacts, Platform } from '../shared/instances';
 /** Shared with the reconciliation backstop, which asks SSM about the instances it is about to request. */
@@ -17,30 +18,30 @@ export { describeManagedNodes } from '../shared/managed-nodes';
 export const DESCRIBE_INSTANCES_CHUNK = 200;
 /** GetParameters takes at most 10 names. */
 export const GET_PARAMETERS_CHUNK = 10;
+/** DescribeAutoScalingInstances takes at most 50 instance IDs. */
+export const DESCRIBE_AUTO_SCALING_INSTANCES_CHUNK = 50;
 
-export async function describeInstances(ec2: EC2Client, instanceIds: readonly string[]): Promise<LookupResult<string, InstanceFacts>> {
-  const found = new Map<string, InstanceFacts>();
-  const failed: FailedChunk<string>[] = [];
-  for (const ids of chunk(instanceIds, DESCRIBE_INSTANCES_CHUNK)) {
-    try {
-      let nextToken: string | undefined;
-      do {
-        const page = await ec2.send(
-          new DescribeInstancesCommand({ Filters: [{ Name: 'instance-id', Values: ids }], MaxResults: 1000, NextToken: nextToken }),
-        );
-        for (const reservation of page.Reservations ?? []) {
-          for (const instance of reservation.Instances ?? []) {
-            const facts = instanceFacts(instance);
-            if (facts) found.set(facts.instanceId, facts);
-          }
+/** The Auto Scaling lifecycle state of a launch waiting on a hook. */
+export const PENDING_WAIT = 'Pending:Wait';
+
+export function describeInstances(ec2: EC2Client, instanceIds: readonly string[]): Promise<LookupResult<string, InstanceFacts>> {
+  return lookUpInChunks(instanceIds, DESCRIBE_INSTANCES_CHUNK, async (ids) => {
+    const found = new Map<string, InstanceFacts>();
+    let nextToken: string | undefined;
+    do {
+      const page = await ec2.send(
+        new DescribeInstancesCommand({ Filters: [{ Name: 'instance-id', Values: ids }], MaxResults: 1000, NextToken: nextToken }),
+      );
+      for (const reservation of page.Reservations ?? []) {
+        for (const instance of reservation.Instances ?? []) {
+          const facts = instanceFacts(instance);
+          if (facts) found.set(facts.instanceId, facts);
         }
-        nextToken = page.NextToken;
-      } while (nextToken);
-    } catch (error) {
-      failed.push({ items: ids, error });
-    }
-  }
-  return { found, failed };
+      }
+      nextToken = page.NextToken;
+    } while (nextToken);
+    return found;
+  });
 }
 
 export interface ParameterVersions extends LookupResult<string, number> {
@@ -69,4 +70,34 @@ export async function getParameterVersions(ssm: SSMClient, names: readonly strin
     }
   }
   return { found, failed, missing };
+}
+
+/**
+ * The Auto Scaling lifecycle state (`Pending:Wait`, `InService`, …) of each instance that belongs
+ * to a group; instances in no group are absent. Read before completing a launch's lifecycle action,
+ * so that an action the status handler already completed costs one batched look-up instead of one
+ * refused CompleteLifecycleAction per instance.
+ */
+export function describeLifecycleStates(
+  autoScaling: AutoScalingClient,
+  instanceIds: readonly string[],
+): Promise<LookupResult<string, string>> {
+  return lookUpInChunks(instanceIds, DESCRIBE_AUTO_SCALING_INSTANCES_CHUNK, async (ids) => {
+    const found = new Map<string, string>();
+    let nextToken: string | undefined;
+    do {
+      const page = await autoScaling.send(
+        new DescribeAutoScalingInstancesCommand({
+          InstanceIds: ids,
+          MaxRecords: DESCRIBE_AUTO_SCALING_INSTANCES_CHUNK,
+          NextToken: nextToken,
+        }),
+      );
+      for (const instance of page.AutoScalingInstances ?? []) {
+        if (instance.InstanceId && instance.LifecycleState) found.set(instance.InstanceId, instance.LifecycleState);
+      }
+      nextToken = page.NextToken;
+    } while (nextToken);
+    return found;
+  });
 }

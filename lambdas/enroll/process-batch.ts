@@ -18,7 +18,14 @@ import {
   SEND_COMMAND_CHUNK,
 } from './command';
 import { decideInstance, lifecycleResultOnSkip, type WaitReason } from './decide';
-import { describeInstances, describeManagedNodes, getParameterVersions, type Platform } from './lookup';
+import {
+  describeInstances,
+  describeLifecycleStates,
+  describeManagedNodes,
+  getParameterVersions,
+  PENDING_WAIT,
+  type Platform,
+} from './lookup';
 import { BatchCounters, type InstanceOutcome, METRIC } from './outcomes';
 import { type EnrollRequest, type LifecycleContext, type ParsedRecord, parseRecord } from './requests';
 import type { EnrollSettings, LifecycleResult } from './settings';
@@ -398,14 +405,40 @@ class EnrollBatch {
     }
   }
 
-  /** Skipped on purpose, or the launch's install already ended: do not hold the launch until the hook times out. */
+  /**
+   * Skipped on purpose, or the launch's install already ended: do not hold the launch until the hook
+   * times out. Only actions still waiting are completed (one batched look-up), since the status
+   * handler has usually completed them already; if the look-up fails, every one is completed.
+   */
   private async handleLifecycleSkips(instances: Map<string, TrackedInstance>): Promise<void> {
+    const releases: Array<{ instanceId: string; lifecycle: LifecycleContext; result: LifecycleResult }> = [];
     for (const [instanceId, tracked] of instances) {
       const outcome = this.outcomes.get(instanceId);
       if (!tracked.lifecycle || outcome?.status !== 'skipped') continue;
       const result = lifecycleResultOnSkip(outcome.reason, this.settings.lifecycleFailureResult);
-      if (result === undefined) continue;
-      const error = await this.completeLifecycleAction(instanceId, tracked.lifecycle, result);
+      if (result !== undefined) releases.push({ instanceId, lifecycle: tracked.lifecycle, result });
+    }
+    if (releases.length === 0) return;
+
+    const states = await describeLifecycleStates(
+      this.clients.autoScaling,
+      releases.map(({ instanceId }) => instanceId),
+    );
+    const unchecked = new Set(states.failed.flatMap(({ items }) => items));
+    for (const { items, error } of states.failed) {
+      this.logger.warn('DescribeAutoScalingInstances failed; completing the lifecycle actions unchecked', {
+        instanceIds: items,
+        errorName: errorName(error),
+        errorMessage: errorMessage(error),
+      });
+    }
+    for (const { instanceId, lifecycle, result } of releases) {
+      const state = states.found.get(instanceId);
+      if (!unchecked.has(instanceId) && state !== PENDING_WAIT) {
+        this.logger.info('lifecycle action no longer waiting', { instanceId, ...lifecycle, lifecycleState: state ?? 'not in a group' });
+        continue;
+      }
+      const error = await this.completeLifecycleAction(instanceId, lifecycle, result);
       if (error !== undefined) this.failAll([instanceId], 'complete-lifecycle-action-failed', error);
     }
   }

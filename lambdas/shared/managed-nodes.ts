@@ -54,18 +54,27 @@ export async function describeManagedNodeChunk(ssm: SSMClient, instanceIds: read
 }
 
 /**
- * The nodes SSM knows among any number of instance IDs, 50 to a call. A failed call costs only its
- * chunk: the other chunks are still looked up, and the failed one is returned for the caller to judge.
+ * Runs a batched look-up chunk by chunk. A failed call costs only its chunk: the other chunks are
+ * still looked up, and the failed one is returned for the caller to judge.
  */
-export async function describeManagedNodes(ssm: SSMClient, instanceIds: readonly string[]): Promise<LookupResult<string, ManagedNode>> {
-  const found = new Map<string, ManagedNode>();
-  const failed: FailedChunk<string>[] = [];
-  for (const ids of chunk(instanceIds, DESCRIBE_INSTANCE_INFORMATION_PAGE)) {
+export async function lookUpInChunks<K, V>(
+  keys: readonly K[],
+  size: number,
+  lookUp: (items: K[]) => Promise<Iterable<readonly [K, V]>>,
+): Promise<LookupResult<K, V>> {
+  const found = new Map<K, V>();
+  const failed: FailedChunk<K>[] = [];
+  for (const items of chunk(keys, size)) {
     try {
-      for (const [instanceId, node] of await describeManagedNodeChunk(ssm, ids)) found.set(instanceId, node);
+      for (const [key, value] of await lookUp(items)) found.set(key, value);
     } catch (error) {
-      failed.push({ items: ids, error });
+      failed.push({ items, error });
     }
   }
   return { found, failed };
+}
+
+/** The nodes SSM knows among any number of instance IDs, 50 to a call. */
+export function describeManagedNodes(ssm: SSMClient, instanceIds: readonly string[]): Promise<LookupResult<string, ManagedNode>> {
+  return lookUpInChunks(instanceIds, DESCRIBE_INSTANCE_INFORMATION_PAGE, (ids) => describeManagedNodeChunk(ssm, ids));
 }

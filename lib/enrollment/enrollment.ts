@@ -384,7 +384,7 @@ export class Enrollment extends Construct {
     fn.addToRolePolicy(
       new iam.PolicyStatement({
         sid: 'DescribeFleet',
-        actions: ['ec2:DescribeInstances', 'ssm:DescribeInstanceInformation'],
+        actions: ['ec2:DescribeInstances', 'ssm:DescribeInstanceInformation', 'autoscaling:DescribeAutoScalingInstances'],
         resources: ['*'],
       }),
     );
@@ -407,7 +407,8 @@ export class Enrollment extends Construct {
     const policy = fn.role?.node.tryFindChild('DefaultPolicy') ?? fn;
     Validations.of(policy).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',
-      reason: 'ec2:DescribeInstances and ssm:DescribeInstanceInformation support no resource-level permissions.',
+      reason:
+        'ec2:DescribeInstances, ssm:DescribeInstanceInformation and autoscaling:DescribeAutoScalingInstances support no resource-level permissions.',
     });
     acknowledgeWildcardResource(
       policy,

@@ -223,7 +223,11 @@ describe('enrollment infrastructure', () => {
 
     test('describe calls are the only actions on *', () => {
       const wildcard = statements().filter((s) => s.Resource === '*');
-      expect(wildcard.flatMap((s) => [s.Action].flat()).sort()).toEqual(['ec2:DescribeInstances', 'ssm:DescribeInstanceInformation']);
+      expect(wildcard.flatMap((s) => [s.Action].flat()).sort()).toEqual([
+        'autoscaling:DescribeAutoScalingInstances',
+        'ec2:DescribeInstances',
+        'ssm:DescribeInstanceInformation',
+      ]);
     });
 
     test('reads the versions of agent config parameters and no others', () => {
@@ -254,6 +258,7 @@ describe('enrollment infrastructure', () => {
       expect([...allowed].sort()).toEqual(
         [
           'autoscaling:CompleteLifecycleAction',
+          'autoscaling:DescribeAutoScalingInstances',
           'ec2:CreateTags',
           'ec2:DescribeInstances',
           'events:PutEvents',

@@ -1,4 +1,4 @@
-import { CompleteLifecycleActionCommand } from '@aws-sdk/client-auto-scaling';
+import { CompleteLifecycleActionCommand, DescribeAutoScalingInstancesCommand } from '@aws-sdk/client-auto-scaling';
 import { CreateTagsCommand, DescribeInstancesCommand } from '@aws-sdk/client-ec2';
 import { DescribeServicesCommand, UpdateServiceCommand } from '@aws-sdk/client-ecs';
 import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
@@ -272,6 +272,16 @@ describe('enroll', () => {
         const tags = { 'lgtm:agent-status': 'pending', 'lgtm:agent-pending-since': since, 'lgtm:agent-command': 'c-1' };
         const lifecycle = loadSampleEvent('autoscaling-launch-lifecycle-action.json') as { detail: { EC2InstanceId: string } };
         return runEnroll(new EnrollAws([{ id: lifecycle.detail.EC2InstanceId, tags }]), [sqsRecord(lifecycle)]);
+      },
+    },
+    {
+      fault: 'ThrottlingException from DescribeAutoScalingInstances before releasing an opted-out launch (released unchecked)',
+      expected: ['skipped'],
+      run: () => {
+        const lifecycle = loadSampleEvent('autoscaling-launch-lifecycle-action.json') as { detail: { EC2InstanceId: string } };
+        const aws = new EnrollAws([{ id: lifecycle.detail.EC2InstanceId, tags: { 'lgtm:opt-out': 'true' } }]);
+        aws.autoScaling.on(DescribeAutoScalingInstancesCommand).rejects(awsError('Throttling', 'Rate exceeded'));
+        return runEnroll(aws, [sqsRecord(lifecycle)]);
       },
     },
     {

@@ -1,6 +1,12 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
-import { AutoScalingClient, CompleteLifecycleActionCommand } from '@aws-sdk/client-auto-scaling';
+import {
+  AutoScalingClient,
+  CompleteLifecycleActionCommand,
+  type CompleteLifecycleActionCommandInput,
+  DescribeAutoScalingInstancesCommand,
+  type DescribeAutoScalingInstancesCommandInput,
+} from '@aws-sdk/client-auto-scaling';
 import { CreateTagsCommand, DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { EventBridgeClient, PutEventsCommand, type PutEventsCommandInput } from '@aws-sdk/client-eventbridge';
 import {
@@ -75,6 +81,11 @@ export class FakeAws {
   readonly autoScaling = mockClient(this.autoScalingClient);
 
   readonly instances = new Map<string, FakeInstance>();
+  /**
+   * Auto Scaling lifecycle state by instance. An instance without an entry is a launch waiting on
+   * its hook (`Pending:Wait`) until CompleteLifecycleAction moves it on; `null` means in no group.
+   */
+  readonly lifecycleStates = new Map<string, string | null>();
   /** Parameter name → current version. */
   readonly parameters = new Map<string, number>([
     ['/LgtmFleet/agent/aws-rag-ec2/linux', 3],
@@ -220,6 +231,24 @@ export class FakeAws {
       Successful: (input.Entries ?? []).map((entry) => ({ Id: entry.Id })),
       Failed: [],
     }));
-    this.autoScaling.on(CompleteLifecycleActionCommand).resolves({});
+    const lifecycleState = (id: string) => (this.lifecycleStates.has(id) ? this.lifecycleStates.get(id) : 'Pending:Wait');
+    this.autoScaling.on(DescribeAutoScalingInstancesCommand).callsFake((input: DescribeAutoScalingInstancesCommandInput) => {
+      const ids = input.InstanceIds ?? [];
+      if (ids.length > 50) throw Object.assign(new Error('at most 50 instance IDs'), { name: 'ValidationError' });
+      return {
+        AutoScalingInstances: ids.flatMap((id) => {
+          const state = lifecycleState(id);
+          return state ? [{ InstanceId: id, AutoScalingGroupName: 'rag-api-asg', LifecycleState: state }] : [];
+        }),
+      };
+    });
+    this.autoScaling.on(CompleteLifecycleActionCommand).callsFake((input: CompleteLifecycleActionCommandInput) => {
+      const id = input.InstanceId ?? '';
+      if (lifecycleState(id) !== 'Pending:Wait') {
+        throw Object.assign(new Error(`No active Lifecycle Action found with instance ID ${id}`), { name: 'ValidationError' });
+      }
+      this.lifecycleStates.set(id, input.LifecycleActionResult === 'ABANDON' ? 'Terminating' : 'Pending:Proceed');
+      return {};
+    });
   }
 }

@@ -1,4 +1,4 @@
-import { CompleteLifecycleActionCommand } from '@aws-sdk/client-auto-scaling';
+import { CompleteLifecycleActionCommand, DescribeAutoScalingInstancesCommand } from '@aws-sdk/client-auto-scaling';
 import { CreateTagsCommand, DescribeInstancesCommand } from '@aws-sdk/client-ec2';
 import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { SendMessageBatchCommand } from '@aws-sdk/client-sqs';
@@ -733,15 +733,45 @@ describe('Auto Scaling lifecycle hooks', () => {
     expect(aws.skippedByReason.get('enrollment-failed')).toBe(1);
   });
 
-  test('back after the status handler completed the action itself, the second completion counts as done', async () => {
+  test('back after the status handler completed the action itself, one look-up finds it done and nothing is completed again', async () => {
     const aws = new FakeAws([{ id: LIFECYCLE_ID, tags: { 'lgtm:agent-status': 'success', 'lgtm:agent-version': '1.21.0' } }]);
-    aws.autoScaling
-      .on(CompleteLifecycleActionCommand)
-      .rejects(awsError('ValidationError', `No active Lifecycle Action found with instance ID ${LIFECYCLE_ID}`));
+    aws.lifecycleStates.set(LIFECYCLE_ID, 'InService');
 
     const response = await aws.process([sqsRecord(LIFECYCLE, { receiveCount: 2 })], LIFECYCLE_NOW);
 
     expect(response.batchItemFailures).toEqual([]);
+    expect(aws.autoScaling.commandCalls(DescribeAutoScalingInstancesCommand).map((call) => call.args[0].input.InstanceIds)).toEqual([
+      [LIFECYCLE_ID],
+    ]);
+    expect(completions(aws)).toEqual([]);
+  });
+
+  test('lifecycle actions are looked up 50 instances per call, and only the waiting ones are completed', async () => {
+    const ids = Array.from({ length: 120 }, (_, index) => `i-0000000000000${String(index).padStart(4, '0')}`);
+    const aws = new FakeAws(ids.map((id) => ({ id, tags: { 'lgtm:opt-out': 'true' } })));
+    for (const id of ids.slice(0, 100)) aws.lifecycleStates.set(id, 'InService');
+    const records = ids.map((id) => sqsRecord({ ...LIFECYCLE, detail: { ...(LIFECYCLE.detail as object), EC2InstanceId: id } }));
+
+    const response = await aws.process(records, LIFECYCLE_NOW);
+
+    expect(response.batchItemFailures).toEqual([]);
+    expect(aws.autoScaling.commandCalls(DescribeAutoScalingInstancesCommand).map((call) => call.args[0].input.InstanceIds?.length)).toEqual(
+      [50, 50, 20],
+    );
+    expect(aws.autoScaling.commandCalls(CompleteLifecycleActionCommand).map((call) => call.args[0].input.InstanceId)).toEqual(
+      ids.slice(100),
+    );
+  });
+
+  test('when the look-up fails, every action is completed unchecked; one no longer waiting counts as done', async () => {
+    const aws = new FakeAws([{ id: LIFECYCLE_ID, tags: { 'lgtm:opt-out': 'true' } }]);
+    aws.lifecycleStates.set(LIFECYCLE_ID, 'InService');
+    aws.autoScaling.on(DescribeAutoScalingInstancesCommand).rejects(awsError('Throttling', 'Rate exceeded'));
+
+    const response = await aws.process([sqsRecord(LIFECYCLE)], LIFECYCLE_NOW);
+
+    expect(response.batchItemFailures).toEqual([]);
+    expect(completions(aws)).toEqual(['CONTINUE']);
     expect(aws.metricValues.get('LifecycleActionsCompleted') ?? 0).toBe(0);
   });
 
