@@ -132,7 +132,12 @@ It runs offline: no AWS credentials, no Docker, no network. Allow a few minutes 
   through the enroll handler's \`processBatch\`, against the mocked SDK of the handler tests
   (\`test/lambdas/enroll/fake-aws.ts\`, settings \`testSettings()\` with the deployed queue visibility timeout), one tenant, Linux. "late": every
   instance is not yet SSM-managed on the first delivery, and online when the failed records are
-  delivered again a minute later; calls and time cover both deliveries. Time per event is
+  delivered again after the queue's visibility timeout; calls and time cover both deliveries.
+  "Auto Scaling launches": after the running events, one lifecycle event per instance
+  (\`shared/events/autoscaling-launch-lifecycle-action.json\`) arrives while the installs are in flight
+  (the fake's instances carry the tags the handler wrote); the status handler then records each
+  success and releases each launch, and the lifecycle records come back once: calls cover all three
+  deliveries, and every record must be settled at the end. Time per event is
   \`processBatch\` wall time (mocks included) divided by the launches, median of 3 runs, after one
   unreported warm-up burst.
 - **Config refresh** (targets: a constant number of AWS API calls per refresh whatever the fleet

@@ -1,3 +1,4 @@
+import { CreateTagsCommand } from '@aws-sdk/client-ec2';
 import type { SQSRecord } from 'aws-lambda';
 import { chunk } from '../../lambdas/shared/aws';
 import { ENROLL_QUEUE_VISIBILITY } from '../../lib/enrollment/enrollment';
@@ -16,10 +17,11 @@ const RETRY_DELAY_MS = ENROLL_QUEUE_VISIBILITY.toMilliseconds();
 /** Calls are deterministic; the handler time is the median of this many runs. */
 const RUNS = 3;
 
-type Scenario = 'online' | 'late';
+type Scenario = 'online' | 'late' | 'asg';
 const SCENARIOS: Record<Scenario, string> = {
   online: 'all SSM-online',
   late: 'not yet SSM-online on first delivery, online on the retry',
+  asg: 'Auto Scaling launches with an lgtm-enroll hook: running event, then the lifecycle event while the install is in flight, checked again after the status handler released the launch',
 };
 
 interface BurstFigures {
@@ -27,6 +29,8 @@ interface BurstFigures {
   readonly maxIdsPerCommand: number;
   readonly handlerMs: number;
   readonly enrolled: number;
+  /** Records still in the queue after the last delivery: 0 when every event was settled. */
+  readonly unresolved: number;
 }
 
 /**
@@ -42,7 +46,7 @@ export async function benchBursts(): Promise<Row[]> {
   } catch (error) {
     return [errorRow('enrollment burst', error)];
   }
-  for (const scenario of ['online', 'late'] as const) {
+  for (const scenario of ['online', 'late', 'asg'] as const) {
     for (const size of BURSTS) {
       const label = `enrollment burst of ${size.toLocaleString('en-US')}, ${SCENARIOS[scenario]}`;
       progress(label);
@@ -65,9 +69,14 @@ function burstRow(label: string, size: number, figures: BurstFigures): Row {
     `max ${figures.maxIdsPerCommand} IDs/SendCommand`,
     `${(figures.handlerMs / size).toFixed(3)} ms/event`,
     `${figures.enrolled.toLocaleString('en-US')} enrolled`,
+    ...(figures.unresolved > 0 ? [`${figures.unresolved.toLocaleString('en-US')} records unresolved`] : []),
   ].join(' · ');
   const target = `≤ ${CALLS_PER_INSTANCE_TARGET} calls/instance, ≤ ${MAX_IDS_PER_COMMAND} IDs, all enrolled`;
-  const passed = perInstance <= CALLS_PER_INSTANCE_TARGET && figures.maxIdsPerCommand <= MAX_IDS_PER_COMMAND && figures.enrolled === size;
+  const passed =
+    perInstance <= CALLS_PER_INSTANCE_TARGET &&
+    figures.maxIdsPerCommand <= MAX_IDS_PER_COMMAND &&
+    figures.enrolled === size &&
+    figures.unresolved === 0;
   return row(label, value, target, passed);
 }
 
@@ -94,11 +103,36 @@ async function burst(size: number, scenario: Scenario): Promise<BurstFigures> {
     return failed;
   };
 
+  const redeliver = (pending: SQSRecord[], now: Date) =>
+    deliver(
+      pending.map((record) => ({ ...record, attributes: { ...record.attributes, ApproximateReceiveCount: '2' } })),
+      now,
+    );
+
   let retried = await deliver(records, firstDelivery);
   if (scenario === 'late') {
     aws.add(...instances.map((instance) => ({ ...instance, ssm: 'Online' as const })));
-    const redelivered = retried.map((record) => ({ ...record, attributes: { ...record.attributes, ApproximateReceiveCount: '2' } }));
-    retried = await deliver(redelivered, new Date(firstDelivery.getTime() + RETRY_DELAY_MS));
+    retried = await redeliver(retried, new Date(firstDelivery.getTime() + RETRY_DELAY_MS));
+  }
+  if (scenario === 'asg') {
+    // The lifecycle events arrive while the installs are in flight: the handler sees the tags it wrote.
+    applyTagWrites(aws, instances);
+    const lifecycle = loadSampleEvent('autoscaling-launch-lifecycle-action.json');
+    const lifecycleRecords = instances.map((instance) =>
+      sqsRecord({ ...lifecycle, detail: { ...(lifecycle.detail as object), EC2InstanceId: instance.id } }),
+    );
+    const lifecycleDelivery = new Date(firstDelivery.getTime() + 30_000);
+    retried.push(...(await deliver(lifecycleRecords, lifecycleDelivery)));
+    // The status handler records each success and releases each launch (the hook tags were there).
+    applyTagWrites(aws, instances);
+    aws.add(
+      ...instances.map((instance) => ({
+        ...instance,
+        tags: { 'lgtm:agent-status': 'success', 'lgtm:agent-version': SETTINGS.alloyVersion },
+      })),
+    );
+    for (const instance of instances) aws.lifecycleStates.set(instance.id, 'InService');
+    retried = await redeliver(retried, new Date(lifecycleDelivery.getTime() + RETRY_DELAY_MS));
   }
 
   const commands = aws.sendCommands();
@@ -107,5 +141,19 @@ async function burst(size: number, scenario: Scenario): Promise<BurstFigures> {
     maxIdsPerCommand: Math.max(0, ...commands.map((command) => command.InstanceIds?.length ?? 0)),
     handlerMs,
     enrolled: new Set(commands.flatMap((command) => command.InstanceIds ?? [])).size,
+    unresolved: retried.length,
   };
+}
+
+/** Gives the fake's instances the tags the handler wrote so far (the mocked CreateTags only records them). */
+function applyTagWrites(aws: FakeAws, instances: FakeInstance[]): void {
+  const tags = new Map(instances.map((instance) => [instance.id, { ...instance.tags }]));
+  for (const call of aws.ec2.commandCalls(CreateTagsCommand)) {
+    const { Resources = [], Tags = [] } = call.args[0].input;
+    for (const id of Resources) {
+      const current = tags.get(id);
+      if (current) for (const { Key, Value } of Tags) if (Key) current[Key] = Value ?? '';
+    }
+  }
+  aws.add(...instances.map((instance) => ({ ...instance, tags: tags.get(instance.id) })));
 }

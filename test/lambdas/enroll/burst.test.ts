@@ -105,3 +105,40 @@ describe.each([
     expect(aws.totalCalls() / LAUNCHES).toBeLessThanOrEqual(callsPerInstance);
   });
 });
+
+test('1,000 Auto Scaling launches with a hook: the lifecycle events checked again after the status handler cost at most 0.2 calls per instance in all', async () => {
+  // As deployed: the queue's visibility timeout is known, so the first retry needs no visibility change.
+  const settings = testSettings({ QUEUE_VISIBILITY_TIMEOUT_SECONDS: '120' });
+  const instances = fleet(() => ({}));
+  const aws = new FakeAws(instances);
+  expect(await processAll(aws, batchesOf(instances), NOW, settings)).toEqual([]);
+  const afterRunning = aws.totalCalls();
+
+  // The lifecycle events arrive while the installs are in flight.
+  const sentAt = NOW.toISOString();
+  aws.add(...instances.map((instance) => ({ ...instance, tags: { 'lgtm:agent-status': 'pending', 'lgtm:agent-pending-since': sentAt } })));
+  const lifecycle = loadSampleEvent('autoscaling-launch-lifecycle-action.json');
+  const records = instances.map((instance) =>
+    sqsRecord({ ...lifecycle, detail: { ...(lifecycle.detail as object), EC2InstanceId: instance.id } }),
+  );
+  const batches = Array.from({ length: LAUNCHES / BATCH_SIZE }, (_, index) => records.slice(index * BATCH_SIZE, (index + 1) * BATCH_SIZE));
+  const waiting = await processAll(aws, batches, new Date(NOW.getTime() + 30_000), settings);
+  expect(waiting).toHaveLength(LAUNCHES);
+
+  // The status handler records each success and releases each launch; the records come back once.
+  aws.add(...instances.map((instance) => ({ ...instance, tags: { 'lgtm:agent-status': 'success', 'lgtm:agent-version': '1.21.0' } })));
+  for (const instance of instances) aws.lifecycleStates.set(instance.id, 'InService');
+  const again = batches.map((batch) =>
+    batch.map((record) => ({ ...record, attributes: { ...record.attributes, ApproximateReceiveCount: '2' } })),
+  );
+  expect(await processAll(aws, again, new Date(NOW.getTime() + 150_000), settings)).toEqual([]);
+
+  const { DescribeInstancesCommand, CreateTagsCommand, DescribeAutoScalingInstancesCommand, ...rest } = aws.callsByCommand();
+  // Lifecycle records, per batch of 100: DescribeInstances 1 + hook CreateTags 1, then DescribeInstances 1 + DescribeAutoScalingInstances 2.
+  expect(DescribeInstancesCommand).toBe(10 + 20);
+  expect(CreateTagsCommand).toBe(20 + 10);
+  expect(DescribeAutoScalingInstancesCommand).toBe(20);
+  expect(rest.CompleteLifecycleActionCommand).toBeUndefined();
+  expect(aws.totalCalls() - afterRunning).toBe(50);
+  expect(aws.totalCalls() / LAUNCHES).toBeLessThanOrEqual(0.2);
+});
