@@ -124,7 +124,6 @@ async function burst(size: number, scenario: Scenario): Promise<BurstFigures> {
     const lifecycleDelivery = new Date(firstDelivery.getTime() + 30_000);
     retried.push(...(await deliver(lifecycleRecords, lifecycleDelivery)));
     // The status handler records each success and releases each launch (the hook tags were there).
-    applyTagWrites(aws, instances);
     aws.add(
       ...instances.map((instance) => ({
         ...instance,

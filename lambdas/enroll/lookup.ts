@@ -1,9 +1,8 @@
 import { type AutoScalingClient, DescribeAutoScalingInstancesCommand } from '@aws-sdk/client-auto-scaling';
 import { DescribeInstancesCommand, type EC2Client } from '@aws-sdk/client-ec2';
 import { GetParametersCommand, type SSMClient } from '@aws-sdk/client-ssm';
-import { chunk } from '../shared/aws';
+import { type LookupResult, lookUpInChunks } from '../shared/aws';
 import { type InstanceFacts, instanceFacts } from '../shared/instances';
-import { type FailedChunk, type LookupResult, lookUpInChunks } from '../shared/managed-nodes';
 
 export type { InstanceFacts, Platform } from '../shared/instances';
 /** Shared with the reconciliation backstop, which asks SSM about the instances it is about to request. */
@@ -54,21 +53,17 @@ export interface ParameterVersions extends LookupResult<string, number> {
  * `{{ssm:name}}` reference), and which names do not exist yet.
  */
 export async function getParameterVersions(ssm: SSMClient, names: readonly string[]): Promise<ParameterVersions> {
-  const found = new Map<string, number>();
   const missing = new Set<string>();
-  const failed: FailedChunk<string>[] = [];
-  for (const batch of chunk(names, GET_PARAMETERS_CHUNK)) {
-    try {
-      const result = await ssm.send(new GetParametersCommand({ Names: batch }));
-      for (const parameter of result.Parameters ?? []) {
-        if (parameter.Name && parameter.Version !== undefined) found.set(parameter.Name, parameter.Version);
-      }
-      for (const name of result.InvalidParameters ?? []) missing.add(name);
-      for (const name of batch) if (!found.has(name)) missing.add(name);
-    } catch (error) {
-      failed.push({ items: batch, error });
+  const { found, failed } = await lookUpInChunks(names, GET_PARAMETERS_CHUNK, async (batch) => {
+    const versions = new Map<string, number>();
+    const result = await ssm.send(new GetParametersCommand({ Names: batch }));
+    for (const parameter of result.Parameters ?? []) {
+      if (parameter.Name && parameter.Version !== undefined) versions.set(parameter.Name, parameter.Version);
     }
-  }
+    for (const name of result.InvalidParameters ?? []) missing.add(name);
+    for (const name of batch) if (!versions.has(name)) missing.add(name);
+    return versions;
+  });
   return { found, failed, missing };
 }
 

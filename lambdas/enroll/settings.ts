@@ -9,8 +9,9 @@ import {
   requireOneOf,
   requireString,
 } from '../shared/env';
+import { LIFECYCLE_RESULTS, type LifecycleResult } from '../shared/lifecycle';
 
-export type LifecycleResult = 'CONTINUE' | 'ABANDON';
+export type { LifecycleResult } from '../shared/lifecycle';
 
 /** Everything the enroll handler is configured with, read once from its environment. */
 export interface EnrollSettings {
@@ -105,7 +106,7 @@ export function loadEnrollSettings(env: Environment): EnrollSettings {
     eventSource: requireString(env, 'EVENT_SOURCE'),
     commandTimeoutSeconds: requireInteger(env, 'COMMAND_TIMEOUT_SECONDS', { ...COMMAND_TIMEOUT_RANGE, fallback: 600 }),
     commandLogGroup: commandLogGroup === '' ? undefined : commandLogGroup,
-    lifecycleFailureResult: requireOneOf<LifecycleResult>(env, 'LIFECYCLE_FAILURE_RESULT', ['CONTINUE', 'ABANDON'], 'CONTINUE'),
+    lifecycleFailureResult: requireOneOf<LifecycleResult>(env, 'LIFECYCLE_FAILURE_RESULT', LIFECYCLE_RESULTS, 'CONTINUE'),
     queueVisibilityTimeoutSeconds:
       visibilityTimeout === ''
         ? undefined

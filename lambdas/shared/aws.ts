@@ -47,3 +47,35 @@ export function chunk<T>(items: readonly T[], size: number): T[][] {
   }
   return chunks;
 }
+
+export interface FailedChunk<T> {
+  readonly items: readonly T[];
+  readonly error: unknown;
+}
+
+/** What a batched look-up found, and the chunks whose call failed (after the SDK's retries). */
+export interface LookupResult<K, V> {
+  readonly found: Map<K, V>;
+  readonly failed: FailedChunk<K>[];
+}
+
+/**
+ * Runs a batched look-up chunk by chunk. A failed call costs only its chunk: the other chunks are
+ * still looked up, and the failed one is returned for the caller to judge.
+ */
+export async function lookUpInChunks<K, V>(
+  keys: readonly K[],
+  size: number,
+  lookUp: (items: K[]) => Promise<Iterable<readonly [K, V]>>,
+): Promise<LookupResult<K, V>> {
+  const found = new Map<K, V>();
+  const failed: FailedChunk<K>[] = [];
+  for (const items of chunk(keys, size)) {
+    try {
+      for (const [key, value] of await lookUp(items)) found.set(key, value);
+    } catch (error) {
+      failed.push({ items, error });
+    }
+  }
+  return { found, failed };
+}

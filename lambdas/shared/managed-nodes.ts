@@ -1,5 +1,5 @@
 import { DescribeInstanceInformationCommand, type SSMClient } from '@aws-sdk/client-ssm';
-import { chunk } from './aws';
+import { type LookupResult, lookUpInChunks } from './aws';
 
 /**
  * What Systems Manager knows about given instances, asked by ID: the enroll handler checks the
@@ -14,17 +14,6 @@ export interface ManagedNode {
   readonly pingStatus: string;
   /** Linux, Windows, MacOS. */
   readonly platformType: string | undefined;
-}
-
-export interface FailedChunk<T> {
-  readonly items: readonly T[];
-  readonly error: unknown;
-}
-
-/** What a batched look-up found, and the chunks whose call failed (after the SDK's retries). */
-export interface LookupResult<K, V> {
-  readonly found: Map<K, V>;
-  readonly failed: FailedChunk<K>[];
 }
 
 /**
@@ -51,27 +40,6 @@ export async function describeManagedNodeChunk(ssm: SSMClient, instanceIds: read
     nextToken = page.NextToken;
   } while (nextToken);
   return found;
-}
-
-/**
- * Runs a batched look-up chunk by chunk. A failed call costs only its chunk: the other chunks are
- * still looked up, and the failed one is returned for the caller to judge.
- */
-export async function lookUpInChunks<K, V>(
-  keys: readonly K[],
-  size: number,
-  lookUp: (items: K[]) => Promise<Iterable<readonly [K, V]>>,
-): Promise<LookupResult<K, V>> {
-  const found = new Map<K, V>();
-  const failed: FailedChunk<K>[] = [];
-  for (const items of chunk(keys, size)) {
-    try {
-      for (const [key, value] of await lookUp(items)) found.set(key, value);
-    } catch (error) {
-      failed.push({ items, error });
-    }
-  }
-  return { found, failed };
 }
 
 /** The nodes SSM knows among any number of instance IDs, 50 to a call. */
