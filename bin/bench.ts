@@ -128,13 +128,13 @@ It runs offline: no AWS credentials, no Docker, no network. Allow a few minutes 
   warning for Node versions before 22, which Lambda's Node 24 never builds, is turned off
   (\`AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED\`).
 - **Enrollment bursts** (targets ≤ ${CALLS_PER_INSTANCE_TARGET} AWS calls per instance, ≤ ${MAX_IDS_PER_COMMAND} instance IDs per
-  \`SendCommand\`): launch events (\`shared/events/ec2-instance-running.json\`) in SQS batches of 100
+  \`SendCommand\`): launch events (\`test/fixtures/events/ec2-instance-running.json\`) in SQS batches of 100
   through the enroll handler's \`processBatch\`, against the mocked SDK of the handler tests
   (\`test/lambdas/enroll/fake-aws.ts\`, settings \`testSettings()\` with the deployed queue visibility timeout), one tenant, Linux. "late": every
   instance is not yet SSM-managed on the first delivery, and online when the failed records are
   delivered again after the queue's visibility timeout; calls and time cover both deliveries.
   "Auto Scaling launches": after the running events, one lifecycle event per instance
-  (\`shared/events/autoscaling-launch-lifecycle-action.json\`) arrives while the installs are in flight
+  (\`test/fixtures/events/autoscaling-launch-lifecycle-action.json\`) arrives while the installs are in flight
   (the fake's instances carry the tags the handler wrote); the status handler then records each
   success and releases each launch, and the lifecycle records come back once: calls cover all three
   deliveries, and every record must be settled at the end. Time per event is

@@ -39,8 +39,10 @@ export class LgtmFleetStack extends Stack {
   public readonly refresh: ConfigRefresh;
   /** Present when `collector.enabled`. */
   public readonly collector?: Collector;
-  /** Backend state in `efs` durability, and the collector's checkpoints: present when either needs it. */
-  public readonly fileSystem?: efs.FileSystem;
+  /**
+   * Tempo's WAL (always), backend state in `efs` durability, and the collector's checkpoints.
+   */
+  public readonly fileSystem: efs.FileSystem;
 
   constructor(scope: Construct, id: string, props: LgtmFleetStackProps) {
     super(scope, id, props);
@@ -55,17 +57,16 @@ export class LgtmFleetStack extends Stack {
       noncurrentVersionDays: config.storage.noncurrentVersionDays,
       incompleteUploadDays: config.storage.incompleteUploadDays,
     });
-    if (config.storage.durability === 'efs' || config.collector.enabled) {
-      this.fileSystem = new efs.FileSystem(this, 'StateFileSystem', {
-        vpc: this.network.vpc,
-        vpcSubnets: this.network.privateSubnets,
-        encrypted: true,
-        enableAutomaticBackups: true,
-        performanceMode: efs.PerformanceMode.GENERAL_PURPOSE,
-        throughputMode: efs.ThroughputMode.ELASTIC,
-        removalPolicy: RemovalPolicy.RETAIN,
-      });
-    }
+    // Tempo needs it in every configuration (see Tempo), so the file system always exists.
+    this.fileSystem = new efs.FileSystem(this, 'StateFileSystem', {
+      vpc: this.network.vpc,
+      vpcSubnets: this.network.privateSubnets,
+      encrypted: true,
+      enableAutomaticBackups: true,
+      performanceMode: efs.PerformanceMode.GENERAL_PURPOSE,
+      throughputMode: efs.ThroughputMode.ELASTIC,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
 
     const deploy: DeployFacts = { region: Aws.REGION, bucketName: this.store.bucket.bucketName, urlSuffix: Aws.URL_SUFFIX };
     const common = { config, network: this.network, deploy };
@@ -75,7 +76,7 @@ export class LgtmFleetStack extends Stack {
     this.memcached = new Memcached(this, 'Memcached', common);
     this.mimir = new Mimir(this, 'Mimir', stateful);
     this.loki = new Loki(this, 'Loki', stateful);
-    this.tempo = new Tempo(this, 'Tempo', stateful);
+    this.tempo = new Tempo(this, 'Tempo', { ...stateful, fileSystem: this.fileSystem });
     this.grafana = new Grafana(this, 'Grafana', {
       ...common,
       accessLogsBucket: this.store.accessLogsBucket,
@@ -86,7 +87,7 @@ export class LgtmFleetStack extends Stack {
         Lazy.string({ produce: () => this.refresh.deadLetterQueue.queueName }),
       ],
     });
-    if (config.collector.enabled && this.fileSystem) {
+    if (config.collector.enabled) {
       this.collector = new Collector(this, 'Collector', { ...common, fileSystem: this.fileSystem });
     }
     this.ingest = new IngestGateway(this, 'Ingest', {

@@ -157,13 +157,13 @@ describe('default configuration', () => {
   });
 
   test.each([
-    ['Mimir', ['mimir/blocks', 'mimir/ruler', 'mimir/alertmanager']],
+    ['Mimir', ['mimirblocks', 'mimirruler', 'mimiralertmanager']],
     ['Loki', ['loki']],
     ['Tempo', ['tempo']],
   ])('%s task role touches only its own bucket prefixes', (prefix, own) => {
     const statements = statementsOfRole(template, `${prefix}BackendTaskTaskRole`);
     const text = JSON.stringify(statements);
-    const all = ['mimir/blocks', 'mimir/ruler', 'mimir/alertmanager', 'loki', 'tempo'];
+    const all = ['mimirblocks', 'mimirruler', 'mimiralertmanager', 'loki', 'tempo'];
     for (const p of all) {
       if (own.includes(p)) expect(text).toContain(`/${p}/*`);
       else expect(text).not.toContain(`/${p}/*`);
@@ -282,11 +282,23 @@ describe('default configuration', () => {
     expect(new Set(groups)).toEqual(new Set([30]));
   });
 
-  test('ephemeral durability: data volumes are task storage chowned for the unprivileged user; EFS only for collector checkpoints', () => {
+  test('ephemeral durability: Mimir and Loki on task storage chowned for the unprivileged user; EFS for Tempo and the collector', () => {
     template.resourceCountIs('AWS::EFS::FileSystem', 1);
-    expect(Object.values(resourcesOf(template, 'AWS::EFS::AccessPoint')).map((a) => a.Properties.RootDirectory)).toEqual([
-      expect.objectContaining({ Path: '/collector' }),
-    ]);
+    expect(
+      Object.values(resourcesOf(template, 'AWS::EFS::AccessPoint'))
+        .map((a) => (a.Properties.RootDirectory as { Path: string }).Path)
+        .sort(),
+    ).toEqual(['/collector', '/tempo']);
+    // Tempo 3.0 keeps live traces only in its WAL across a planned stop: the WAL must reach the replacement task.
+    const tempoVolumes = resourcesOf(template, 'AWS::ECS::TaskDefinition')[
+      logicalIdOf(template, 'AWS::ECS::TaskDefinition', 'TempoBackend')
+    ].Properties.Volumes as Array<Record<string, unknown>>;
+    expect(tempoVolumes.find((v) => v.Name === 'data')).toHaveProperty('EFSVolumeConfiguration');
+    for (const backend of ['MimirBackend', 'LokiBackend']) {
+      const volumes = resourcesOf(template, 'AWS::ECS::TaskDefinition')[logicalIdOf(template, 'AWS::ECS::TaskDefinition', backend)]
+        .Properties.Volumes as Array<Record<string, unknown>>;
+      expect(volumes.find((v) => v.Name === 'data')).not.toHaveProperty('EFSVolumeConfiguration');
+    }
     const init = containerNamed(template, 'MimirBackend', 'config-init');
     expect((init.Command as string[])[0]).toContain('chown -R 10001:10001 /data');
     // Loki's ruler refuses to start without its rules directory.

@@ -25,10 +25,25 @@ export interface StatefulComponentProps extends ComponentProps {
   readonly fileSystem?: efs.FileSystem;
 }
 
-/** The data volume matching the durability setting. */
-export function dataVolume(props: StatefulComponentProps, path: string, uid: number, directories?: readonly string[]): DataVolumeProps {
-  if (props.config.storage.durability === 'efs') {
-    if (!props.fileSystem) throw new Error('storage.durability is "efs" but no file system was passed to the component');
+/**
+ * The data volume matching the durability setting, or EFS whatever the setting when
+ * `durable` (a backend that keeps acknowledged data only on local disk across a planned stop).
+ */
+export function dataVolume(
+  props: StatefulComponentProps,
+  path: string,
+  uid: number,
+  directories?: readonly string[],
+  durable = false,
+): DataVolumeProps {
+  if (durable || props.config.storage.durability === 'efs') {
+    if (!props.fileSystem) {
+      throw new Error(
+        durable
+          ? `the ${path} volume must survive a task replacement, but no file system was passed to the component`
+          : 'storage.durability is "efs" but no file system was passed to the component',
+      );
+    }
     return { kind: 'efs', path, uid, directories, fileSystem: props.fileSystem };
   }
   return { kind: 'ephemeral', path, uid, directories };
@@ -46,6 +61,12 @@ export interface StatefulBackendSpec {
   readonly bucketPrefixes: readonly string[];
   /** Sub-directories of the data volume that must exist before the backend starts. */
   readonly dataDirectories?: readonly string[];
+  /**
+   * The data volume is EFS whatever `storage.durability` says: the backend keeps acknowledged
+   * data only on its local disk across a planned stop (Tempo 3's live-store WAL).
+   * @default false: the volume follows `storage.durability`
+   */
+  readonly durableData?: boolean;
 }
 
 /**
@@ -70,7 +91,7 @@ export function statefulBackend(scope: Construct, props: StatefulComponentProps,
       },
     ],
     configInitImage: config.images.configInit,
-    data: dataVolume(props, files.dataDir, files.uid, spec.dataDirectories),
+    data: dataVolume(props, files.dataDir, files.uid, spec.dataDirectories, spec.durableData),
     ephemeralStorageGiB: config.storage.ephemeralStorageGiB,
     stopTimeout: Duration.seconds(120),
     deployment: 'single-writer',

@@ -4,7 +4,11 @@ import { BACKENDS, BUCKET_PREFIXES } from '../render/catalog';
 import { renderTempoConfig } from '../render/tempo';
 import { type StatefulComponentProps, statefulBackend } from './common';
 
-/** Tempo 3.x, monolithic: traces for every tenant in S3, OTLP gRPC and HTTP receivers on all interfaces. */
+/**
+ * Tempo 3.x, monolithic: traces for every tenant in S3, OTLP gRPC and HTTP receivers on all
+ * interfaces. Its data volume is always EFS: on SIGTERM Tempo 3.0 keeps live traces only in its
+ * WAL and uploads them when it starts again, so the WAL must reach the replacement task.
+ */
 export class Tempo extends Construct {
   public readonly backend: BackendService;
 
@@ -16,6 +20,7 @@ export class Tempo extends Construct {
       configContent: renderTempoConfig({ config: props.config, deploy: props.deploy }),
       ports: [spec.httpPort, spec.grpcPort, spec.otlpGrpcPort, spec.otlpHttpPort],
       bucketPrefixes: [BUCKET_PREFIXES.tempo],
+      durableData: true,
     });
   }
 }

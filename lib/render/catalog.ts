@@ -52,14 +52,24 @@ export const BACKENDS = {
 /**
  * S3 key prefixes inside the data bucket. Mimir's blocks, ruler and alertmanager stores
  * must never share a prefix; each task role is granted only its own prefixes.
+ *
+ * Mimir refuses to start unless every `storage_prefix` is letters and digits only
+ * ({@link MIMIR_STORAGE_PREFIX_PATTERN}), so its three prefixes have no `/`, and none is the
+ * start of another (an IAM grant on `mimirblocks/*` never covers another store's keys).
  */
 export const BUCKET_PREFIXES = {
-  mimirBlocks: 'mimir/blocks',
-  mimirRuler: 'mimir/ruler',
-  mimirAlertmanager: 'mimir/alertmanager',
+  mimirBlocks: 'mimirblocks',
+  mimirRuler: 'mimirruler',
+  mimirAlertmanager: 'mimiralertmanager',
   loki: 'loki',
   tempo: 'tempo',
 } as const;
+
+/**
+ * What Mimir accepts as a `storage_prefix` (its bucket config validation:
+ * `pkg/storage/bucket/client.go`, "storage prefix contains invalid characters").
+ */
+export const MIMIR_STORAGE_PREFIX_PATTERN = /^[\da-zA-Z]+$/;
 
 /** Inputs that only exist at deploy time (they may be CDK tokens when rendered inside the app). */
 export interface DeployFacts {

@@ -80,9 +80,15 @@ export function agentDownExpression(): string {
   );
 }
 
-/** The backend-not-ready expression: 1 per self-monitored service whose scrape fails, or memcached down. */
+/**
+ * The backend-not-ready expression: 1 per self-monitored service whose scrape fails, or memcached
+ * down, or one series when no self-monitoring sample arrives at all (the collector is down).
+ * While everything is healthy it returns no series, so the rule's no-data state must be `OK`;
+ * Mimir itself being down is a query error, which the rule's error state reports.
+ */
 export function backendNotReadyExpression(): string {
-  return `group by (job) (up{job=~"${oneOf(SELF_MONITORED)}"} == 0) or group by (job) (memcached_up == 0)`;
+  const up = `up{job=~"${oneOf(SELF_MONITORED)}"}`;
+  return `group by (job) (${up} == 0) or group by (job) (memcached_up == 0) or absent(${up})`;
 }
 
 /** The ingestion-errors expression: per-second refusals by tenant and reason in Mimir, Loki and Tempo. */
@@ -227,8 +233,8 @@ export function alertRules(input: GrafanaAlertsInput): AlertRule[] {
     rules.push(
       promRule(ALERT_RULE_UIDS.backendNotReady, 'Backend not ready', STACK_METRICS_UID, backendNotReadyExpression(), {
         for: '5m',
-        // No self-monitoring data at all means the collector or Mimir itself is down.
-        noDataState: 'Alerting',
+        // A healthy stack returns no series; a silent collector is the expression's `absent` branch.
+        noDataState: 'OK',
         severity: 'critical',
         annotations: {
           summary: 'Backend {{ $labels.job }} does not answer its metrics scrape',

@@ -303,13 +303,19 @@ export function renderDashboard(config: LgtmConfig, spec: DashboardSpec, asset: 
   return JSON.stringify(dashboard);
 }
 
-/** The dashboard provider: every JSON file of {@link GRAFANA_DIRECTORIES}.dashboards, read-only, in one folder. */
+/**
+ * The dashboard provider: every JSON file of {@link GRAFANA_DIRECTORIES}.dashboards, read-only, in
+ * the folder the alert rules live in. Grafana provisions alerting first, and an alert rule group
+ * names its folder by title only (creating it with a random UID); a provider that names a
+ * `folderUid` would not find that folder and create a second one with the same title. Without
+ * `folderUid` the provider looks the folder up by title, so both end in the same folder, whichever
+ * provisioner runs first.
+ */
 export function renderDashboardProvider(): string {
   const provider = {
     name: GRAFANA_FOLDER,
     orgId: 1,
     folder: GRAFANA_FOLDER,
-    folderUid: GRAFANA_FOLDER,
     type: 'file',
     // The files are the source of truth: no deletion or edit from the UI survives a restart anyway.
     disableDeletion: true,

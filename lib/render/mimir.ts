@@ -2,6 +2,35 @@ import { stringify } from 'yaml';
 import { BACKENDS, BUCKET_PREFIXES, daysToHours, memcachedAddress, type RenderInput, s3Endpoint } from './catalog';
 
 /**
+ * With an ephemeral disk, samples of the last ~3 h (the TSDB head: 2 h block range, compacted at
+ * 1.5×) exist after a restart only in the blocks the old task flushed on SIGTERM. The new task sees
+ * them once the compactor has rewritten the bucket index and the store-gateway and querier have
+ * re-read it, each on a 15 min default timer (Mimir 3.2: `pkg/compactor/blocks_cleaner.go`,
+ * `pkg/storegateway/gateway.go`, `pkg/storage/tsdb/bucketindex/loader.go`); until then queries
+ * silently miss those samples (blocks younger than 3 × `sync_interval` that no store-gateway loaded
+ * are skipped, `pkg/querier/blocks_consistency_checker.go`), and the query-frontend would cache the
+ * gap for `results_cache_ttl` (7 days) for any range older than `max_cache_freshness` (10 min).
+ *
+ * These settings bound that window to about 3 minutes after the replacement is ready, and keep
+ * results covering the last 4 hours (head span + downtime + window, with margin) out of the
+ * results cache, so no cached answer hides a flushed sample. `sync_interval` must stay below a
+ * third of `ignore_deletion_mark_while_querying_delay` (50 min) — the one rule in
+ * `pkg/storage/tsdb/config.go` (`BucketStoreConfig.Validate`) that constrains it.
+ */
+export const MIMIR_EPHEMERAL_VISIBILITY = {
+  /** Compactor: rewrite the bucket index every minute (default 15m; it also runs once at start). */
+  cleanupInterval: '1m',
+  /** Store-gateway re-sync and querier bucket-index refresh (default 15m). */
+  syncInterval: '1m',
+  /** How long a bucket index read from memcached is trusted (default 5m). */
+  bucketIndexContentTtl: '30s',
+  /** How long the tenant list read from memcached is trusted (default 15m). */
+  tenantsListTtl: '1m',
+  /** Results newer than this are never cached (default 10m). */
+  maxCacheFreshness: '4h',
+} as const;
+
+/**
  * Mimir configuration for one monolithic task (`-target=all`) in the classic architecture
  * (ingesters with a local WAL, no Kafka), storing blocks, rules and alertmanager state in S3
  * under separate prefixes and caching in the shared memcached.
@@ -16,6 +45,7 @@ export function renderMimirConfig(input: RenderInput): string {
   const dataDir = BACKENDS.mimir.dataDir;
   const ephemeral = config.storage.durability === 'ephemeral';
   const cache = () => ({ backend: 'memcached', memcached: { addresses: memcachedAddress(config) } });
+  const visibility = MIMIR_EPHEMERAL_VISIBILITY;
 
   const mimir = {
     target: 'all',
@@ -34,6 +64,8 @@ export function renderMimirConfig(input: RenderInput): string {
           endpoint: s3Endpoint(deploy),
           region: deploy.region,
           bucket_name: deploy.bucketName,
+          // Regional IPv4 endpoint, the one the VPC's S3 gateway endpoint routes (Mimir defaults to dual-stack).
+          dualstack_enabled: false,
         },
       },
     },
@@ -48,9 +80,12 @@ export function renderMimirConfig(input: RenderInput): string {
         sync_dir: `${dataDir}/tsdb-sync`,
         index_cache: cache(),
         chunks_cache: cache(),
-        metadata_cache: cache(),
+        metadata_cache: {
+          ...cache(),
+          ...(ephemeral ? { bucket_index_content_ttl: visibility.bucketIndexContentTtl, tenants_list_ttl: visibility.tenantsListTtl } : {}),
+        },
         // Without a surviving WAL, blocks flushed at the last shutdown must be queryable at once.
-        ...(ephemeral ? { ignore_blocks_within: '0s' } : {}),
+        ...(ephemeral ? { ignore_blocks_within: '0s', sync_interval: visibility.syncInterval } : {}),
       },
     },
     ruler_storage: { storage_prefix: BUCKET_PREFIXES.mimirRuler },
@@ -67,7 +102,10 @@ export function renderMimirConfig(input: RenderInput): string {
       data_dir: `${dataDir}/alertmanager`,
       sharding_ring: { replication_factor: 1 },
     },
-    compactor: { data_dir: `${dataDir}/compactor` },
+    compactor: {
+      data_dir: `${dataDir}/compactor`,
+      ...(ephemeral ? { cleanup_interval: visibility.cleanupInterval } : {}),
+    },
     ruler: { rule_path: `${dataDir}/ruler` },
     activity_tracker: { filepath: `${dataDir}/metrics-activity.log` },
     frontend: {
@@ -80,6 +118,7 @@ export function renderMimirConfig(input: RenderInput): string {
     usage_stats: { enabled: false },
     limits: {
       compactor_blocks_retention_period: daysToHours(config.retention.metricsDays),
+      ...(ephemeral ? { max_cache_freshness: visibility.maxCacheFreshness } : {}),
     },
   };
 

@@ -2,18 +2,12 @@ import { stringify } from 'yaml';
 import { BACKENDS, BUCKET_PREFIXES, daysToHours, type RenderInput, s3Endpoint } from './catalog';
 
 /**
- * Network interfaces the live-store ring may take its address from. Unlike Mimir and Loki,
- * Tempo's ring defaults to `[eth0, en0]` without looking for private interfaces; listing both
- * eth0 and eth1 covers the names the awsvpc task ENI gets (names that do not exist are skipped).
+ * Directory (under Tempo's data dir) of the live-store's WAL. On SIGTERM Tempo 3.0 writes live
+ * traces only to this WAL ("abandoning WAL block completion on shutdown, will replay on
+ * restart") and uploads them when it starts again, so this directory must survive a task
+ * replacement: Tempo's data volume is durable whatever `storage.durability` says.
  */
-export const TEMPO_RING_INTERFACES = ['eth0', 'eth1'] as const;
-
-/**
- * Live-store block length with an ephemeral disk. Tempo 3 monolithic flushes only completed
- * blocks to S3 and, on shutdown, merely cuts live traces into the local WAL: with a disk that
- * does not survive the task, a shorter block bounds what a restart can lose (default 30m).
- */
-export const TEMPO_EPHEMERAL_MAX_BLOCK_DURATION = '5m';
+export const TEMPO_LIVE_STORE_DIR = 'live-store';
 
 /**
  * Tempo 3 configuration for one monolithic task (`-target=all`): no Kafka (the distributor hands
@@ -25,7 +19,6 @@ export function renderTempoConfig(input: RenderInput): string {
   const { config, deploy } = input;
   const dataDir = BACKENDS.tempo.dataDir;
   const retention = daysToHours(config.retention.tracesDays);
-  const ephemeral = config.storage.durability === 'ephemeral';
 
   const tempo = {
     target: 'all',
@@ -47,11 +40,12 @@ export function renderTempoConfig(input: RenderInput): string {
         },
       },
     },
+    // No ring interface names: with target `all`, Tempo pins the live-store ring to 127.0.0.1
+    // itself. No `max_block_duration`: Tempo 3's default (30 s) is what bounds the window in
+    // which spans live only in the WAL; the 5m/30m values of older guides are Tempo 2 settings.
     live_store: {
-      ring: { instance_interface_names: [...TEMPO_RING_INTERFACES] },
-      wal: { path: `${dataDir}/live-store/traces` },
-      shutdown_marker_dir: `${dataDir}/live-store/shutdown-marker`,
-      ...(ephemeral ? { max_block_duration: TEMPO_EPHEMERAL_MAX_BLOCK_DURATION } : {}),
+      wal: { path: `${dataDir}/${TEMPO_LIVE_STORE_DIR}/traces` },
+      shutdown_marker_dir: `${dataDir}/${TEMPO_LIVE_STORE_DIR}/shutdown-marker`,
     },
     // Retention jobs run in the backend worker with its compaction settings; the scheduler's
     // compaction provider gets the same value so that both views agree.

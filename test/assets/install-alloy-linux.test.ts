@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { shellcheckTest } from '../support/shellcheck';
 
 /**
  * Runs assets/agent/install-alloy.sh for real under bash, against shims (test/assets/fixtures/
@@ -488,11 +489,7 @@ describe('reload action', () => {
 });
 
 describe('shellcheck', () => {
-  test('the agent scripts and the test shims pass shellcheck', () => {
-    const version = spawnSync('shellcheck', ['--version'], { encoding: 'utf8' });
-    if (version.error || version.status !== 0) {
-      throw new Error('shellcheck is not installed: apt-get update && apt-get install -y shellcheck');
-    }
+  shellcheckTest('the agent scripts and the test shims pass shellcheck', () => {
     const scripts = readdirSync(AGENT_DIR)
       .filter((f) => f.endsWith('.sh'))
       .map((f) => join(AGENT_DIR, f));

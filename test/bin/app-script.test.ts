@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { shellcheckTest } from '../support/shellcheck';
 
 const ROOT = join(__dirname, '..', '..');
 
@@ -9,9 +10,8 @@ describe('bin/app.sh, the command cdk.json runs', () => {
     expect((JSON.parse(readFileSync(join(ROOT, 'cdk.json'), 'utf8')) as { app: string }).app).toBe('sh bin/app.sh');
   });
 
-  test('passes shellcheck as a POSIX sh script', () => {
+  shellcheckTest('passes shellcheck as a POSIX sh script', () => {
     const result = spawnSync('shellcheck', ['--shell=sh', '--severity=style', join(ROOT, 'bin', 'app.sh')], { encoding: 'utf8' });
-    if (result.error) throw new Error(`shellcheck is not installed: apt-get install -y shellcheck (${result.error.message})`);
     expect(result.stdout + result.stderr).toBe('');
     expect(result.status).toBe(0);
   });

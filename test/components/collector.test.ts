@@ -82,9 +82,12 @@ describe('collector', () => {
     expect(fromCollector).toEqual([2049, 3000, 3100, 3200, 8080, 11211].sort());
   });
 
-  test('disabled: no collector and, with ephemeral durability, no file system', () => {
+  test('disabled: no collector, and the file system holds only Tempo', () => {
     const { template: off } = synthStack({ collector: { enabled: false } });
-    off.resourceCountIs('AWS::EFS::FileSystem', 0);
+    off.resourceCountIs('AWS::EFS::FileSystem', 1);
+    expect(
+      Object.values(resourcesOf(off, 'AWS::EFS::AccessPoint')).map((a) => (a.Properties.RootDirectory as { Path: string }).Path),
+    ).toEqual(['/tempo']);
     const names = Object.values(resourcesOf(off, 'AWS::ServiceDiscovery::Service')).map((s) => s.Properties.Name);
     expect(names).not.toContain('collector');
   });

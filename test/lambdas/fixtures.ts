@@ -8,25 +8,21 @@ import type { SQSRecord } from 'aws-lambda';
 export const REPO_ROOT = findUp(__dirname, (dir) => fs.existsSync(path.join(dir, 'package.json')));
 
 /**
- * The sample events shared by the project's sessions: `shared/events` beside the repository
- * (or inside it, if it is ever vendored).
+ * Sample AWS events (EventBridge shapes of an EC2 state change, an Auto Scaling lifecycle action,
+ * Parameter Store changes and Run Command status changes), owned by the project's tests.
  */
-export const SHARED_EVENTS_DIR = path.join(
-  findUp(REPO_ROOT, (dir) => fs.existsSync(path.join(dir, 'shared', 'events')), 'shared/events'),
-  'shared',
-  'events',
-);
+export const SAMPLE_EVENTS_DIR = path.join(REPO_ROOT, 'test', 'fixtures', 'events');
 
 export function loadSampleEvent(name: string): Record<string, unknown> {
-  return JSON.parse(fs.readFileSync(path.join(SHARED_EVENTS_DIR, name), 'utf8')) as Record<string, unknown>;
+  return JSON.parse(fs.readFileSync(path.join(SAMPLE_EVENTS_DIR, name), 'utf8')) as Record<string, unknown>;
 }
 
-function findUp(start: string, found: (dir: string) => boolean, what = 'package.json'): string {
+function findUp(start: string, found: (dir: string) => boolean): string {
   let dir = path.resolve(start);
   for (;;) {
     if (found(dir)) return dir;
     const parent = path.dirname(dir);
-    if (parent === dir) throw new Error(`no ${what} found above ${start}`);
+    if (parent === dir) throw new Error(`no package.json found above ${start}`);
     dir = parent;
   }
 }

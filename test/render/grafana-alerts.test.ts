@@ -144,6 +144,11 @@ describe('alert rules', () => {
     expect(promql(r)[0]).toMatch(/group by \(tenant, instance\)/);
   });
 
+  test('no rule alerts on no data: each query returns series only for what is broken', () => {
+    expect(rules.length).toBeGreaterThanOrEqual(3);
+    for (const r of rules) expect([r.uid, r.noDataState]).toEqual([r.uid, 'OK']);
+  });
+
   test('agent down with one tenant queries that tenant, there being no federated data source', () => {
     const solo = render({ tenants: { allowed: ['solo'], ec2Default: 'solo', cloudwatchMetrics: 'solo', cloudwatchLogs: 'solo' } });
     expect(rule(solo.byUid, ALERT_RULE_UIDS.agentDown).data[0].datasourceUid).toBe('mimir-solo');
@@ -153,8 +158,9 @@ describe('alert rules', () => {
     const notReady = rule(byUid, ALERT_RULE_UIDS.backendNotReady);
     const errors = rule(byUid, ALERT_RULE_UIDS.ingestionErrors);
     for (const r of [notReady, errors]) expect(r.data[0].datasourceUid).toBe('lgtm-stack-metrics');
-    // No data from the meta tenant at all means the collector or Mimir is down.
-    expect(notReady.noDataState).toBe('Alerting');
+    // Healthy means no series: "no data" must not fire. A silent collector is caught by `absent`.
+    expect(notReady.noDataState).toBe('OK');
+    expect(promql(notReady)[0]).toMatch(/ or absent\(up\{job=~"mimir\|loki\|tempo\|grafana"\}\)$/);
     const notReadySelectors = promql(notReady).flatMap(promqlSelectors);
     expect(new Set(notReadySelectors.flatMap((s) => s.matchers.filter((m) => m.label === 'job').flatMap(matcherValues)))).toEqual(
       new Set(SELF_MONITORED),

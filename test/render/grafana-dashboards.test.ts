@@ -11,6 +11,7 @@ import { AGENT_JOBS, AGENT_METRIC_PREFIXES, type AgentPlatform, IDENTITY_LABELS,
 import type { RenderInput } from '../../lib/render/catalog';
 import { COLLECTOR_LOG_LABELS, COLLECTOR_LOGS_JOB, renderCollectorConfig, SELF_MONITORED } from '../../lib/render/collector';
 import { CLOUDWATCH_UID, PIPELINE_METRICS_NAMESPACE, renderGrafanaDatasourceFiles } from '../../lib/render/grafana';
+import { renderGrafanaAlertFiles } from '../../lib/render/grafana-alerts';
 import {
   AGENT_SELF_METRICS,
   cloudwatchMetricName,
@@ -151,6 +152,19 @@ describe('dashboard files', () => {
         options: { path: GRAFANA_DIRECTORIES.dashboards, foldersFromFilesStructure: false },
       }),
     ]);
+  });
+
+  test('dashboards and alert rules find one folder: both name it by the same title, neither by UID', () => {
+    const provider = (parseYaml(FILES[0].content) as { providers: Array<Record<string, unknown>> }).providers[0];
+    // A folderUid would not match the folder alerting provisioning (which runs first) created by title.
+    expect(provider).not.toHaveProperty('folderUid');
+    const alerting = parseYaml(
+      renderGrafanaAlertFiles({ ...input(), deploy: { ...input().deploy, deadLetterQueueNames: ['dlq'] } })[0].content,
+    ) as { groups: Array<Record<string, unknown>> };
+    for (const group of alerting.groups) {
+      expect(group.folder).toBe(provider.folder);
+      expect(group).not.toHaveProperty('folderUid');
+    }
   });
 
   test('every dashboard is valid, minified JSON with a unique UID and title, tagged lgtm-fleet, with unique panel IDs', () => {

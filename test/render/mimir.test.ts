@@ -1,8 +1,8 @@
 import { Aws, Lazy } from 'aws-cdk-lib';
 import { parse } from 'yaml';
 import { loadConfig } from '../../lib/config/load';
-import { BUCKET_PREFIXES, type RenderInput } from '../../lib/render/catalog';
-import { renderMimirConfig } from '../../lib/render/mimir';
+import { BUCKET_PREFIXES, MIMIR_STORAGE_PREFIX_PATTERN, type RenderInput } from '../../lib/render/catalog';
+import { MIMIR_EPHEMERAL_VISIBILITY, renderMimirConfig } from '../../lib/render/mimir';
 
 const DEPLOY = { region: 'ap-northeast-2', bucketName: 'lgtmfleet-databucket-1a2b3c4d5e6f-123456789012', urlSuffix: 'amazonaws.com' };
 
@@ -34,6 +34,7 @@ describe('renderMimirConfig', () => {
       endpoint: 's3.ap-northeast-2.amazonaws.com',
       region: 'ap-northeast-2',
       bucket_name: DEPLOY.bucketName,
+      dualstack_enabled: false,
     });
     expect(JSON.stringify(doc)).not.toMatch(/access_key|secret_access_key|secret_key/);
   });
@@ -43,6 +44,20 @@ describe('renderMimirConfig', () => {
     const prefixes = [doc.blocks_storage.storage_prefix, doc.ruler_storage.storage_prefix, doc.alertmanager_storage.storage_prefix];
     expect(prefixes).toEqual([BUCKET_PREFIXES.mimirBlocks, BUCKET_PREFIXES.mimirRuler, BUCKET_PREFIXES.mimirAlertmanager]);
     expect(new Set(prefixes).size).toBe(3);
+  });
+
+  test('uses storage prefixes Mimir accepts: letters and digits only, none the start of another', () => {
+    const { doc } = render();
+    const prefixes: string[] = [
+      doc.blocks_storage.storage_prefix,
+      doc.ruler_storage.storage_prefix,
+      doc.alertmanager_storage.storage_prefix,
+    ];
+    // The pattern of Mimir's own bucket-config validation; `mimir/blocks` stops Mimir at start.
+    expect(MIMIR_STORAGE_PREFIX_PATTERN.source).toBe('^[\\da-zA-Z]+$');
+    for (const prefix of prefixes) expect(prefix).toMatch(/^[\da-zA-Z]+$/);
+    const all = Object.values(BUCKET_PREFIXES);
+    for (const a of all) for (const b of all) if (a !== b) expect(b.startsWith(a)).toBe(false);
   });
 
   test('flushes the head on shutdown and keeps every local path under the data directory', () => {
@@ -77,7 +92,7 @@ describe('renderMimirConfig', () => {
       doc.frontend.results_cache,
     ];
     for (const cache of caches) {
-      expect(cache).toEqual({ backend: 'memcached', memcached: { addresses: 'dns+memcached.lgtm.internal:11211' } });
+      expect(cache).toMatchObject({ backend: 'memcached', memcached: { addresses: 'dns+memcached.lgtm.internal:11211' } });
     }
     expect(doc.frontend.cache_results).toBe(true);
   });
@@ -103,6 +118,48 @@ describe('renderMimirConfig', () => {
     expect(doc.querier?.query_store_after).toBeUndefined();
     expect(doc.blocks_storage.bucket_store.ignore_blocks_within).toBeUndefined();
     expect(doc.blocks_storage.tsdb.flush_blocks_on_shutdown).toBe(true);
+    // The WAL survives: recent samples come back from the ingester, so upstream's timers stay.
+    expect(doc.blocks_storage.bucket_store.sync_interval).toBeUndefined();
+    expect(doc.compactor.cleanup_interval).toBeUndefined();
+    expect(doc.limits.max_cache_freshness).toBeUndefined();
+  });
+
+  describe('with an ephemeral disk, a sample written before a restart is queryable right after it', () => {
+    const minutes = (value: string): number => {
+      const match = /^(\d+)(s|m|h)$/.exec(value);
+      if (!match) throw new Error(`not a simple duration: ${value}`);
+      return Number(match[1]) * { s: 1 / 60, m: 1, h: 60 }[match[2] as 's' | 'm' | 'h'];
+    };
+    const { doc } = render({ storage: { durability: 'ephemeral' } });
+    const store = doc.blocks_storage.bucket_store;
+    const sync = minutes(store.sync_interval);
+    const cleanup = minutes(doc.compactor.cleanup_interval);
+    const indexTtl = minutes(store.metadata_cache.bucket_index_content_ttl);
+    // Worst case after the replacement is ready: the next index rewrite, a cached stale index, then
+    // the store-gateway's or querier's next refresh (±20 % jitter).
+    const window = cleanup * 1.1 + indexTtl + sync * 1.2;
+
+    test('flushed blocks become visible within 5 minutes (upstream defaults: 15 min timers, 5 min index cache, about 40 min)', () => {
+      expect(window).toBeLessThanOrEqual(5);
+      expect(store.metadata_cache.tenants_list_ttl).toBe(MIMIR_EPHEMERAL_VISIBILITY.tenantsListTtl);
+    });
+
+    test('no cached query result can hide them: the head span (3 h) plus the window is never cached', () => {
+      const headSpan = 180;
+      expect(minutes(doc.limits.max_cache_freshness)).toBeGreaterThanOrEqual(headSpan + window + 30);
+      // The results cache itself stays on for older ranges.
+      expect(doc.frontend.cache_results).toBe(true);
+    });
+
+    test("respects Mimir's rule: 3 × sync_interval below ignore_deletion_mark_while_querying_delay (50m)", () => {
+      expect(3 * sync).toBeLessThan(50);
+    });
+  });
+
+  test('sends S3 traffic to the regional IPv4 endpoint the gateway endpoint routes, not the dual-stack one', () => {
+    for (const durability of ['ephemeral', 'efs']) {
+      expect(render({ storage: { durability } }).doc.common.storage.s3.dualstack_enabled).toBe(false);
+    }
   });
 
   test('emits CDK token strings for region and bucket verbatim', () => {

@@ -2,7 +2,7 @@ import { Aws, Lazy } from 'aws-cdk-lib';
 import { parse } from 'yaml';
 import { loadConfig } from '../../lib/config/load';
 import { BUCKET_PREFIXES, type RenderInput } from '../../lib/render/catalog';
-import { renderTempoConfig, TEMPO_EPHEMERAL_MAX_BLOCK_DURATION } from '../../lib/render/tempo';
+import { renderTempoConfig, TEMPO_LIVE_STORE_DIR } from '../../lib/render/tempo';
 
 const DEPLOY = { region: 'us-west-2', bucketName: 'lgtmfleet-databucket-1a2b3c4d5e6f-123456789012', urlSuffix: 'amazonaws.com' };
 
@@ -54,9 +54,14 @@ describe('renderTempoConfig', () => {
     expect(doc.storage.trace.wal.path).toBe('/var/tempo/wal');
   });
 
-  test('gives the live-store ring interface names that cover the Fargate task ENI', () => {
+  test('sets no live-store ring interface names: target all pins that ring to 127.0.0.1', () => {
+    for (const durability of ['ephemeral', 'efs']) expect(render({ storage: { durability } }).doc.live_store.ring).toBeUndefined();
+  });
+
+  test('keeps the live-store WAL and shutdown marker under the directory the durable volume holds', () => {
     const { doc } = render();
-    expect(doc.live_store.ring.instance_interface_names).toEqual(expect.arrayContaining(['eth0', 'eth1']));
+    expect(doc.live_store.wal.path).toBe(`/var/tempo/${TEMPO_LIVE_STORE_DIR}/traces`);
+    expect(doc.live_store.shutdown_marker_dir).toBe(`/var/tempo/${TEMPO_LIVE_STORE_DIR}/shutdown-marker`);
   });
 
   test('applies trace retention in the backend worker and scheduler: 14 days by default, custom flows through', () => {
@@ -68,9 +73,10 @@ describe('renderTempoConfig', () => {
     expect(custom.backend_scheduler.provider.compaction.compaction.block_retention).toBe('720h');
   });
 
-  test('cuts shorter blocks with an ephemeral disk only', () => {
-    expect(render({ storage: { durability: 'ephemeral' } }).doc.live_store.max_block_duration).toBe(TEMPO_EPHEMERAL_MAX_BLOCK_DURATION);
-    expect(render({ storage: { durability: 'efs' } }).doc.live_store.max_block_duration).toBeUndefined();
+  test("keeps Tempo 3's 30 s live-store block duration in every mode (a Tempo 2-era 5m would widen the WAL-only window)", () => {
+    for (const durability of ['ephemeral', 'efs']) {
+      expect(render({ storage: { durability } }).doc.live_store.max_block_duration).toBeUndefined();
+    }
   });
 
   test('emits CDK token strings for region and bucket verbatim', () => {
