@@ -130,7 +130,10 @@ async function main(): Promise<number> {
   const requiredMissing = required.filter((p) => missing.includes(p));
   if (missing.length > 0) process.stdout.write(`skipped (not found): ${missing.join(', ')}\n`);
   if (requiredMissing.length > 0) process.stdout.write(`REQUIRED but not found: ${requiredMissing.join(', ')}\n`);
-  process.stdout.write(`${rows.length - failed.length} of ${rows.length} checks passed; logs and data in ${workRoot}\n`);
+  const known = rows.filter((r) => r.outcome === 'known issue').length;
+  process.stdout.write(
+    `${rows.filter((r) => r.outcome === 'pass').length} of ${rows.length} checks passed, ${failed.length} failed, ${known} known upstream issue(s); logs and data in ${workRoot}\n`,
+  );
   if (failed.length === 0 && requiredMissing.length === 0) rmSync(workRoot, { recursive: true, force: true });
   return failed.length > 0 || requiredMissing.length > 0 ? 1 : 0;
 }

@@ -6,7 +6,7 @@
  * EFS) and, finally, from the bucket alone.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LgtmConfig } from '../../lib/config/schema';
 import { BACKENDS, type RenderInput } from '../../lib/render/catalog';
@@ -41,6 +41,12 @@ interface BackendSpec {
   durableVolume(config: LgtmConfig): boolean;
   /** After a restart on the durable volume: has the item reached the bucket? */
   inBucket?(bucket: string, tenant: string): boolean;
+  /**
+   * An upstream hang on SIGTERM the design tolerates: when the program is killed at the stop
+   * timeout and its log shows `safeLine` (what must happen before the kill to lose nothing), the
+   * stop is reported as a known issue with `reference` instead of a failure.
+   */
+  stopHang?: { readonly safeLine: RegExp; readonly reference: string };
 }
 
 /** One sample, line or span: a random ID and a time. */
@@ -133,6 +139,12 @@ const TEMPO: BackendSpec = {
   },
   // The live-store WAL is on EFS in every mode (lib/components/tempo.ts).
   durableVolume: () => true,
+  stopHang: {
+    // Logged within milliseconds of SIGTERM: the live traces are in the WAL on the durable volume.
+    safeLine: /msg="done cutting all instances to WAL"/,
+    reference:
+      'Tempo 3.0.3 hangs on SIGTERM after serving a query in the last ~30 s (its query queue waits for an idle tenant queue; grafana/tempo#7967)',
+  },
   // A completed block: <bucket>/[prefix/]<tenant>/<block>/meta.json.
   inBucket: (bucket, tenant) => findFile(bucket, (path) => path.endsWith('meta.json') && path.includes(`/${tenant}/`)),
 };
@@ -214,6 +226,22 @@ function describeWrite(response: Response, body: string): string {
   return `HTTP ${response.status}${body ? `: ${oneLine(body, 160)}` : ''}`;
 }
 
+/** SIGTERM with the ECS stop timeout, as a row: pass, FAIL, or a known upstream hang with its evidence. */
+async function stopAndReport(checks: Checks, spec: BackendSpec, server: Server, check: string): Promise<void> {
+  const stopped = await server.stop(BACKEND_STOP_TIMEOUT_S);
+  if (!stopped.killed) {
+    checks.add(check, stopped.clean, `exit ${stopped.code} after ${stopped.seconds.toFixed(1)} s`);
+    return;
+  }
+  const killed = `still running after ${BACKEND_STOP_TIMEOUT_S} s: killed, as ECS would`;
+  const log = readFileSync(server.logFile, 'utf8');
+  if (spec.stopHang?.safeLine.test(log)) {
+    checks.knownIssue(check, `${killed}. ${spec.stopHang.reference}; the log shows ${spec.stopHang.safeLine.source} before the kill`);
+  } else {
+    checks.add(check, false, killed);
+  }
+}
+
 /** Every check of one backend in one variant. */
 export async function smokeBackend(spec: BackendSpec, run: BackendRun): Promise<Checks> {
   const checks = new Checks(spec.program, run.variant);
@@ -268,14 +296,7 @@ export async function smokeBackend(spec: BackendSpec, run: BackendRun): Promise<
       return { passed: !response.ok, detail: describeWrite(response, await response.text()) };
     });
 
-    const stopped = await server.stop(BACKEND_STOP_TIMEOUT_S);
-    checks.add(
-      `SIGTERM: flushed and exited within the ${BACKEND_STOP_TIMEOUT_S} s stop timeout`,
-      stopped.clean,
-      stopped.killed
-        ? `still running after ${BACKEND_STOP_TIMEOUT_S} s: killed`
-        : `exit ${stopped.code} after ${stopped.seconds.toFixed(1)} s`,
-    );
+    await stopAndReport(checks, spec, server, `SIGTERM: flushed and exited within the ${BACKEND_STOP_TIMEOUT_S} s stop timeout`);
 
     const durable = spec.durableVolume(run.config);
     if (!durable) freshDataDir();
@@ -296,12 +317,7 @@ export async function smokeBackend(spec: BackendSpec, run: BackendRun): Promise<
         if (!uploaded) checks.add(`${spec.signal} uploaded to the bucket by the replacement`, false, 'nothing in the bucket after 120 s');
       }
       await sleep(1_000);
-      const second = await server.stop(BACKEND_STOP_TIMEOUT_S);
-      checks.add(
-        'second SIGTERM: exited within the stop timeout',
-        second.clean,
-        second.killed ? 'killed at the stop timeout' : `exit ${second.code} after ${second.seconds.toFixed(1)} s`,
-      );
+      await stopAndReport(checks, spec, server, 'second SIGTERM: exited within the stop timeout');
       freshDataDir();
       server = start();
       await server.waitReady(spec.readyUrl);
@@ -310,7 +326,6 @@ export async function smokeBackend(spec: BackendSpec, run: BackendRun): Promise<
         return { passed: found === true, detail: found ? 'found' : 'not found within 120 s' };
       });
     }
-    await server.stop(BACKEND_STOP_TIMEOUT_S);
   } catch (error) {
     checks.add('harness', false, oneLine(error instanceof Error ? error.message : String(error)));
   } finally {

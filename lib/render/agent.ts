@@ -1,6 +1,6 @@
 import { Token } from 'aws-cdk-lib/core';
 import { type LgtmConfig, tenantIdProblem } from '../config/schema';
-import { type AlloyBlock, alloyString, block, list, object, renderBlock, stringList } from './alloy-syntax';
+import { type AlloyBlock, alloyString, block, list, object, renderFile, stringList } from './alloy-syntax';
 
 /**
  * Renders the Grafana Alloy configuration installed on every EC2 instance, one per
@@ -281,5 +281,5 @@ function tracesPipeline(input: AgentRenderInput): AlloyBlock[] {
 export function renderAgentConfig(input: AgentRenderInput): string {
   checkInput(input);
   const blocks = [...metricsPipeline(input), ...logsPipeline(input), ...tracesPipeline(input)];
-  return `${blocks.flatMap((b) => renderBlock(b, 0)).join('\n')}\n`;
+  return renderFile(blocks);
 }

@@ -33,13 +33,38 @@ export const stringList = (items: readonly string[]): string => list(items.map(a
 export const object = (entries: ReadonlyArray<readonly [key: string, value: string]>): string =>
   `{${entries.map(([key, value]) => `${/^[A-Za-z_][A-Za-z0-9_]*$/.test(key) ? key : alloyString(key)} = ${value}`).join(', ')}}`;
 
+/**
+ * One block in the form `alloy fmt` prints: a tab per level; an empty body as `{ }` on the header
+ * line; the `=` of consecutive attributes aligned with spaces; a blank line before every nested
+ * block that follows another statement.
+ */
 export function renderBlock(b: AlloyBlock, depth: number): string[] {
   const indent = '\t'.repeat(depth);
-  const lines = [`${indent}${b.name}${b.label === undefined ? '' : ` ${alloyString(b.label)}`} {`];
-  for (const statement of b.body) {
-    if ('body' in statement) lines.push(...renderBlock(statement, depth + 1));
-    else lines.push(`${indent}\t${statement[0]} = ${statement[1]}`);
-  }
+  const header = `${indent}${b.name}${b.label === undefined ? '' : ` ${alloyString(b.label)}`} {`;
+  if (b.body.length === 0) return [`${header} }`];
+  const lines = [header];
+  let run: Array<readonly [string, string]> = [];
+  const flush = () => {
+    const width = Math.max(...run.map(([name]) => name.length));
+    for (const [name, value] of run) lines.push(`${indent}\t${name.padEnd(width)} = ${value}`);
+    run = [];
+  };
+  b.body.forEach((statement, index) => {
+    if ('body' in statement) {
+      flush();
+      if (index > 0) lines.push('');
+      lines.push(...renderBlock(statement, depth + 1));
+    } else {
+      if (index > 0 && 'body' in b.body[index - 1]) lines.push('');
+      run.push(statement);
+    }
+  });
+  flush();
   lines.push(`${indent}}`);
   return lines;
+}
+
+/** A whole file in `alloy fmt` form: top-level blocks separated by a blank line. */
+export function renderFile(blocks: readonly AlloyBlock[]): string {
+  return `${blocks.map((b) => renderBlock(b, 0).join('\n')).join('\n\n')}\n`;
 }

@@ -1,5 +1,5 @@
 import { type LgtmConfig, tenantIdProblem } from '../config/schema';
-import { type AlloyBlock, alloyString, block, list, object, renderBlock, stringList } from './alloy-syntax';
+import { type AlloyBlock, alloyString, block, list, object, renderFile, stringList } from './alloy-syntax';
 import { BACKENDS, type RenderInput, serviceHost, serviceUrl } from './catalog';
 
 /**
@@ -350,5 +350,5 @@ function checkInput(input: RenderInput): void {
 export function renderCollectorConfig(input: RenderInput): string {
   checkInput(input);
   const blocks = [...metricsPipeline(input), ...logsPipeline(input), ...selfMonitoring(input)];
-  return `${blocks.flatMap((b) => renderBlock(b, 0)).join('\n')}\n`;
+  return renderFile(blocks);
 }

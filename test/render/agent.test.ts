@@ -300,8 +300,8 @@ describe('input handling', () => {
     };
     const text = render('linux', { endpoints: tokenEndpoints });
     expect(dns).toMatch(/^\$\{Token\[/);
-    expect(text).toContain(`url = "http://${dns}/api/v1/push"`);
-    expect(text).toContain(`url = "http://${dns}/loki/api/v1/push"`);
+    expect(text).toContain(`= "http://${dns}/api/v1/push"`);
+    expect(text).toContain(`= "http://${dns}/loki/api/v1/push"`);
     expect(text).toContain(`endpoint = "http://${dns}"`);
     expect(structuralProblems(text)).toEqual([]);
   });
@@ -310,7 +310,8 @@ describe('input handling', () => {
     expect(alloyString('a"b\\c')).toBe('"a\\"b\\\\c"');
     expect(() => alloyString('a\u0000b')).toThrow(/control character 0x0/);
     const text = render('windows', { endpoints: { ...endpoints, metricsUrl: 'http://host/a"b\\c' } });
-    expect(text).toContain('url = "http://host/a\\"b\\\\c"');
+    expect(text).toMatch(/\turl +=/);
+    expect(text).toContain('= "http://host/a\\"b\\\\c"');
     expect(structuralProblems(text)).toEqual([]);
   });
 

@@ -93,7 +93,7 @@ export function structuralProblems(text: string): string[] {
   const bodyLines: string[] = [];
   for (const line of code.split('\n')) {
     if (depth === 0 && line.trim() !== '') {
-      const header = /^([a-z_]+(?:\.[a-z_]+)+) "" \{$/.exec(line);
+      const header = /^([a-z_]+(?:\.[a-z_]+)+) "" \{( \})?$/.exec(line);
       const labelMatch = /^[a-z_.]+ "([^"\\]*)"/.exec(text.split('\n')[bodyLines.length] ?? '');
       if (!header || !labelMatch) {
         problems.push(`unexpected top-level line: ${line}`);
@@ -109,7 +109,7 @@ export function structuralProblems(text: string): string[] {
       bodyLines.push('');
     } else {
       // A nested block header names a block, not a component export.
-      const nested = /^(\s*)([a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)+)( "")? \{$/.exec(line);
+      const nested = /^(\s*)([a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)+)( "")? \{( \})?$/.exec(line);
       if (nested && !KNOWN_DOTTED_BLOCKS.has(nested[2])) problems.push(`unknown block ${nested[2]}`);
       bodyLines.push(nested ? `${nested[1]}{` : line);
     }
@@ -147,12 +147,14 @@ export function parse(text: string): Node[] {
   const stack = [root];
   for (const line of text.split('\n')) {
     if (line.trim() === '') continue;
-    const open = /^\s*([a-z_][a-z0-9_.]*)(?: "((?:[^"\\]|\\.)*)")? \{$/.exec(line);
-    const attr = /^\s*([a-z_][a-z0-9_]*) = (.+)$/.exec(line);
+    const open = /^\s*([a-z_][a-z0-9_.]*)(?: "((?:[^"\\]|\\.)*)")? \{( \})?$/.exec(line);
+    // `alloy fmt` aligns the `=` of consecutive attributes with spaces.
+    const attr = /^\s*([a-z_][a-z0-9_]*) += (.+)$/.exec(line);
     if (open) {
       const node: Node = { name: open[1], label: open[2], attrs: new Map(), blocks: [] };
       stack[stack.length - 1].blocks.push(node);
-      stack.push(node);
+      // `name { }`: an empty block opens and closes on one line.
+      if (open[3] === undefined) stack.push(node);
     } else if (/^\s*\}$/.test(line)) {
       stack.pop();
     } else if (attr) {

@@ -173,7 +173,8 @@ describe('CloudWatch metrics', () => {
     const region = Lazy.string({ produce: () => 'eu-west-1' });
     const text = render(configWith(), { ...deploy, region });
     expect(text).toContain(`sts_region = "${region}"`);
-    expect(text).toContain(`regions = ["${region}"]`);
+    expect(text).toMatch(/\tregions +=/);
+    expect(text).toContain(`= ["${region}"]`);
     expect(text).toContain(`region = "${region}"`);
     expect(structuralProblems(text)).toEqual([]);
   });
