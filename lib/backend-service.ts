@@ -39,6 +39,22 @@ export function parameterTierFor(name: string, value: string): ssm.ParameterTier
   );
 }
 
+/**
+ * A secret the init container writes into a config file in place of a placeholder, so that the
+ * secret never sits in Parameter Store or the template. Its value is escaped character by
+ * character (`escapes`), trailing line breaks are dropped, and a value with a line break inside
+ * stops the task with a message naming the secret.
+ */
+export interface ConfigSecretValue {
+  /** Text of the file the value replaces (every occurrence). */
+  readonly placeholder: string;
+  readonly secret: ecs.Secret;
+  /** Replacement of single characters, e.g. `$` → `$$`. */
+  readonly escapes: Readonly<Record<string, string>>;
+  /** Names the secret in the init container's error message. */
+  readonly description: string;
+}
+
 /** One config file, stored in its own Parameter Store parameter. */
 export interface ConfigFile {
   /** Parameter Store name holding the file, e.g. `/LgtmFleet/config/mimir`. */
@@ -47,6 +63,41 @@ export interface ConfigFile {
   readonly content: string;
   /** File name inside the config directory. */
   readonly fileName: string;
+  /**
+   * Secrets written into the file by the init container.
+   * @default none
+   */
+  readonly secretValues?: readonly ConfigSecretValue[];
+}
+
+/** An awk string literal: no `'`, so the program can sit in single quotes inside `sh -c`. */
+function awkString(value: string): string {
+  return `"${value.replaceAll('\\', '\\\\').replaceAll('"', '\\"').replaceAll("'", '\\047')}"`;
+}
+
+/**
+ * The shell command that replaces `placeholder` in `file` with the value of the environment
+ * variable `variable`, escaped by `escapes` (busybox and POSIX awk; the file is rewritten in place).
+ */
+export function secretSubstitutionCommand(file: string, variable: string, value: ConfigSecretValue): string {
+  if (!/^[A-Za-z0-9_@.-]+$/.test(value.placeholder)) {
+    throw new Error(`secret placeholder "${value.placeholder}" may hold only letters, digits and _@.-`);
+  }
+  for (const from of Object.keys(value.escapes)) {
+    if ([...from].length !== 1) throw new Error(`secret escape "${from}" must be one character`);
+  }
+  const escapes = Object.entries(value.escapes)
+    .map(([from, to]) => `if (c == ${awkString(from)}) c = ${awkString(to)}; else `)
+    .join('');
+  const program = [
+    'BEGIN {',
+    `v = ENVIRON[${awkString(variable)}]; sub(/[\\r\\n]+$/, "", v);`,
+    `if (index(v, "\\n") || index(v, "\\r")) { print ${awkString(`lgtm-fleet: ${value.description} contains a line break`)} > "/dev/stderr"; exit 1 }`,
+    `o = ""; for (i = 1; i <= length(v); i++) { c = substr(v, i, 1); ${escapes}c = c; o = o c } v = o`,
+    '}',
+    `{ l = $0; r = ""; while ((k = index(l, ${awkString(value.placeholder)})) > 0) { r = r substr(l, 1, k - 1) v; l = substr(l, k + ${value.placeholder.length}) } print r l }`,
+  ].join(' ');
+  return `awk '${program}' ${file} > ${file}.tmp && mv ${file}.tmp ${file}`;
 }
 
 /** Config files delivered from Parameter Store into one directory of the container. */
@@ -242,6 +293,14 @@ export class BackendService extends Construct {
         });
         // printf repeats its format for each argument: the parts are written one after the other.
         initCommands.push(`printf '%s' ${variables.join(' ')} > /${volume}/${file.fileName}`);
+        for (const value of file.secretValues ?? []) {
+          if (!file.content.includes(value.placeholder)) {
+            throw new Error(`config file ${file.fileName} of ${props.serviceName} does not contain the placeholder "${value.placeholder}"`);
+          }
+          const variable = `SECRET_${Object.keys(initSecrets).filter((k) => k.startsWith('SECRET_')).length}`;
+          initSecrets[variable] = value.secret;
+          initCommands.push(secretSubstitutionCommand(`/${volume}/${file.fileName}`, variable, value));
+        }
       }
       this.taskDefinition.addVolume({ name: volume });
       initMounts.push({ sourceVolume: volume, containerPath: `/${volume}`, readOnly: false });

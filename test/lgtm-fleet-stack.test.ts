@@ -313,6 +313,19 @@ describe('default configuration', () => {
 });
 
 describe('configuration variants', () => {
+  test('a contact point URL secret goes to the config init container only, which writes it into the alerting file', () => {
+    const secretArn = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:lgtm/alert-webhook-AbCdEf';
+    const { template } = synthStack({ grafana: { alertContactPoint: { type: 'webhook', urlSecretArn: secretArn } } });
+    const init = containerNamed(template, 'GrafanaBackend', 'config-init');
+    expect(init.Secrets).toEqual(expect.arrayContaining([{ Name: 'SECRET_0', ValueFrom: secretArn }]));
+    const command = (init.Command as string[])[0];
+    expect(command).toMatch(/awk '.*' \/config-\d+\/lgtm-fleet-alerts\.yaml > \/config-\d+\/lgtm-fleet-alerts\.yaml\.tmp && mv /);
+    // The command writes the file before rewriting it.
+    expect(command.indexOf('lgtm-fleet-alerts.yaml')).toBeLessThan(command.indexOf("awk '"));
+    const grafana = containerNamed(template, 'GrafanaBackend', 'grafana');
+    expect(JSON.stringify(grafana.Secrets)).not.toContain(secretArn);
+  });
+
   test('efs durability mounts an encrypted file system through per-service access points as uid 10001', () => {
     const { template } = synthStack({ storage: { durability: 'efs' } });
     template.hasResourceProperties('AWS::EFS::FileSystem', { Encrypted: true });

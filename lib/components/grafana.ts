@@ -6,10 +6,10 @@ import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Duration, Validations } from 'aws-cdk-lib/core';
 import { Construct } from 'constructs';
-import { BackendService, type ConfigFilesProps } from '../backend-service';
+import { BackendService, type ConfigFilesProps, type ConfigSecretValue } from '../backend-service';
 import { BACKENDS, backendParameterName } from '../render/catalog';
 import { renderGrafanaDatasourceFiles } from '../render/grafana';
-import { alertContactUrlSecret, renderGrafanaAlertFiles } from '../render/grafana-alerts';
+import { alertContactUrlSecret, GRAFANA_SINGLE_QUOTED_ESCAPES, renderGrafanaAlertFiles } from '../render/grafana-alerts';
 import { GRAFANA_DIRECTORIES, type GrafanaFile, renderGrafanaDashboardFiles } from '../render/grafana-dashboards';
 import type { ComponentProps } from './common';
 import { restrictedLoadBalancer } from './load-balancer';
@@ -26,7 +26,11 @@ export interface GrafanaProps extends ComponentProps {
 }
 
 /** Grafana's files grouped by directory, each file its own parameter under `/<stack>/config/grafana/`. */
-function grafanaConfigDirectories(config: ComponentProps['config'], files: readonly GrafanaFile[]): ConfigFilesProps[] {
+function grafanaConfigDirectories(
+  config: ComponentProps['config'],
+  files: readonly GrafanaFile[],
+  secretValues: readonly ConfigSecretValue[],
+): ConfigFilesProps[] {
   const directories = [...new Set(files.map((file) => file.directory))];
   return directories.map((directory) => ({
     directory,
@@ -36,6 +40,7 @@ function grafanaConfigDirectories(config: ComponentProps['config'], files: reado
         parameterName: `${backendParameterName(config, 'grafana')}/${file.key}`,
         content: file.content,
         fileName: file.fileName,
+        secretValues: secretValues.filter((value) => file.content.includes(value.placeholder)),
       })),
   }));
 }
@@ -81,6 +86,18 @@ export class Grafana extends Construct {
     this.url = `${https ? 'https' : 'http'}://${host}`;
 
     const contactSecret = alertContactUrlSecret(config);
+    const secretValues: ConfigSecretValue[] = contactSecret
+      ? [
+          {
+            placeholder: contactSecret.placeholder,
+            secret: ecs.Secret.fromSecretsManager(
+              secretsmanager.Secret.fromSecretCompleteArn(this, 'AlertContactUrl', contactSecret.secretArn),
+            ),
+            escapes: GRAFANA_SINGLE_QUOTED_ESCAPES,
+            description: 'the alert contact point URL secret (grafana.alertContactPoint.urlSecretArn)',
+          },
+        ]
+      : [];
     this.backend = new BackendService(this, 'Backend', {
       network: props.network,
       serviceName: 'grafana',
@@ -88,14 +105,18 @@ export class Grafana extends Construct {
       size: config.services.grafana,
       ports: [spec.httpPort],
       logRetentionDays: config.retention.containerLogsDays,
-      config: grafanaConfigDirectories(config, [
-        ...renderGrafanaDatasourceFiles({ config, deploy: props.deploy }).map((file) => ({
-          ...file,
-          directory: GRAFANA_DIRECTORIES.datasources,
-        })),
-        ...renderGrafanaDashboardFiles({ config, deploy: props.deploy }),
-        ...renderGrafanaAlertFiles({ config, deploy: { ...props.deploy, deadLetterQueueNames: props.deadLetterQueueNames } }),
-      ]),
+      config: grafanaConfigDirectories(
+        config,
+        [
+          ...renderGrafanaDatasourceFiles({ config, deploy: props.deploy }).map((file) => ({
+            ...file,
+            directory: GRAFANA_DIRECTORIES.datasources,
+          })),
+          ...renderGrafanaDashboardFiles({ config, deploy: props.deploy }),
+          ...renderGrafanaAlertFiles({ config, deploy: { ...props.deploy, deadLetterQueueNames: props.deadLetterQueueNames } }),
+        ],
+        secretValues,
+      ),
       configInitImage: config.images.configInit,
       data: props.fileSystem ? { kind: 'efs', path: spec.dataDir, uid: spec.uid, fileSystem: props.fileSystem } : undefined,
       // SQLite allows one writer.
@@ -114,13 +135,6 @@ export class Grafana extends Construct {
       },
       secrets: {
         GF_SECURITY_ADMIN_PASSWORD: ecs.Secret.fromSecretsManager(this.adminSecret),
-        ...(contactSecret
-          ? {
-              [contactSecret.environmentVariable]: ecs.Secret.fromSecretsManager(
-                secretsmanager.Secret.fromSecretCompleteArn(this, 'AlertContactUrl', contactSecret.secretArn),
-              ),
-            }
-          : {}),
       },
     });
 

@@ -1,4 +1,4 @@
-import { stringify } from 'yaml';
+import { Scalar, stringify } from 'yaml';
 import type { LgtmConfig } from '../config/schema';
 import { AGENT_JOBS } from './agent';
 import type { DeployFacts, RenderInput } from './catalog';
@@ -13,8 +13,9 @@ import { GRAFANA_DIRECTORIES, GRAFANA_FOLDER, type GrafanaFile } from './grafana
  *
  * Grafana expands environment variables in most provisioning fields, but not in a query's
  * `model` (kept raw so that query macros survive) nor in annotations (only `${NAME}` in recent
- * releases). The rules therefore carry no `$` except in annotation templates (`{{ $labels.x }}`),
- * and the contact point's secret URL is the one deliberate `${…}` reference.
+ * releases). The rules therefore carry no `$` except in annotation templates (`{{ $labels.x }}`);
+ * a contact point's secret URL is written in by the init container (see
+ * {@link ALERT_CONTACT_URL_PLACEHOLDER}).
  */
 
 /** Deploy-time facts the alerts need beyond the common ones. */
@@ -31,8 +32,14 @@ export interface GrafanaAlertsInput extends RenderInput {
   readonly deploy: AlertDeployFacts;
 }
 
-/** Environment variable of the Grafana container holding the contact point's URL, injected from `urlSecretArn`. */
-export const ALERT_CONTACT_URL_ENV = 'LGTM_ALERT_CONTACT_URL';
+/**
+ * Where the contact point's secret URL (`urlSecretArn`) goes: the rendered file holds this
+ * placeholder in a single-quoted YAML string, and Grafana's config init container replaces it with
+ * the secret, escaped for that string and for Grafana's provisioning expansion. The URL is not
+ * handed to Grafana as `${VAR}`: Grafana expands a provisioning value and then runs the environment
+ * expander over the result again, so a `$` in the secret would be eaten.
+ */
+export const ALERT_CONTACT_URL_PLACEHOLDER = '@@LGTM_ALERT_CONTACT_URL@@';
 
 /** Name of the provisioned contact point, and the UID of its single integration. */
 export const ALERT_CONTACT_POINT = 'lgtm-fleet';
@@ -49,13 +56,17 @@ export const ALERT_RULE_UIDS = {
 /** Scrape jobs of the agent's metrics pipeline (host exporter and Alloy itself). */
 export const AGENT_METRIC_JOBS = [AGENT_JOBS.linuxHost, AGENT_JOBS.windowsHost, AGENT_JOBS.agent] as const;
 
-/** The Secrets Manager secret the Grafana container must receive as {@link ALERT_CONTACT_URL_ENV}, if the contact point uses one. */
-export function alertContactUrlSecret(
-  config: LgtmConfig,
-): { readonly environmentVariable: string; readonly secretArn: string } | undefined {
+/**
+ * How a value is escaped inside a single-quoted YAML string of a Grafana provisioning file: `''`
+ * for a quote (YAML) and `$$` for a dollar (Grafana's provisioning expansion reads `$$` as `$`).
+ */
+export const GRAFANA_SINGLE_QUOTED_ESCAPES: Readonly<Record<string, string>> = { "'": "''", $: '$$' };
+
+/** The Secrets Manager secret whose value replaces {@link ALERT_CONTACT_URL_PLACEHOLDER}, if the contact point uses one. */
+export function alertContactUrlSecret(config: LgtmConfig): { readonly placeholder: string; readonly secretArn: string } | undefined {
   const contact = config.grafana.alertContactPoint;
   if (contact.type === 'none' || !('urlSecretArn' in contact) || contact.urlSecretArn === undefined) return undefined;
-  return { environmentVariable: ALERT_CONTACT_URL_ENV, secretArn: contact.urlSecretArn };
+  return { placeholder: ALERT_CONTACT_URL_PLACEHOLDER, secretArn: contact.urlSecretArn };
 }
 
 /** The data source the fleet-wide agent rule queries: the federated Mimir one, or the only tenant's. */
@@ -259,10 +270,11 @@ export function alertRules(input: GrafanaAlertsInput): AlertRule[] {
   return rules;
 }
 
-function contactPointSettings(config: LgtmConfig): { type: string; settings: Record<string, string> } | undefined {
+function contactPointSettings(config: LgtmConfig): { type: string; settings: Record<string, string | Scalar> } | undefined {
   const contact = config.grafana.alertContactPoint;
-  // The one deliberate reference: Grafana expands it from the container's environment.
-  const secretUrl = `\${${ALERT_CONTACT_URL_ENV}}`;
+  // Single-quoted, the form the init container escapes the secret for.
+  const secretUrl = new Scalar(ALERT_CONTACT_URL_PLACEHOLDER);
+  secretUrl.type = Scalar.QUOTE_SINGLE;
   switch (contact.type) {
     case 'none':
       return undefined;

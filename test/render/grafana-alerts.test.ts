@@ -7,7 +7,7 @@ import { CLOUDWATCH_UID, renderGrafanaDatasourceFiles } from '../../lib/render/g
 import {
   AGENT_METRIC_JOBS,
   ALERT_CONTACT_POINT,
-  ALERT_CONTACT_URL_ENV,
+  ALERT_CONTACT_URL_PLACEHOLDER,
   ALERT_RULE_UIDS,
   alertContactUrlSecret,
   type GrafanaAlertsInput,
@@ -238,7 +238,7 @@ describe('contact point', () => {
     expect(alertContactUrlSecret(loadConfig([]))).toBeUndefined();
   });
 
-  test('slack: the webhook URL comes from a secret through an environment variable; every alert routes to it', () => {
+  test('slack: the webhook URL comes from a secret, written in by the init container; every alert routes to it', () => {
     const values = { grafana: { alertContactPoint: { type: 'slack', urlSecretArn: SECRET_ARN, recipient: '#ops' } } };
     const { doc, file } = render(values);
     expect(doc.contactPoints).toEqual([
@@ -249,17 +249,20 @@ describe('contact point', () => {
           expect.objectContaining({
             uid: 'lgtm-fleet-contact',
             type: 'slack',
-            settings: { url: `\${${ALERT_CONTACT_URL_ENV}}`, recipient: '#ops' },
+            settings: { url: ALERT_CONTACT_URL_PLACEHOLDER, recipient: '#ops' },
           }),
         ],
       },
     ]);
     expect(doc.policies).toEqual([{ orgId: 1, receiver: ALERT_CONTACT_POINT, group_by: ['grafana_folder', 'alertname'] }]);
     expect(file.content).not.toContain(SECRET_ARN);
-    expect(alertContactUrlSecret(alertInput(values).config)).toEqual({ environmentVariable: ALERT_CONTACT_URL_ENV, secretArn: SECRET_ARN });
+    expect(alertContactUrlSecret(alertInput(values).config)).toEqual({ placeholder: ALERT_CONTACT_URL_PLACEHOLDER, secretArn: SECRET_ARN });
+    // Single-quoted: the form the init container escapes the secret for; no `${…}` reference for Grafana to expand twice.
+    expect(file.content).toContain(`url: '${ALERT_CONTACT_URL_PLACEHOLDER}'`);
+    expect(file.content).not.toContain('${');
   });
 
-  test('webhook: a plain URL is written as is ($ escaped for provisioning), a secret one through the environment', () => {
+  test('webhook: a plain URL is written as is ($ escaped for provisioning), a secret one by the init container', () => {
     const plain = render({ grafana: { alertContactPoint: { type: 'webhook', url: 'https://hooks.example.com/a$b' } } });
     expect(plain.doc.contactPoints?.[0].receivers[0]).toMatchObject({
       type: 'webhook',
@@ -269,7 +272,7 @@ describe('contact point', () => {
       alertContactUrlSecret(alertInput({ grafana: { alertContactPoint: { type: 'webhook', url: 'https://hooks.example.com/x' } } }).config),
     ).toBeUndefined();
     const secret = render({ grafana: { alertContactPoint: { type: 'webhook', urlSecretArn: SECRET_ARN } } });
-    expect(secret.doc.contactPoints?.[0].receivers[0].settings.url).toBe(`\${${ALERT_CONTACT_URL_ENV}}`);
+    expect(secret.doc.contactPoints?.[0].receivers[0].settings.url).toBe(ALERT_CONTACT_URL_PLACEHOLDER);
     expect(secret.doc.policies?.[0].receiver).toBe(ALERT_CONTACT_POINT);
   });
 

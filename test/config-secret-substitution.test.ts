@@ -1,0 +1,99 @@
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type * as ecs from 'aws-cdk-lib/aws-ecs';
+import { parse } from 'yaml';
+import { type ConfigSecretValue, secretSubstitutionCommand } from '../lib/backend-service';
+import { loadConfig } from '../lib/config/load';
+import { ALERT_CONTACT_URL_PLACEHOLDER, GRAFANA_SINGLE_QUOTED_ESCAPES, renderGrafanaAlertFiles } from '../lib/render/grafana-alerts';
+
+/**
+ * What Grafana does to a provisioning string (`pkg/services/provisioning/values`): split on `$$`,
+ * expand each part (its `$__env{…}`-style expanders, then the environment expander again, which
+ * is Go's os.ExpandEnv), join with `$`. A `$` that reaches the expander is eaten with its name.
+ */
+function grafanaInterpolate(value: string, env: Record<string, string> = {}): string {
+  const expandEnv = (part: string) =>
+    part.replace(
+      /\$(\{([^}]*)\}|([A-Za-z0-9_]+)|([*#$@!?\-0-9]))/g,
+      (_, __, braced, plain, special) => env[braced ?? plain ?? special] ?? '',
+    );
+  return value
+    .split('$$')
+    .map((part) => expandEnv(expandEnv(part)))
+    .join('$');
+}
+
+const SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:alert-url-AbCdEf';
+const VALUE: ConfigSecretValue = {
+  placeholder: ALERT_CONTACT_URL_PLACEHOLDER,
+  secret: {} as ecs.Secret,
+  escapes: GRAFANA_SINGLE_QUOTED_ESCAPES,
+  description: 'the alert contact point URL secret',
+};
+
+const work = mkdtempSync(join(tmpdir(), 'secret-substitution-'));
+/** Every awk this machine has: the system one, and busybox's (the config init image is busybox). */
+const AWKS: Array<[string, string]> = [['system awk', process.env.PATH ?? '']];
+if (spawnSync('busybox', ['awk', 'BEGIN{}']).status === 0) {
+  const bin = join(work, 'busybox-bin');
+  mkdirSync(bin);
+  symlinkSync(spawnSync('sh', ['-c', 'command -v busybox'], { encoding: 'utf8' }).stdout.trim(), join(bin, 'awk'));
+  AWKS.push(['busybox awk', `${bin}:${process.env.PATH}`]);
+}
+
+function alertingFile(): string {
+  const config = loadConfig([
+    { origin: 'test', values: { grafana: { alertContactPoint: { type: 'webhook', urlSecretArn: SECRET_ARN } } } },
+  ]);
+  return renderGrafanaAlertFiles({ config, deploy: { region: 'eu-west-1', bucketName: 'b', urlSuffix: 'amazonaws.com' } })[0].content;
+}
+
+function substitute(path: string, secret: string, file: string): { status: number | null; stderr: string; text: string } {
+  writeFileSync(file, alertingFile());
+  const result = spawnSync('sh', ['-c', `set -e && ${secretSubstitutionCommand(file, 'SECRET_0', VALUE)}`], {
+    encoding: 'utf8',
+    env: { PATH: path, SECRET_0: secret },
+  });
+  return { status: result.status, stderr: result.stderr, text: readFileSync(file, 'utf8') };
+}
+
+const urlOf = (text: string): string =>
+  (parse(text) as { contactPoints: Array<{ receivers: Array<{ settings: { url: string } }> }> }).contactPoints[0].receivers[0].settings.url;
+
+describe.each(AWKS)('the init container writes a secret into a Grafana provisioning file (%s)', (_, path) => {
+  const secrets = [
+    'https://hooks.example.com/services/T0/B0/xyz',
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a literal ${PATH} Grafana must not expand
+    "https://hooks.example.com/a?sig=ab$cd&x=it's&y=$HOME&z=${PATH}&w=$$",
+    'https://hooks.example.com/trailing-newline\n',
+    'https://hooks.example.com/back\\slash"quote&amp=1',
+  ];
+
+  test.each(secrets)('Grafana reads back exactly %j (trailing line breaks dropped)', (secret) => {
+    const result = substitute(path, secret, join(work, `alerts-${Math.random()}.yaml`));
+    expect(result.stderr).toBe('');
+    expect(result.status).toBe(0);
+    expect(result.text).not.toContain(ALERT_CONTACT_URL_PLACEHOLDER);
+    expect(grafanaInterpolate(urlOf(result.text), { HOME: '/root', PATH: '/bin' })).toBe(secret.replace(/\n+$/, ''));
+  });
+
+  test('a secret with a line break inside stops the init container and names the secret', () => {
+    const result = substitute(path, 'https://a.example.com/\nx', join(work, 'broken.yaml'));
+    expect(result.status).not.toBe(0);
+    expect(result.stderr).toContain('lgtm-fleet: the alert contact point URL secret contains a line break');
+  });
+});
+
+test('without the escapes, Grafana would eat the `$` (what the substitution prevents)', () => {
+  expect(grafanaInterpolate('https://hooks.example.com/a?sig=ab$cd')).toBe('https://hooks.example.com/a?sig=ab');
+  expect(grafanaInterpolate('https://hooks.example.com/a?sig=ab$$cd')).toBe('https://hooks.example.com/a?sig=ab$cd');
+});
+
+test('placeholders and escapes that cannot be written safely are refused', () => {
+  expect(() => secretSubstitutionCommand('/f', 'S', { ...VALUE, placeholder: "a'b" })).toThrow(`secret placeholder "a'b"`);
+  expect(() => secretSubstitutionCommand('/f', 'S', { ...VALUE, escapes: { ab: 'c' } })).toThrow(
+    'secret escape "ab" must be one character',
+  );
+});
