@@ -22,6 +22,21 @@ describe('README', () => {
     expect(fullPath || sibling).toBe(true);
   });
 
+  test('the configuration reference shows the schema defaults (pinned images included)', () => {
+    const defaults = loadConfig([]) as unknown as Record<string, unknown>;
+    const valueAt = (path: string): unknown =>
+      path.split('.').reduce<unknown>((node, key) => (node as Record<string, unknown> | undefined)?.[key], defaults);
+    const rows = [...readme.matchAll(/^\| `([a-zA-Z0-9.]+)` \| `([^`]*)` \|/gm)];
+    expect(rows.length).toBeGreaterThan(20);
+    const compared = rows
+      .map(([, path, shown]) => ({ path, shown, value: valueAt(path) }))
+      .filter(({ value }) => typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean');
+    for (const { path, shown, value } of compared) expect([path, shown]).toEqual([path, String(value)]);
+    for (const image of ['mimir', 'loki', 'tempo', 'grafana', 'memcached', 'configInit', 'alloy']) {
+      expect(compared.map((row) => row.path)).toContain(`images.${image}`);
+    }
+  });
+
   test('shows the two commands that CI runs', () => {
     expect(readme).toContain('npm ci && npx cdk synth');
     expect(readme).toContain('npm test');
