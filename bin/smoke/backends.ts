@@ -68,6 +68,16 @@ function headers(tenant: string | undefined, extra: Record<string, string> = {})
 
 const http = (port: number) => `http://127.0.0.1:${port}`;
 
+/** One OTLP/HTTP JSON export of `scope` (spans or metrics) from the `lgtm-smoke` service. */
+function postOtlp(url: string, tenant: string | undefined, signal: 'Spans' | 'Metrics', scope: Record<string, unknown>): Promise<Response> {
+  const resource = { attributes: [{ key: 'service.name', value: { stringValue: 'lgtm-smoke' } }] };
+  return fetch(url, {
+    method: 'POST',
+    headers: headers(tenant, { 'Content-Type': 'application/json' }),
+    body: JSON.stringify({ [`resource${signal}`]: [{ resource, [`scope${signal}`]: [scope] }] }),
+  });
+}
+
 const LOKI: BackendSpec = {
   program: 'loki',
   signal: 'log line',
@@ -106,30 +116,17 @@ const TEMPO: BackendSpec = {
   readyUrl: `${http(BACKENDS.tempo.httpPort)}/ready`,
   dataDirectories: [],
   write: (item, tenant) =>
-    fetch(`${http(BACKENDS.tempo.otlpHttpPort)}/v1/traces`, {
-      method: 'POST',
-      headers: headers(tenant, { 'Content-Type': 'application/json' }),
-      body: JSON.stringify({
-        resourceSpans: [
-          {
-            resource: { attributes: [{ key: 'service.name', value: { stringValue: 'lgtm-smoke' } }] },
-            scopeSpans: [
-              {
-                spans: [
-                  {
-                    traceId: item.id,
-                    spanId: item.spanId,
-                    name: 'smoke',
-                    kind: 1,
-                    startTimeUnixNano: String(item.timeNs),
-                    endTimeUnixNano: String(item.timeNs + 1_000_000n),
-                  },
-                ],
-              },
-            ],
-          },
-        ],
-      }),
+    postOtlp(`${http(BACKENDS.tempo.otlpHttpPort)}/v1/traces`, tenant, 'Spans', {
+      spans: [
+        {
+          traceId: item.id,
+          spanId: item.spanId,
+          name: 'smoke',
+          kind: 1,
+          startTimeUnixNano: String(item.timeNs),
+          endTimeUnixNano: String(item.timeNs + 1_000_000n),
+        },
+      ],
     }),
   read: async (item, tenant) => {
     const response = await fetch(`${http(BACKENDS.tempo.httpPort)}/api/traces/${item.id}`, { headers: headers(tenant) });
@@ -158,34 +155,17 @@ const MIMIR: BackendSpec = {
   readyUrl: `${http(BACKENDS.mimir.httpPort)}/ready`,
   dataDirectories: [],
   write: (item, tenant) =>
-    fetch(`${http(BACKENDS.mimir.httpPort)}/otlp/v1/metrics`, {
-      method: 'POST',
-      headers: headers(tenant, { 'Content-Type': 'application/json' }),
-      body: JSON.stringify({
-        resourceMetrics: [
-          {
-            resource: { attributes: [{ key: 'service.name', value: { stringValue: 'lgtm-smoke' } }] },
-            scopeMetrics: [
-              {
-                metrics: [
-                  {
-                    name: 'lgtm_smoke',
-                    gauge: {
-                      dataPoints: [
-                        {
-                          asDouble: 1,
-                          timeUnixNano: String(item.timeNs),
-                          attributes: [{ key: 'smoke_id', value: { stringValue: item.id } }],
-                        },
-                      ],
-                    },
-                  },
-                ],
-              },
+    postOtlp(`${http(BACKENDS.mimir.httpPort)}/otlp/v1/metrics`, tenant, 'Metrics', {
+      metrics: [
+        {
+          name: 'lgtm_smoke',
+          gauge: {
+            dataPoints: [
+              { asDouble: 1, timeUnixNano: String(item.timeNs), attributes: [{ key: 'smoke_id', value: { stringValue: item.id } }] },
             ],
           },
-        ],
-      }),
+        },
+      ],
     }),
   read: async (item, tenant) => {
     const params = new URLSearchParams({

@@ -94,16 +94,18 @@ class Rewriter {
   }
 }
 
-function rewriter(rendered: string): Rewriter {
-  return new Rewriter(parse(rendered) as Doc);
+/** A rewriter of `rendered` with the data directory moved and the HTTP and gRPC servers on loopback. */
+function rewriter(rendered: string, dataDir: string, dirs: LocalDirs): Rewriter {
+  const r = new Rewriter(parse(rendered) as Doc);
+  r.movePaths(dataDir, dirs.data);
+  r.set('server.http_listen_address', '127.0.0.1');
+  r.set('server.grpc_listen_address', '127.0.0.1');
+  return r;
 }
 
 /** Loki: filesystem object store, loopback listeners and ring address, local data dir, local memcached. */
 export function localLokiConfig(rendered: string, dataDir: string, dirs: LocalDirs, endpoints: LocalEndpoints): LocalConfig {
-  const r = rewriter(rendered);
-  r.movePaths(dataDir, dirs.data);
-  r.set('server.http_listen_address', '127.0.0.1');
-  r.set('server.grpc_listen_address', '127.0.0.1');
+  const r = rewriter(rendered, dataDir, dirs);
   r.set('common.instance_addr', '127.0.0.1');
   r.set('common.storage.s3', undefined);
   r.set('common.storage.filesystem', { chunks_directory: `${dirs.bucket}/chunks`, rules_directory: `${dirs.bucket}/rules` });
@@ -126,10 +128,7 @@ export function localLokiConfig(rendered: string, dataDir: string, dirs: LocalDi
 
 /** Tempo: local trace backend, loopback listeners and receivers, local data dir. */
 export function localTempoConfig(rendered: string, dataDir: string, dirs: LocalDirs): LocalConfig {
-  const r = rewriter(rendered);
-  r.movePaths(dataDir, dirs.data);
-  r.set('server.http_listen_address', '127.0.0.1');
-  r.set('server.grpc_listen_address', '127.0.0.1');
+  const r = rewriter(rendered, dataDir, dirs);
   for (const protocol of ['grpc', 'http']) {
     const path = `distributor.receivers.otlp.protocols.${protocol}.endpoint`;
     const endpoint = r.get(path);
@@ -144,10 +143,7 @@ export function localTempoConfig(rendered: string, dataDir: string, dirs: LocalD
 
 /** Mimir: filesystem object store, loopback listeners and ring addresses, local data dir, local memcached. */
 export function localMimirConfig(rendered: string, dataDir: string, dirs: LocalDirs, endpoints: LocalEndpoints): LocalConfig {
-  const r = rewriter(rendered);
-  r.movePaths(dataDir, dirs.data);
-  r.set('server.http_listen_address', '127.0.0.1');
-  r.set('server.grpc_listen_address', '127.0.0.1');
+  const r = rewriter(rendered, dataDir, dirs);
   r.set('common.storage.backend', 'filesystem');
   r.set('common.storage.s3', undefined);
   r.set('common.storage.filesystem', { dir: dirs.bucket });
