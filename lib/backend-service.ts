@@ -7,7 +7,7 @@ import * as servicediscovery from 'aws-cdk-lib/aws-servicediscovery';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Duration, RemovalPolicy, Token, Validations } from 'aws-cdk-lib/core';
 import { Construct } from 'constructs';
-import { configPartName } from '../lambdas/shared/config-files';
+import { configPartName, ENCODED_CONFIG_PREFIX, encodeConfig, mustEncodeConfig } from '../lambdas/shared/config-files';
 import type { TaskSize } from './config/schema';
 import type { Network } from './network';
 
@@ -40,18 +40,20 @@ export function parameterTierFor(name: string, value: string): ssm.ParameterTier
 }
 
 /**
- * A secret the init container writes into a config file in place of a placeholder, so that the
- * secret never sits in Parameter Store or the template. Its value is escaped character by
- * character (`escapes`), trailing line breaks are dropped, and a value with a line break inside
- * stops the task with a message naming the secret.
+ * A value the init container writes into a config file in place of a placeholder: a secret (never
+ * stored in Parameter Store or the template) or a deploy-time value (a token, such as a generated
+ * queue name, kept out of the stored file so the file can be encoded at synth time). The value is
+ * escaped character by character (`escapes`), trailing line breaks are dropped, and a value with a
+ * line break inside stops the task with a message naming it.
  */
-export interface ConfigSecretValue {
+export interface ConfigValue {
   /** Text of the file the value replaces (every occurrence). */
   readonly placeholder: string;
-  readonly secret: ecs.Secret;
+  /** The value, from a secret or as a deploy-time string: exactly one of the two. */
+  readonly source: { readonly secret: ecs.Secret } | { readonly value: string };
   /** Replacement of single characters, e.g. `$` → `$$`. */
   readonly escapes: Readonly<Record<string, string>>;
-  /** Names the secret in the init container's error message. */
+  /** Names the value in the init container's error message. */
   readonly description: string;
 }
 
@@ -64,10 +66,27 @@ export interface ConfigFile {
   /** File name inside the config directory. */
   readonly fileName: string;
   /**
-   * Secrets written into the file by the init container.
+   * Values written into the file by the init container.
    * @default none
    */
-  readonly secretValues?: readonly ConfigSecretValue[];
+  readonly values?: readonly ConfigValue[];
+}
+
+/**
+ * Shell commands that write a config file from the environment variables holding its parameter
+ * values (`"$CONFIG_0"`…, parts in order). An encoded file is decoded, unless its stored value is
+ * plain text (put there by hand), which is written as it is.
+ */
+export function writeConfigCommands(file: string, variables: readonly string[], encoded: boolean): string[] {
+  // printf repeats its format for each argument: the parts are written one after the other.
+  const write = (target: string) => `printf '%s' ${variables.join(' ')} > ${target}`;
+  if (!encoded) return [write(file)];
+  const stored = `${file}.stored`;
+  return [
+    write(stored),
+    `case "$(head -c ${ENCODED_CONFIG_PREFIX.length} ${stored})" in ${ENCODED_CONFIG_PREFIX}) base64 -d < ${stored} | gunzip > ${file} ;; *) cp ${stored} ${file} ;; esac`,
+    `rm ${stored}`,
+  ];
 }
 
 /** An awk string literal: no `'`, so the program can sit in single quotes inside `sh -c`. */
@@ -79,12 +98,12 @@ function awkString(value: string): string {
  * The shell command that replaces `placeholder` in `file` with the value of the environment
  * variable `variable`, escaped by `escapes` (busybox and POSIX awk; the file is rewritten in place).
  */
-export function secretSubstitutionCommand(file: string, variable: string, value: ConfigSecretValue): string {
+export function substitutionCommand(file: string, variable: string, value: ConfigValue): string {
   if (!/^[A-Za-z0-9_@.-]+$/.test(value.placeholder)) {
-    throw new Error(`secret placeholder "${value.placeholder}" may hold only letters, digits and _@.-`);
+    throw new Error(`placeholder "${value.placeholder}" may hold only letters, digits and _@.-`);
   }
   for (const from of Object.keys(value.escapes)) {
-    if ([...from].length !== 1) throw new Error(`secret escape "${from}" must be one character`);
+    if ([...from].length !== 1) throw new Error(`escape "${from}" must be one character`);
   }
   const escapes = Object.entries(value.escapes)
     .map(([from, to]) => `if (c == ${awkString(from)}) c = ${awkString(to)}; else `)
@@ -256,6 +275,8 @@ export class BackendService extends Construct {
 
     const initCommands: string[] = [];
     const initSecrets: Record<string, ecs.Secret> = {};
+    const initEnvironment: Record<string, string> = {};
+    let substitutions = 0;
     const initMounts: ecs.MountPoint[] = [];
 
     const fileNames = new Set<string>();
@@ -269,13 +290,21 @@ export class BackendService extends Construct {
         }
         if (fileNames.has(file.fileName)) throw new Error(`config file name "${file.fileName}" of ${props.serviceName} is used twice`);
         fileNames.add(file.fileName);
-        const whole = deployedLengthUpperBound(file.content) <= ADVANCED_PARAMETER_BYTES;
-        if (!whole && Token.isUnresolved(file.content)) {
+        const encoded = mustEncodeConfig(file.content);
+        if (encoded && Token.isUnresolved(file.content)) {
+          throw new Error(
+            `config file ${file.fileName} of ${props.serviceName} contains "{{", which Parameter Store refuses, and deploy-time values: ` +
+              'pass those as values written in by the init container, so that the file can be encoded at synth time',
+          );
+        }
+        const stored = encoded ? encodeConfig(file.content) : file.content;
+        const whole = deployedLengthUpperBound(stored) <= ADVANCED_PARAMETER_BYTES;
+        if (!whole && Token.isUnresolved(stored)) {
           throw new Error(
             `config file ${file.fileName} of ${props.serviceName} is too large for one parameter and contains deploy-time values`,
           );
         }
-        const parts = whole ? [file.content] : splitIntoParts(file.content);
+        const parts = whole ? [stored] : splitIntoParts(stored);
         const variables = parts.map((content, partIndex) => {
           const name = whole ? file.parameterName : configPartName(file.parameterName, partIndex + 1);
           const id = initCommands.length === 0 && partIndex === 0 ? 'Config' : `Config-${file.fileName}${whole ? '' : `-${partIndex + 1}`}`;
@@ -291,15 +320,15 @@ export class BackendService extends Construct {
           initSecrets[variable] = ecs.Secret.fromSsmParameter(parameter);
           return `"$${variable}"`;
         });
-        // printf repeats its format for each argument: the parts are written one after the other.
-        initCommands.push(`printf '%s' ${variables.join(' ')} > /${volume}/${file.fileName}`);
-        for (const value of file.secretValues ?? []) {
+        initCommands.push(...writeConfigCommands(`/${volume}/${file.fileName}`, variables, encoded));
+        for (const value of file.values ?? []) {
           if (!file.content.includes(value.placeholder)) {
             throw new Error(`config file ${file.fileName} of ${props.serviceName} does not contain the placeholder "${value.placeholder}"`);
           }
-          const variable = `SECRET_${Object.keys(initSecrets).filter((k) => k.startsWith('SECRET_')).length}`;
-          initSecrets[variable] = value.secret;
-          initCommands.push(secretSubstitutionCommand(`/${volume}/${file.fileName}`, variable, value));
+          const variable = `VALUE_${substitutions++}`;
+          if ('secret' in value.source) initSecrets[variable] = value.source.secret;
+          else initEnvironment[variable] = value.source.value;
+          initCommands.push(substitutionCommand(`/${volume}/${file.fileName}`, variable, value));
         }
       }
       this.taskDefinition.addVolume({ name: volume });
@@ -359,6 +388,7 @@ export class BackendService extends Construct {
         entryPoint: ['sh', '-c'],
         command: [['set -e', ...initCommands].join(' && ')],
         secrets: initSecrets,
+        environment: Object.keys(initEnvironment).length > 0 ? initEnvironment : undefined,
         logging,
         memoryReservationMiB: 32,
       });

@@ -1,4 +1,4 @@
-import { Stack } from 'aws-cdk-lib';
+import { Aws, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { BackendService, splitIntoParts } from '../lib/backend-service';
 import { Network } from '../lib/network';
@@ -40,6 +40,12 @@ describe('config delivery', () => {
     const init = containerNamed(template, 'SvcTask', 'config-init');
     const variables = (init.Secrets as Array<{ Name: string }>).map((s) => s.Name);
     expect((init.Command as string[])[0]).toContain(`printf '%s' ${variables.map((v) => `"$${v}"`).join(' ')} > /config/big.json`);
+  });
+
+  test('a file with "{{" and deploy-time values is refused at synth: it could not be encoded', () => {
+    expect(() => service([{ directory: '/etc/x', name: 'x.yaml', content: `a: "{{b}}"\nregion: ${Aws.REGION}\n` }])).toThrow(
+      'config file x.yaml of svc contains "{{", which Parameter Store refuses, and deploy-time values',
+    );
   });
 
   test('files in several directories each get a volume, mounted read-only where the image expects them', () => {

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type * as ecs from 'aws-cdk-lib/aws-ecs';
 import { parse } from 'yaml';
-import { type ConfigSecretValue, secretSubstitutionCommand } from '../lib/backend-service';
+import { type ConfigValue, substitutionCommand } from '../lib/backend-service';
 import { loadConfig } from '../lib/config/load';
 import { ALERT_CONTACT_URL_PLACEHOLDER, GRAFANA_SINGLE_QUOTED_ESCAPES, renderGrafanaAlertFiles } from '../lib/render/grafana-alerts';
 
@@ -26,9 +26,9 @@ function grafanaInterpolate(value: string, env: Record<string, string> = {}): st
 }
 
 const SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:alert-url-AbCdEf';
-const VALUE: ConfigSecretValue = {
+const VALUE: ConfigValue = {
   placeholder: ALERT_CONTACT_URL_PLACEHOLDER,
-  secret: {} as ecs.Secret,
+  source: { secret: {} as ecs.Secret },
   escapes: GRAFANA_SINGLE_QUOTED_ESCAPES,
   description: 'the alert contact point URL secret',
 };
@@ -52,7 +52,7 @@ function alertingFile(): string {
 
 function substitute(path: string, secret: string, file: string): { status: number | null; stderr: string; text: string } {
   writeFileSync(file, alertingFile());
-  const result = spawnSync('sh', ['-c', `set -e && ${secretSubstitutionCommand(file, 'SECRET_0', VALUE)}`], {
+  const result = spawnSync('sh', ['-c', `set -e && ${substitutionCommand(file, 'SECRET_0', VALUE)}`], {
     encoding: 'utf8',
     env: { PATH: path, SECRET_0: secret },
   });
@@ -92,8 +92,6 @@ test('without the escapes, Grafana would eat the `$` (what the substitution prev
 });
 
 test('placeholders and escapes that cannot be written safely are refused', () => {
-  expect(() => secretSubstitutionCommand('/f', 'S', { ...VALUE, placeholder: "a'b" })).toThrow(`secret placeholder "a'b"`);
-  expect(() => secretSubstitutionCommand('/f', 'S', { ...VALUE, escapes: { ab: 'c' } })).toThrow(
-    'secret escape "ab" must be one character',
-  );
+  expect(() => substitutionCommand('/f', 'S', { ...VALUE, placeholder: "a'b" })).toThrow(`placeholder "a'b"`);
+  expect(() => substitutionCommand('/f', 'S', { ...VALUE, escapes: { ab: 'c' } })).toThrow('escape "ab" must be one character');
 });

@@ -1,4 +1,6 @@
 import { Match, type Template } from 'aws-cdk-lib/assertions';
+import { decodeConfig } from '../lambdas/shared/config-files';
+import { deadLetterQueuePlaceholder } from '../lib/render/grafana-alerts';
 import { containerNamed, containersOf, logicalIdOf, nagViolations, resourcesOf, statementsOfRole, synthStack } from './helpers';
 
 const SERVICES = ['mimir', 'loki', 'tempo', 'grafana', 'memcached'] as const;
@@ -147,9 +149,15 @@ describe('default configuration', () => {
     const alerting = Object.values(resourcesOf(template, 'AWS::SSM::Parameter')).find(
       (p) => p.Properties.Name === '/LgtmFleet/config/grafana/alerting',
     );
-    const value = JSON.stringify(alerting?.Properties.Value);
-    expect(value).toContain(logicalIdOf(template, 'AWS::SQS::Queue', 'EnrollmentDeadLetterQueue'));
-    expect(value).toContain(logicalIdOf(template, 'AWS::SQS::Queue', 'RefreshDeadLetterQueue'));
+    // The file holds `{{` (stored encoded) and placeholders; the init container writes the queue names in.
+    const file = decodeConfig(alerting?.Properties.Value as string);
+    expect(file).toContain(deadLetterQueuePlaceholder(0));
+    expect(file).toContain(deadLetterQueuePlaceholder(1));
+    const init = containerNamed(template, 'GrafanaBackend', 'config-init');
+    const environment = JSON.stringify(init.Environment);
+    expect(environment).toContain(logicalIdOf(template, 'AWS::SQS::Queue', 'EnrollmentDeadLetterQueue'));
+    expect(environment).toContain(logicalIdOf(template, 'AWS::SQS::Queue', 'RefreshDeadLetterQueue'));
+    expect((init.Command as string[])[0]).toContain(deadLetterQueuePlaceholder(1));
     const statements = statementsOfRole(template, 'GrafanaBackendTaskTaskRole');
     expect(statements).toContainEqual(
       expect.objectContaining({ Action: ['cloudwatch:GetMetricData', 'cloudwatch:ListMetrics'], Resource: '*' }),
@@ -317,7 +325,7 @@ describe('configuration variants', () => {
     const secretArn = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:lgtm/alert-webhook-AbCdEf';
     const { template } = synthStack({ grafana: { alertContactPoint: { type: 'webhook', urlSecretArn: secretArn } } });
     const init = containerNamed(template, 'GrafanaBackend', 'config-init');
-    expect(init.Secrets).toEqual(expect.arrayContaining([{ Name: 'SECRET_0', ValueFrom: secretArn }]));
+    expect(init.Secrets).toEqual(expect.arrayContaining([{ Name: expect.stringMatching(/^VALUE_\d+$/), ValueFrom: secretArn }]));
     const command = (init.Command as string[])[0];
     expect(command).toMatch(/awk '.*' \/config-\d+\/lgtm-fleet-alerts\.yaml > \/config-\d+\/lgtm-fleet-alerts\.yaml\.tmp && mv /);
     // The command writes the file before rewriting it.

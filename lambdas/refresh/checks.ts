@@ -1,3 +1,4 @@
+import { decodeConfig, isEncodedConfig } from '../shared/config-files';
 import type { ConfigFormat } from './targets';
 import { findYamlProblem } from './yaml-check';
 
@@ -8,7 +9,14 @@ import { findYamlProblem } from './yaml-check';
  * reject is rolled back (ECS circuit breaker, the agent document's reload action).
  */
 
-export type RefusalReason = 'empty' | 'too-large' | 'invalid-yaml' | 'invalid-json' | 'invalid-alloy' | 'unsupported-type';
+export type RefusalReason =
+  | 'empty'
+  | 'too-large'
+  | 'invalid-encoding'
+  | 'invalid-yaml'
+  | 'invalid-json'
+  | 'invalid-alloy'
+  | 'unsupported-type';
 
 export type CheckResult = { readonly ok: true } | { readonly ok: false; readonly reason: RefusalReason; readonly detail: string };
 
@@ -29,10 +37,23 @@ export function checkConfig(parameter: CheckedParameter, format: ConfigFormat, m
       detail: 'SecureString configs are not supported: store the config as a String parameter',
     };
   }
-  const { value } = parameter;
-  if (value.trim() === '') return { ok: false, reason: 'empty', detail: 'the value is empty' };
-  const bytes = Buffer.byteLength(value, 'utf8');
+  const stored = parameter.value;
+  if (stored.trim() === '') return { ok: false, reason: 'empty', detail: 'the value is empty' };
+  const bytes = Buffer.byteLength(stored, 'utf8');
   if (bytes > maxBytes) return { ok: false, reason: 'too-large', detail: `the value is ${bytes} bytes, over the ${maxBytes}-byte limit` };
+  // A part of a split file is checked as text: it decodes only together with the other parts.
+  let value = stored;
+  if (format !== 'text' && isEncodedConfig(stored)) {
+    try {
+      value = decodeConfig(stored);
+    } catch (error) {
+      return {
+        ok: false,
+        reason: 'invalid-encoding',
+        detail: `the value starts like gzip+base64 but does not decode: ${(error as Error).message}`,
+      };
+    }
+  }
   if (format === 'yaml') {
     const problem = findYamlProblem(value);
     if (problem) return { ok: false, reason: 'invalid-yaml', detail: `line ${problem.line}: ${problem.message}` };

@@ -27,6 +27,7 @@ export interface StartedDetail {
 export type FailureReason =
   | 'empty'
   | 'too-large'
+  | 'invalid-encoding'
   | 'invalid-yaml'
   | 'invalid-json'
   | 'invalid-alloy'

@@ -6,10 +6,15 @@ import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Duration, Validations } from 'aws-cdk-lib/core';
 import { Construct } from 'constructs';
-import { BackendService, type ConfigFilesProps, type ConfigSecretValue } from '../backend-service';
+import { BackendService, type ConfigFilesProps, type ConfigValue } from '../backend-service';
 import { BACKENDS, backendParameterName } from '../render/catalog';
 import { renderGrafanaDatasourceFiles } from '../render/grafana';
-import { alertContactUrlSecret, GRAFANA_SINGLE_QUOTED_ESCAPES, renderGrafanaAlertFiles } from '../render/grafana-alerts';
+import {
+  alertContactUrlSecret,
+  deadLetterQueuePlaceholder,
+  GRAFANA_SINGLE_QUOTED_ESCAPES,
+  renderGrafanaAlertFiles,
+} from '../render/grafana-alerts';
 import { GRAFANA_DIRECTORIES, type GrafanaFile, renderGrafanaDashboardFiles } from '../render/grafana-dashboards';
 import type { ComponentProps } from './common';
 import { restrictedLoadBalancer } from './load-balancer';
@@ -29,7 +34,7 @@ export interface GrafanaProps extends ComponentProps {
 function grafanaConfigDirectories(
   config: ComponentProps['config'],
   files: readonly GrafanaFile[],
-  secretValues: readonly ConfigSecretValue[],
+  values: readonly ConfigValue[],
 ): ConfigFilesProps[] {
   const directories = [...new Set(files.map((file) => file.directory))];
   return directories.map((directory) => ({
@@ -40,7 +45,7 @@ function grafanaConfigDirectories(
         parameterName: `${backendParameterName(config, 'grafana')}/${file.key}`,
         content: file.content,
         fileName: file.fileName,
-        secretValues: secretValues.filter((value) => file.content.includes(value.placeholder)),
+        values: values.filter((value) => file.content.includes(value.placeholder)),
       })),
   }));
 }
@@ -86,18 +91,28 @@ export class Grafana extends Construct {
     this.url = `${https ? 'https' : 'http'}://${host}`;
 
     const contactSecret = alertContactUrlSecret(config);
-    const secretValues: ConfigSecretValue[] = contactSecret
-      ? [
-          {
-            placeholder: contactSecret.placeholder,
-            secret: ecs.Secret.fromSecretsManager(
-              secretsmanager.Secret.fromSecretCompleteArn(this, 'AlertContactUrl', contactSecret.secretArn),
-            ),
-            escapes: GRAFANA_SINGLE_QUOTED_ESCAPES,
-            description: 'the alert contact point URL secret (grafana.alertContactPoint.urlSecretArn)',
-          },
-        ]
-      : [];
+    // The queue names are deploy-time values: the alerting file (it holds `{{`, so it is stored
+    // encoded) carries placeholders, and the init container writes the names in.
+    const queueNames = props.deadLetterQueueNames ?? [];
+    const values: ConfigValue[] = queueNames.map((name, index) => ({
+      placeholder: deadLetterQueuePlaceholder(index),
+      source: { value: name },
+      // SQS queue names are letters, digits, `-` and `_`: nothing to escape.
+      escapes: {},
+      description: `the name of dead-letter queue ${index + 1}`,
+    }));
+    if (contactSecret) {
+      values.push({
+        placeholder: contactSecret.placeholder,
+        source: {
+          secret: ecs.Secret.fromSecretsManager(
+            secretsmanager.Secret.fromSecretCompleteArn(this, 'AlertContactUrl', contactSecret.secretArn),
+          ),
+        },
+        escapes: GRAFANA_SINGLE_QUOTED_ESCAPES,
+        description: 'the alert contact point URL secret (grafana.alertContactPoint.urlSecretArn)',
+      });
+    }
     this.backend = new BackendService(this, 'Backend', {
       network: props.network,
       serviceName: 'grafana',
@@ -113,9 +128,12 @@ export class Grafana extends Construct {
             directory: GRAFANA_DIRECTORIES.datasources,
           })),
           ...renderGrafanaDashboardFiles({ config, deploy: props.deploy }),
-          ...renderGrafanaAlertFiles({ config, deploy: { ...props.deploy, deadLetterQueueNames: props.deadLetterQueueNames } }),
+          ...renderGrafanaAlertFiles({
+            config,
+            deploy: { ...props.deploy, deadLetterQueueNames: queueNames.map((_, index) => deadLetterQueuePlaceholder(index)) },
+          }),
         ],
-        secretValues,
+        values,
       ),
       configInitImage: config.images.configInit,
       data: props.fileSystem ? { kind: 'efs', path: spec.dataDir, uid: spec.uid, fileSystem: props.fileSystem } : undefined,

@@ -56,6 +56,11 @@ export const ALERT_RULE_UIDS = {
 /** Scrape jobs of the agent's metrics pipeline (host exporter and Alloy itself). */
 export const AGENT_METRIC_JOBS = [AGENT_JOBS.linuxHost, AGENT_JOBS.windowsHost, AGENT_JOBS.agent] as const;
 
+/** Placeholder of the `index`-th dead-letter queue name, written in by Grafana's config init container. */
+export function deadLetterQueuePlaceholder(index: number): string {
+  return `@@LGTM_DEAD_LETTER_QUEUE_${index + 1}@@`;
+}
+
 /**
  * How a value is escaped inside a single-quoted YAML string of a Grafana provisioning file: `''`
  * for a quote (YAML) and `$$` for a dollar (Grafana's provisioning expansion reads `$$` as `$`).

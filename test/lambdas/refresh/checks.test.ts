@@ -1,6 +1,7 @@
 import { resolveConfig } from '../../../bin/config-source';
 import { checkConfig, findAlloyProblem } from '../../../lambdas/refresh/checks';
 import { fileFormat } from '../../../lambdas/refresh/targets';
+import { decodeConfig, ENCODED_CONFIG_PREFIX, encodeConfig, mustEncodeConfig } from '../../../lambdas/shared/config-files';
 import { renderAgentConfig } from '../../../lib/render/agent';
 import { ALLOY_CONFIG, RENDERED } from './fake-aws';
 
@@ -94,5 +95,37 @@ describe('per-file formats', () => {
     expect(checkConfig({ value: '{"a":1', type: 'String' }, 'json', 8192)).toMatchObject({ ok: false, reason: 'invalid-json' });
     expect(checkConfig({ value: '{"a":1}', type: 'String' }, 'json', 8192)).toEqual({ ok: true });
     expect(checkConfig({ value: '{"a":', type: 'String' }, 'text', 8192)).toEqual({ ok: true });
+  });
+});
+
+describe('files stored encoded (they contain "{{", which Parameter Store refuses)', () => {
+  const dashboard = JSON.stringify({ title: 'x', panels: [{ legendFormat: '{{tenant}}' }] });
+
+  test('are decoded before their format is checked', () => {
+    expect(checkConfig(string(encodeConfig(dashboard)), 'json', 8192)).toEqual({ ok: true });
+    expect(checkConfig(string(encodeConfig('{"title": ')), 'json', 8192)).toMatchObject({ ok: false, reason: 'invalid-json' });
+    expect(checkConfig(string(encodeConfig('a: [1\n')), 'yaml', 8192)).toMatchObject({ ok: false, reason: 'invalid-yaml' });
+  });
+
+  test('a value that starts like gzip+base64 but does not decode is refused, naming the encoding', () => {
+    const corrupt = `${encodeConfig(dashboard).slice(0, 20)}AAAA`;
+    expect(checkConfig(string(corrupt), 'json', 8192)).toMatchObject({ ok: false, reason: 'invalid-encoding' });
+  });
+
+  test('a plain value put there by hand is checked as it is, and parts are not decoded alone', () => {
+    expect(checkConfig(string(dashboard), 'json', 8192)).toEqual({ ok: true });
+    expect(checkConfig(string(encodeConfig(dashboard).slice(0, 30)), 'text', 8192)).toEqual({ ok: true });
+  });
+
+  test('encoding holds no "{{", is the same on every run, and decodes to the file', () => {
+    const encoded = encodeConfig(dashboard);
+    expect(encoded).not.toContain('{{');
+    expect(encoded.startsWith(ENCODED_CONFIG_PREFIX)).toBe(true);
+    expect(encodeConfig(dashboard)).toBe(encoded);
+    // The header's OS byte is "unknown", whatever machine synthesized it.
+    expect(Buffer.from(encoded, 'base64')[9]).toBe(255);
+    expect(decodeConfig(encoded)).toBe(dashboard);
+    expect(mustEncodeConfig(dashboard)).toBe(true);
+    expect(mustEncodeConfig('a: {b: 1}')).toBe(false);
   });
 });
