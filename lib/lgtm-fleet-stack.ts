@@ -65,7 +65,8 @@ export class LgtmFleetStack extends Stack {
       enableAutomaticBackups: true,
       performanceMode: efs.PerformanceMode.GENERAL_PURPOSE,
       throughputMode: efs.ThroughputMode.ELASTIC,
-      removalPolicy: RemovalPolicy.RETAIN,
+      // Kept on update and delete, removed when the first create fails (nothing is lost yet).
+      removalPolicy: RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
     });
 
     const deploy: DeployFacts = { region: Aws.REGION, bucketName: this.store.bucket.bucketName, urlSuffix: Aws.URL_SUFFIX };
@@ -129,6 +130,11 @@ export class LgtmFleetStack extends Stack {
     const memcachedPort = ec2.Port.tcp(BACKENDS.memcached.port);
     for (const client of [this.mimir.backend, this.loki.backend]) {
       this.memcached.backend.securityGroup.connections.allowFrom(client.securityGroup, memcachedPort, 'cache clients');
+      // Mimir 3.1+ refuses to start while memcached's name resolves to no address; CloudFormation
+      // creates the cache clients only once memcached's service is stable (its tasks registered in
+      // Cloud Map). Later, memcached rolls new-before-old, so its name never empties during its own
+      // deployments; a Mimir task started while memcached is down exits and ECS starts another.
+      client.service.node.addDependency(this.memcached.backend.service);
     }
     const grafanaQueries: Array<[typeof this.mimir.backend, number]> = [
       [this.mimir.backend, BACKENDS.mimir.httpPort],

@@ -35,7 +35,9 @@ export class ObjectStore extends Construct {
       blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
       enforceSSL: true,
       objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-      removalPolicy: RemovalPolicy.RETAIN,
+      // Kept on update and delete, removed when the first create fails: a retry with a named bucket
+      // would otherwise stop at "already exists".
+      removalPolicy: RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
       lifecycleRules: [{ id: 'expire-access-logs', expiration: Duration.days(365) }],
     });
     Validations.of(this.accessLogsBucket).acknowledge({
@@ -52,7 +54,9 @@ export class ObjectStore extends Construct {
       objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
       serverAccessLogsBucket: this.accessLogsBucket,
       serverAccessLogsPrefix: 's3/data/',
-      removalPolicy: RemovalPolicy.RETAIN,
+      // Kept on update and delete, removed when the first create fails: a retry with a named bucket
+      // would otherwise stop at "already exists".
+      removalPolicy: RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
       lifecycleRules: [
         {
           id: 'abort-incomplete-uploads',

@@ -53,7 +53,10 @@ export function nagViolations(values: LgtmConfigInput | Record<string, unknown> 
   );
 }
 
-type Resources = Record<string, { Type: string; Properties: Record<string, unknown>; DeletionPolicy?: string }>;
+type Resources = Record<
+  string,
+  { Type: string; Properties: Record<string, unknown>; DeletionPolicy?: string; UpdateReplacePolicy?: string; DependsOn?: string[] }
+>;
 
 /** The logical ID of the single resource of `type` whose logical ID starts with `prefix`. */
 export function logicalIdOf(template: Template, type: string, prefix: string): string {

@@ -187,10 +187,29 @@ describe('default configuration', () => {
     }
   });
 
-  test('the data bucket is encrypted, private, TLS-only, logged, versioned, with lifecycle rules, and retained', () => {
+  test('stateful resources are kept on update and delete, but removed when the first create fails (a retry would hit "already exists")', () => {
+    const stateful = [
+      ...Object.values(resourcesOf(template, 'AWS::S3::Bucket')),
+      ...Object.values(resourcesOf(template, 'AWS::EFS::FileSystem')),
+    ];
+    expect(stateful.length).toBe(3);
+    for (const resource of stateful) {
+      expect(resource.DeletionPolicy).toBe('RetainExceptOnCreate');
+      expect(resource.UpdateReplacePolicy).toBe('Retain');
+    }
+  });
+
+  test('Mimir and Loki are created only once memcached is stable: Mimir refuses to start while its name resolves to nothing', () => {
+    const memcached = logicalIdOf(template, 'AWS::ECS::Service', 'MemcachedBackendService');
+    for (const client of ['MimirBackendService', 'LokiBackendService']) {
+      const service = resourcesOf(template, 'AWS::ECS::Service')[logicalIdOf(template, 'AWS::ECS::Service', client)];
+      expect(service.DependsOn).toContain(memcached);
+    }
+  });
+
+  test('the data bucket is encrypted, private, TLS-only, logged, versioned, with lifecycle rules', () => {
     const bucketId = logicalIdOf(template, 'AWS::S3::Bucket', 'StorageData');
     const bucket = resourcesOf(template, 'AWS::S3::Bucket')[bucketId];
-    expect(bucket.DeletionPolicy).toBe('Retain');
     expect(bucket.Properties.BucketEncryption).toBeDefined();
     expect(bucket.Properties.PublicAccessBlockConfiguration).toEqual({
       BlockPublicAcls: true,
@@ -337,7 +356,7 @@ describe('configuration variants', () => {
   test('efs durability mounts an encrypted file system through per-service access points as uid 10001', () => {
     const { template } = synthStack({ storage: { durability: 'efs' } });
     template.hasResourceProperties('AWS::EFS::FileSystem', { Encrypted: true });
-    template.hasResource('AWS::EFS::FileSystem', { DeletionPolicy: 'Retain' });
+    template.hasResource('AWS::EFS::FileSystem', { DeletionPolicy: 'RetainExceptOnCreate' });
     for (const path of ['/mimir', '/loki', '/tempo']) {
       template.hasResourceProperties('AWS::EFS::AccessPoint', {
         RootDirectory: { Path: path, CreationInfo: { OwnerUid: '10001', OwnerGid: '10001', Permissions: '750' } },
