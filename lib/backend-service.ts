@@ -28,15 +28,30 @@ export function deployedLengthUpperBound(value: string): number {
   return Buffer.byteLength(withAllowance, 'utf8');
 }
 
-/** The parameter tier a config of `value` needs; throws when it does not fit a parameter at all. */
-export function parameterTierFor(name: string, value: string): ssm.ParameterTier {
+/**
+ * Which Parameter Store tier a kind of file lives in. Parameter Store upgrades a parameter from
+ * standard to advanced but refuses the way back, so the tier follows the kind of file, never its
+ * rendered size (a file that shrank would otherwise ask for a downgrade and fail the update):
+ * `standard` for files whose size does not grow with the configuration, `advanced` for the rest.
+ */
+export type ParameterTierKind = 'standard' | 'advanced';
+
+/** The tier of a `kind` parameter holding `value`; throws, naming it, when the value does not fit that tier. */
+export function parameterTierFor(name: string, value: string, kind: ParameterTierKind): ssm.ParameterTier {
   const bytes = deployedLengthUpperBound(value);
-  if (bytes <= STANDARD_PARAMETER_BYTES) return ssm.ParameterTier.STANDARD;
-  if (bytes <= ADVANCED_PARAMETER_BYTES) return ssm.ParameterTier.ADVANCED;
-  throw new Error(
-    `rendered config for ${name} is about ${bytes} bytes, over the ${ADVANCED_PARAMETER_BYTES}-byte Parameter Store limit: ` +
-      'reduce it (fewer tenants or settings) or split it into several files',
-  );
+  if (kind === 'standard' && bytes > STANDARD_PARAMETER_BYTES) {
+    throw new Error(
+      `rendered config for ${name} is about ${bytes} bytes, over the ${STANDARD_PARAMETER_BYTES}-byte standard tier its kind of file is kept in ` +
+        '(a parameter cannot go back from the advanced tier, so the tier never follows the size): reduce it',
+    );
+  }
+  if (bytes > ADVANCED_PARAMETER_BYTES) {
+    throw new Error(
+      `rendered config for ${name} is about ${bytes} bytes, over the ${ADVANCED_PARAMETER_BYTES}-byte Parameter Store limit: ` +
+        'reduce it (fewer tenants or settings) or split it into several files',
+    );
+  }
+  return kind === 'advanced' ? ssm.ParameterTier.ADVANCED : ssm.ParameterTier.STANDARD;
 }
 
 /**
@@ -70,6 +85,12 @@ export interface ConfigFile {
    * @default none
    */
   readonly values?: readonly ConfigValue[];
+  /**
+   * Parameter tier of the file's kind (see {@link ParameterTierKind}); a file larger than one
+   * advanced parameter is split into parts, which needs `advanced`.
+   * @default 'standard'
+   */
+  readonly tier?: ParameterTierKind;
 }
 
 /**
@@ -280,6 +301,7 @@ export class BackendService extends Construct {
     const initMounts: ecs.MountPoint[] = [];
 
     const fileNames = new Set<string>();
+    const singleFile = (props.config ?? []).reduce((count, directory) => count + directory.files.length, 0) === 1;
     for (const [dirIndex, directory] of (props.config ?? []).entries()) {
       if (directory.files.length === 0) continue;
       // The first directory's volume keeps the plain name.
@@ -298,7 +320,8 @@ export class BackendService extends Construct {
           );
         }
         const stored = encoded ? encodeConfig(file.content) : file.content;
-        const whole = deployedLengthUpperBound(stored) <= ADVANCED_PARAMETER_BYTES;
+        const tier = file.tier ?? 'standard';
+        const whole = tier === 'standard' || deployedLengthUpperBound(stored) <= ADVANCED_PARAMETER_BYTES;
         if (!whole && Token.isUnresolved(stored)) {
           throw new Error(
             `config file ${file.fileName} of ${props.serviceName} is too large for one parameter and contains deploy-time values`,
@@ -307,11 +330,12 @@ export class BackendService extends Construct {
         const parts = whole ? [stored] : splitIntoParts(stored);
         const variables = parts.map((content, partIndex) => {
           const name = whole ? file.parameterName : configPartName(file.parameterName, partIndex + 1);
-          const id = initCommands.length === 0 && partIndex === 0 ? 'Config' : `Config-${file.fileName}${whole ? '' : `-${partIndex + 1}`}`;
+          // The logical ID follows the file's name, never its position: reordering tenants moves no parameter.
+          const id = singleFile && whole ? 'Config' : `Config-${file.fileName}${whole ? '' : `-${partIndex + 1}`}`;
           const parameter = new ssm.StringParameter(this, id, {
             parameterName: name,
             stringValue: content,
-            tier: parameterTierFor(name, content),
+            tier: parameterTierFor(name, content, tier),
             description: `Rendered ${props.serviceName} configuration (${file.fileName}${whole ? '' : `, part ${partIndex + 1} of ${parts.length}`}); a change rolls the service`,
           });
           this.configParameters.push(parameter);

@@ -4,7 +4,7 @@ import { BackendService, splitIntoParts } from '../lib/backend-service';
 import { Network } from '../lib/network';
 import { containerNamed, newApp, resourcesOf, testConfig } from './helpers';
 
-function service(files: Array<{ directory: string; name: string; content: string }>): Template {
+function service(files: Array<{ directory: string; name: string; content: string; tier?: 'standard' | 'advanced' }>): Template {
   const stack = new Stack(newApp(), 'Test');
   const config = testConfig();
   const network = new Network(stack, 'Network', { vpc: config.network.vpc, namespaceName: 'test.internal' });
@@ -12,7 +12,7 @@ function service(files: Array<{ directory: string; name: string; content: string
     directory,
     files: files
       .filter((f) => f.directory === directory)
-      .map((f) => ({ parameterName: `/Test/config/svc/${f.name}`, content: f.content, fileName: f.name })),
+      .map((f) => ({ parameterName: `/Test/config/svc/${f.name}`, content: f.content, fileName: f.name, tier: f.tier })),
   }));
   new BackendService(stack, 'Svc', {
     network,
@@ -31,7 +31,7 @@ describe('config delivery', () => {
   test('a file larger than a parameter is split into ordered parts that the init container joins', () => {
     const content = JSON.stringify({ panels: Array.from({ length: 900 }, (_, i) => ({ id: i, title: `panel ${i} – ü` })) });
     expect(Buffer.byteLength(content)).toBeGreaterThan(20_000);
-    const template = service([{ directory: '/dashboards', name: 'big.json', content }]);
+    const template = service([{ directory: '/dashboards', name: 'big.json', content, tier: 'advanced' }]);
     const parameters = Object.values(resourcesOf(template, 'AWS::SSM::Parameter')).map((p) => p.Properties);
     const names = parameters.map((p) => p.Name);
     expect(names).toEqual(names.map((_, i) => `/Test/config/svc/big.json/part-${i + 1}`));
@@ -40,6 +40,12 @@ describe('config delivery', () => {
     const init = containerNamed(template, 'SvcTask', 'config-init');
     const variables = (init.Secrets as Array<{ Name: string }>).map((s) => s.Name);
     expect((init.Command as string[])[0]).toContain(`printf '%s' ${variables.map((v) => `"$${v}"`).join(' ')} > /config/big.json`);
+  });
+
+  test('a standard-tier kind of file larger than 4 KB is refused, naming it: the tier never follows the size', () => {
+    expect(() => service([{ directory: '/etc/x', name: 'x.yaml', content: `a: ${'b'.repeat(5000)}\n` }])).toThrow(
+      'rendered config for /Test/config/svc/x.yaml is about 5004 bytes, over the 4096-byte standard tier',
+    );
   });
 
   test('a file with "{{" and deploy-time values is refused at synth: it could not be encoded', () => {

@@ -47,6 +47,8 @@ export class Collector extends Construct {
               parameterName: backendParameterName(config, 'collector'),
               content: renderCollectorConfig({ config, deploy: props.deploy }),
               fileName: COLLECTOR.configFile,
+              // Grows with namespaces, regions and log groups.
+              tier: 'advanced',
             },
           ],
         },

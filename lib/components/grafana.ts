@@ -45,6 +45,7 @@ function grafanaConfigDirectories(
         parameterName: `${backendParameterName(config, 'grafana')}/${file.key}`,
         content: file.content,
         fileName: file.fileName,
+        tier: file.tier,
         values: values.filter((value) => file.content.includes(value.placeholder)),
       })),
   }));

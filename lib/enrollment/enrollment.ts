@@ -87,7 +87,8 @@ export class Enrollment extends Construct {
         this.agentParameters[`${tenant}/${platform}`] = new ssm.StringParameter(this, `Agent-${tenant}-${platform}`, {
           parameterName: name,
           stringValue: content,
-          tier: parameterTierFor(name, content),
+          // Agent configs grow with many settings (journal units, labels, endpoints): advanced, so the tier never has to go back.
+          tier: parameterTierFor(name, content, 'advanced'),
           description: `Alloy agent config for tenant ${tenant} on ${platform}; a change reloads those agents`,
         });
       }

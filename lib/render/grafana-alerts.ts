@@ -314,6 +314,7 @@ export function renderGrafanaAlertFiles(input: GrafanaAlertsInput): GrafanaFile[
   return [
     {
       key: 'alerting',
+      tier: 'advanced',
       fileName: 'lgtm-fleet-alerts.yaml',
       content: stringify(doc, { lineWidth: 0 }),
       directory: GRAFANA_DIRECTORIES.alerting,

@@ -347,6 +347,7 @@ export function renderGrafanaDashboardFiles(input: RenderInput): GrafanaFile[] {
     const name = spec.file.replace(/\.json$/, '');
     files.push({
       key: `dashboard-${name}.json`,
+      tier: 'advanced',
       fileName: spec.file,
       content: renderDashboard(config, spec),
       directory: GRAFANA_DIRECTORIES.dashboards,

@@ -185,6 +185,12 @@ export interface GrafanaProvisioningFile {
   readonly key: string;
   readonly fileName: string;
   readonly content: string;
+  /**
+   * Parameter Store tier of this kind of file: `advanced` for files that grow with the configuration
+   * (a parameter's tier can go up, never back down).
+   * @default 'standard'
+   */
+  readonly tier?: 'standard' | 'advanced';
 }
 
 /**
@@ -216,8 +222,9 @@ export function renderGrafanaDatasourceFiles(input: RenderInput): GrafanaProvisi
     },
     secureJsonData: { httpHeaderValue1: orgId },
   });
-  const file = (key: string, datasources: DataSource[]): GrafanaProvisioningFile => ({
+  const file = (key: string, datasources: DataSource[], tier: 'standard' | 'advanced' = 'standard'): GrafanaProvisioningFile => ({
     key,
+    tier,
     fileName: `${key}.yaml`,
     content: stringify(escapeStrings({ apiVersion: 1, prune: true, datasources }), { lineWidth: 0 }),
   });
@@ -235,7 +242,8 @@ export function renderGrafanaDatasourceFiles(input: RenderInput): GrafanaProvisi
     const allTenants = tenants.join(FEDERATION_SEPARATOR);
     const peers = federatedPeers();
     for (const backend of backends) {
-      files.push(file(`federated-${backend}`, [dataSource(backend, FEDERATED_LABEL, peers[backend], allTenants, peers)]));
+      // The header lists every tenant: the file grows with them.
+      files.push(file(`federated-${backend}`, [dataSource(backend, FEDERATED_LABEL, peers[backend], allTenants, peers)], 'advanced'));
     }
   }
   if (config.collector.enabled) {

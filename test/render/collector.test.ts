@@ -348,10 +348,11 @@ describe('self-monitoring', () => {
 });
 
 describe('size', () => {
-  it('needs an advanced-tier parameter by default (over 4096 bytes, under 8192)', () => {
+  it('needs an advanced-tier parameter by default (over 4096 bytes, under 8192), and cannot be kept in the standard tier', () => {
     const text = render();
     expect(Buffer.byteLength(text)).toBeGreaterThan(4096);
-    expect(parameterTierFor('/LgtmFleet/config/collector', text)).toBe(ssm.ParameterTier.ADVANCED);
+    expect(parameterTierFor('/LgtmFleet/config/collector', text, 'advanced')).toBe(ssm.ParameterTier.ADVANCED);
+    expect(() => parameterTierFor('/LgtmFleet/config/collector', text, 'standard')).toThrow('over the 4096-byte standard tier');
   });
 
   it('stays under 8192 bytes with a region token, two extra regions, tag filters and several log groups', () => {

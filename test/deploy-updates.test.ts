@@ -1,0 +1,62 @@
+import type { Template } from 'aws-cdk-lib/assertions';
+import { resourcesOf, synthStack } from './helpers';
+
+/** What CloudFormation would do on an update: which logical IDs exist, and what each parameter is. */
+function parameters(template: Template): Map<string, { name: string; tier: string }> {
+  return new Map(
+    Object.entries(resourcesOf(template, 'AWS::SSM::Parameter')).map(([id, p]) => [
+      id,
+      { name: String(p.Properties.Name), tier: String(p.Properties.Tier) },
+    ]),
+  );
+}
+
+function tenants(allowed: string[]): Record<string, unknown> {
+  return { tenants: { allowed, ec2Default: 'team-a', cloudwatchMetrics: 'team-b', cloudwatchLogs: 'team-c' } };
+}
+
+describe('an update that reorders tenants moves nothing', () => {
+  const before = synthStack(tenants(['team-a', 'team-b', 'team-c'])).template;
+  const after = synthStack(tenants(['team-c', 'team-a', 'team-b'])).template;
+
+  test('the same logical IDs, each parameter keeping its name (a moved ID would claim a name the old resource still owns)', () => {
+    const a = parameters(before);
+    const b = parameters(after);
+    expect([...b.keys()].sort()).toEqual([...a.keys()].sort());
+    for (const [id, p] of a) expect([id, b.get(id)?.name]).toEqual([id, p.name]);
+  });
+
+  test('no resource of any type appears or disappears', () => {
+    const ids = (t: Template) => Object.keys(t.toJSON().Resources).sort();
+    expect(ids(after)).toEqual(ids(before));
+  });
+});
+
+describe('a parameter never changes tier as the configuration grows or shrinks (Parameter Store refuses advanced → standard)', () => {
+  const sizes = [1, 3, 20].map((count) => {
+    const allowed = ['team-a', 'team-b', 'team-c', ...Array.from({ length: 17 }, (_, i) => `tenant-${i}`)].slice(0, Math.max(count, 1));
+    const values =
+      count === 1
+        ? { tenants: { allowed, ec2Default: 'team-a', cloudwatchMetrics: 'team-a', cloudwatchLogs: 'team-a' } }
+        : tenants(allowed);
+    return { count, parameters: parameters(synthStack(values).template) };
+  });
+
+  test('each parameter name has one tier across 1, 3 and 20 tenants', () => {
+    const tierOf = new Map<string, Set<string>>();
+    for (const { parameters: ps } of sizes) {
+      for (const p of ps.values()) tierOf.set(p.name, (tierOf.get(p.name) ?? new Set()).add(p.tier));
+    }
+    const changing = [...tierOf].filter(([, tiers]) => tiers.size > 1).map(([name]) => name);
+    expect(changing).toEqual([]);
+  });
+
+  test('files that grow with the tenants are advanced from the start', () => {
+    const one = sizes[0].parameters;
+    const twenty = sizes[2].parameters;
+    const tierByName = (ps: Map<string, { name: string; tier: string }>) => new Map([...ps.values()].map((p) => [p.name, p.tier]));
+    expect(tierByName(twenty).get('/LgtmFleet/config/grafana/federated-loki')).toBe('Advanced');
+    expect(tierByName(one).get('/LgtmFleet/config/grafana/alerting')).toBe('Advanced');
+    expect(tierByName(one).get('/LgtmFleet/config/mimir')).toBe('Standard');
+  });
+});
