@@ -1,7 +1,10 @@
+import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as efs from 'aws-cdk-lib/aws-efs';
 import * as events from 'aws-cdk-lib/aws-events';
-import { Aws, CfnOutput, Lazy, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib/core';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
+import { Aws, CfnOutput, Lazy, RemovalPolicy, Stack, type StackProps, Validations } from 'aws-cdk-lib/core';
 import type { Construct } from 'constructs';
 import { Collector } from './components/collector';
 import { Grafana } from './components/grafana';
@@ -39,6 +42,8 @@ export class LgtmFleetStack extends Stack {
   public readonly refresh: ConfigRefresh;
   /** Present when `collector.enabled`. */
   public readonly collector?: Collector;
+  /** Where every CloudWatch alarm of the stack is announced. */
+  public readonly alarmTopic: sns.Topic;
   /**
    * Tempo's WAL (always), backend state in `efs` durability, and the collector's checkpoints.
    */
@@ -160,6 +165,22 @@ export class LgtmFleetStack extends Stack {
         'collector UI from Grafana',
       );
     }
+
+    // Every CloudWatch alarm of the stack announces itself on one topic.
+    this.alarmTopic = new sns.Topic(this, 'Alarms', { displayName: `${this.stackName} alarms`, enforceSSL: true });
+    Validations.of(this.alarmTopic).acknowledge({
+      id: 'AwsSolutions-SNS2',
+      reason:
+        'Alarm notifications carry alarm names and states only; CloudWatch cannot publish to a topic encrypted with the AWS-managed SNS key, and a customer-managed key for them is not worth its cost.',
+    });
+    if (config.alarms.email) this.alarmTopic.addSubscription(new subscriptions.EmailSubscription(config.alarms.email));
+    for (const alarm of [this.enrollment.deadLetterAlarm, this.refresh.deadLetterAlarm]) {
+      alarm.addAlarmAction(new cloudwatchActions.SnsAction(this.alarmTopic));
+    }
+    new CfnOutput(this, 'AlarmTopicArn', {
+      value: this.alarmTopic.topicArn,
+      description: `where the stack's alarms are announced${config.alarms.email ? ` (and emailed to ${config.alarms.email})` : ': subscribe to it'}`,
+    });
 
     new CfnOutput(this, 'GrafanaUrl', { value: this.grafana.url, description: 'Grafana (user admin)' });
     new CfnOutput(this, 'GrafanaAdminSecretArn', {

@@ -340,6 +340,26 @@ describe('default configuration', () => {
 });
 
 describe('configuration variants', () => {
+  test('both dead-letter alarms announce themselves on the alarm topic, emailed when alarms.email is set', () => {
+    const { template } = synthStack({ alarms: { email: 'oncall@example.com' } });
+    const topic = logicalIdOf(template, 'AWS::SNS::Topic', 'Alarms');
+    const alarms = Object.values(resourcesOf(template, 'AWS::CloudWatch::Alarm')).filter((a) =>
+      String(a.Properties.AlarmDescription).includes('dead-letter queue'),
+    );
+    expect(alarms).toHaveLength(2);
+    for (const alarm of alarms) expect(alarm.Properties.AlarmActions).toEqual([{ Ref: topic }]);
+    template.hasResourceProperties('AWS::SNS::Subscription', {
+      Protocol: 'email',
+      Endpoint: 'oncall@example.com',
+      TopicArn: { Ref: topic },
+    });
+    expect(Object.keys(template.toJSON().Outputs)).toContain('AlarmTopicArn');
+    // Without an address the topic is there for any subscriber, and nothing is emailed.
+    const { template: plain } = synthStack({});
+    plain.resourceCountIs('AWS::SNS::Subscription', 0);
+    expect(() => synthStack({ alarms: { email: 'not-an-address' } })).toThrow('alarms.email must be an email address');
+  });
+
   test('a contact point URL secret goes to the config init container only, which writes it into the alerting file', () => {
     const secretArn = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:lgtm/alert-webhook-AbCdEf';
     const { template } = synthStack({ grafana: { alertContactPoint: { type: 'webhook', urlSecretArn: secretArn } } });

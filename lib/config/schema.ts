@@ -492,6 +492,15 @@ export const configSchema = z
         maxErrors: maxErrors.default('1'),
       })
       .prefault({}),
+    alarms: z
+      .strictObject({
+        /**
+         * Address subscribed (by email, confirmed once) to the stack's alarm topic. Without it the
+         * topic has no subscriber: subscribe a pager, chat or ticketing integration to its ARN.
+         */
+        email: z.email({ message: 'alarms.email must be an email address' }).optional(),
+      })
+      .prefault({}),
     agent: z
       .strictObject({
         /** Alloy release installed on every instance; instances on another version are upgraded or downgraded to it. */
