@@ -9,6 +9,7 @@ import { Duration, RemovalPolicy, Token, Validations } from 'aws-cdk-lib/core';
 import { Construct } from 'constructs';
 import { configPartName, ENCODED_CONFIG_PREFIX, encodeConfig, mustEncodeConfig } from '../lambdas/shared/config-files';
 import type { TaskSize } from './config/schema';
+import type { ImageRegistry } from './image-registry';
 import type { Network } from './network';
 
 /** Standard-tier parameters hold 4 KB, advanced-tier 8 KB. */
@@ -196,6 +197,11 @@ export interface BackendServiceProps {
   /** Pinned container image, e.g. `grafana/mimir:3.2.0`. */
   readonly image: string;
   /**
+   * Where images are pulled from (a Docker Hub pull-through cache, if configured).
+   * @default each image straight from its registry
+   */
+  readonly registry?: ImageRegistry;
+  /**
    * Replaces the image's entry point.
    * @default the image's own
    */
@@ -282,7 +288,7 @@ export class BackendService extends Construct {
 
     this.container = this.taskDefinition.addContainer('main', {
       containerName: props.serviceName,
-      image: ecs.ContainerImage.fromRegistry(props.image),
+      image: ecs.ContainerImage.fromRegistry(props.registry?.resolve(props.image) ?? props.image),
       entryPoint: props.entryPoint,
       command: props.command,
       essential: true,
@@ -294,6 +300,7 @@ export class BackendService extends Construct {
       portMappings: props.ports.map((containerPort) => ({ containerPort, protocol: ecs.Protocol.TCP })),
     });
 
+    props.registry?.grantPull(this.taskDefinition.obtainExecutionRole(), props.image);
     const initCommands: string[] = [];
     const initSecrets: Record<string, ecs.Secret> = {};
     const initEnvironment: Record<string, string> = {};
@@ -405,9 +412,10 @@ export class BackendService extends Construct {
     }
 
     if (initCommands.length > 0) {
+      props.registry?.grantPull(this.taskDefinition.obtainExecutionRole(), props.configInitImage);
       const init = this.taskDefinition.addContainer('init', {
         containerName: 'config-init',
-        image: ecs.ContainerImage.fromRegistry(props.configInitImage),
+        image: ecs.ContainerImage.fromRegistry(props.registry?.resolve(props.configInitImage) ?? props.configInitImage),
         essential: false,
         entryPoint: ['sh', '-c'],
         command: [['set -e', ...initCommands].join(' && ')],

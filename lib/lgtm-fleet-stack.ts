@@ -15,6 +15,7 @@ import { Mimir } from './components/mimir';
 import { Tempo } from './components/tempo';
 import type { LgtmConfig } from './config/schema';
 import { Enrollment } from './enrollment/enrollment';
+import { ImageRegistry } from './image-registry';
 import { Network } from './network';
 import { ObjectStore } from './object-store';
 import { ConfigRefresh } from './refresh/config-refresh';
@@ -75,7 +76,8 @@ export class LgtmFleetStack extends Stack {
     });
 
     const deploy: DeployFacts = { region: Aws.REGION, bucketName: this.store.bucket.bucketName, urlSuffix: Aws.URL_SUFFIX };
-    const common = { config, network: this.network, deploy };
+    const registry = new ImageRegistry(this, 'Images', { dockerHubCredentialsSecretArn: config.images.dockerHubCredentialsSecretArn });
+    const common = { config, network: this.network, deploy, registry };
     const backendFileSystem = config.storage.durability === 'efs' ? this.fileSystem : undefined;
     const stateful = { ...common, store: this.store, fileSystem: backendFileSystem };
 

@@ -34,6 +34,7 @@ export class Collector extends Construct {
       network: props.network,
       serviceName: 'collector',
       image: config.images.alloy,
+      registry: props.registry,
       // Sets the logs start time from `collector.logs.lookbackHours`, then execs `alloy run` with the experimental flag.
       entryPoint: collectorEntrypoint(config),
       size: config.services.collector,

@@ -3,6 +3,7 @@ import { Duration } from 'aws-cdk-lib/core';
 import type { Construct } from 'constructs';
 import { BackendService, type DataVolumeProps } from '../backend-service';
 import type { LgtmConfig } from '../config/schema';
+import type { ImageRegistry } from '../image-registry';
 import type { Network } from '../network';
 import type { ObjectStore } from '../object-store';
 import { BACKENDS, backendParameterName, type DeployFacts } from '../render/catalog';
@@ -13,6 +14,11 @@ export interface ComponentProps {
   readonly network: Network;
   /** Deploy-time facts (region, bucket name) passed to the config renderers. */
   readonly deploy: DeployFacts;
+  /**
+   * Where images are pulled from.
+   * @default each image straight from its registry
+   */
+  readonly registry?: ImageRegistry;
 }
 
 /** Components that keep data in S3 and state on a data volume. */
@@ -80,6 +86,7 @@ export function statefulBackend(scope: Construct, props: StatefulComponentProps,
     network: props.network,
     serviceName: spec.serviceName,
     image: config.images[spec.serviceName],
+    registry: props.registry,
     command: [`-config.file=${files.configDir}/${files.configFile}`, ...(spec.extraArgs ?? [])],
     size: config.services[spec.serviceName],
     ports: spec.ports,

@@ -118,6 +118,7 @@ export class Grafana extends Construct {
       network: props.network,
       serviceName: 'grafana',
       image: config.images.grafana,
+      registry: props.registry,
       size: config.services.grafana,
       ports: [spec.httpPort],
       logRetentionDays: config.retention.containerLogsDays,

@@ -17,6 +17,7 @@ export class Memcached extends Construct {
       network: props.network,
       serviceName: 'memcached',
       image: config.images.memcached,
+      registry: props.registry,
       command: memcachedCommand(config),
       size: config.services.memcached,
       ports: [port],

@@ -427,11 +427,23 @@ export const configSchema = z
         loki: pinnedImage.default('grafana/loki:3.7.8'),
         tempo: pinnedImage.default('grafana/tempo:3.0.3'),
         grafana: pinnedImage.default('grafana/grafana:13.2.1'),
-        memcached: pinnedImage.default('memcached:1.6.45'),
+        /** ECR Public's copy of Docker's official image: no Docker Hub pull limit. */
+        memcached: pinnedImage.default('public.ecr.aws/docker/library/memcached:1.6.45'),
         /** Small image with a shell that writes configs into the shared volume before each backend starts. */
         configInit: pinnedImage.default('public.ecr.aws/docker/library/busybox:1.37.0'),
         /** The collector; keep it on the same release as `agent.alloyVersion`. */
         alloy: pinnedImage.default('grafana/alloy:v1.21.2'),
+        /**
+         * Pull Docker Hub images through an ECR pull-through cache authenticated with this Secrets
+         * Manager secret (named `ecr-pullthroughcache/…`, holding `username` and `accessToken`).
+         * Without it, Docker Hub images are pulled anonymously (rate-limited per NAT address).
+         */
+        dockerHubCredentialsSecretArn: z
+          .string()
+          .regex(/^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:ecr-pullthroughcache\/.+$/, {
+            message: 'must be the ARN of a Secrets Manager secret named ecr-pullthroughcache/…, as ECR requires',
+          })
+          .optional(),
       })
       .prefault({}),
     services: z
