@@ -4,6 +4,7 @@ import * as efs from 'aws-cdk-lib/aws-efs';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
+import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Aws, CfnOutput, Lazy, RemovalPolicy, Stack, type StackProps, Validations } from 'aws-cdk-lib/core';
 import type { Construct } from 'constructs';
 import { Collector } from './components/collector';
@@ -168,6 +169,8 @@ export class LgtmFleetStack extends Stack {
       );
     }
 
+    limitParameterWrites(this, PARAMETER_WRITE_LANES);
+
     // Every CloudWatch alarm of the stack announces itself on one topic.
     this.alarmTopic = new sns.Topic(this, 'Alarms', { displayName: `${this.stackName} alarms`, enforceSSL: true });
     Validations.of(this.alarmTopic).acknowledge({
@@ -198,4 +201,25 @@ export class LgtmFleetStack extends Stack {
       description: 'enrollment events that could not be processed, each with a reason attribute',
     });
   }
+}
+
+/**
+ * How many Parameter Store parameters CloudFormation writes at once. It would otherwise create or
+ * update every parameter in parallel (79 with 20 tenants), and PutParameter's throughput is low
+ * (AWS Support quotes 3 per second by default); its retries give up after a few throttled calls.
+ */
+export const PARAMETER_WRITE_LANES = 3;
+
+/**
+ * Chains the stack's parameters into `lanes` sequences (each one waits for the one `lanes` before
+ * it, in name order), so at most `lanes` writes are in flight during a deploy.
+ */
+export function limitParameterWrites(stack: Stack, lanes: number): void {
+  const parameters = stack.node
+    .findAll()
+    .filter((c): c is ssm.CfnParameter => c instanceof ssm.CfnParameter)
+    .sort((a, b) => a.node.path.localeCompare(b.node.path));
+  parameters.forEach((parameter, index) => {
+    if (index >= lanes) parameter.addDependency(parameters[index - lanes]);
+  });
 }

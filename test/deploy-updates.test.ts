@@ -1,4 +1,5 @@
 import type { Template } from 'aws-cdk-lib/assertions';
+import { PARAMETER_WRITE_LANES } from '../lib/lgtm-fleet-stack';
 import { resourcesOf, synthStack } from './helpers';
 
 /** What CloudFormation would do on an update: which logical IDs exist, and what each parameter is. */
@@ -58,5 +59,26 @@ describe('a parameter never changes tier as the configuration grows or shrinks (
     expect(tierByName(twenty).get('/LgtmFleet/config/grafana/federated-loki')).toBe('Advanced');
     expect(tierByName(one).get('/LgtmFleet/config/grafana/alerting')).toBe('Advanced');
     expect(tierByName(one).get('/LgtmFleet/config/mimir')).toBe('Standard');
+  });
+});
+
+describe('CloudFormation writes parameters a few at a time (PutParameter throughput is low)', () => {
+  test.each([1, 20])('with %i tenant(s), at most PARAMETER_WRITE_LANES parameter writes are in flight', (count) => {
+    const allowed = ['team-a', 'team-b', 'team-c', ...Array.from({ length: 17 }, (_, i) => `tenant-${i}`)].slice(0, count);
+    const values =
+      count === 1
+        ? { tenants: { allowed, ec2Default: 'team-a', cloudwatchMetrics: 'team-a', cloudwatchLogs: 'team-a' } }
+        : tenants(allowed);
+    const resources = resourcesOf(synthStack(values).template, 'AWS::SSM::Parameter');
+    const ids = new Set(Object.keys(resources));
+    const after = new Map([...ids].map((id) => [id, (resources[id].DependsOn ?? []).filter((d) => ids.has(d))]));
+    // Chains: each parameter waits for at most one other and is waited for by at most one, so the
+    // number of chain heads is the most CloudFormation can write at once.
+    const waitedFor = [...after.values()].flat();
+    expect(Math.max(...[...after.values()].map((d) => d.length))).toBeLessThanOrEqual(1);
+    expect(new Set(waitedFor).size).toBe(waitedFor.length);
+    const heads = [...after.values()].filter((d) => d.length === 0).length;
+    expect(heads).toBe(Math.min(PARAMETER_WRITE_LANES, ids.size));
+    expect(ids.size).toBe(count === 1 ? 19 : 79);
   });
 });
