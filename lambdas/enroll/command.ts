@@ -15,27 +15,22 @@ export function agentConfigParameterName(settings: EnrollSettings, tenant: strin
   return `${settings.parameterPrefix}/agent/${tenant}/${platform}`;
 }
 
-/** The Run Command reference to a parameter (same format as lib/enrollment/agent-documents.ts `agentConfigReference`). */
-export function agentConfigReference(parameterName: string): string {
-  return `{{ssm:${parameterName}}}`;
-}
-
 export interface InstallCommand {
   readonly tenant: string;
   readonly platform: Platform;
   readonly instanceIds: readonly string[];
-  readonly configParameterName: string;
+  /** The agent config, sent inline. */
+  readonly config: string;
   readonly configVersion: number;
 }
 
 /**
- * The install command for one chunk of instances. The config travels as a `{{ssm:name}}`
- * reference that the SSM Agent resolves on the instance with its own GetParameters call (allowed
- * by AmazonSSMManagedInstanceCore), so nothing beyond that policy is needed. The agent's reference
- * syntax has no `:version` selector, so the version passed as ConfigVersion is the one current when
- * the command was sent; a change in the seconds before the agent resolves it is followed by a
- * Parameter Store Change event, which the config-refresh flow turns into a reload with the new
- * version.
+ * The install command for one chunk of instances. The config travels inline, as in config
+ * refresh: the value read with its version, so every instance of the command gets exactly
+ * `configVersion`. (A `{{ssm:name}}` reference would be resolved by each instance at its turn, and
+ * resolving one into the documents' environment-variable parameters needs SSM Agent 3.3.3572.0,
+ * newer than many AMIs carry; inline values need 3.3.2746.0.) A change made after the read has a
+ * Parameter Store Change event of its own, which config refresh turns into a reload.
  */
 export function buildInstallCommand(settings: EnrollSettings, command: InstallCommand): SendCommandCommandInput {
   const comment = `lgtm-fleet enroll ${command.tenant} ${command.platform}`.slice(0, MAX_COMMENT_LENGTH);
@@ -43,7 +38,7 @@ export function buildInstallCommand(settings: EnrollSettings, command: InstallCo
     DocumentName: command.platform === 'windows' ? settings.windowsDocumentName : settings.linuxDocumentName,
     InstanceIds: [...command.instanceIds],
     Parameters: {
-      AgentConfig: [agentConfigReference(command.configParameterName)],
+      AgentConfig: [command.config],
       Tenant: [command.tenant],
       AlloyVersion: [settings.alloyVersion],
       ConfigVersion: [String(command.configVersion)],

@@ -43,26 +43,34 @@ export function describeInstances(ec2: EC2Client, instanceIds: readonly string[]
   });
 }
 
-export interface ParameterVersions extends LookupResult<string, number> {
+/** A parameter's current value and version. */
+export interface AgentConfig {
+  readonly value: string;
+  readonly version: number;
+}
+
+export interface AgentConfigs extends LookupResult<string, AgentConfig> {
   /** Names Parameter Store does not know. */
   readonly missing: ReadonlySet<string>;
 }
 
 /**
- * The current version of each parameter, sent as ConfigVersion (the value itself travels as a
- * `{{ssm:name}}` reference), and which names do not exist yet.
+ * The current value and version of each agent config parameter (the value travels inline in the
+ * install command, the version as ConfigVersion), and which names do not exist yet.
  */
-export async function getParameterVersions(ssm: SSMClient, names: readonly string[]): Promise<ParameterVersions> {
+export async function getAgentConfigs(ssm: SSMClient, names: readonly string[]): Promise<AgentConfigs> {
   const missing = new Set<string>();
   const { found, failed } = await lookUpInChunks(names, GET_PARAMETERS_CHUNK, async (batch) => {
-    const versions = new Map<string, number>();
+    const configs = new Map<string, AgentConfig>();
     const result = await ssm.send(new GetParametersCommand({ Names: batch }));
     for (const parameter of result.Parameters ?? []) {
-      if (parameter.Name && parameter.Version !== undefined) versions.set(parameter.Name, parameter.Version);
+      if (parameter.Name && parameter.Version !== undefined && parameter.Value !== undefined) {
+        configs.set(parameter.Name, { value: parameter.Value, version: parameter.Version });
+      }
     }
     for (const name of result.InvalidParameters ?? []) missing.add(name);
-    for (const name of batch) if (!versions.has(name)) missing.add(name);
-    return versions;
+    for (const name of batch) if (!configs.has(name)) missing.add(name);
+    return configs;
   });
   return { found, failed, missing };
 }

@@ -18,14 +18,7 @@ import {
   SEND_COMMAND_CHUNK,
 } from './command';
 import { decideInstance, lifecycleResultOnSkip, type WaitReason } from './decide';
-import {
-  describeInstances,
-  describeLifecycleStates,
-  describeManagedNodes,
-  getParameterVersions,
-  PENDING_WAIT,
-  type Platform,
-} from './lookup';
+import { describeInstances, describeLifecycleStates, describeManagedNodes, getAgentConfigs, PENDING_WAIT, type Platform } from './lookup';
 import { BatchCounters, type InstanceOutcome, METRIC } from './outcomes';
 import { type EnrollRequest, type LifecycleContext, type ParsedRecord, parseRecord } from './requests';
 import type { EnrollSettings, LifecycleResult } from './settings';
@@ -250,8 +243,8 @@ class EnrollBatch {
       groups.set(parameterName, group);
     }
 
-    const versions = await getParameterVersions(this.clients.ssm, [...groups.keys()]);
-    const failedNames = new Map(versions.failed.flatMap((failed) => failed.items.map((name) => [name, failed.error] as const)));
+    const configs = await getAgentConfigs(this.clients.ssm, [...groups.keys()]);
+    const failedNames = new Map(configs.failed.flatMap((failed) => failed.items.map((name) => [name, failed.error] as const)));
 
     for (const group of groups.values()) {
       const lookupError = failedNames.get(group.parameterName);
@@ -259,8 +252,8 @@ class EnrollBatch {
         this.failAll(group.instanceIds, 'get-parameters-failed', lookupError);
         continue;
       }
-      const version = versions.found.get(group.parameterName);
-      if (version === undefined) {
+      const config = configs.found.get(group.parameterName);
+      if (config === undefined) {
         for (const instanceId of group.instanceIds) {
           this.setOutcome(instanceId, {
             status: 'waiting',
@@ -278,8 +271,8 @@ class EnrollBatch {
           tenant: group.tenant,
           platform: group.platform,
           instanceIds,
-          configParameterName: group.parameterName,
-          configVersion: version,
+          config: config.value,
+          configVersion: config.version,
         });
         for (const { commandId, instanceIds: commanded } of sent) {
           await this.writeTags(commanded, pendingTags(this.settings, commandId, this.now), { failRecordsOnError: false });

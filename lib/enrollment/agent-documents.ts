@@ -10,12 +10,10 @@ import { TENANT_ID_PATTERN } from '../config/schema';
  *
  * Every parameter uses `interpolationType: ENV_VAR`: SSM Agent hands the value to the script
  * as the environment variable `SSM_<name>` and nothing is spliced into script text, so a
- * parameter value cannot inject commands. `AgentConfig` is sent as a Parameter Store
- * reference (`{{ssm:/<stack>/agent/<tenant>/<platform>}}`) that SSM Agent resolves on the
- * instance with `ssm:GetParameters`, which `AmazonSSMManagedInstanceCore` already grants.
- * Resolving a Parameter Store reference into an ENV_VAR parameter needs SSM Agent
- * 3.3.3572.0 or later (ENV_VAR itself arrived in 3.3.2746.0); the scripts fail with a clear
- * message on older agents instead of running with an unresolved value.
+ * parameter value cannot inject commands. The enroll and refresh handlers send `AgentConfig`
+ * inline (the value they read with its version), so the documents need SSM Agent 3.3.2746.0 or
+ * later (ENV_VAR parameters); the scripts fail with a clear message on older agents. A
+ * `{{ssm:…}}` reference passed by hand also works, from SSM Agent 3.3.3572.0 on.
  */
 
 export const AGENT_ASSET_DIR = join(__dirname, '..', '..', 'assets', 'agent');
@@ -45,11 +43,11 @@ export const CONFIG_VERSION_PATTERN = '^[0-9]{1,19}$';
 
 /**
  * Content limit of an SSM document (`MaxDocumentSizeExceeded`), which also covers the
- * parameter values sent at run time. Only the `{{ssm:...}}` reference travels with the
- * command, so a small reserve is enough.
+ * parameter values sent at run time: the agent config travels inline (at most one advanced
+ * parameter, 8 KB) with a few short values.
  */
 export const MAX_DOCUMENT_BYTES = 64 * 1024;
-const RUNTIME_PARAMETER_RESERVE_BYTES = 4 * 1024;
+const RUNTIME_PARAMETER_RESERVE_BYTES = 9 * 1024;
 
 /** Run Command's own ceiling for one step (48 hours). */
 const MAX_EXECUTION_TIMEOUT_SECONDS = 172_800;
@@ -117,18 +115,6 @@ export function windowsAgentDocument(opts: AgentDocumentOptions = {}): CommandDo
   });
 }
 
-/**
- * The `AgentConfig` value for a command: a Parameter Store reference that Run Command
- * resolves on the instance. SSM Agent recognises only names made of letters, digits and
- * `_ . - /`, without a `:version` selector.
- */
-export function agentConfigReference(parameterName: string): string {
-  if (!Token.isUnresolved(parameterName) && !/^\/?[A-Za-z0-9_.\-/]{1,1011}$/.test(parameterName)) {
-    throw new Error(`agent config parameter name must use only letters, digits and "_.-/", got "${parameterName}"`);
-  }
-  return `{{ssm:${parameterName}}}`;
-}
-
 interface AgentDocumentSpec {
   readonly platform: 'Linux' | 'Windows';
   readonly action: CommandDocumentStep['action'];
@@ -170,7 +156,7 @@ function agentParameters(opts: AgentDocumentOptions): Record<AgentDocumentParame
     AgentConfig: {
       type: 'String',
       description:
-        'Alloy configuration text. Pass a Parameter Store reference to /<stack>/agent/<tenant>/<platform> (see agentConfigReference); Run Command resolves it on the instance. Checked with `alloy validate` before use.',
+        'Alloy configuration text, sent inline by lgtm-fleet (the value of /<stack>/agent/<tenant>/<platform> at ConfigVersion). Checked with `alloy validate` before use.',
       interpolationType: 'ENV_VAR',
     },
     Tenant: {

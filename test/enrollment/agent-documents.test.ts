@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import {
   AGENT_DOCUMENT_PARAMETERS,
-  agentConfigReference,
   type CommandDocumentContent,
   LINUX_INSTALL_SCRIPT,
   linuxAgentDocument,
@@ -115,15 +114,5 @@ describe('platform specifics in the scripts', () => {
     expect(windows).toContain("'SOFTWARE\\GrafanaLabs\\Alloy'");
     expect(windows).toContain("'S-1-5-32-573', # Event Log Readers");
     expect(windows).toContain("'S-1-5-32-558'  # Performance Monitor Users");
-  });
-});
-
-describe('agentConfigReference', () => {
-  test('builds the Parameter Store reference Run Command resolves', () => {
-    expect(agentConfigReference('/LgtmFleet/agent/aws-rag-ec2/linux')).toBe('{{ssm:/LgtmFleet/agent/aws-rag-ec2/linux}}');
-  });
-
-  test.each(['/LgtmFleet/agent/a b/linux', '/LgtmFleet/agent/t/linux:3', '/x}}{{ssm:/y'])('refuses %p', (name) => {
-    expect(() => agentConfigReference(name)).toThrow(`agent config parameter name must use only letters, digits and "_.-/", got "${name}"`);
   });
 });

@@ -67,6 +67,11 @@ export type FakeInstance = ManagedInstanceShape;
  * DescribeInstanceInformation (with the real paging limits), agent config parameters answer
  * GetParameters, everything else succeeds.
  */
+/** The value the fake Parameter Store holds for an agent config parameter at a version. */
+export function agentConfigValue(name: string, version: number): string {
+  return `// agent config ${name} v${version}\n`;
+}
+
 export class FakeAws {
   readonly ec2Client = new EC2Client({ region: 'ap-northeast-2' });
   readonly ssmClient = new SSMClient({ region: 'ap-northeast-2' });
@@ -207,7 +212,7 @@ export class FakeAws {
         Parameters: input.Names.filter((name) => this.parameters.has(name)).map((name) => ({
           Name: name,
           Type: 'String',
-          Value: '// agent config',
+          Value: agentConfigValue(name, this.parameters.get(name) ?? 0),
           Version: this.parameters.get(name),
         })),
         InvalidParameters: input.Names.filter((name) => !this.parameters.has(name)),

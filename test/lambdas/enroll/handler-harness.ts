@@ -40,7 +40,10 @@ async function main(): Promise<void> {
   ssm
     .on(DescribeInstanceInformationCommand)
     .resolves({ InstanceInformationList: [{ InstanceId: 'i-0abcd1111ef223344', PingStatus: 'Online' }] });
-  ssm.on(GetParametersCommand).resolves({ Parameters: [{ Name: '/LgtmFleet/agent/team-a/linux', Version: 4 }], InvalidParameters: [] });
+  ssm.on(GetParametersCommand).resolves({
+    Parameters: [{ Name: '/LgtmFleet/agent/team-a/linux', Version: 4, Value: '// agent config team-a linux v4' }],
+    InvalidParameters: [],
+  });
   ssm.on(SendCommandCommand).resolves({ Command: { CommandId: 'command-from-harness' } });
   sqs.on(SendMessageBatchCommand).rejects(Object.assign(new Error('The specified queue does not exist.'), { name: 'QueueDoesNotExist' }));
 

@@ -29,7 +29,7 @@ describe('enroll handler entry', () => {
         expect.objectContaining({
           DocumentName: 'LgtmFleet-InstallAlloy-Linux',
           InstanceIds: ['i-0abcd1111ef223344'],
-          Parameters: expect.objectContaining({ AgentConfig: ['{{ssm:/LgtmFleet/agent/team-a/linux}}'], Tenant: ['team-a'] }),
+          Parameters: expect.objectContaining({ AgentConfig: ['// agent config team-a linux v4'], Tenant: ['team-a'] }),
         }),
       ],
       sqsCalls: 1,

@@ -1,7 +1,7 @@
 import { DescribeInstancesCommand } from '@aws-sdk/client-ec2';
 import { DescribeInstanceInformationCommand, GetParametersCommand } from '@aws-sdk/client-ssm';
-import { describeInstances, describeManagedNodes, getParameterVersions } from '../../../lambdas/enroll/lookup';
-import { awsError, FakeAws } from './fake-aws';
+import { describeInstances, describeManagedNodes, getAgentConfigs } from '../../../lambdas/enroll/lookup';
+import { agentConfigValue, awsError, FakeAws } from './fake-aws';
 
 const ids = (count: number) => Array.from({ length: count }, (_, index) => `i-${index.toString(16).padStart(17, '0')}`);
 
@@ -70,15 +70,15 @@ describe('batched look-ups', () => {
     expect(result.found.size).toBe(120);
   });
 
-  test('GetParameters takes 10 names a call and reports unknown names as missing', async () => {
+  test('GetParameters takes 10 names a call, returns each value with its version, and reports unknown names as missing', async () => {
     const aws = new FakeAws();
     const names = Array.from({ length: 11 }, (_, index) => `/LgtmFleet/agent/t${index}/linux`);
     for (const name of names.slice(1)) aws.parameters.set(name, 5);
 
-    const result = await getParameterVersions(aws.ssmClient, names);
+    const result = await getAgentConfigs(aws.ssmClient, names);
 
     expect(aws.ssm.commandCalls(GetParametersCommand).map((call) => call.args[0].input.Names?.length)).toEqual([10, 1]);
     expect(result.missing).toEqual(new Set([names[0]]));
-    expect(result.found.get(names[10] as string)).toBe(5);
+    expect(result.found.get(names[10] as string)).toEqual({ value: agentConfigValue(names[10] as string, 5), version: 5 });
   });
 });

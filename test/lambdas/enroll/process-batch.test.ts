@@ -5,7 +5,7 @@ import { SendMessageBatchCommand } from '@aws-sdk/client-sqs';
 import { DescribeInstanceInformationCommand, GetParametersCommand, SendCommandCommand } from '@aws-sdk/client-ssm';
 import { planRetry } from '../../../lambdas/enroll/process-batch';
 import { loadSampleEvent, sqsRecord } from '../fixtures';
-import { awsError, FakeAws, testSettings } from './fake-aws';
+import { agentConfigValue, awsError, FakeAws, testSettings } from './fake-aws';
 
 const RUNNING = loadSampleEvent('ec2-instance-running.json');
 const PENDING = loadSampleEvent('ec2-instance-pending.json');
@@ -67,7 +67,7 @@ describe('a running event', () => {
         DocumentName: 'LgtmFleet-InstallAlloy-Linux',
         InstanceIds: [RUNNING_ID],
         Parameters: {
-          AgentConfig: ['{{ssm:/LgtmFleet/agent/team-a/linux}}'],
+          AgentConfig: [agentConfigValue('/LgtmFleet/agent/team-a/linux', 2)],
           Tenant: ['team-a'],
           AlloyVersion: ['1.21.0'],
           ConfigVersion: ['2'],
@@ -97,7 +97,7 @@ describe('a running event', () => {
 
     const [command] = aws.sendCommands();
     expect(command?.DocumentName).toBe('LgtmFleet-InstallAlloy-Windows');
-    expect(command?.Parameters?.AgentConfig).toEqual(['{{ssm:/LgtmFleet/agent/aws-rag-ec2/windows}}']);
+    expect(command?.Parameters?.AgentConfig).toEqual([agentConfigValue('/LgtmFleet/agent/aws-rag-ec2/windows', 7)]);
     expect(command?.Parameters?.ConfigVersion).toEqual(['7']);
     expect(command?.Comment).toBe('lgtm-fleet enroll aws-rag-ec2 windows');
   });
@@ -406,7 +406,7 @@ describe('instances skipped on purpose', () => {
     await aws.process([sqsRecord(RUNNING)], NOW);
 
     expect(aws.sendCommands()[0]?.Parameters?.Tenant).toEqual(['aws-rag-ec2']);
-    expect(aws.sendCommands()[0]?.Parameters?.AgentConfig).toEqual(['{{ssm:/LgtmFleet/agent/aws-rag-ec2/linux}}']);
+    expect(aws.sendCommands()[0]?.Parameters?.AgentConfig).toEqual([agentConfigValue('/LgtmFleet/agent/aws-rag-ec2/linux', 3)]);
   });
 
   test('an untagged instance is skipped when there is no default tenant', async () => {
