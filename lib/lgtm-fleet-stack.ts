@@ -187,6 +187,10 @@ export class LgtmFleetStack extends Stack {
       description: `where the stack's alarms are announced${config.alarms.email ? ` (and emailed to ${config.alarms.email})` : ': subscribe to it'}`,
     });
 
+    new CfnOutput(this, 'EnrollmentScope', {
+      value: describeEnrollmentScope(config),
+      description: 'which instances get the Alloy agent (installed as root); the value ends with the command that counts them',
+    });
     new CfnOutput(this, 'GrafanaUrl', { value: this.grafana.url, description: 'Grafana (user admin)' });
     new CfnOutput(this, 'GrafanaAdminSecretArn', {
       value: this.grafana.adminSecret.secretArn,
@@ -222,4 +226,26 @@ export function limitParameterWrites(stack: Stack, lanes: number): void {
   parameters.forEach((parameter, index) => {
     if (index >= lanes) parameter.addDependency(parameters[index - lanes]);
   });
+}
+
+/**
+ * The enrollment scope in words, with the AWS CLI command that counts the SSM-managed instances
+ * in it (run it before a first deploy: reconciliation enrolls them all within its interval).
+ */
+export function describeEnrollmentScope(config: LgtmConfig): string {
+  const scope = config.enrollment.scope;
+  const optOut = `not tagged ${config.tags.optOut}=true`;
+  if (scope === undefined) {
+    const untagged = config.tenants.ec2Default ? `untagged ones into tenant ${config.tenants.ec2Default}` : 'untagged ones skipped';
+    return (
+      `every running SSM-managed instance of the region ${optOut} (${untagged}); ` +
+      "count: aws ssm describe-instance-information --query 'length(InstanceInformationList)'"
+    );
+  }
+  const values = scope.values.length > 0 ? scope.values.join(',') : undefined;
+  return (
+    `running SSM-managed instances tagged ${scope.tagKey}${values ? ` = ${values}` : ''}, ${optOut}; ` +
+    `count: aws ssm describe-instance-information --filters ${values ? `Key=tag:${scope.tagKey},Values=${values}` : `Key=tag-key,Values=${scope.tagKey}`} ` +
+    "--query 'length(InstanceInformationList)'"
+  );
 }

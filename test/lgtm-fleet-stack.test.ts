@@ -340,6 +340,23 @@ describe('default configuration', () => {
 });
 
 describe('configuration variants', () => {
+  test('an enrollment scope reaches both the enroll and the reconcile function, and the output says who is in scope', () => {
+    const { template } = synthStack({ enrollment: { scope: { tagKey: 'env', values: ['prod', 'staging'] } } });
+    for (const fn of ['EnrollmentEnrollFunction', 'EnrollmentReconcileFunction']) {
+      const variables = resourcesOf(template, 'AWS::Lambda::Function')[logicalIdOf(template, 'AWS::Lambda::Function', fn)].Properties
+        .Environment as { Variables: Record<string, unknown> };
+      expect(variables.Variables).toMatchObject({ SCOPE_TAG_KEY: 'env', SCOPE_TAG_VALUES: 'prod,staging' });
+    }
+    const scoped = template.toJSON().Outputs.EnrollmentScope.Value as string;
+    expect(scoped).toContain('tagged env = prod,staging');
+    expect(scoped).toContain('--filters Key=tag:env,Values=prod,staging');
+    const everything = synthStack({}).template.toJSON().Outputs.EnrollmentScope.Value as string;
+    expect(everything).toMatch(
+      /^every running SSM-managed instance of the region not tagged lgtm:opt-out=true \(untagged ones into tenant aws-rag-ec2\)/,
+    );
+    expect(() => synthStack({ enrollment: { scope: { tagKey: 'env', values: ['a,b'] } } })).toThrow('a scope tag value cannot contain ","');
+  });
+
   test('both dead-letter alarms announce themselves on the alarm topic, emailed when alarms.email is set', () => {
     const { template } = synthStack({ alarms: { email: 'oncall@example.com' } });
     const topic = logicalIdOf(template, 'AWS::SNS::Topic', 'Alarms');

@@ -1,4 +1,12 @@
-import { hasFailed, inFlightSince, isEnrolled, isOptedOut, isSupportedPlatform, resolveTenant } from '../shared/enrollment-rules';
+import {
+  hasFailed,
+  inFlightSince,
+  isEnrolled,
+  isInScope,
+  isOptedOut,
+  isSupportedPlatform,
+  resolveTenant,
+} from '../shared/enrollment-rules';
 import type { LifecycleResult } from '../shared/lifecycle';
 import { AGENT_TAGS } from '../shared/tags';
 import type { InstanceFacts, Platform } from './lookup';
@@ -9,6 +17,7 @@ export type SkipReason =
   | 'instance-gone'
   | 'instance-not-running'
   | 'opted-out'
+  | 'out-of-scope'
   | 'untagged'
   | 'unsupported-platform'
   | 'already-enrolled'
@@ -72,6 +81,14 @@ export function decideInstance(
   }
 
   const tags = facts.tags;
+  if (!isInScope(tags, settings.scope)) {
+    const scope = settings.scope;
+    return {
+      action: 'skip',
+      reason: 'out-of-scope',
+      detail: `no ${scope?.tagKey} tag${scope && scope.values.size > 0 ? ` with one of ${[...scope.values].join(', ')}` : ''}`,
+    };
+  }
   if (isOptedOut(tags, settings.optOutTagKey)) {
     return { action: 'skip', reason: 'opted-out', detail: `tag ${settings.optOutTagKey}=true` };
   }
@@ -118,6 +135,7 @@ export function decideInstance(
 /** Skips after which a waiting launch lifecycle action is completed with CONTINUE right away. */
 export const COMPLETE_LIFECYCLE_ON_SKIP: ReadonlySet<SkipReason> = new Set([
   'opted-out',
+  'out-of-scope',
   'untagged',
   'unsupported-platform',
   'already-enrolled',

@@ -1,3 +1,4 @@
+import { type EnrollmentScope, loadScope } from '../shared/enrollment-rules';
 import {
   type Environment,
   EnvironmentError,
@@ -25,6 +26,8 @@ export interface EnrollSettings {
   readonly tenantTagKey: string;
   /** EC2 tag that, set to `true`, keeps the instance out of enrollment (OPT_OUT_TAG_KEY). */
   readonly optOutTagKey: string;
+  /** Instances enrollment may touch; undefined is every instance (SCOPE_TAG_KEY, SCOPE_TAG_VALUES comma-separated). */
+  readonly scope: EnrollmentScope | undefined;
   /** Tenants agents may be enrolled into (ALLOWED_TENANTS, comma-separated). */
   readonly allowedTenants: ReadonlySet<string>;
   /** Tenant of untagged instances; undefined skips them (DEFAULT_TENANT, empty = none). */
@@ -94,6 +97,7 @@ export function loadEnrollSettings(env: Environment): EnrollSettings {
     parameterPrefix,
     tenantTagKey: requireString(env, 'TENANT_TAG_KEY'),
     optOutTagKey: requireString(env, 'OPT_OUT_TAG_KEY'),
+    scope: loadScope(env),
     allowedTenants,
     defaultTenant,
     statusTagKey: requireString(env, 'STATUS_TAG_KEY'),

@@ -2,6 +2,7 @@ import {
   hasFailed,
   inFlightSince,
   isEnrolled,
+  isInScope,
   isOptedOut,
   isSupportedPlatform,
   lastCommandSentAt,
@@ -23,6 +24,7 @@ export type ReconcileSkipReason =
   | 'not-running'
   | 'invalid-instance-id'
   | 'opted-out'
+  | 'out-of-scope'
   | 'untagged'
   /** Only with ALLOWED_TENANTS set. */
   | 'tenant-not-allowed'
@@ -48,6 +50,7 @@ export type SelectionRules = Pick<
   ReconcileSettings,
   | 'tenantTagKey'
   | 'optOutTagKey'
+  | 'scope'
   | 'statusTagKey'
   | 'defaultTenant'
   | 'allowedTenants'
@@ -73,6 +76,7 @@ export function judgeInstance(facts: InstanceFacts, rules: SelectionRules, now: 
   if (facts.state !== 'running') return { due: false, reason: 'not-running' };
   // The enroll handler dead-letters a whole request naming an ID it cannot parse.
   if (!INSTANCE_ID_PATTERN.test(instanceId)) return { due: false, reason: 'invalid-instance-id' };
+  if (!isInScope(tags, rules.scope)) return { due: false, reason: 'out-of-scope' };
   if (isOptedOut(tags, rules.optOutTagKey)) return { due: false, reason: 'opted-out' };
 
   const tenant = resolveTenant(tags, rules.tenantTagKey, rules.defaultTenant);

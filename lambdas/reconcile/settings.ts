@@ -1,3 +1,4 @@
+import { type EnrollmentScope, loadScope } from '../shared/enrollment-rules';
 import { type Environment, EnvironmentError, optionalString, requireDefined, requireInteger, requireString } from '../shared/env';
 
 /** Everything the reconciliation handler is configured with, read once from its environment. */
@@ -10,6 +11,8 @@ export interface ReconcileSettings {
   readonly tenantTagKey: string;
   /** EC2 tag that, set to `true`, keeps the instance out of enrollment (OPT_OUT_TAG_KEY). */
   readonly optOutTagKey: string;
+  /** Instances enrollment may touch; undefined is every instance (SCOPE_TAG_KEY, SCOPE_TAG_VALUES). */
+  readonly scope: EnrollmentScope | undefined;
   /** EC2 tag holding the enrollment status (STATUS_TAG_KEY). */
   readonly statusTagKey: string;
   /** Tenant of untagged instances; undefined leaves them alone (DEFAULT_TENANT, empty = none). */
@@ -49,6 +52,7 @@ export function loadReconcileSettings(env: Environment): ReconcileSettings {
     eventSource: requireString(env, 'EVENT_SOURCE'),
     tenantTagKey: requireString(env, 'TENANT_TAG_KEY'),
     optOutTagKey: requireString(env, 'OPT_OUT_TAG_KEY'),
+    scope: loadScope(env),
     statusTagKey: requireString(env, 'STATUS_TAG_KEY'),
     defaultTenant,
     allowedTenants,

@@ -1,3 +1,4 @@
+import { type Environment, EnvironmentError, optionalString } from './env';
 import type { Platform } from './instances';
 import { AGENT_STATUS, AGENT_TAGS } from './tags';
 
@@ -12,6 +13,28 @@ type Tags = ReadonlyMap<string, string>;
 const LINUX_ARCHITECTURES: ReadonlySet<string> = new Set(['x86_64', 'arm64']);
 /** Alloy ships no Windows arm64 build. */
 const WINDOWS_ARCHITECTURES: ReadonlySet<string> = new Set(['x86_64']);
+
+/**
+ * Which instances enrollment may touch: every instance (the default), or only those carrying the
+ * scope tag, with one of `values` when any are given.
+ */
+export interface EnrollmentScope {
+  readonly tagKey: string;
+  /** Accepted values; empty accepts any value. */
+  readonly values: ReadonlySet<string>;
+}
+
+/** Whether an instance is in the enrollment scope (always, without one). */
+export function isInScope(tags: Tags, scope: EnrollmentScope | undefined): boolean {
+  if (scope === undefined) return true;
+  const value = tags.get(scope.tagKey)?.trim();
+  return value !== undefined && (scope.values.size === 0 || scope.values.has(value));
+}
+
+/** The scope described by the SCOPE_TAG_KEY and SCOPE_TAG_VALUES settings: none when the key is empty. */
+export function scopeFromSettings(tagKey: string, values: readonly string[]): EnrollmentScope | undefined {
+  return tagKey === '' ? undefined : { tagKey, values: new Set(values) };
+}
 
 /** Only the value `true` (any case, surrounding blanks ignored) opts an instance out. */
 export function isOptedOut(tags: Tags, optOutTagKey: string): boolean {
@@ -53,4 +76,17 @@ export function inFlightSince(tags: Tags, statusTagKey: string, commandTimeoutSe
   if (tags.get(statusTagKey) !== AGENT_STATUS.pending) return undefined;
   const since = lastCommandSentAt(tags);
   return since !== undefined && now.getTime() - since.getTime() < commandTimeoutSeconds * 1000 ? since : undefined;
+}
+
+/** SCOPE_TAG_KEY (empty: every instance) and SCOPE_TAG_VALUES (comma-separated; empty: any value). */
+export function loadScope(env: Environment): EnrollmentScope | undefined {
+  const values = optionalString(env, 'SCOPE_TAG_VALUES', '')
+    .split(',')
+    .map((value) => value.trim())
+    .filter((value) => value !== '');
+  const tagKey = optionalString(env, 'SCOPE_TAG_KEY', '').trim();
+  if (tagKey === '' && values.length > 0) {
+    throw new EnvironmentError('environment variable SCOPE_TAG_VALUES is set but SCOPE_TAG_KEY is empty');
+  }
+  return scopeFromSettings(tagKey, values);
 }

@@ -494,6 +494,27 @@ export const configSchema = z
         lifecycleFailureResult: z.enum(['ABANDON', 'CONTINUE']).default('CONTINUE'),
         /** Minutes between reconciliation runs, the backstop for missed events (the most a missed event can delay enrollment). */
         reconcileIntervalMinutes: z.number().int().min(5).max(1440).default(30),
+        /**
+         * Which instances enrollment touches. Without it (the seed's behaviour) every running
+         * SSM-managed instance of the region not opted out gets Alloy, installed as root, and untagged
+         * ones go to `tenants.ec2Default`. With it, only instances carrying `tagKey` (with one of
+         * `values`, when given) are enrolled.
+         */
+        scope: z
+          .strictObject({
+            tagKey: z.string().trim().min(1).max(128),
+            values: z
+              .array(
+                z
+                  .string()
+                  .min(1)
+                  .max(256)
+                  .regex(/^[^,]+$/, { message: 'a scope tag value cannot contain ","' }),
+              )
+              .max(50)
+              .default([]),
+          })
+          .optional(),
       })
       .prefault({}),
     refresh: z

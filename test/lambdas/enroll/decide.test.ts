@@ -30,6 +30,24 @@ describe('decideInstance', () => {
     });
   });
 
+  test('with an enrollment scope, only instances carrying its tag (with a listed value) are enrolled; a launch then goes on', () => {
+    const scoped = (env: Record<string, string>): DecisionContext => ({ ...context, settings: testSettings(env) });
+    const byKey = scoped({ SCOPE_TAG_KEY: 'observability' });
+    expect(decideInstance(instance(), byKey)).toEqual({ action: 'skip', reason: 'out-of-scope', detail: 'no observability tag' });
+    expect(decideInstance(instance({ observability: 'anything' }), byKey).action).toBe('enroll');
+    const byValue = scoped({ SCOPE_TAG_KEY: 'env', SCOPE_TAG_VALUES: 'prod, staging' });
+    expect(decideInstance(instance({ env: 'dev' }), byValue)).toEqual({
+      action: 'skip',
+      reason: 'out-of-scope',
+      detail: 'no env tag with one of prod, staging',
+    });
+    expect(decideInstance(instance({ env: ' staging ' }), byValue).action).toBe('enroll');
+    // Out of scope comes before everything else: an opted-in tenant tag does not pull an instance in.
+    expect(decideInstance(instance({ env: 'dev', 'lgtm:tenant': 'team-a' }), byValue)).toMatchObject({ reason: 'out-of-scope' });
+    expect(lifecycleResultOnSkip('out-of-scope', 'ABANDON')).toBe('CONTINUE');
+    expect(() => testSettings({ SCOPE_TAG_VALUES: 'prod' })).toThrow('SCOPE_TAG_VALUES is set but SCOPE_TAG_KEY is empty');
+  });
+
   test('only the value true opts out', () => {
     expect(decideInstance(instance({ 'lgtm:opt-out': 'false' }), context).action).toBe('enroll');
     expect(decideInstance(instance({ 'lgtm:opt-out': ' True ' }), context)).toMatchObject({ action: 'skip', reason: 'opted-out' });

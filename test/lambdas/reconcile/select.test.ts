@@ -21,6 +21,15 @@ function sentMinutesAgo(minutes: number): string {
 }
 
 describe('judgeInstance', () => {
+  test('with an enrollment scope, instances without its tag (or a listed value) are never requested', () => {
+    const scoped = testSettings({ SCOPE_TAG_KEY: 'env', SCOPE_TAG_VALUES: 'prod' });
+    expect(judgeInstance(facts(), scoped, NOW)).toEqual({ due: false, reason: 'out-of-scope' });
+    expect(judgeInstance(facts({ env: 'dev' }), scoped, NOW)).toEqual({ due: false, reason: 'out-of-scope' });
+    expect(judgeInstance(facts({ env: 'prod' }), scoped, NOW)).toMatchObject({ due: true });
+    // Without a scope, every instance is judged on the other rules (the seed's behaviour).
+    expect(judgeInstance(facts(), rules, NOW)).toMatchObject({ due: true });
+  });
+
   test('failed instances wait RETRY_FAILED_AFTER_SECONDS from their last command', () => {
     const failed = (minutes: number) => facts({ 'lgtm:agent-status': 'failed', 'lgtm:agent-pending-since': sentMinutesAgo(minutes) });
     expect(judgeInstance(failed(59), rules, NOW)).toEqual({ due: false, reason: 'failed-backoff' });
