@@ -61,6 +61,7 @@ export class LgtmFleetStack extends Stack {
     });
     this.store = new ObjectStore(this, 'Storage', {
       bucketName: config.storage.bucketName,
+      importExisting: config.storage.importBucket,
       noncurrentVersionDays: config.storage.noncurrentVersionDays,
       incompleteUploadDays: config.storage.incompleteUploadDays,
     });

@@ -340,6 +340,19 @@ describe('default configuration', () => {
 });
 
 describe('configuration variants', () => {
+  test('an existing bucket can be used as it is: not created, not changed, its prefixes granted to the task roles', () => {
+    const { template } = synthStack({ storage: { bucketName: 'rag-mimir-pos-s3', importBucket: true } });
+    // Only the access-log bucket is created; no policy is written on the imported one.
+    expect(Object.values(resourcesOf(template, 'AWS::S3::Bucket')).map((b) => b.Properties.BucketName)).toEqual([undefined]);
+    expect(JSON.stringify(resourcesOf(template, 'AWS::S3::BucketPolicy'))).not.toContain('rag-mimir-pos-s3');
+    const statements = JSON.stringify(statementsOfRole(template, 'MimirBackendTaskTaskRole'));
+    expect(statements).toContain('arn:');
+    expect(statements).toContain(':s3:::rag-mimir-pos-s3/mimirblocks/*');
+    expect(JSON.stringify(template.toJSON().Outputs.DataBucketName.Value)).toContain('rag-mimir-pos-s3');
+    expect(() => synthStack({ storage: { importBucket: true } })).toThrow('storage.importBucket needs the name of the bucket to use');
+    expect(nagViolations({ storage: { bucketName: 'rag-mimir-pos-s3', importBucket: true } })).toEqual([]);
+  });
+
   test('an enrollment scope reaches both the enroll and the reconcile function, and the output says who is in scope', () => {
     const { template } = synthStack({ enrollment: { scope: { tagKey: 'env', values: ['prod', 'staging'] } } });
     for (const fn of ['EnrollmentEnrollFunction', 'EnrollmentReconcileFunction']) {

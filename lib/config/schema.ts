@@ -408,6 +408,12 @@ export const configSchema = z
           })
           .optional(),
         /**
+         * Use the existing bucket `bucketName` (the seed's `rag-mimir-pos-s3`, say) instead of
+         * creating it: the stack grants the task roles their prefixes in it and changes nothing
+         * else about it. The backends write under their own prefixes beside what is there.
+         */
+        importBucket: z.boolean().default(false),
+        /**
          * Where Mimir, Loki and Tempo keep their WAL and local state.
          * `ephemeral`: task storage, flushed to S3 on every planned stop;
          * `efs`: an encrypted EFS file system that survives crashes.
@@ -636,6 +642,14 @@ export const configSchema = z
         path: ['grafana', 'allowedCidrs'],
         message: 'an internet-facing Grafana needs an explicit list of allowed CIDRs (use 0.0.0.0/0 deliberately)',
         input: config.grafana.allowedCidrs,
+      });
+    }
+    if (config.storage.importBucket && config.storage.bucketName === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['storage', 'bucketName'],
+        message: 'storage.importBucket needs the name of the bucket to use',
+        input: undefined,
       });
     }
     if (config.tags.tenant === config.tags.optOut) {
