@@ -8,6 +8,7 @@ import { SendCommandCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { chunk, errorMessage, errorName, isThrottlingError } from '../shared/aws';
 import { sendToDeadLetterQueue } from '../shared/dead-letter';
+import { ENROLLMENT_OUTCOME } from '../shared/event-types';
 import { isNoActiveLifecycleAction } from '../shared/lifecycle';
 import {
   agentConfigParameterName,
@@ -41,7 +42,7 @@ export interface EnrollDependencies {
 }
 
 /** DetailType of the event published when an instance asks for a tenant outside the allowed list. */
-export const REFUSED_DETAIL_TYPE = 'Agent Enrollment Refused';
+export const REFUSED_DETAIL_TYPE = ENROLLMENT_OUTCOME.refused;
 /** Dead-letter `reason` attribute values. */
 export const DEAD_LETTER_REASON = {
   malformed: 'malformed-event',

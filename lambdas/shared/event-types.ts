@@ -12,6 +12,16 @@ export const RECONCILE_ENROLLMENT = 'Reconcile Enrollment';
 /** Run Command's per-instance status change, one event per (command, instance) transition. */
 export const COMMAND_INVOCATION_STATUS_CHANGE = 'EC2 Command Invocation Status-change Notification';
 
+/** Outcomes the enrollment functions publish on the project bus (and may publish nothing else). */
+export const ENROLLMENT_OUTCOME = {
+  /** Enroll: an instance asked for a tenant outside the allowed list. */
+  refused: 'Agent Enrollment Refused',
+  /** Status: the install command succeeded. */
+  enrolled: 'Agent Enrolled',
+  /** Status: the install command failed. */
+  failed: 'Agent Enrollment Failed',
+} as const;
+
 export const LAUNCHING_TRANSITION = 'autoscaling:EC2_INSTANCE_LAUNCHING';
 export const TEST_NOTIFICATION = 'autoscaling:TEST_NOTIFICATION';
 

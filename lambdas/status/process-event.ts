@@ -5,6 +5,7 @@ import { CreateTagsCommand, DeleteTagsCommand, type EC2Client, type Tag } from '
 import { type EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import type { SSMClient } from '@aws-sdk/client-ssm';
 import { errorMessage, errorName } from '../shared/aws';
+import { ENROLLMENT_OUTCOME } from '../shared/event-types';
 import { isNoActiveLifecycleAction, type LifecycleResult } from '../shared/lifecycle';
 import { AGENT_TAGS } from '../shared/tags';
 import { type LifecyclePlan, type OutcomePlan, planOutcome, type SkipReason } from './decide';
@@ -27,8 +28,8 @@ export interface StatusDependencies {
 }
 
 /** DetailTypes of the outcome events on the project bus. */
-export const ENROLLED_DETAIL_TYPE = 'Agent Enrolled';
-export const ENROLLMENT_FAILED_DETAIL_TYPE = 'Agent Enrollment Failed';
+export const ENROLLED_DETAIL_TYPE = ENROLLMENT_OUTCOME.enrolled;
+export const ENROLLMENT_FAILED_DETAIL_TYPE = ENROLLMENT_OUTCOME.failed;
 
 /** Metric names, each a Count. Install and reload outcomes are counted apart so an alarm on failed enrollments ignores reloads. */
 export const METRIC = {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { isValidCidr } from './cidr';
+import { canonicalCidr, isValidCidr } from './cidr';
 import { fargateSizeProblem } from './fargate';
 
 /**
@@ -24,7 +24,15 @@ const tenantId = z.string().superRefine((value, ctx) => {
   if (problem) ctx.addIssue({ code: 'custom', message: problem, input: value });
 });
 
-const cidr = z.string().refine(isValidCidr, { message: 'not a valid IPv4 CIDR block (a.b.c.d/n)' });
+const cidr = z
+  .string()
+  .refine(isValidCidr, { message: 'not a valid IPv4 CIDR block (a.b.c.d/n)' })
+  .superRefine((value, ctx) => {
+    const canonical = canonicalCidr(value);
+    if (canonical !== undefined && canonical !== value) {
+      ctx.addIssue({ code: 'custom', message: `"${value}" has host bits set: write the block as ${canonical}`, input: value });
+    }
+  });
 
 const positiveDays = z.number().int('must be a whole number of days').positive('retention must be positive');
 

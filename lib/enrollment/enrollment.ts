@@ -12,6 +12,7 @@ import { Construct } from 'constructs';
 import {
   COMMAND_INVOCATION_STATUS_CHANGE,
   EC2_STATE_CHANGE,
+  ENROLLMENT_OUTCOME,
   LIFECYCLE_LAUNCH,
   RECONCILE_ENROLLMENT,
 } from '../../lambdas/shared/event-types';
@@ -320,7 +321,9 @@ export class Enrollment extends Construct {
         sid: 'PublishOutcome',
         actions: ['events:PutEvents'],
         resources: [props.eventBus.eventBusArn],
-        conditions: { StringEquals: { 'events:source': EVENT_SOURCE } },
+        conditions: {
+          StringEquals: { 'events:source': EVENT_SOURCE, 'events:detail-type': [ENROLLMENT_OUTCOME.enrolled, ENROLLMENT_OUTCOME.failed] },
+        },
       }),
     );
     const policy = role.node.tryFindChild('DefaultPolicy') ?? role;
@@ -370,7 +373,15 @@ export class Enrollment extends Construct {
     // Exactly the calls the handler makes (see lambdas/enroll): batch variants share these actions.
     this.queue.grant(fn, 'sqs:ChangeMessageVisibility');
     this.deadLetterQueue.grant(fn, 'sqs:SendMessage');
-    props.eventBus.grantPutEventsTo(fn);
+    // Its own outcome only: never `Reconcile Enrollment` or a refresh request.
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'PublishRefusal',
+        actions: ['events:PutEvents'],
+        resources: [props.eventBus.eventBusArn],
+        conditions: { StringEquals: { 'events:source': EVENT_SOURCE, 'events:detail-type': ENROLLMENT_OUTCOME.refused } },
+      }),
+    );
     fn.addToRolePolicy(
       new iam.PolicyStatement({
         sid: 'ReadAgentConfigVersions',

@@ -1,3 +1,4 @@
+import { canonicalCidr } from '../../lib/config/cidr';
 import { ConfigError, loadConfig, mergeConfig } from '../../lib/config/load';
 import { tenantIdProblem } from '../../lib/config/schema';
 
@@ -49,6 +50,12 @@ describe('rejected values name the field and the value', () => {
     [{ ingest: { allowedCidrs: ['10.0.0.0/33'] } }, 'ingest.allowedCidrs[0]', '"10.0.0.0/33"'],
     [{ ingest: { allowedCidrs: ['300.0.0.0/8'] } }, 'ingest.allowedCidrs[0]', '"300.0.0.0/8"'],
     [{ network: { vpc: { mode: 'create', cidr: 'banana' } } }, 'network.vpc.cidr', '"banana"'],
+    [
+      { network: { vpc: { mode: 'create', cidr: '10.0.0.1/16' } } },
+      'network.vpc.cidr',
+      '"10.0.0.1/16" has host bits set: write the block as 10.0.0.0/16',
+    ],
+    [{ ingest: { allowedCidrs: ['192.168.1.77/24'] } }, 'ingest.allowedCidrs[0]', 'write the block as 192.168.1.0/24'],
     [{ services: { mimir: { cpu: 1024, memoryMiB: 1000 } } }, 'services.mimir', 'memoryMiB 1000'],
     [{ services: { loki: { cpu: 300 } } }, 'services.loki', 'cpu 300'],
     [{ images: { mimir: 'grafana/mimir:latest' } }, 'images.mimir', 'grafana/mimir:latest'],
@@ -112,5 +119,20 @@ describe('merging sources', () => {
     ]);
     expect(config.retention.metricsDays).toBe(60);
     expect(config.retention.logsDays).toBe(7);
+  });
+});
+
+describe('canonicalCidr', () => {
+  test.each([
+    ['10.0.0.1/16', '10.0.0.0/16'],
+    ['10.40.0.0/16', '10.40.0.0/16'],
+    ['255.255.255.255/0', '0.0.0.0/0'],
+    ['203.0.113.7/32', '203.0.113.7/32'],
+    ['172.31.255.255/12', '172.16.0.0/12'],
+  ])('%s → %s', (value, canonical) => {
+    expect(canonicalCidr(value)).toBe(canonical);
+  });
+  test('is undefined for an invalid block', () => {
+    expect(canonicalCidr('10.0.0.0/33')).toBeUndefined();
   });
 });

@@ -167,7 +167,9 @@ describe('enrollment infrastructure', () => {
         'ForAllValues:StringEquals': { 'aws:TagKeys': ['lgtm:lifecycle-group', 'lgtm:lifecycle-hook', 'lgtm:agent-failure'] },
       });
       const put = statements.find((s) => s.Action === 'events:PutEvents');
-      expect(put?.Condition).toEqual({ StringEquals: { 'events:source': 'lgtm-fleet' } });
+      expect(put?.Condition).toEqual({
+        StringEquals: { 'events:source': 'lgtm-fleet', 'events:detail-type': ['Agent Enrolled', 'Agent Enrollment Failed'] },
+      });
     });
   });
 
@@ -251,6 +253,15 @@ describe('enrollment infrastructure', () => {
     test('completes lifecycle actions of Auto Scaling groups only', () => {
       const [complete] = find('autoscaling:CompleteLifecycleAction');
       expect(JSON.stringify(complete.Resource)).toContain(':autoScalingGroup:*:autoScalingGroupName/*');
+    });
+
+    test('may publish only its own Agent Enrollment Refused events from lgtm-fleet on the project bus', () => {
+      const puts = statements().filter((s) => [s.Action].flat().includes('events:PutEvents'));
+      expect(puts).toHaveLength(1);
+      expect(puts[0].Resource).toEqual({ 'Fn::GetAtt': [logicalIdOf(template, 'AWS::Events::EventBus', 'EventBus'), 'Arn'] });
+      expect(puts[0].Condition).toEqual({
+        StringEquals: { 'events:source': 'lgtm-fleet', 'events:detail-type': 'Agent Enrollment Refused' },
+      });
     });
 
     test('every action the handler sends is allowed, and nothing else', () => {
