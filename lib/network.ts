@@ -75,6 +75,7 @@ export class Network extends Construct {
         privateSubnetIds: imported.privateSubnetIds,
         privateSubnetRouteTableIds: imported.privateSubnetRouteTableIds,
         publicSubnetIds: imported.publicSubnetIds,
+        publicSubnetRouteTableIds: imported.publicSubnetRouteTableIds,
       });
       if (imported.createS3GatewayEndpoint) {
         vpc.addGatewayEndpoint('S3', {

@@ -1,4 +1,4 @@
-import { Match, type Template } from 'aws-cdk-lib/assertions';
+import { Annotations, Match, type Template } from 'aws-cdk-lib/assertions';
 import { decodeConfig } from '../lambdas/shared/config-files';
 import { deadLetterQueuePlaceholder } from '../lib/render/grafana-alerts';
 import { containerNamed, containersOf, logicalIdOf, nagViolations, resourcesOf, statementsOfRole, synthStack } from './helpers';
@@ -340,6 +340,19 @@ describe('default configuration', () => {
 });
 
 describe('configuration variants', () => {
+  test('an imported VPC with public subnets and their route tables synthesizes without a warning', () => {
+    const publicSubnets = { publicSubnetIds: ['subnet-0123456789abcdef2', 'subnet-0123456789abcdef3'] };
+    const warnings = (vpc: Record<string, unknown>) =>
+      Annotations.fromStack(synthStack({ network: { vpc: { ...IMPORTED_VPC, ...vpc } } }).stack)
+        .findWarning('*', Match.stringLikeRegexp('routeTableId'))
+        .map((w) => w.id);
+    expect(warnings(publicSubnets).length).toBe(2);
+    expect(warnings({ ...publicSubnets, publicSubnetRouteTableIds: ['rtb-0123456789abcdef2', 'rtb-0123456789abcdef3'] })).toEqual([]);
+    expect(() =>
+      synthStack({ network: { vpc: { ...IMPORTED_VPC, ...publicSubnets, publicSubnetRouteTableIds: ['rtb-0123456789abcdef2'] } } }),
+    ).toThrow('needs one route table per public subnet (2)');
+  });
+
   test('an existing bucket can be used as it is: not created, not changed, its prefixes granted to the task roles', () => {
     const { template } = synthStack({ storage: { bucketName: 'rag-mimir-pos-s3', importBucket: true } });
     // Only the access-log bucket is created; no policy is written on the imported one.
@@ -505,7 +518,13 @@ describe('cdk-nag AwsSolutions', () => {
       'internet-facing Grafana in a fixed region',
       {
         env: { account: '123456789012', region: 'eu-west-1' },
-        network: { vpc: { ...IMPORTED_VPC, publicSubnetIds: ['subnet-0123456789abcdef2', 'subnet-0123456789abcdef3'] } },
+        network: {
+          vpc: {
+            ...IMPORTED_VPC,
+            publicSubnetIds: ['subnet-0123456789abcdef2', 'subnet-0123456789abcdef3'],
+            publicSubnetRouteTableIds: ['rtb-0123456789abcdef2', 'rtb-0123456789abcdef3'],
+          },
+        },
         grafana: {
           internetFacing: true,
           certificateArn: 'arn:aws:acm:eu-west-1:123456789012:certificate/12345678-1234-1234-1234-123456789012',

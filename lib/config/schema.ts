@@ -101,6 +101,8 @@ const importVpc = z.strictObject({
   privateSubnetRouteTableIds: z.array(z.string().regex(/^rtb-[0-9a-f]{8,17}$/, { message: 'not a route table ID (rtb-…)' })).optional(),
   /** Public subnets, needed only for an internet-facing Grafana. */
   publicSubnetIds: z.array(z.string().regex(/^subnet-[0-9a-f]{8,17}$/, { message: 'not a subnet ID (subnet-…)' })).optional(),
+  /** Route tables of the public subnets, in the same order (CDK warns about each public subnet without one). */
+  publicSubnetRouteTableIds: z.array(z.string().regex(/^rtb-[0-9a-f]{8,17}$/, { message: 'not a route table ID (rtb-…)' })).optional(),
   /** Whether the stack adds an S3 gateway endpoint to the imported VPC's route tables. */
   createS3GatewayEndpoint: z.boolean().default(false),
 });
@@ -679,6 +681,14 @@ export const configSchema = z
           path: ['network', 'vpc', 'privateSubnetRouteTableIds'],
           message: 'needs one route table per private subnet',
           input: vpc.privateSubnetRouteTableIds,
+        });
+      }
+      if (vpc.publicSubnetRouteTableIds && vpc.publicSubnetRouteTableIds.length !== (vpc.publicSubnetIds?.length ?? 0)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['network', 'vpc', 'publicSubnetRouteTableIds'],
+          message: `needs one route table per public subnet (${vpc.publicSubnetIds?.length ?? 0})`,
+          input: vpc.publicSubnetRouteTableIds,
         });
       }
       if (vpc.createS3GatewayEndpoint && !vpc.privateSubnetRouteTableIds) {
