@@ -22,6 +22,7 @@ import { decideInstance, lifecycleResultOnSkip, type WaitReason } from './decide
 import { describeInstances, describeLifecycleStates, describeManagedNodes, getAgentConfigs, PENDING_WAIT, type Platform } from './lookup';
 import { BatchCounters, type InstanceOutcome, METRIC } from './outcomes';
 import { type EnrollRequest, type LifecycleContext, type ParsedRecord, parseRecord } from './requests';
+import { planRetry } from './retry';
 import type { EnrollSettings, LifecycleResult } from './settings';
 
 export interface EnrollClients {
@@ -658,30 +659,4 @@ class EnrollBatch {
       single.addMetric(METRIC.skipped, MetricUnit.Count, count);
     }
   }
-}
-
-export interface RetryPlan {
-  readonly delaySeconds: number;
-  /** False when the queue's own visibility timeout already gives this delay. */
-  readonly changeVisibility: boolean;
-}
-
-/**
- * Exponential backoff while waiting for SSM: base × 2^(receives − 1), where the base is the
- * queue's visibility timeout when known (so the first retry needs no call) and 30 s otherwise; at
- * most the configured maximum (or the queue's timeout, if longer); never past the deadline, so
- * the record comes back in time to be dead-lettered; at least one second.
- */
-export function planRetry(
-  receiveCount: number,
-  remainingSeconds: number,
-  settings: Pick<EnrollSettings, 'retryBaseSeconds' | 'retryMaxSeconds' | 'queueVisibilityTimeoutSeconds'>,
-): RetryPlan {
-  const queueTimeout = settings.queueVisibilityTimeoutSeconds;
-  const base = queueTimeout ?? settings.retryBaseSeconds;
-  const max = Math.max(settings.retryMaxSeconds, queueTimeout ?? 0);
-  const exponent = Math.min(Math.max(receiveCount - 1, 0), 20);
-  const backoff = Math.min(base * 2 ** exponent, max);
-  const delaySeconds = Math.max(1, Math.min(backoff, Math.ceil(remainingSeconds)));
-  return { delaySeconds, changeVisibility: delaySeconds !== queueTimeout };
 }

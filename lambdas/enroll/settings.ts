@@ -11,6 +11,7 @@ import {
   requireString,
 } from '../shared/env';
 import { LIFECYCLE_RESULTS, type LifecycleResult } from '../shared/lifecycle';
+import { RETRY_BASE_SECONDS, RETRY_MAX_SECONDS } from './retry';
 
 export type { LifecycleResult } from '../shared/lifecycle';
 
@@ -115,7 +116,7 @@ export function loadEnrollSettings(env: Environment): EnrollSettings {
       visibilityTimeout === ''
         ? undefined
         : requireInteger(env, 'QUEUE_VISIBILITY_TIMEOUT_SECONDS', { min: 1, max: MAX_VISIBILITY_TIMEOUT }),
-    retryBaseSeconds: 30,
-    retryMaxSeconds: 300,
+    retryBaseSeconds: RETRY_BASE_SECONDS,
+    retryMaxSeconds: RETRY_MAX_SECONDS,
   };
 }

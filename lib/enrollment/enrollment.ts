@@ -9,6 +9,7 @@ import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Arn, ArnFormat, Duration, Stack, Validations } from 'aws-cdk-lib/core';
 import { Construct } from 'constructs';
+import { RETRY_BASE_SECONDS, RETRY_MAX_SECONDS, receivesUntilDeadline } from '../../lambdas/enroll/retry';
 import {
   COMMAND_INVOCATION_STATUS_CHANGE,
   EC2_STATE_CHANGE,
@@ -108,7 +109,8 @@ export class Enrollment extends Construct {
       updateMethod: 'NewVersion',
     });
 
-    // The handler dead-letters on its deadline; the receive count only catches poison messages.
+    // The handler dead-letters on its deadline (with the reason, ending a waiting launch with
+    // lifecycleFailureResult); SQS's receive count must never get there first, so it follows the deadline.
     ({
       queue: this.queue,
       deadLetterQueue: this.deadLetterQueue,
@@ -116,7 +118,7 @@ export class Enrollment extends Construct {
     } = createEventQueue(this, {
       events: 'enrollment events',
       visibilityTimeout: ENROLL_QUEUE_VISIBILITY,
-      maxReceiveCount: 50,
+      maxReceiveCount: enrollMaxReceiveCount(deadline),
     }));
 
     const enroll = new LgtmFunction(this, 'Enroll', {
@@ -437,4 +439,23 @@ export class Enrollment extends Construct {
       'Any Auto Scaling group may opt into lifecycle-hook enrollment; the handler completes only actions of launches it was sent.',
     );
   }
+}
+
+/** Receives beyond those the retry schedule needs to reach the deadline: failed invocations, throttled batches. */
+export const EXTRA_RECEIVES = 10;
+
+/**
+ * The enrollment queue's `maxReceiveCount` for a deadline: the receives the handler's retry
+ * schedule takes to reach the deadline (lambdas/enroll/retry.ts), plus {@link EXTRA_RECEIVES}.
+ */
+export function enrollMaxReceiveCount(deadline: Duration): number {
+  const receives = receivesUntilDeadline(deadline.toSeconds(), {
+    retryBaseSeconds: RETRY_BASE_SECONDS,
+    retryMaxSeconds: RETRY_MAX_SECONDS,
+    queueVisibilityTimeoutSeconds: ENROLL_QUEUE_VISIBILITY.toSeconds(),
+  });
+  const count = receives + EXTRA_RECEIVES;
+  // SQS allows 1 to 1000.
+  if (count > 1000) throw new Error(`enrollment.deadlineMinutes ${deadline.toMinutes()} needs ${count} receives, over SQS's 1000`);
+  return count;
 }

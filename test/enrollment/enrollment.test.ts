@@ -1,4 +1,5 @@
 import { Match, type Template } from 'aws-cdk-lib/assertions';
+import { planRetry } from '../../lambdas/enroll/retry';
 import { logicalIdOf, resourcesOf, statementsOfRole, synthStack } from '../helpers';
 
 describe('enrollment infrastructure', () => {
@@ -41,10 +42,39 @@ describe('enrollment infrastructure', () => {
     });
   });
 
+  test.each([15, 240, 720])(
+    'with a %i-minute deadline, the handler dead-letters a waiting request (with its reason) before SQS would',
+    (deadlineMinutes) => {
+      const { template: t } = synthStack({ enrollment: { deadlineMinutes } });
+      const queue = resourcesOf(t, 'AWS::SQS::Queue')[logicalIdOf(t, 'AWS::SQS::Queue', 'EnrollmentQueue')].Properties;
+      const env = (
+        resourcesOf(t, 'AWS::Lambda::Function')[logicalIdOf(t, 'AWS::Lambda::Function', 'EnrollmentEnrollFunction')].Properties
+          .Environment as { Variables: Record<string, string> }
+      ).Variables;
+      // Play the handler's own retry schedule with the settings the function gets.
+      const settings = {
+        retryBaseSeconds: 30,
+        retryMaxSeconds: 300,
+        queueVisibilityTimeoutSeconds: Number(env.QUEUE_VISIBILITY_TIMEOUT_SECONDS),
+      };
+      let remaining = Number(env.ENROLL_DEADLINE_SECONDS);
+      expect(remaining).toBe(deadlineMinutes * 60);
+      let receive = 1;
+      while (remaining > 0) {
+        remaining -= planRetry(receive, remaining, settings).delaySeconds;
+        receive++;
+      }
+      // At `receive` the deadline has passed: the handler dead-letters the request itself.
+      const { maxReceiveCount } = queue.RedrivePolicy as { maxReceiveCount: number };
+      expect(receive).toBeLessThan(maxReceiveCount);
+      expect(maxReceiveCount).toBeLessThanOrEqual(1000);
+    },
+  );
+
   test('the queue is encrypted, TLS-only and redrives to a dead-letter queue with an alarm on it', () => {
     const queue = resourcesOf(template, 'AWS::SQS::Queue')[queueId()].Properties;
     expect(queue.SqsManagedSseEnabled).toBe(true);
-    expect(queue.RedrivePolicy).toEqual({ deadLetterTargetArn: { 'Fn::GetAtt': [dlqId(), 'Arn'] }, maxReceiveCount: 50 });
+    expect(queue.RedrivePolicy).toEqual({ deadLetterTargetArn: { 'Fn::GetAtt': [dlqId(), 'Arn'] }, maxReceiveCount: expect.any(Number) });
     // Lambda requires the visibility timeout to cover the function timeout; the handler relies on the same value.
     const enroll = resourcesOf(template, 'AWS::Lambda::Function')[
       logicalIdOf(template, 'AWS::Lambda::Function', 'EnrollmentEnrollFunction')

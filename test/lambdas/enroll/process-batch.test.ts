@@ -3,7 +3,7 @@ import { CreateTagsCommand, DescribeInstancesCommand } from '@aws-sdk/client-ec2
 import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { SendMessageBatchCommand } from '@aws-sdk/client-sqs';
 import { DescribeInstanceInformationCommand, GetParametersCommand, SendCommandCommand } from '@aws-sdk/client-ssm';
-import { planRetry } from '../../../lambdas/enroll/process-batch';
+import { planRetry } from '../../../lambdas/enroll/retry';
 import { loadSampleEvent, sqsRecord } from '../fixtures';
 import { agentConfigValue, awsError, FakeAws, testSettings } from './fake-aws';
 
