@@ -24,6 +24,7 @@ export const EXPECTED_RESOURCE_TYPES: readonly string[] = [
   'AWS::EC2::SubnetRouteTableAssociation',
   'AWS::EC2::VPC',
   'AWS::EC2::VPCEndpoint',
+  'AWS::DynamoDB::Table',
   'AWS::EC2::VPCGatewayAttachment',
   'AWS::ECR::PullThroughCacheRule',
   'AWS::ECS::Cluster',

@@ -26,6 +26,7 @@ const RERUN = 'run `npm test`, the handler tests record them';
 /** The SDK v3 clients the handlers use: npm package (under @aws-sdk/), client class, IAM service prefix. */
 const SERVICES = [
   { pkg: 'client-auto-scaling', client: 'AutoScalingClient', prefix: 'autoscaling' },
+  { pkg: 'client-dynamodb', client: 'DynamoDBClient', prefix: 'dynamodb' },
   { pkg: 'client-ec2', client: 'EC2Client', prefix: 'ec2' },
   { pkg: 'client-ecs', client: 'ECSClient', prefix: 'ecs' },
   { pkg: 'client-eventbridge', client: 'EventBridgeClient', prefix: 'events' },
@@ -35,6 +36,8 @@ const SERVICES = [
 
 /** API calls authorized by another action's permission. */
 const ACTION_OF_CALL: Record<string, string> = {
+  // A transaction is authorized item by item; the enroll handler's items are all Puts.
+  'dynamodb:TransactWriteItems': 'dynamodb:PutItem',
   'sqs:SendMessageBatch': 'sqs:SendMessage',
   'sqs:ChangeMessageVisibilityBatch': 'sqs:ChangeMessageVisibility',
   'sqs:DeleteMessageBatch': 'sqs:DeleteMessage',

@@ -1,4 +1,5 @@
 import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SQSClient } from '@aws-sdk/client-sqs';
@@ -18,6 +19,7 @@ import { loadEnrollSettings } from './settings';
 const dependencies: EnrollDependencies = {
   settings: loadEnrollSettings(process.env),
   clients: {
+    dynamodb: new DynamoDBClient(SDK_CLIENT_CONFIG),
     ec2: new EC2Client(SDK_CLIENT_CONFIG),
     ssm: new SSMClient(SDK_CLIENT_CONFIG),
     sqs: new SQSClient(SDK_CLIENT_CONFIG),

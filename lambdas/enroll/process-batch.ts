@@ -1,6 +1,7 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { type AutoScalingClient, CompleteLifecycleActionCommand } from '@aws-sdk/client-auto-scaling';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CreateTagsCommand, type EC2Client, type Tag } from '@aws-sdk/client-ec2';
 import { type EventBridgeClient, PutEventsCommand, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
 import { ChangeMessageVisibilityBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
@@ -10,6 +11,7 @@ import { chunk, errorMessage, errorName, isThrottlingError } from '../shared/aws
 import { sendToDeadLetterQueue } from '../shared/dead-letter';
 import { ENROLLMENT_OUTCOME } from '../shared/event-types';
 import { isNoActiveLifecycleAction } from '../shared/lifecycle';
+import { claimLaunches } from './claims';
 import {
   agentConfigParameterName,
   buildInstallCommand,
@@ -19,6 +21,7 @@ import {
   SEND_COMMAND_CHUNK,
 } from './command';
 import { decideInstance, lifecycleResultOnSkip, type WaitReason } from './decide';
+import type { InstanceFacts } from './lookup';
 import { describeInstances, describeLifecycleStates, describeManagedNodes, getAgentConfigs, PENDING_WAIT, type Platform } from './lookup';
 import { BatchCounters, type InstanceOutcome, METRIC } from './outcomes';
 import { type EnrollRequest, type LifecycleContext, type ParsedRecord, parseRecord } from './requests';
@@ -26,6 +29,7 @@ import { planRetry } from './retry';
 import type { EnrollSettings, LifecycleResult } from './settings';
 
 export interface EnrollClients {
+  readonly dynamodb: DynamoDBClient;
   readonly ec2: EC2Client;
   readonly ssm: SSMClient;
   readonly sqs: SQSClient;
@@ -200,10 +204,41 @@ class EnrollBatch {
     }
 
     const ready = await this.checkManaged(candidates);
-    await this.sendInstallCommands(ready);
+    await this.sendInstallCommands(await this.claim(ready, described.found, instances));
     await this.writeLifecycleTags(instances);
     await this.publishRefusals(refused);
     await this.handleLifecycleSkips(instances);
+  }
+
+  /**
+   * Keeps the launches this invocation claims (see claims.ts): a launch another invocation claimed
+   * is skipped as in flight (a waiting lifecycle action checks again until that command ends), and
+   * a claim that could not be written is retried with its record.
+   */
+  private async claim(
+    ready: Map<string, { tenant: string; platform: Platform }>,
+    facts: ReadonlyMap<string, InstanceFacts>,
+    instances: Map<string, TrackedInstance>,
+  ): Promise<Map<string, { tenant: string; platform: Platform }>> {
+    if (ready.size === 0) return ready;
+    const claims = [...ready.keys()].map((instanceId) => ({ instanceId, launchTime: facts.get(instanceId)?.launchTime ?? 'unknown' }));
+    const result = await claimLaunches(
+      this.clients.dynamodb,
+      this.settings.claimTableName,
+      claims,
+      this.now,
+      this.settings.commandTimeoutSeconds,
+    );
+    for (const failed of result.failed) this.failAll(failed.instanceIds, 'claim-failed', failed.error);
+    for (const instanceId of result.taken) {
+      const detail = 'another invocation claimed this launch and sends its install command';
+      if (instances.get(instanceId)?.lifecycle !== undefined) {
+        this.setOutcome(instanceId, { status: 'waiting', reason: 'lifecycle-install-in-flight', detail });
+      } else {
+        this.setOutcome(instanceId, { status: 'skipped', reason: 'enrollment-in-flight', detail });
+      }
+    }
+    return new Map([...ready].filter(([instanceId]) => result.claimed.has(instanceId)));
   }
 
   /** Keeps the candidates that SSM manages and sees online; the others wait. */

@@ -17,6 +17,8 @@ export type { LifecycleResult } from '../shared/lifecycle';
 
 /** Everything the enroll handler is configured with, read once from its environment. */
 export interface EnrollSettings {
+  /** DynamoDB table of launch claims: one install command per launch across invocations (CLAIM_TABLE_NAME). */
+  readonly claimTableName: string;
   /** SSM command document installing Alloy on Linux (LINUX_DOCUMENT_NAME). */
   readonly linuxDocumentName: string;
   /** SSM command document installing Alloy on Windows (WINDOWS_DOCUMENT_NAME). */
@@ -93,6 +95,7 @@ export function loadEnrollSettings(env: Environment): EnrollSettings {
   const commandLogGroup = optionalString(env, 'COMMAND_LOG_GROUP', '');
   const visibilityTimeout = optionalString(env, 'QUEUE_VISIBILITY_TIMEOUT_SECONDS', '');
   return {
+    claimTableName: requireString(env, 'CLAIM_TABLE_NAME'),
     linuxDocumentName: requireString(env, 'LINUX_DOCUMENT_NAME'),
     windowsDocumentName: requireString(env, 'WINDOWS_DOCUMENT_NAME'),
     parameterPrefix,

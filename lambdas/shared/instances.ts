@@ -15,6 +15,8 @@ export interface InstanceFacts {
   /** i386, x86_64, arm64, x86_64_mac, arm64_mac. */
   readonly architecture: string;
   readonly tags: ReadonlyMap<string, string>;
+  /** When this launch started (ISO 8601); a stopped and started instance has a new one. */
+  readonly launchTime?: string;
 }
 
 export function instanceFacts(instance: Instance): InstanceFacts | undefined {
@@ -27,5 +29,6 @@ export function instanceFacts(instance: Instance): InstanceFacts | undefined {
     platform: isWindows ? 'windows' : 'linux',
     architecture: instance.Architecture ?? 'unknown',
     tags: new Map((instance.Tags ?? []).filter((tag) => tag.Key !== undefined).map((tag) => [tag.Key as string, tag.Value ?? ''])),
+    launchTime: instance.LaunchTime?.toISOString(),
   };
 }

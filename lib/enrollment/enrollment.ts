@@ -1,4 +1,5 @@
 import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -7,8 +8,9 @@ import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
-import { Arn, ArnFormat, Duration, Stack, Validations } from 'aws-cdk-lib/core';
+import { Arn, ArnFormat, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib/core';
 import { Construct } from 'constructs';
+import { CLAIM_ATTRIBUTES } from '../../lambdas/enroll/claim-table';
 import { RETRY_BASE_SECONDS, RETRY_MAX_SECONDS, receivesUntilDeadline } from '../../lambdas/enroll/retry';
 import {
   COMMAND_INVOCATION_STATUS_CHANGE,
@@ -60,6 +62,8 @@ export interface EnrollmentProps {
 export class Enrollment extends Construct {
   public readonly queue: sqs.Queue;
   public readonly deadLetterQueue: sqs.Queue;
+  /** Launch claims: one install command per instance launch, also across concurrent invocations (lambdas/enroll/claims.ts). */
+  public readonly claimTable: dynamodb.Table;
   public readonly deadLetterAlarm: cloudwatch.Alarm;
   public readonly enrollFunction: lambda.Function;
   public readonly linuxDocument: ssm.CfnDocument;
@@ -121,6 +125,18 @@ export class Enrollment extends Construct {
       maxReceiveCount: enrollMaxReceiveCount(deadline),
     }));
 
+    this.claimTable = new dynamodb.Table(this, 'Claims', {
+      partitionKey: { name: CLAIM_ATTRIBUTES.key, type: dynamodb.AttributeType.STRING },
+      timeToLiveAttribute: CLAIM_ATTRIBUTES.expiresAt,
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      // Claims live for one command timeout: nothing to keep or restore.
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    Validations.of(this.claimTable).acknowledge({
+      id: 'AwsSolutions-DDB3',
+      reason: 'Claims expire after one command timeout; restoring old claims would only block re-enrollment.',
+    });
+
     const enroll = new LgtmFunction(this, 'Enroll', {
       handlerFolder: 'enroll',
       description: 'lgtm-fleet: installs the Alloy agent on launched instances through SSM',
@@ -128,6 +144,7 @@ export class Enrollment extends Construct {
       logRetentionDays: config.retention.containerLogsDays,
       timeout: ENROLL_TIMEOUT,
       environment: {
+        CLAIM_TABLE_NAME: this.claimTable.tableName,
         LINUX_DOCUMENT_NAME: this.linuxDocument.ref,
         WINDOWS_DOCUMENT_NAME: this.windowsDocument.ref,
         PARAMETER_PREFIX: parameterPrefix(config),
@@ -384,6 +401,8 @@ export class Enrollment extends Construct {
         conditions: { StringEquals: { 'events:source': EVENT_SOURCE, 'events:detail-type': ENROLLMENT_OUTCOME.refused } },
       }),
     );
+    // TransactWriteItems is authorized item by item: each claim is a conditional PutItem.
+    this.claimTable.grant(fn, 'dynamodb:PutItem');
     fn.addToRolePolicy(
       new iam.PolicyStatement({
         sid: 'ReadAgentConfigVersions',

@@ -300,6 +300,7 @@ describe('enrollment infrastructure', () => {
         [
           'autoscaling:CompleteLifecycleAction',
           'autoscaling:DescribeAutoScalingInstances',
+          'dynamodb:PutItem',
           'ec2:CreateTags',
           'ec2:DescribeInstances',
           'events:PutEvents',
@@ -324,5 +325,27 @@ describe('enrollment infrastructure', () => {
       expect(resourcesOf(template, 'AWS::IAM::Role')[roleId].Properties.ManagedPolicyArns).toBeUndefined();
       for (const s of statements()) for (const action of [s.Action].flat()) expect(String(action)).not.toMatch(/\*/);
     });
+  });
+});
+
+describe('launch claims', () => {
+  const { template } = synthStack();
+
+  test('an on-demand table keyed by launch, expiring claims by TTL, written by the enroll function only', () => {
+    const tableId = logicalIdOf(template, 'AWS::DynamoDB::Table', 'EnrollmentClaims');
+    template.hasResourceProperties('AWS::DynamoDB::Table', {
+      KeySchema: [{ AttributeName: 'launch', KeyType: 'HASH' }],
+      BillingMode: 'PAY_PER_REQUEST',
+      TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
+    });
+    const enroll = resourcesOf(template, 'AWS::Lambda::Function')[
+      logicalIdOf(template, 'AWS::Lambda::Function', 'EnrollmentEnrollFunction')
+    ];
+    expect((enroll.Properties.Environment as { Variables: Record<string, unknown> }).Variables.CLAIM_TABLE_NAME).toEqual({ Ref: tableId });
+    const put = statementsOfRole(template, 'EnrollmentEnrollRole').find((s) => s.Action === 'dynamodb:PutItem');
+    expect(JSON.stringify(put?.Resource)).toContain(tableId);
+    for (const role of ['EnrollmentStatusRole', 'EnrollmentReconcileRole']) {
+      expect(JSON.stringify(statementsOfRole(template, role))).not.toContain('dynamodb:');
+    }
   });
 });

@@ -1,4 +1,5 @@
 import { CompleteLifecycleActionCommand, DescribeAutoScalingInstancesCommand } from '@aws-sdk/client-auto-scaling';
+import { TransactWriteItemsCommand } from '@aws-sdk/client-dynamodb';
 import { CreateTagsCommand, DescribeInstancesCommand } from '@aws-sdk/client-ec2';
 import { DescribeServicesCommand, UpdateServiceCommand } from '@aws-sdk/client-ecs';
 import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
@@ -25,7 +26,7 @@ import {
   settle,
   timeoutError,
 } from './fault-table';
-import { loadSampleEvent, sqsRecord } from './fixtures';
+import { loadSampleEvent, SAMPLE_LAUNCH_TIME, sqsRecord } from './fixtures';
 import { FakeFleet, type FleetInstance, instanceId, refuseAt } from './reconcile/fake-fleet';
 import { ALLOY_CONFIG, changeEvent, RENDERED, FakeAws as RefreshAws, serviceArn } from './refresh/fake-aws';
 import { INSTANCE_ID, invocationEvent, pendingTags, FakeAws as StatusAws } from './status/fake-aws';
@@ -254,6 +255,25 @@ describe('enroll', () => {
         runEnroll(new EnrollAws([{ id: RUNNING_ID, tags: { 'lgtm:agent-status': 'success', 'lgtm:agent-version': '1.21.0' } }]), [
           sqsRecord(RUNNING),
         ]),
+    },
+    {
+      fault: 'duplicate: the same launch already claimed by a concurrent invocation',
+      expected: ['skipped'],
+      run: () => {
+        const aws = new EnrollAws([{ id: RUNNING_ID }]);
+        // The other invocation's claim, within the command timeout: it sends the command, this one does not.
+        aws.claims.set(`${RUNNING_ID}#${SAMPLE_LAUNCH_TIME.toISOString()}`, Math.floor(ENROLL_NOW.getTime() / 1000) + 600);
+        return runEnroll(aws, [sqsRecord(RUNNING)]);
+      },
+    },
+    {
+      fault: 'ThrottlingException from the launch claim (DynamoDB) past the SDK retries',
+      expected: ['retried'],
+      run: () => {
+        const aws = new EnrollAws([{ id: RUNNING_ID }]);
+        aws.dynamodb.on(TransactWriteItemsCommand).rejects(awsError('ThrottlingException', 'Rate exceeded'));
+        return runEnroll(aws, [sqsRecord(RUNNING)]);
+      },
     },
     {
       fault: 'duplicate: replay while the install command is in flight',

@@ -121,5 +121,9 @@ export function toEc2Instance(instance: InstanceShape): Instance {
     ...(windows ? { Platform: 'windows' as never } : {}),
     PlatformDetails: windows ? 'Windows' : 'Linux/UNIX',
     Tags: Object.entries(instance.tags ?? {}).map(([Key, Value]) => ({ Key, Value })),
+    LaunchTime: SAMPLE_LAUNCH_TIME,
   };
 }
+
+/** Launch time of every fake instance (the launch a claim is about). */
+export const SAMPLE_LAUNCH_TIME = new Date('2026-11-23T12:29:50.000Z');

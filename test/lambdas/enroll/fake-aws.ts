@@ -7,6 +7,12 @@ import {
   DescribeAutoScalingInstancesCommand,
   type DescribeAutoScalingInstancesCommandInput,
 } from '@aws-sdk/client-auto-scaling';
+import {
+  DynamoDBClient,
+  TransactionCanceledException,
+  TransactWriteItemsCommand,
+  type TransactWriteItemsCommandInput,
+} from '@aws-sdk/client-dynamodb';
 import { CreateTagsCommand, DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { EventBridgeClient, PutEventsCommand, type PutEventsCommandInput } from '@aws-sdk/client-eventbridge';
 import {
@@ -37,6 +43,7 @@ import { type EnrollSettings, loadEnrollSettings } from '../../../lambdas/enroll
 
 /** The environment the CDK construct is expected to give the enroll function. */
 export const TEST_ENV: Record<string, string> = {
+  CLAIM_TABLE_NAME: 'LgtmFleet-EnrollClaims',
   LINUX_DOCUMENT_NAME: 'LgtmFleet-InstallAlloy-Linux',
   WINDOWS_DOCUMENT_NAME: 'LgtmFleet-InstallAlloy-Windows',
   PARAMETER_PREFIX: '/LgtmFleet',
@@ -73,12 +80,14 @@ export function agentConfigValue(name: string, version: number): string {
 }
 
 export class FakeAws {
+  readonly dynamodbClient = new DynamoDBClient({ region: 'ap-northeast-2' });
   readonly ec2Client = new EC2Client({ region: 'ap-northeast-2' });
   readonly ssmClient = new SSMClient({ region: 'ap-northeast-2' });
   readonly sqsClient = new SQSClient({ region: 'ap-northeast-2' });
   readonly eventBridgeClient = new EventBridgeClient({ region: 'ap-northeast-2' });
   readonly autoScalingClient = new AutoScalingClient({ region: 'ap-northeast-2' });
 
+  readonly dynamodb = mockClient(this.dynamodbClient);
   readonly ec2 = mockClient(this.ec2Client);
   readonly ssm = mockClient(this.ssmClient);
   readonly sqs = mockClient(this.sqsClient);
@@ -98,6 +107,9 @@ export class FakeAws {
     ['/LgtmFleet/agent/team-a/linux', 2],
     ['/LgtmFleet/agent/team-a/windows', 1],
   ]);
+
+  /** Launch claims by key → expiry (epoch seconds), shared by every invocation on this fake. */
+  readonly claims = new Map<string, number>();
 
   readonly logger = new Logger({ serviceName: 'enroll', logLevel: 'SILENT' });
   readonly metrics = new Metrics({ namespace: 'LgtmFleetTest', serviceName: 'enroll' });
@@ -121,6 +133,7 @@ export class FakeAws {
   dependencies(now: Date, settings: EnrollSettings = testSettings()): EnrollDependencies {
     return {
       clients: {
+        dynamodb: this.dynamodbClient,
         ec2: this.ec2Client,
         ssm: this.ssmClient,
         sqs: this.sqsClient,
@@ -157,12 +170,15 @@ export class FakeAws {
 
   /** Number of AWS API calls made, across all clients. */
   totalCalls(): number {
-    return [this.ec2, this.ssm, this.sqs, this.eventBridge, this.autoScaling].reduce((sum, stub) => sum + stub.calls().length, 0);
+    return [this.dynamodb, this.ec2, this.ssm, this.sqs, this.eventBridge, this.autoScaling].reduce(
+      (sum, stub) => sum + stub.calls().length,
+      0,
+    );
   }
 
   callsByCommand(): Record<string, number> {
     const counts: Record<string, number> = {};
-    for (const stub of [this.ec2, this.ssm, this.sqs, this.eventBridge, this.autoScaling]) {
+    for (const stub of [this.dynamodb, this.ec2, this.ssm, this.sqs, this.eventBridge, this.autoScaling]) {
       for (const call of stub.calls()) {
         const name = (call.args[0] as object).constructor.name;
         counts[name] = (counts[name] ?? 0) + 1;
@@ -176,6 +192,22 @@ export class FakeAws {
   }
 
   private stubDefaults(): void {
+    // A conditional transaction, atomic as DynamoDB's: every claim written, or none and the reasons.
+    this.dynamodb.on(TransactWriteItemsCommand).callsFake((input: TransactWriteItemsCommandInput) => {
+      const items = (input.TransactItems ?? []).map((item) => item.Put);
+      if (items.length > 100) throw Object.assign(new Error('at most 100 items'), { name: 'ValidationException' });
+      const reasons = items.map((put) => {
+        const key = put?.Item?.launch?.S as string;
+        const now = Number(put?.ExpressionAttributeValues?.[':now']?.N);
+        const held = this.claims.get(key);
+        return { Code: held !== undefined && held >= now ? 'ConditionalCheckFailed' : 'None' };
+      });
+      if (reasons.some((reason) => reason.Code !== 'None')) {
+        throw new TransactionCanceledException({ message: 'Transaction cancelled', $metadata: {}, CancellationReasons: reasons });
+      }
+      for (const put of items) this.claims.set(put?.Item?.launch?.S as string, Number(put?.Item?.expiresAt?.N));
+      return {};
+    });
     this.ec2.on(DescribeInstancesCommand).callsFake((input) => {
       const ids: string[] = input.Filters?.find((filter: { Name?: string }) => filter.Name === 'instance-id')?.Values ?? [];
       if (ids.length > 200) throw Object.assign(new Error('too many filter values'), { name: 'InvalidParameterValue' });

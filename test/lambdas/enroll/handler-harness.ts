@@ -8,6 +8,7 @@
  *
  * Input: the SQS event as JSON in HARNESS_EVENT; the handler's variables in the environment.
  */
+import { DynamoDBClient, TransactWriteItemsCommand } from '@aws-sdk/client-dynamodb';
 import { CreateTagsCommand, DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { DescribeInstanceInformationCommand, GetParametersCommand, SendCommandCommand, SSMClient } from '@aws-sdk/client-ssm';
@@ -18,6 +19,8 @@ import { RESULT_MARKER } from '../handler-process';
 
 async function main(): Promise<void> {
   // Class-level mocks stub the prototype, so they also cover the clients the handler module created on import.
+  const dynamodb = mockClient(DynamoDBClient);
+  dynamodb.on(TransactWriteItemsCommand).resolves({});
   const ec2 = mockClient(EC2Client);
   const ssm = mockClient(SSMClient);
   const sqs = mockClient(SQSClient);

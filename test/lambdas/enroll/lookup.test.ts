@@ -6,7 +6,7 @@ import { agentConfigValue, awsError, FakeAws } from './fake-aws';
 const ids = (count: number) => Array.from({ length: count }, (_, index) => `i-${index.toString(16).padStart(17, '0')}`);
 
 describe('batched look-ups', () => {
-  test('DescribeInstances takes 200 IDs a call and reads platform, architecture, state and tags', async () => {
+  test('DescribeInstances takes 200 IDs a call and reads platform, architecture, state, tags and launch time', async () => {
     const all = ids(250);
     const aws = new FakeAws(all.map((id, index) => ({ id, platform: index === 0 ? 'windows' : 'linux', tags: { Name: `n${index}` } })));
 
@@ -22,6 +22,7 @@ describe('batched look-ups', () => {
       platform: 'windows',
       architecture: 'x86_64',
       tags: new Map([['Name', 'n0']]),
+      launchTime: '2026-11-23T12:29:50.000Z',
     });
   });
 

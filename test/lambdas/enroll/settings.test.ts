@@ -4,6 +4,7 @@ import { TEST_ENV } from './fake-aws';
 describe('enroll settings', () => {
   test('the full environment contract', () => {
     expect(loadEnrollSettings({ ...TEST_ENV, PARAMETER_PREFIX: '/LgtmFleet/', QUEUE_VISIBILITY_TIMEOUT_SECONDS: '60' })).toEqual({
+      claimTableName: 'LgtmFleet-EnrollClaims',
       linuxDocumentName: 'LgtmFleet-InstallAlloy-Linux',
       windowsDocumentName: 'LgtmFleet-InstallAlloy-Windows',
       parameterPrefix: '/LgtmFleet',
