@@ -11,12 +11,13 @@ import * as os from 'node:os';
 import { join, resolve } from 'node:path';
 import { benchBursts, CALLS_PER_INSTANCE_TARGET, MAX_IDS_PER_COMMAND } from './bench/burst';
 import { BUNDLE_TARGET_KB, benchLambdas, LOAD_RUNS, LOAD_TARGET_RATIO } from './bench/lambdas';
+import { ADDED_LATENCY_TARGET, benchLatency } from './bench/latency';
 import { BURST_UPDATES, benchRefresh, REFRESH_FLEETS, REFRESH_RUNS } from './bench/refresh';
 import { benchSynth, SYNTH_RUNS, SYNTH_TARGET_RATIO } from './bench/synth';
 import { markdownTable, progress, type Row } from './bench/table';
 
 const REPO = resolve(__dirname, '..');
-const SECTIONS = ['synth', 'lambdas', 'burst', 'refresh'] as const;
+const SECTIONS = ['synth', 'lambdas', 'burst', 'latency', 'refresh'] as const;
 type Section = (typeof SECTIONS)[number];
 
 /**
@@ -50,6 +51,7 @@ async function main(): Promise<number> {
     rows.push(...synth.rows);
     if (sections.has('lambdas')) rows.push(...(await benchLambdas(REPO, work, synth.assemblyDir)));
     if (sections.has('burst')) rows.push(...(await benchBursts()));
+    if (sections.has('latency')) rows.push(...(await benchLatency()));
     if (sections.has('refresh')) rows.push(...(await benchRefresh(REPO, synth.assemblyDir)));
   } finally {
     rmSync(work, { recursive: true, force: true });
@@ -140,6 +142,15 @@ It runs offline: no AWS credentials, no Docker, no network. Allow a few minutes 
   deliveries, and every record must be settled at the end. Time per event is
   \`processBatch\` wall time (mocks included) divided by the launches, median of 3 runs, after one
   unreported warm-up burst.
+- **Enrollment latency** (targets: the latency we add after SSM reports an instance online, p50 ≤
+  ${ADDED_LATENCY_TARGET.p50Seconds} s and p99 ≤ ${ADDED_LATENCY_TARGET.p99Seconds} s, and ≤ ${CALLS_PER_INSTANCE_TARGET} calls per instance): on a virtual clock, bursts of launches arriving
+  within 60 s, 30 % Windows, each instance's SSM agent registering after a log-normal delay (median
+  45 s Linux, 150 s Windows, clipped to 20 s … 10 min; a fixed seed, so every run draws the same
+  burst). A simulated queue delivers them to the enroll handler's \`processBatch\` (fake AWS as
+  above) as the event source mapping would: up to 100 records, after a 5 s batching window; a
+  failed record comes back after the delay the handler set, or the queue's visibility timeout.
+  Added latency is the install command's time minus the instance's SSM-online time; calls include
+  every delivery.
 - **Config refresh** (targets: a constant number of AWS API calls per refresh whatever the fleet
   size, and 1 rollout per refresh): for fleets of ${REFRESH_FLEETS.map((size) => size.toLocaleString('en-US')).join(' / ')} enrolled agents (instances
   tagged for one tenant, the first allowed one, and Linux in the fake), one \`Parameter Store Change\`
