@@ -1,5 +1,6 @@
 import { SendCommandCommand } from '@aws-sdk/client-ssm';
 import type { SQSRecord } from 'aws-lambda';
+import type { EnrollSettings } from '../../lambdas/enroll/settings';
 import { ENROLL_QUEUE_VISIBILITY } from '../../lib/enrollment/enrollment';
 import { FakeAws, type FakeInstance, testSettings } from '../../test/lambdas/enroll/fake-aws';
 import { loadSampleEvent, sqsRecord } from '../../test/lambdas/fixtures';
@@ -69,8 +70,12 @@ export interface LatencyFigures {
   readonly instances: number;
 }
 
-/** One burst of `size` launches, 30 % Windows. */
-export async function simulateBurst(size: number, seed = 7): Promise<LatencyFigures> {
+/**
+ * One burst of `size` launches, 30 % Windows, with the enroll settings as deployed unless others
+ * are given (to try a retry policy before building it).
+ */
+export async function simulateBurst(size: number, seed = 7, settings: EnrollSettings = SETTINGS): Promise<LatencyFigures> {
+  const visibilitySeconds = settings.queueVisibilityTimeoutSeconds ?? VISIBILITY_SECONDS;
   const next = random(seed + size);
   const onlineAt = new Map<string, number>();
   const instances: FakeInstance[] = [];
@@ -114,7 +119,7 @@ export async function simulateBurst(size: number, seed = 7): Promise<LatencyFigu
     });
     const sendsBefore = aws.ssm.commandCalls(SendCommandCommand).length;
     const changesBefore = aws.visibilityChanges().length;
-    const response = await aws.process(records, new Date(now), SETTINGS);
+    const response = await aws.process(records, new Date(now), settings);
     for (const call of aws.ssm.commandCalls(SendCommandCommand).slice(sendsBefore)) {
       for (const id of call.args[0].input.InstanceIds ?? []) if (!sentAt.has(id)) sentAt.set(id, now);
     }
@@ -122,14 +127,14 @@ export async function simulateBurst(size: number, seed = 7): Promise<LatencyFigu
       aws
         .visibilityChanges()
         .slice(changesBefore)
-        .map((entry) => [entry.ReceiptHandle, entry.VisibilityTimeout ?? VISIBILITY_SECONDS]),
+        .map((entry) => [entry.ReceiptHandle, entry.VisibilityTimeout ?? visibilitySeconds]),
     );
     const failed = new Set(response.batchItemFailures.map((failure) => failure.itemIdentifier));
     const done = new Set<QueuedRecord>();
     for (const record of batch) {
       if (!failed.has(record.messageId)) done.add(record);
       // The handler's own delay when it set one, else the queue's visibility timeout.
-      else record.visibleAt = now + (delays.get(`receipt-${record.messageId}`) ?? VISIBILITY_SECONDS) * 1000;
+      else record.visibleAt = now + (delays.get(`receipt-${record.messageId}`) ?? visibilitySeconds) * 1000;
     }
     pending = pending.filter((record) => !done.has(record));
   }
