@@ -286,9 +286,15 @@ export class BackendService extends Construct {
       },
     });
 
+    /** The image a container pulls, through the registry's cache when it has one, with the execution role allowed to. */
+    const pulled = (image: string): ecs.ContainerImage => {
+      props.registry?.grantPull(this.taskDefinition.obtainExecutionRole(), image);
+      return ecs.ContainerImage.fromRegistry(props.registry?.resolve(image) ?? image);
+    };
+
     this.container = this.taskDefinition.addContainer('main', {
       containerName: props.serviceName,
-      image: ecs.ContainerImage.fromRegistry(props.registry?.resolve(props.image) ?? props.image),
+      image: pulled(props.image),
       entryPoint: props.entryPoint,
       command: props.command,
       essential: true,
@@ -300,7 +306,6 @@ export class BackendService extends Construct {
       portMappings: props.ports.map((containerPort) => ({ containerPort, protocol: ecs.Protocol.TCP })),
     });
 
-    props.registry?.grantPull(this.taskDefinition.obtainExecutionRole(), props.image);
     const initCommands: string[] = [];
     const initSecrets: Record<string, ecs.Secret> = {};
     const initEnvironment: Record<string, string> = {};
@@ -412,10 +417,9 @@ export class BackendService extends Construct {
     }
 
     if (initCommands.length > 0) {
-      props.registry?.grantPull(this.taskDefinition.obtainExecutionRole(), props.configInitImage);
       const init = this.taskDefinition.addContainer('init', {
         containerName: 'config-init',
-        image: ecs.ContainerImage.fromRegistry(props.registry?.resolve(props.configInitImage) ?? props.configInitImage),
+        image: pulled(props.configInitImage),
         essential: false,
         entryPoint: ['sh', '-c'],
         command: [['set -e', ...initCommands].join(' && ')],

@@ -2,6 +2,7 @@ import * as ecr from 'aws-cdk-lib/aws-ecr';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Aws, Stack, Validations } from 'aws-cdk-lib/core';
 import { Construct } from 'constructs';
+import { PULL_THROUGH_CACHE_SECRET_ARN } from './config/schema';
 
 /** Host names under which Docker Hub images are referenced. */
 const DOCKER_HUB_HOSTS = new Set(['docker.io', 'index.docker.io', 'registry-1.docker.io']);
@@ -46,7 +47,7 @@ export class ImageRegistry extends Construct {
     super(scope, id);
     const arn = props.dockerHubCredentialsSecretArn;
     if (arn === undefined) return;
-    if (!/^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:ecr-pullthroughcache\/.+$/.test(arn)) {
+    if (!PULL_THROUGH_CACHE_SECRET_ARN.test(arn)) {
       throw new Error(`the Docker Hub credentials secret must be named ecr-pullthroughcache/…, as ECR requires; got "${arn}"`);
     }
     const prefix = props.repositoryPrefix ?? `${Stack.of(this).stackName.toLowerCase()}-docker-hub`;

@@ -1,5 +1,5 @@
 import { type EnrollmentScope, loadScope } from '../shared/enrollment-rules';
-import { type Environment, EnvironmentError, optionalString, requireDefined, requireInteger, requireString } from '../shared/env';
+import { type Environment, EnvironmentError, optionalList, requireDefined, requireInteger, requireString } from '../shared/env';
 
 /** Everything the reconciliation handler is configured with, read once from its environment. */
 export interface ReconcileSettings {
@@ -39,10 +39,7 @@ const THIRTY_DAYS = 2_592_000;
 
 export function loadReconcileSettings(env: Environment): ReconcileSettings {
   const defaultTenant = requireDefined(env, 'DEFAULT_TENANT') || undefined;
-  const allowedList = optionalString(env, 'ALLOWED_TENANTS', '')
-    .split(',')
-    .map((tenant) => tenant.trim())
-    .filter((tenant) => tenant !== '');
+  const allowedList = optionalList(env, 'ALLOWED_TENANTS');
   const allowedTenants = allowedList.length > 0 ? new Set(allowedList) : undefined;
   if (allowedTenants !== undefined && defaultTenant !== undefined && !allowedTenants.has(defaultTenant)) {
     throw new EnvironmentError(`environment variable DEFAULT_TENANT must be one of ALLOWED_TENANTS, got "${defaultTenant}"`);

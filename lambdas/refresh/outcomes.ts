@@ -1,5 +1,6 @@
 import type { PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
 import { CONFIG_REFRESH_OUTCOME, type RefreshTarget } from '../shared/refresh-events';
+import type { RefusalReason } from './checks';
 
 /** What started a refresh. */
 export type Trigger = 'parameter-change' | 'manual';
@@ -24,14 +25,9 @@ export interface StartedDetail {
   readonly sourceEventIds: readonly string[];
 }
 
+/** Why a refresh failed: a check refused the config (see checks.ts), or a later step failed. */
 export type FailureReason =
-  | 'empty'
-  | 'too-large'
-  | 'invalid-encoding'
-  | 'invalid-yaml'
-  | 'invalid-json'
-  | 'invalid-alloy'
-  | 'unsupported-type'
+  | RefusalReason
   | 'unknown-service'
   | 'tenant-not-allowed'
   | 'unknown-platform'

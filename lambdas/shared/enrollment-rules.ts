@@ -1,4 +1,4 @@
-import { type Environment, EnvironmentError, optionalString } from './env';
+import { type Environment, EnvironmentError, optionalList, optionalString } from './env';
 import type { Platform } from './instances';
 import { AGENT_STATUS, AGENT_TAGS } from './tags';
 
@@ -29,11 +29,6 @@ export function isInScope(tags: Tags, scope: EnrollmentScope | undefined): boole
   if (scope === undefined) return true;
   const value = tags.get(scope.tagKey)?.trim();
   return value !== undefined && (scope.values.size === 0 || scope.values.has(value));
-}
-
-/** The scope described by the SCOPE_TAG_KEY and SCOPE_TAG_VALUES settings: none when the key is empty. */
-export function scopeFromSettings(tagKey: string, values: readonly string[]): EnrollmentScope | undefined {
-  return tagKey === '' ? undefined : { tagKey, values: new Set(values) };
 }
 
 /** Only the value `true` (any case, surrounding blanks ignored) opts an instance out. */
@@ -80,13 +75,10 @@ export function inFlightSince(tags: Tags, statusTagKey: string, commandTimeoutSe
 
 /** SCOPE_TAG_KEY (empty: every instance) and SCOPE_TAG_VALUES (comma-separated; empty: any value). */
 export function loadScope(env: Environment): EnrollmentScope | undefined {
-  const values = optionalString(env, 'SCOPE_TAG_VALUES', '')
-    .split(',')
-    .map((value) => value.trim())
-    .filter((value) => value !== '');
-  const tagKey = optionalString(env, 'SCOPE_TAG_KEY', '').trim();
+  const values = optionalList(env, 'SCOPE_TAG_VALUES');
+  const tagKey = optionalString(env, 'SCOPE_TAG_KEY', '');
   if (tagKey === '' && values.length > 0) {
     throw new EnvironmentError('environment variable SCOPE_TAG_VALUES is set but SCOPE_TAG_KEY is empty');
   }
-  return scopeFromSettings(tagKey, values);
+  return tagKey === '' ? undefined : { tagKey, values: new Set(values) };
 }

@@ -74,11 +74,17 @@ export function requireBoolean(env: Environment, name: string, fallback?: boolea
 }
 
 /** A comma-separated list with at least one item; items are trimmed and empty items dropped. */
-export function requireList(env: Environment, name: string): string[] {
-  const items = requireString(env, name)
+/** The comma-separated values of a variable (blanks dropped); none when it is unset or empty. */
+export function optionalList(env: Environment, name: string): string[] {
+  return optionalString(env, name, '')
     .split(',')
     .map((item) => item.trim())
     .filter((item) => item !== '');
+}
+
+export function requireList(env: Environment, name: string): string[] {
+  requireString(env, name);
+  const items = optionalList(env, name);
   if (items.length === 0) {
     throw new EnvironmentError(`environment variable ${name} must list at least one comma-separated value`);
   }

@@ -107,6 +107,9 @@ const importVpc = z.strictObject({
   createS3GatewayEndpoint: z.boolean().default(false),
 });
 
+/** A Secrets Manager secret ECR accepts as pull-through cache credentials: its name must start with `ecr-pullthroughcache/`. */
+export const PULL_THROUGH_CACHE_SECRET_ARN = /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:ecr-pullthroughcache\/.+$/;
+
 /** A Secrets Manager secret ARN (the full ARN, with its random suffix). */
 const secretArn = z.string().regex(/^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$/, {
   message: 'not a Secrets Manager secret ARN (arn:aws:secretsmanager:<region>:<account>:secret:<name>)',
@@ -456,7 +459,7 @@ export const configSchema = z
          */
         dockerHubCredentialsSecretArn: z
           .string()
-          .regex(/^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:ecr-pullthroughcache\/.+$/, {
+          .regex(PULL_THROUGH_CACHE_SECRET_ARN, {
             message: 'must be the ARN of a Secrets Manager secret named ecr-pullthroughcache/…, as ECR requires',
           })
           .optional(),
