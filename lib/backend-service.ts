@@ -5,11 +5,21 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as servicediscovery from 'aws-cdk-lib/aws-servicediscovery';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
-import { Duration, RemovalPolicy, Token, Validations } from 'aws-cdk-lib/core';
+import { Arn, Duration, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib/core';
 import { Construct } from 'constructs';
-import { configPartName, ENCODED_CONFIG_PREFIX, encodeConfig, mustEncodeConfig } from '../lambdas/shared/config-files';
+import {
+  CONFIG_INIT_CONTAINER,
+  configDigest,
+  configPartName,
+  deployedConfigName,
+  deployedConfigPath,
+  ENCODED_CONFIG_PREFIX,
+  encodeConfig,
+  mustEncodeConfig,
+} from '../lambdas/shared/config-files';
 import type { TaskSize } from './config/schema';
 import type { ImageRegistry } from './image-registry';
+import { acknowledgeWildcardResource } from './nag';
 import type { Network } from './network';
 
 /** Standard-tier parameters hold 4 KB, advanced-tier 8 KB. */
@@ -263,6 +273,8 @@ export class BackendService extends Construct {
   public readonly logGroup: logs.LogGroup;
   /** The Parameter Store parameters holding the config files (source of truth for config refresh). */
   public readonly configParameters: ssm.StringParameter[] = [];
+  /** The copies the task definition delivers (see `deployedConfigName`). */
+  public readonly deployedParameters: ssm.StringParameter[] = [];
 
   constructor(scope: Construct, id: string, props: BackendServiceProps) {
     super(scope, id);
@@ -313,6 +325,7 @@ export class BackendService extends Construct {
     const initMounts: ecs.MountPoint[] = [];
 
     const fileNames = new Set<string>();
+    const deployedPaths = new Set<string>();
     const singleFile = (props.config ?? []).reduce((count, directory) => count + directory.files.length, 0) === 1;
     for (const [dirIndex, directory] of (props.config ?? []).entries()) {
       if (directory.files.length === 0) continue;
@@ -351,9 +364,21 @@ export class BackendService extends Construct {
             description: `Rendered ${props.serviceName} configuration (${file.fileName}${whole ? '' : `, part ${partIndex + 1} of ${parts.length}`}); a change rolls the service`,
           });
           this.configParameters.push(parameter);
-          // ECS resolves the parameter when the task starts: a new task always gets the latest version.
+          // The task definition delivers a copy named by its content, never the parameter itself: ECS would
+          // resolve that to its latest version, so a rollback or a replaced task would run whatever was
+          // written last (see deployedConfigName). A new content is a new copy and a new task definition.
+          const digest = configDigest(JSON.stringify(Stack.of(this).resolve(content)));
+          const deployed = new ssm.StringParameter(this, `${id}-Deployed`, {
+            parameterName: deployedConfigName(name, 'stack', digest),
+            stringValue: content,
+            tier: parameterTierFor(name, content, tier),
+            description: `${props.serviceName} configuration as this stack deploys it (${file.fileName}); never changed`,
+          });
+          this.deployedParameters.push(deployed);
+          // `/<stack>/deployed/<service>`: every copy of this service's files lies below it.
+          deployedPaths.add(deployedConfigPath(name).split('/').slice(0, 4).join('/'));
           const variable = `CONFIG_${this.configParameters.length - 1}`;
-          initSecrets[variable] = ecs.Secret.fromSsmParameter(parameter);
+          initSecrets[variable] = ecs.Secret.fromSsmParameter(deployed);
           return `"$${variable}"`;
         });
         initCommands.push(...writeConfigCommands(`/${volume}/${file.fileName}`, variables, encoded));
@@ -418,7 +443,7 @@ export class BackendService extends Construct {
 
     if (initCommands.length > 0) {
       const init = this.taskDefinition.addContainer('init', {
-        containerName: 'config-init',
+        containerName: CONFIG_INIT_CONTAINER,
         image: pulled(props.configInitImage),
         essential: false,
         entryPoint: ['sh', '-c'],
@@ -462,6 +487,25 @@ export class BackendService extends Construct {
         container: this.container,
       },
     });
+
+    if (deployedPaths.size > 0) {
+      // The copies a config refresh makes (one per checked version) are read by the same role, at task start.
+      const resources = [...deployedPaths].map((path) =>
+        Arn.format({ service: 'ssm', resource: 'parameter', resourceName: `${path.slice(1)}/*` }, Stack.of(this)),
+      );
+      const role = this.taskDefinition.obtainExecutionRole();
+      role.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'ReadDeployedConfig', actions: ['ssm:GetParameters'], resources }));
+      for (const resource of resources) {
+        acknowledgeWildcardResource(
+          role.node.tryFindChild('DefaultPolicy') ?? role,
+          resource,
+          'A config refresh names each copy by version and digest when it makes it: the execution role reads any copy of this service’s files, only those.',
+        );
+      }
+    }
+    // The stack updates a config parameter only once the service runs that config: its change event
+    // then finds the service already carrying it, and a refresh does not restart the tasks again.
+    for (const parameter of this.configParameters) parameter.node.addDependency(this.service);
 
     Validations.of(this.taskDefinition).acknowledge({
       id: 'AwsSolutions-ECS2',

@@ -217,15 +217,19 @@ export const PARAMETER_WRITE_LANES = 3;
 
 /**
  * Chains the stack's parameters into `lanes` sequences (each one waits for the one `lanes` before
- * it, in name order), so at most `lanes` writes are in flight during a deploy.
+ * it, in name order), so at most `lanes` writes are in flight during a deploy. Parameters that
+ * wait for other resources (a service's config parameters wait for the service, which reads the
+ * copies) come last, so that no lane makes a resource wait for what waits on it.
  */
 export function limitParameterWrites(stack: Stack, lanes: number): void {
   const parameters = stack.node
     .findAll()
     .filter((c): c is ssm.CfnParameter => c instanceof ssm.CfnParameter)
     .sort((a, b) => a.node.path.localeCompare(b.node.path));
-  parameters.forEach((parameter, index) => {
-    if (index >= lanes) parameter.addDependency(parameters[index - lanes]);
+  const waits = (parameter: ssm.CfnParameter) => (parameter.node.scope?.node.dependencies.length ?? 0) > 0;
+  const ordered = [...parameters.filter((p) => !waits(p)), ...parameters.filter(waits)];
+  ordered.forEach((parameter, index) => {
+    if (index >= lanes) parameter.addDependency(ordered[index - lanes] as ssm.CfnParameter);
   });
 }
 

@@ -27,12 +27,71 @@ function service(files: Array<{ directory: string; name: string; content: string
   return Template.fromStack(stack);
 }
 
+/** Each init container variable → the parameter it reads (by name) and that parameter's value. */
+function delivered(template: Template): Map<string, { name: string; value: unknown }> {
+  const parameters = resourcesOf(template, 'AWS::SSM::Parameter');
+  const init = containerNamed(template, 'SvcTask', 'config-init');
+  return new Map(
+    (init.Secrets as Array<{ Name: string; ValueFrom: unknown }>).map((secret) => {
+      const json = JSON.stringify(secret.ValueFrom);
+      const id = Object.keys(parameters).find((candidate) => json.includes(`"${candidate}"`)) as string;
+      return [secret.Name, { name: String(parameters[id]?.Properties.Name), value: parameters[id]?.Properties.Value }];
+    }),
+  );
+}
+
+describe('what a task definition delivers (a rollback runs the config it ran before)', () => {
+  const content = 'server:\n  http_listen_port: 8080\n';
+
+  test('the init container reads a copy named by its content, never the config parameter itself', () => {
+    const template = service([{ directory: '/etc/x', name: 'x.yaml', content }]);
+    const [copy] = [...delivered(template).values()];
+    expect(copy?.name).toMatch(/^\/Test\/deployed\/svc\/x\.yaml\/stack-[0-9a-f]{12}$/);
+    expect(copy?.value).toBe(content);
+    // The config parameter still holds the same file, for editing and for the refresh to check.
+    const names = Object.values(resourcesOf(template, 'AWS::SSM::Parameter')).map((p) => p.Properties.Name);
+    expect(names).toContain('/Test/config/svc/x.yaml');
+  });
+
+  test('another content is another copy (so another task definition); the same content the same copy', () => {
+    const name = (text: string) => [...delivered(service([{ directory: '/etc/x', name: 'x.yaml', content: text }])).values()][0]?.name;
+    expect(name(content)).toBe(name(content));
+    expect(name(`${content}# changed\n`)).not.toBe(name(content));
+  });
+
+  test('config parameters are written only after the service runs their content; copies before the task definition', () => {
+    const template = service([{ directory: '/etc/x', name: 'x.yaml', content }]);
+    const parameters = resourcesOf(template, 'AWS::SSM::Parameter');
+    const serviceId = Object.keys(resourcesOf(template, 'AWS::ECS::Service'))[0] as string;
+    for (const parameter of Object.values(parameters)) {
+      const waitsForService = (parameter.DependsOn ?? []).includes(serviceId);
+      expect([parameter.Properties.Name, waitsForService]).toEqual([
+        parameter.Properties.Name,
+        String(parameter.Properties.Name).includes('/config/'),
+      ]);
+    }
+  });
+
+  test('the execution role may read the copies a config refresh writes under the service’s path', () => {
+    const template = service([{ directory: '/etc/x', name: 'x.yaml', content }]);
+    const statements = Object.values(resourcesOf(template, 'AWS::IAM::Policy')).flatMap(
+      (policy) =>
+        (policy.Properties.PolicyDocument as { Statement: Array<{ Sid?: string; Action: unknown; Resource: unknown }> }).Statement,
+    );
+    const read = statements.find((statement) => statement.Sid === 'ReadDeployedConfig');
+    expect(read?.Action).toBe('ssm:GetParameters');
+    expect(JSON.stringify(read?.Resource)).toContain(':parameter/Test/deployed/svc/*');
+  });
+});
+
 describe('config delivery', () => {
   test('a file larger than a parameter is split into ordered parts that the init container joins', () => {
     const content = JSON.stringify({ panels: Array.from({ length: 900 }, (_, i) => ({ id: i, title: `panel ${i} – ü` })) });
     expect(Buffer.byteLength(content)).toBeGreaterThan(20_000);
     const template = service([{ directory: '/dashboards', name: 'big.json', content, tier: 'advanced' }]);
-    const parameters = Object.values(resourcesOf(template, 'AWS::SSM::Parameter')).map((p) => p.Properties);
+    const parameters = Object.values(resourcesOf(template, 'AWS::SSM::Parameter'))
+      .map((p) => p.Properties)
+      .filter((p) => String(p.Name).startsWith('/Test/config/'));
     const names = parameters.map((p) => p.Name);
     expect(names).toEqual(names.map((_, i) => `/Test/config/svc/big.json/part-${i + 1}`));
     expect(parameters.map((p) => p.Value).join('')).toBe(content);

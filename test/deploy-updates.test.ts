@@ -3,11 +3,11 @@ import { PARAMETER_WRITE_LANES } from '../lib/lgtm-fleet-stack';
 import { resourcesOf, synthStack } from './helpers';
 
 /** What CloudFormation would do on an update: which logical IDs exist, and what each parameter is. */
-function parameters(template: Template): Map<string, { name: string; tier: string }> {
+function parameters(template: Template): Map<string, { name: string; tier: string; value: string }> {
   return new Map(
     Object.entries(resourcesOf(template, 'AWS::SSM::Parameter')).map(([id, p]) => [
       id,
-      { name: String(p.Properties.Name), tier: String(p.Properties.Tier) },
+      { name: String(p.Properties.Name), tier: String(p.Properties.Tier), value: JSON.stringify(p.Properties.Value) },
     ]),
   );
 }
@@ -24,7 +24,12 @@ describe('an update that reorders tenants moves nothing', () => {
     const a = parameters(before);
     const b = parameters(after);
     expect([...b.keys()].sort()).toEqual([...a.keys()].sort());
-    for (const [id, p] of a) expect([id, b.get(id)?.name]).toEqual([id, p.name]);
+    for (const [id, p] of a) {
+      // A deployed copy is named by its content: a new value is a new copy (created before the old one is deleted).
+      const copy = p.name.includes('/deployed/') && b.get(id)?.value !== p.value;
+      if (!copy) expect([id, b.get(id)?.name]).toEqual([id, p.name]);
+    }
+    expect([...a.values()].filter((p) => p.name.includes('/deployed/')).length).toBeGreaterThan(0);
   });
 
   test('no resource of any type appears or disappears', () => {
@@ -79,6 +84,10 @@ describe('CloudFormation writes parameters a few at a time (PutParameter through
     expect(new Set(waitedFor).size).toBe(waitedFor.length);
     const heads = [...after.values()].filter((d) => d.length === 0).length;
     expect(heads).toBe(Math.min(PARAMETER_WRITE_LANES, ids.size));
-    expect(ids.size).toBe(count === 1 ? 19 : 79);
+    const names = [...ids].map((id) => String(resources[id].Properties.Name));
+    const copies = names.filter((name) => name.includes('/deployed/')).length;
+    expect(ids.size - copies).toBe(count === 1 ? 19 : 79);
+    // One copy of every service config file (agent configs travel in the command, not in a task definition).
+    expect(copies).toBe(names.filter((name) => name.includes('/config/')).length);
   });
 });

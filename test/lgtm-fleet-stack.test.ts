@@ -86,8 +86,13 @@ describe('default configuration', () => {
     ['Loki', 'loki', '/etc/loki', 'loki.yaml'],
     ['Tempo', 'tempo', '/etc/tempo', 'tempo.yaml'],
   ])('%s config travels from Parameter Store through an init container, no shell needed in the image', (prefix, name, dir, file) => {
-    const parameterId = logicalIdOf(template, 'AWS::SSM::Parameter', `${prefix}BackendConfig`);
-    template.hasResourceProperties('AWS::SSM::Parameter', { Name: `/LgtmFleet/config/${name}`, Type: 'String' });
+    // The task reads the stack's immutable copy of the config parameter (same value), never the parameter itself.
+    const parameterId = logicalIdOf(template, 'AWS::SSM::Parameter', `${prefix}BackendConfigDeployed`);
+    const parameters = resourcesOf(template, 'AWS::SSM::Parameter');
+    const config = Object.values(parameters).find((p) => p.Properties.Name === `/LgtmFleet/config/${name}`);
+    expect(config?.Properties.Type).toBe('String');
+    expect(parameters[parameterId]?.Properties.Name).toMatch(new RegExp(`^/LgtmFleet/deployed/${name}/stack-[0-9a-f]{12}$`));
+    expect(parameters[parameterId]?.Properties.Value).toEqual(config?.Properties.Value);
     const init = containerNamed(template, `${prefix}Backend`, 'config-init');
     const main = containerNamed(template, `${prefix}Backend`, name);
     expect(init.Essential).toBe(false);

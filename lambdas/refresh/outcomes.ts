@@ -46,6 +46,9 @@ export interface FailedDetail {
   readonly trigger?: Trigger;
   readonly commandId?: string;
   readonly deploymentId?: string;
+  /** For `deployment-failed`: the revision that failed and the versions it carried (none for the stack's own revision). */
+  readonly taskDefinition?: string;
+  readonly parameters?: readonly ParameterVersion[];
   /** For `api-error`: the record is retried (and dead-lettered when retries run out). */
   readonly retrying?: boolean;
   readonly sourceEventIds?: readonly string[];

@@ -5,25 +5,27 @@ import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { SSMClient } from '@aws-sdk/client-ssm';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import { errorMessage, errorName, isThrottlingError } from '../shared/aws';
+import { errorMessage, errorName, isThrottlingError, operationOf, step } from '../shared/aws';
 import { putEventsWithRetry } from '../shared/bus';
 import { type DeadLetter, sendToDeadLetterQueue } from '../shared/dead-letter';
 import { AGENT_PLATFORMS, PARAMETER_OPERATION, type RefreshTarget } from '../shared/refresh-events';
 import { checkConfig } from './checks';
+import {
+  deployRevision,
+  describeServiceRevision,
+  failedRevision,
+  makeCopies,
+  planRevision,
+  pruneCopies,
+  type RevisionPlan,
+  restartService,
+  revisionInput,
+  type ServiceRevision,
+} from './deployed-config';
 import { type FailedDetail, METRIC, OUTCOME_METRIC, type Outcome, type ParameterVersion, type Trigger, toPutEventsEntry } from './outcomes';
 import { getParameters, getParametersByPath, type ParameterLookup, type ParameterState } from './parameters';
 import { type ManualRequest, type ParameterChange, type ParsedRecord, parseRecord } from './requests';
-import {
-  buildForcedDeployment,
-  buildRefreshCommand,
-  documentFor,
-  type EarlierRollout,
-  findDeploymentSince,
-  findRefreshCommand,
-  forceDeployment,
-  refreshComment,
-  sendRefreshCommand,
-} from './rollout';
+import { buildRefreshCommand, documentFor, type EarlierRollout, findRefreshCommand, refreshComment, sendRefreshCommand } from './rollout';
 import type { RefreshSettings } from './settings';
 import { commandStatusOutcome, deploymentStateOutcome, type StateOutcome } from './state-events';
 import {
@@ -125,6 +127,8 @@ class RefreshBatch {
   private readonly failures = new Set<string>();
   private readonly deadLetters: DeadLetter[] = [];
   private readonly counts = new Map<string, number>();
+  /** Failed deployments, to be told which revision and versions failed before they are published. */
+  private readonly failedDeployments: Array<{ outcome: Outcome & { type: 'failed' }; serviceArn: string }> = [];
 
   constructor(private readonly deps: RefreshDependencies) {
     this.settings = deps.settings;
@@ -148,6 +152,7 @@ class RefreshBatch {
       for (const job of this.jobs.values()) this.retry(job.messageIds);
     }
 
+    await this.describeFailedDeployments();
     await this.publishOutcomes();
     await this.forwardDeadLetters();
     this.count(METRIC.retriedRecords, this.failures.size);
@@ -170,9 +175,14 @@ class RefreshBatch {
         case 'manual':
           this.collectManual(item.request, item.record.messageId);
           break;
-        case 'deployment-state':
-          this.stateOutcome(deploymentStateOutcome(item.event, this.settings), item.record, item.event.id);
+        case 'deployment-state': {
+          const result = deploymentStateOutcome(item.event, this.settings);
+          if (result.kind === 'outcome' && result.outcome.type === 'failed') {
+            this.failedDeployments.push({ outcome: result.outcome, serviceArn: item.event.resources[0] as string });
+          }
+          this.stateOutcome(result, item.record, item.event.id);
           break;
+        }
         case 'command-status':
           this.stateOutcome(commandStatusOutcome(item.event, this.settings), item.record, item.event.id);
           break;
@@ -385,14 +395,98 @@ class RefreshBatch {
 
     const serviceArn = this.settings.services.get(service) as string;
     const [parameter, version] = this.headline(job, base, files);
+    let current: ServiceRevision | undefined;
+    let plan: RevisionPlan | undefined;
     await this.execute(job, {
       parameter,
       version,
       files,
       idKey: 'deploymentId',
-      find: ['DescribeServices', (since) => findDeploymentSince(this.clients.ecs, clusterArn, serviceArn, since)],
-      start: ['UpdateService', () => forceDeployment(this.clients.ecs, buildForcedDeployment(this.settings, serviceArn))],
+      // The service already runs these values when its revision's copies hold them.
+      find: [
+        'DescribeServices',
+        async (since) => {
+          current = await describeServiceRevision(this.clients.ecs, clusterArn, serviceArn);
+          const running = await getParameters(
+            this.clients.ssm,
+            current.files.map((file) => file.name),
+          );
+          const failed = running.failed.values().next();
+          if (!failed.done) throw failed.value;
+          const values = new Map([...running.found].map(([name, state]) => [name, state.value]));
+          plan = planRevision(current, values, files);
+          if (plan.undelivered.length > 0) {
+            this.logger.warn('parameters no task definition delivers (not rolled out)', {
+              target: describeTarget(job.target),
+              parameters: plan.undelivered,
+            });
+          }
+          if (plan.kind === 'changed') return undefined;
+          // Unchanged: nothing to push after a change event; a manual request restarts the tasks unless a deployment started since.
+          const carried = job.manual === undefined || current.deploymentCreatedAt.getTime() >= since.getTime();
+          return carried ? { id: current.deploymentId, startedAt: current.deploymentCreatedAt } : undefined;
+        },
+      ],
+      start: [
+        'RegisterTaskDefinition',
+        async () => {
+          const revision = current as ServiceRevision;
+          if (plan?.kind !== 'changed') return restartService(this.clients.ecs, clusterArn, serviceArn);
+          const changed = plan;
+          await step('PutParameter', () => makeCopies(this.clients.ssm, changed.copies));
+          const deployed = await deployRevision(this.clients.ecs, clusterArn, serviceArn, revisionInput(revision, changed));
+          await this.prune(job, revision, changed);
+          return deployed.deploymentId;
+        },
+      ],
     });
+  }
+
+  /**
+   * Adds to each failed deployment the revision it was rolling out and the versions that revision
+   * carried (read from its copies' names), while ECS still lists the deployment. Without them the
+   * outcome is published as it is: a look-up is no reason to hold back the news of a failure.
+   */
+  private async describeFailedDeployments(): Promise<void> {
+    for (const { outcome, serviceArn } of this.failedDeployments) {
+      const detail = outcome.detail as { -readonly [K in keyof FailedDetail]: FailedDetail[K] };
+      try {
+        const failed = await failedRevision(this.clients.ecs, this.settings.clusterArn, serviceArn, detail.deploymentId ?? '');
+        if (failed === undefined) continue;
+        detail.taskDefinition = failed.taskDefinitionArn;
+        detail.parameters = failed.versions;
+        if (failed.versions.length === 1) {
+          detail.parameter = failed.versions[0]?.name;
+          detail.version = failed.versions[0]?.version;
+        }
+      } catch (error) {
+        this.logger.warn('could not tell which revision failed', {
+          serviceArn,
+          deploymentId: detail.deploymentId,
+          errorName: errorName(error),
+          errorMessage: errorMessage(error),
+        });
+      }
+    }
+  }
+
+  /** Deletes copies no revision needs any more; a failure only leaves them for the next rollout. */
+  private async prune(job: Job, replaced: ServiceRevision, plan: Extract<RevisionPlan, { kind: 'changed' }>): Promise<void> {
+    const keep = new Set([...replaced.files.map((file) => file.name), ...plan.secrets.values()]);
+    try {
+      const deleted = await pruneCopies(
+        this.clients.ssm,
+        replaced.files.map((file) => file.copy.configName),
+        keep,
+      );
+      if (deleted.length > 0) this.logger.info('old config copies deleted', { target: describeTarget(job.target), deleted });
+    } catch (error) {
+      this.logger.warn('old config copies not deleted; the next rollout tries again', {
+        target: describeTarget(job.target),
+        errorName: errorName(error),
+        errorMessage: errorMessage(error),
+      });
+    }
   }
 
   /**
@@ -426,7 +520,7 @@ class RefreshBatch {
       });
       this.addOutcome({ type: 'started', detail: { ...context, parameters, [idKey]: id } }, job.messageIds);
     } catch (error) {
-      this.apiFailure(job, operation, error, parameter);
+      this.apiFailure(job, operationOf(error) ?? operation, error, parameter);
     }
   }
 

@@ -1,4 +1,3 @@
-import { DescribeServicesCommand, type ECSClient, UpdateServiceCommand, type UpdateServiceCommandInput } from '@aws-sdk/client-ecs';
 import { ListCommandsCommand, SendCommandCommand, type SendCommandCommandInput, type SSMClient } from '@aws-sdk/client-ssm';
 import type { AgentPlatform } from '../shared/refresh-events';
 import { AGENT_TAGS } from '../shared/tags';
@@ -87,19 +86,6 @@ export async function sendRefreshCommand(ssm: SSMClient, input: SendCommandComma
   return result.Command?.CommandId ?? 'unknown';
 }
 
-/** A forced new deployment of exactly one service: new tasks read the current parameters when they start. */
-export function buildForcedDeployment(settings: Pick<RefreshSettings, 'clusterArn'>, serviceArn: string): UpdateServiceCommandInput {
-  return { cluster: settings.clusterArn, service: serviceArn, forceNewDeployment: true };
-}
-
-/** Starts the deployment; returns its ID (`ecs-svc/…`, as in ECS Deployment State Change events). */
-export async function forceDeployment(ecs: ECSClient, input: UpdateServiceCommandInput): Promise<string> {
-  const result = await ecs.send(new UpdateServiceCommand(input));
-  const deployments = result.service?.deployments ?? [];
-  const primary = deployments.find((deployment) => deployment.status === 'PRIMARY') ?? deployments[0];
-  return primary?.id ?? 'unknown';
-}
-
 export interface EarlierRollout {
   /** Command ID or deployment ID. */
   readonly id: string;
@@ -141,28 +127,4 @@ export async function findRefreshCommand(
     if (!nextToken) break;
   }
   return undefined;
-}
-
-/**
- * A deployment of the service created at or after `since`: its new tasks read the parameters as
- * they are now, so a second forced deployment would only restart them again.
- */
-export async function findDeploymentSince(
-  ecs: ECSClient,
-  clusterArn: string,
-  serviceArn: string,
-  since: Date,
-): Promise<EarlierRollout | undefined> {
-  const result = await ecs.send(new DescribeServicesCommand({ cluster: clusterArn, services: [serviceArn] }));
-  const failure = result.failures?.[0];
-  if (failure) {
-    throw Object.assign(new Error(`DescribeServices: ${failure.reason ?? 'failed'} ${failure.detail ?? ''}`.trim()), {
-      name: failure.reason === 'MISSING' ? 'ServiceNotFoundException' : 'DescribeServicesFailure',
-    });
-  }
-  const deployments = result.services?.[0]?.deployments ?? [];
-  const recent = deployments
-    .filter((deployment) => deployment.id && deployment.createdAt && deployment.createdAt.getTime() >= since.getTime())
-    .sort((a, b) => (b.createdAt as Date).getTime() - (a.createdAt as Date).getTime())[0];
-  return recent ? { id: recent.id as string, startedAt: recent.createdAt as Date } : undefined;
 }

@@ -79,3 +79,17 @@ export async function lookUpInChunks<K, V>(
   }
   return { found, failed };
 }
+
+/** Runs one AWS call of a multi-call step, naming it on the error it throws (see {@link operationOf}). */
+export async function step<T>(operation: string, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    throw typeof error === 'object' && error !== null ? Object.assign(error, { operation }) : error;
+  }
+}
+
+export function operationOf(error: unknown): string | undefined {
+  const operation = typeof error === 'object' && error !== null ? (error as { operation?: unknown }).operation : undefined;
+  return typeof operation === 'string' ? operation : undefined;
+}

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { gunzipSync, gzipSync } from 'node:zlib';
 
 /**
@@ -53,4 +54,57 @@ export function isConfigPart(name: string): boolean {
 /** Whether `name` is a whole JSON file. */
 export function isJsonConfig(name: string): boolean {
   return name.endsWith('.json');
+}
+
+/**
+ * What a task definition runs. ECS resolves a Parameter Store reference to the parameter's latest
+ * version when a task starts, and cannot name a version, so every file a task definition delivers
+ * is a copy that is never changed: `/<stack>/deployed/<service>[/<file>][/part-<n>]/<revision>`,
+ * mirroring the file's `/<stack>/config/…` name. `<revision>` is `stack-<digest>` for the copy the
+ * stack deploys and `v<version>-<digest>` for the copy a config refresh makes of one checked
+ * version. A rollback to an earlier task definition therefore runs the config it ran before, and a
+ * replaced task runs the config of its task definition, whatever was written to `config/` since.
+ */
+const CONFIG_NAME_PATTERN = /^(\/[^/]+)\/config(\/.+)$/;
+const DEPLOYED_NAME_PATTERN = /^(\/[^/]+)\/deployed(\/.+)\/(stack|v([1-9][0-9]*))-([0-9a-f]{12})$/;
+
+/** The container that writes a task's config files before the backend starts (lib/backend-service.ts). */
+export const CONFIG_INIT_CONTAINER = 'config-init';
+
+/** Hex characters of a content digest in a deployed name. */
+export const DEPLOYED_DIGEST_LENGTH = 12;
+
+/** The first {@link DEPLOYED_DIGEST_LENGTH} hex characters of the SHA-256 of `text`. */
+export function configDigest(text: string): string {
+  return createHash('sha256').update(text, 'utf8').digest('hex').slice(0, DEPLOYED_DIGEST_LENGTH);
+}
+
+/** `/<stack>/deployed/<service>…`: where the copies of the file stored under `configName` live. */
+export function deployedConfigPath(configName: string): string {
+  const match = CONFIG_NAME_PATTERN.exec(configName);
+  if (!match) throw new Error(`config parameter name must look like /<stack>/config/<service>[/<file>], got ${JSON.stringify(configName)}`);
+  return `${match[1]}/deployed${match[2]}`;
+}
+
+/** The copy of `configName` with `value`: as the stack deploys it (`version` 'stack') or as a refresh makes it. */
+export function deployedConfigName(configName: string, version: number | 'stack', digest: string): string {
+  if (!new RegExp(`^[0-9a-f]{${DEPLOYED_DIGEST_LENGTH}}$`).test(digest))
+    throw new Error(`digest must be ${DEPLOYED_DIGEST_LENGTH} hex characters, got ${digest}`);
+  return `${deployedConfigPath(configName)}/${version === 'stack' ? 'stack' : `v${version}`}-${digest}`;
+}
+
+export interface DeployedConfigName {
+  /** The `/<stack>/config/…` parameter the copy was made from. */
+  readonly configName: string;
+  /** The version copied; null for the stack's own copy. */
+  readonly version: number | null;
+  readonly digest: string;
+}
+
+/** Reads a deployed copy's name back; undefined for any other name. */
+export function parseDeployedConfigName(name: string): DeployedConfigName | undefined {
+  const match = DEPLOYED_NAME_PATTERN.exec(name);
+  if (!match) return undefined;
+  const [, stack, path, , version, digest] = match as unknown as [string, string, string, string, string | undefined, string];
+  return { configName: `${stack}/config${path}`, version: version === undefined ? null : Number(version), digest };
 }

@@ -46,7 +46,8 @@ const REFRESH_TIMEOUT = Duration.minutes(2);
  * Event-driven config refresh: a Parameter Store change under the project prefix (or a
  * `Config Refresh Requested` event) is debounced in a delay queue and rolled out by the refresh
  * function — one tag-targeted, rate-controlled `SendCommand` for a (tenant, platform)'s agents,
- * or a forced deployment of exactly the matching ECS service. ECS deployment and Run Command
+ * or a new task definition revision of exactly the matching ECS service that reads immutable
+ * copies of the checked versions (so the circuit breaker's rollback runs the previous config). ECS deployment and Run Command
  * results come back through the same queue as `Config Refresh Completed` / `Failed`.
  */
 export class ConfigRefresh extends Construct {
@@ -194,6 +195,30 @@ export class ConfigRefresh extends Construct {
         resources: services.map((s) => s.serviceArn),
         conditions: { ArnEquals: { 'ecs:cluster': props.cluster.clusterArn } },
       }),
+      // A service rollout is a new task definition revision reading copies of the checked versions.
+      new iam.PolicyStatement({
+        sid: 'CopyCheckedConfigs',
+        actions: ['ssm:GetParameters', 'ssm:PutParameter', 'ssm:DeleteParameters'],
+        resources: [parameterArn(`${prefix}/deployed/*`)],
+      }),
+      new iam.PolicyStatement({ sid: 'FindOldCopies', actions: ['ssm:DescribeParameters'], resources: ['*'] }),
+      new iam.PolicyStatement({
+        sid: 'RegisterRevisions',
+        actions: ['ecs:DescribeTaskDefinition', 'ecs:RegisterTaskDefinition'],
+        resources: ['*'],
+      }),
+      new iam.PolicyStatement({
+        sid: 'TagRevisions',
+        actions: ['ecs:TagResource'],
+        resources: ['*'],
+        conditions: { StringEquals: { 'ecs:CreateAction': 'RegisterTaskDefinition' } },
+      }),
+      new iam.PolicyStatement({
+        sid: 'PassServiceRoles',
+        actions: ['iam:PassRole'],
+        resources: services.flatMap((s) => [s.taskDefinition.taskRole.roleArn, s.taskDefinition.obtainExecutionRole().roleArn]),
+        conditions: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
+      }),
       new iam.PolicyStatement({
         sid: 'PublishOutcome',
         actions: ['events:PutEvents'],
@@ -207,7 +232,8 @@ export class ConfigRefresh extends Construct {
     const policy = role.node.tryFindChild('DefaultPolicy') ?? role;
     Validations.of(policy).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',
-      reason: 'ssm:ListCommands supports no resource-level permissions.',
+      reason:
+        'ssm:ListCommands, ssm:DescribeParameters, ecs:DescribeTaskDefinition and ecs:RegisterTaskDefinition support no resource-level permissions; ecs:TagResource is limited to RegisterTaskDefinition by condition.',
     });
     acknowledgeWildcardResource(
       policy,
@@ -218,6 +244,11 @@ export class ConfigRefresh extends Construct {
       policy,
       parameterArn(`${prefix}/config/*`),
       "A service's config may span several files under its path (Grafana's data sources); all live under the project's own prefix.",
+    );
+    acknowledgeWildcardResource(
+      policy,
+      parameterArn(`${prefix}/deployed/*`),
+      'Each rollout writes copies named by version and digest under the project prefix; their names are not known before.',
     );
   }
 }

@@ -11,8 +11,12 @@ import {
   SendCommandCommand,
   type SendCommandCommandInput,
 } from '@aws-sdk/client-ssm';
+import { Duration } from 'aws-cdk-lib';
 import type { SQSRecord } from 'aws-lambda';
-import { awsError, FakeAws as EnrollAws } from './enroll/fake-aws';
+import { receivesUntilDeadline } from '../../lambdas/enroll/retry';
+import type { EnrollSettings } from '../../lambdas/enroll/settings';
+import { ENROLL_QUEUE_VISIBILITY, enrollMaxReceiveCount } from '../../lib/enrollment/enrollment';
+import { awsError, FakeAws as EnrollAws, testSettings as enrollSettings } from './enroll/fake-aws';
 import {
   acceptedEvents,
   type Classified,
@@ -28,7 +32,14 @@ import {
 } from './fault-table';
 import { loadSampleEvent, SAMPLE_LAUNCH_TIME, sqsRecord } from './fixtures';
 import { FakeFleet, type FleetInstance, instanceId, refuseAt } from './reconcile/fake-fleet';
-import { ALLOY_CONFIG, changeEvent, RENDERED, FakeAws as RefreshAws, serviceArn } from './refresh/fake-aws';
+import {
+  ALLOY_CONFIG,
+  changeEvent,
+  deploymentEvent,
+  edited as editedRefreshConfig,
+  FakeAws as RefreshAws,
+  serviceArn,
+} from './refresh/fake-aws';
 import { INSTANCE_ID, invocationEvent, pendingTags, FakeAws as StatusAws } from './status/fake-aws';
 
 /**
@@ -90,9 +101,22 @@ function enrollInstanceIds(record: SQSRecord): string[] {
   return [...new Set(ids.filter((id): id is string => typeof id === 'string'))];
 }
 
-async function runEnroll(aws: EnrollAws, records: SQSRecord[], now = ENROLL_NOW): Promise<Classified[]> {
+/** The enroll settings at the longest deadline, the receives its retry schedule takes, and the queue's limit. */
+function longDeadline(): { settings: EnrollSettings; receives: number; maxReceiveCount: number } {
+  const settings = enrollSettings({
+    ENROLL_DEADLINE_SECONDS: String(720 * 60),
+    QUEUE_VISIBILITY_TIMEOUT_SECONDS: String(ENROLL_QUEUE_VISIBILITY.toSeconds()),
+  });
+  return {
+    settings,
+    receives: receivesUntilDeadline(720 * 60, settings),
+    maxReceiveCount: enrollMaxReceiveCount(Duration.minutes(720)),
+  };
+}
+
+async function runEnroll(aws: EnrollAws, records: SQSRecord[], now = ENROLL_NOW, settings?: EnrollSettings): Promise<Classified[]> {
   const logs = recordLogs(aws.logger);
-  const response = await aws.process(records, now);
+  const response = await aws.process(records, now, settings);
   const failures = new Set(response.batchItemFailures.map((failure) => failure.itemIdentifier));
   const deadLetters = await deliveredDeadLetters(aws.sqs.commandCalls(SendMessageBatchCommand));
   const commanded = new Set(
@@ -194,6 +218,35 @@ describe('enroll', () => {
         const aws = new EnrollAws();
         aws.sqs.on(SendMessageBatchCommand).callsFake(FAIL_FIRST_SQS_ENTRY);
         return runEnroll(aws, [sqsRecord('not json'), sqsRecord('{')]);
+      },
+    },
+    {
+      fault: 'long deadline (enrollment.deadlineMinutes 720): still not SSM-managed after 6 h, below the queue’s maxReceiveCount',
+      expected: ['retried'],
+      run: () => {
+        const { settings, receives, maxReceiveCount } = longDeadline();
+        const halfway = Math.floor(receives / 2);
+        if (halfway <= 50 || halfway >= maxReceiveCount)
+          throw new Error(`receive ${halfway} is not past the old 50 and below ${maxReceiveCount}`);
+        const aws = new EnrollAws([{ id: RUNNING_ID, ssm: 'none' }]);
+        return runEnroll(aws, [sqsRecord(RUNNING, { receiveCount: halfway })], new Date(RUNNING_TIME.getTime() + 6 * 3600_000), settings);
+      },
+    },
+    {
+      fault:
+        'long deadline (720 min): still not SSM-managed at its last receive, the deadline: dead-lettered by the handler, with its reason',
+      expected: ['dead-lettered'],
+      run: () => {
+        const { settings, receives, maxReceiveCount } = longDeadline();
+        // SQS would move the message itself (no reason, no lifecycle result) only after maxReceiveCount receives.
+        if (receives >= maxReceiveCount) throw new Error(`the deadline takes ${receives} receives, the queue allows ${maxReceiveCount}`);
+        const aws = new EnrollAws([{ id: RUNNING_ID, ssm: 'none' }]);
+        return runEnroll(
+          aws,
+          [sqsRecord(RUNNING, { receiveCount: receives })],
+          new Date(RUNNING_TIME.getTime() + 720 * 60_000 + 1_000),
+          settings,
+        );
       },
     },
     {
@@ -609,7 +662,13 @@ async function runRefresh(aws: RefreshAws, records: SQSRecord[]): Promise<Classi
   const published = await acceptedEvents(aws.eventBridge.commandCalls(PutEventsCommand));
   return records.map((record) => {
     const eventId = parseBody(record.body)?.id;
-    const about = published.filter((event) => Array.isArray(event.detail.sourceEventIds) && event.detail.sourceEventIds.includes(eventId));
+    const deploymentId = (parseBody(record.body)?.detail as { deploymentId?: unknown } | undefined)?.deploymentId;
+    const about = published.filter(
+      (event) =>
+        (Array.isArray(event.detail.sourceEventIds) && event.detail.sourceEventIds.includes(eventId)) ||
+        // A deployment's own state change is about that deployment.
+        (deploymentId !== undefined && event.detail.deploymentId === deploymentId && event.detail.sourceEventIds === undefined),
+    );
     // A Failed outcome that is not retried is final: the event is left alone with the reason on the bus.
     const busReasons = about
       .filter((event) => event.detailType === 'Config Refresh Skipped' || event.detailType === 'Config Refresh Failed')
@@ -632,11 +691,34 @@ function agentChanged(): RefreshAws {
 }
 
 function lokiChanged(): RefreshAws {
-  return new RefreshAws().put(LOKI, RENDERED.get(LOKI) as string, 5);
+  return new RefreshAws().put(LOKI, editedRefreshConfig(LOKI), 5);
 }
+
+/** Valid YAML that passes the checks; Loki refuses a field it does not know, so its tasks never become healthy. */
+const REFUSED_BY_LOKI = `${editedRefreshConfig(LOKI)}unknown_field: true\n`;
+const refused = (config: Map<string, string>) => [...config.values()].some((value) => value.includes('unknown_field'));
 
 describe('refresh', () => {
   runTable([
+    {
+      fault:
+        'the backend refuses a checked config: the deployment fails, the circuit breaker rolls back (its tasks and a replaced one run the previous version), Failed names version 5',
+      expected: ['done', 'skipped'],
+      run: async () => {
+        const aws = new RefreshAws().put(LOKI, REFUSED_BY_LOKI, 5);
+        const started = await runRefresh(aws, [sqsRecord(changeEvent(LOKI))]);
+        const [failed] = aws.settle(serviceArn('loki'), (config) => !refused(config));
+        if (refused(aws.services.get(serviceArn('loki'))?.running ?? new Map()) || refused(aws.replaceTask(serviceArn('loki')))) {
+          throw new Error('a task runs the refused config after the rollback');
+        }
+        aws.resetCalls();
+        const event = deploymentEvent('loki', failed?.eventName as string, failed?.deploymentId as string, 'tasks failed to start');
+        const reported = await runRefresh(aws, [sqsRecord(event)]);
+        const [outcome] = aws.published();
+        if (outcome?.detail.version !== 5) throw new Error(`the failure names version ${String(outcome?.detail.version)}, not 5`);
+        return [...started, ...reported];
+      },
+    },
     {
       fault: 'none (control): an agent config change is rolled out',
       expected: ['done'],

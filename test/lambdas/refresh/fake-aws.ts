@@ -3,7 +3,13 @@ import { Metrics } from '@aws-lambda-powertools/metrics';
 import {
   type Deployment,
   DescribeServicesCommand,
+  DescribeTaskDefinitionCommand,
+  type DescribeTaskDefinitionCommandInput,
   ECSClient,
+  RegisterTaskDefinitionCommand,
+  type RegisterTaskDefinitionCommandInput,
+  type Tag,
+  type TaskDefinition,
   UpdateServiceCommand,
   type UpdateServiceCommandInput,
 } from '@aws-sdk/client-ecs';
@@ -11,11 +17,17 @@ import { EventBridgeClient, PutEventsCommand, type PutEventsCommandInput } from 
 import { SendMessageBatchCommand, type SendMessageBatchCommandInput, SQSClient } from '@aws-sdk/client-sqs';
 import {
   type Command,
+  DeleteParametersCommand,
+  type DeleteParametersCommandInput,
+  DescribeParametersCommand,
+  type DescribeParametersCommandInput,
   GetParametersByPathCommand,
   type GetParametersByPathCommandInput,
   GetParametersCommand,
   ListCommandsCommand,
   type ListCommandsCommandInput,
+  PutParameterCommand,
+  type PutParameterCommandInput,
   SendCommandCommand,
   type SendCommandCommandInput,
   SSMClient,
@@ -24,6 +36,7 @@ import type { SQSBatchResponse, SQSRecord } from 'aws-lambda';
 import { resolveConfig } from '../../../bin/config-source';
 import { renderAll } from '../../../bin/render';
 import { processBatch, type RefreshDependencies } from '../../../lambdas/refresh/process-batch';
+import { CONFIG_INIT_CONTAINER, configDigest, deployedConfigName } from '../../../lambdas/shared/config-files';
 import { mockClient } from '../../support/sdk-call-recorder';
 
 import { awsError, recordMetrics } from '../fixtures';
@@ -73,6 +86,16 @@ export const RENDERED: ReadonlyMap<string, string> = (() => {
   return files;
 })();
 
+let edits = 0;
+
+/** A rendered YAML config with a harmless change (a comment), so that it differs from what runs. */
+export function edited(name: string): string {
+  const value = RENDERED.get(name);
+  if (value === undefined || name.endsWith('.json')) throw new Error(`no rendered YAML config ${name}`);
+  edits += 1;
+  return `${value.trimEnd()}\n# edited ${edits}\n`;
+}
+
 export const ALLOY_CONFIG = [
   'prometheus.exporter.unix "host" { }',
   'prometheus.scrape "host" {',
@@ -87,6 +110,25 @@ export const ALLOY_CONFIG = [
   '}',
   '',
 ].join('\n');
+
+export interface FakeService {
+  taskDefinition: string;
+  lastCompleted: string;
+  /** Init container variable → the value its tasks started with. */
+  running: Map<string, string>;
+}
+
+/** What DescribeTaskDefinition returns that RegisterTaskDefinition does not take (the API refuses them). */
+const READ_ONLY_FIELDS = [
+  'taskDefinitionArn',
+  'revision',
+  'status',
+  'requiresAttributes',
+  'compatibilities',
+  'registeredAt',
+  'registeredBy',
+  'deregisteredAt',
+];
 
 export interface FakeParameter {
   value: string;
@@ -125,6 +167,10 @@ export class FakeAws {
   /** Commands sent, with the instances their tag targets resolved to. */
   readonly commands: Array<Command & { resolvedInstances: string[] }> = [];
   readonly deployments = new Map<string, Deployment[]>();
+  /** Task definition revisions by ARN, with their tags. */
+  readonly taskDefinitions = new Map<string, { taskDefinition: TaskDefinition; tags: Tag[] }>();
+  /** Per service: the task definition it is set to, the last deployment that completed, and what its tasks run. */
+  readonly services = new Map<string, FakeService>();
 
   readonly logger = new Logger({ serviceName: 'refresh', logLevel: 'SILENT' });
   readonly metrics = new Metrics({ namespace: 'LgtmFleetTest', serviceName: 'refresh' });
@@ -140,8 +186,147 @@ export class FakeAws {
       for (const platform of ['linux', 'windows'])
         this.put(`/lgtm/agent/${tenant}/${platform}`, ALLOY_CONFIG, 2, new Date('2026-11-20T08:00:00Z'));
     }
+    for (const [service, arn] of Object.entries(JSON.parse(TEST_ENV.SERVICES as string) as Record<string, string>)) {
+      this.deployService(service, arn);
+    }
     this.stubDefaults();
     recordMetrics(this.metrics, this.metricValues);
+  }
+
+  /**
+   * The service as the stack deploys it: revision 1 of its family, whose init container reads the
+   * stack's copies of the service's files (made here from the rendered values), running and completed.
+   */
+  private deployService(service: string, arn: string): void {
+    const base = `/lgtm/config/${service}`;
+    const files = [...RENDERED.keys()].filter((name) => name === base || name.startsWith(`${base}/`));
+    const secrets = files.map((name, index) => {
+      const copy = deployedConfigName(name, 'stack', configDigest(JSON.stringify(RENDERED.get(name))));
+      this.put(copy, RENDERED.get(name) as string, 1, new Date('2026-11-20T08:00:00Z'));
+      return { name: `CONFIG_${index}`, valueFrom: `arn:aws:ssm:${REGION}:${ACCOUNT}:parameter${copy}` };
+    });
+    const family = `lgtm-${service}`;
+    const taskDefinitionArn = `arn:aws:ecs:${REGION}:${ACCOUNT}:task-definition/${family}:1`;
+    this.taskDefinitions.set(taskDefinitionArn, {
+      taskDefinition: {
+        taskDefinitionArn,
+        family,
+        revision: 1,
+        status: 'ACTIVE',
+        taskRoleArn: `arn:aws:iam::${ACCOUNT}:role/${family}-task`,
+        executionRoleArn: `arn:aws:iam::${ACCOUNT}:role/${family}-execution`,
+        networkMode: 'awsvpc',
+        requiresCompatibilities: ['FARGATE'],
+        compatibilities: ['EC2', 'FARGATE'],
+        cpu: '512',
+        memory: '1024',
+        runtimePlatform: { cpuArchitecture: 'ARM64', operatingSystemFamily: 'LINUX' },
+        registeredAt: new Date('2026-11-20T08:00:00Z'),
+        registeredBy: `arn:aws:iam::${ACCOUNT}:role/cfn`,
+        volumes: [{ name: 'config' }],
+        containerDefinitions: [
+          {
+            name: service,
+            image: `grafana/${service}:latest`,
+            essential: true,
+            dependsOn: [{ containerName: CONFIG_INIT_CONTAINER, condition: 'SUCCESS' }],
+          },
+          {
+            name: CONFIG_INIT_CONTAINER,
+            image: 'public.ecr.aws/docker/library/busybox:1.37',
+            essential: false,
+            command: ['set -e && printf "%s" "$CONFIG_0" > /config/file'],
+            secrets,
+          },
+        ],
+      },
+      tags: [
+        { key: 'project', value: 'lgtm-fleet' },
+        { key: 'aws:cloudformation:stack-name', value: 'lgtm' },
+      ],
+    });
+    const deployment: Deployment = {
+      id: `ecs-svc/${service}-stack`,
+      status: 'PRIMARY',
+      taskDefinition: taskDefinitionArn,
+      rolloutState: 'COMPLETED',
+      createdAt: new Date('2026-11-20T08:00:00Z'),
+    };
+    this.deployments.set(arn, [deployment]);
+    this.services.set(arn, {
+      taskDefinition: taskDefinitionArn,
+      lastCompleted: taskDefinitionArn,
+      running: this.configOf(taskDefinitionArn),
+    });
+  }
+
+  /** The files a revision's tasks start with: each secret of the init container, read from Parameter Store now. */
+  configOf(taskDefinitionArn: string): Map<string, string> {
+    const entry = this.taskDefinitions.get(taskDefinitionArn);
+    if (!entry) throw new Error(`no task definition ${taskDefinitionArn}`);
+    const init = entry.taskDefinition.containerDefinitions?.find((container) => container.name === CONFIG_INIT_CONTAINER);
+    const config = new Map<string, string>();
+    for (const secret of init?.secrets ?? []) {
+      const name = (secret.valueFrom as string).replace(/^arn:[^:]+:ssm:[^:]+:\d+:parameter/, '');
+      const parameter = this.parameters.get(name);
+      // ECS stops a task whose secret cannot be read (ResourceNotFoundException): it never becomes healthy.
+      if (!parameter) throw new Error(`ResourceNotFoundException: ${name}`);
+      config.set(secret.name as string, parameter.value);
+    }
+    return config;
+  }
+
+  /**
+   * ECS finishes the service's newest deployment: its tasks start with their revision's config, and
+   * `healthy` (the backend) decides whether they pass their health checks. A deployment whose tasks
+   * fail is FAILED and the circuit breaker rolls back to the last revision that completed, whose
+   * tasks start again. Returns the deployment state events ECS would publish.
+   */
+  settle(serviceArnValue: string, healthy: (config: Map<string, string>) => boolean): Array<{ eventName: string; deploymentId: string }> {
+    const service = this.services.get(serviceArnValue) as FakeService;
+    const deployments = this.deployments.get(serviceArnValue) ?? [];
+    const primary = deployments.find((deployment) => deployment.status === 'PRIMARY') as Deployment;
+    let config: Map<string, string> | undefined;
+    try {
+      config = this.configOf(service.taskDefinition);
+    } catch {
+      config = undefined;
+    }
+    if (config && healthy(config)) {
+      primary.rolloutState = 'COMPLETED';
+      service.lastCompleted = service.taskDefinition;
+      service.running = config;
+      this.deployments.set(serviceArnValue, [primary]);
+      return [{ eventName: 'SERVICE_DEPLOYMENT_COMPLETED', deploymentId: primary.id as string }];
+    }
+    primary.rolloutState = 'FAILED';
+    this.counter += 1;
+    const rollback: Deployment = {
+      id: `ecs-svc/${1000 + this.counter}`,
+      status: 'PRIMARY',
+      taskDefinition: service.lastCompleted,
+      rolloutState: 'COMPLETED',
+      createdAt: this.now,
+    };
+    service.taskDefinition = service.lastCompleted;
+    service.running = this.configOf(service.lastCompleted);
+    this.deployments.set(serviceArnValue, [rollback, { ...primary, status: 'ACTIVE' }]);
+    return [
+      { eventName: 'SERVICE_DEPLOYMENT_FAILED', deploymentId: primary.id as string },
+      { eventName: 'SERVICE_DEPLOYMENT_COMPLETED', deploymentId: rollback.id as string },
+    ];
+  }
+
+  /** A task is replaced (a crash, a Fargate retirement): the new one starts with the service's revision as it is now. */
+  replaceTask(serviceArnValue: string): Map<string, string> {
+    const service = this.services.get(serviceArnValue) as FakeService;
+    service.running = this.configOf(service.taskDefinition);
+    return service.running;
+  }
+
+  /** Task definition revisions registered by the handler. */
+  registeredTaskDefinitions(): RegisterTaskDefinitionCommandInput[] {
+    return this.ecs.commandCalls(RegisterTaskDefinitionCommand).map((call) => call.args[0].input);
   }
 
   put(name: string, value: string, version: number, lastModified = CHANGE_TIME, type = 'String'): this {
@@ -266,21 +451,83 @@ export class FakeAws {
       return { Commands: matching.map(({ resolvedInstances: _, ...command }) => command) };
     });
     this.ecs.on(UpdateServiceCommand).callsFake((input: UpdateServiceCommandInput) => {
+      const service = this.services.get(input.service as string);
+      if (!service) throw awsError('ServiceNotFoundException', 'Service not found.');
+      if (input.taskDefinition !== undefined) {
+        if (!this.taskDefinitions.has(input.taskDefinition))
+          throw awsError('ClientException', `TaskDefinition not found: ${input.taskDefinition}`);
+        service.taskDefinition = input.taskDefinition;
+      }
       this.counter += 1;
       const deployment: Deployment = {
         id: `ecs-svc/${1000 + this.counter}`,
         status: 'PRIMARY',
+        taskDefinition: service.taskDefinition,
         createdAt: this.now,
         rolloutState: 'IN_PROGRESS',
       };
       const previous = (this.deployments.get(input.service as string) ?? []).map((d) => ({ ...d, status: 'ACTIVE' }));
       this.deployments.set(input.service as string, [deployment, ...previous]);
-      return { service: { serviceArn: input.service, deployments: [deployment, ...previous] } };
+      return { service: { serviceArn: input.service, taskDefinition: service.taskDefinition, deployments: [deployment, ...previous] } };
     });
     this.ecs.on(DescribeServicesCommand).callsFake((input: { services: string[] }) => ({
-      services: input.services.map((arn) => ({ serviceArn: arn, deployments: this.deployments.get(arn) ?? [] })),
-      failures: [],
+      services: input.services
+        .filter((arn) => this.services.has(arn))
+        .map((arn) => ({
+          serviceArn: arn,
+          taskDefinition: this.services.get(arn)?.taskDefinition,
+          deployments: this.deployments.get(arn) ?? [],
+        })),
+      failures: input.services.filter((arn) => !this.services.has(arn)).map((arn) => ({ arn, reason: 'MISSING' })),
     }));
+    this.ecs.on(DescribeTaskDefinitionCommand).callsFake((input: DescribeTaskDefinitionCommandInput) => {
+      const entry = this.taskDefinitions.get(input.taskDefinition as string);
+      if (!entry) throw awsError('ClientException', 'Unable to describe task definition.');
+      return { taskDefinition: structuredClone(entry.taskDefinition), ...(input.include?.includes('TAGS') ? { tags: entry.tags } : {}) };
+    });
+    this.ecs.on(RegisterTaskDefinitionCommand).callsFake((input: RegisterTaskDefinitionCommandInput) => {
+      const unknown = Object.keys(input).filter((key) => READ_ONLY_FIELDS.includes(key));
+      if (unknown.length > 0) throw awsError('ClientException', `unknown fields ${unknown.join(', ')}`);
+      if (!input.family || !input.containerDefinitions?.length)
+        throw awsError('ClientException', 'family and containerDefinitions are required');
+      if ((input.tags ?? []).some((tag) => tag.key?.startsWith('aws:')))
+        throw awsError('ClientException', 'Tag keys starting with aws: are reserved');
+      const revision =
+        1 +
+        Math.max(
+          0,
+          ...[...this.taskDefinitions.values()]
+            .filter((e) => e.taskDefinition.family === input.family)
+            .map((e) => e.taskDefinition.revision ?? 0),
+        );
+      const taskDefinitionArn = `arn:aws:ecs:${REGION}:${ACCOUNT}:task-definition/${input.family}:${revision}`;
+      const { tags, ...definition } = structuredClone(input);
+      const taskDefinition = { ...definition, taskDefinitionArn, revision, status: 'ACTIVE', registeredAt: this.now } as TaskDefinition;
+      this.taskDefinitions.set(taskDefinitionArn, { taskDefinition, tags: tags ?? [] });
+      return { taskDefinition, tags };
+    });
+    this.ssm.on(PutParameterCommand).callsFake((input: PutParameterCommandInput) => {
+      const name = input.Name as string;
+      const existing = this.parameters.get(name);
+      if (existing && !input.Overwrite) throw awsError('ParameterAlreadyExists', 'The parameter already exists.');
+      this.put(name, input.Value as string, (existing?.version ?? 0) + 1, this.now, input.Type);
+      return { Version: (existing?.version ?? 0) + 1, Tier: 'Standard' };
+    });
+    this.ssm.on(DescribeParametersCommand).callsFake((input: DescribeParametersCommandInput) => {
+      const begins = input.ParameterFilters?.find((filter) => filter.Key === 'Name' && filter.Option === 'BeginsWith')?.Values?.[0] ?? '';
+      const names = [...this.parameters.keys()].filter((name) => name.startsWith(begins)).sort();
+      const max = input.MaxResults ?? 50;
+      const offset = Number(input.NextToken ?? 0);
+      return {
+        Parameters: names.slice(offset, offset + max).map((name) => ({ Name: name, Version: this.parameters.get(name)?.version })),
+        NextToken: offset + max < names.length ? String(offset + max) : undefined,
+      };
+    });
+    this.ssm.on(DeleteParametersCommand).callsFake((input: DeleteParametersCommandInput) => {
+      if ((input.Names ?? []).length > 10) throw awsError('ValidationException', 'at most 10 names');
+      const deleted = (input.Names ?? []).filter((name) => this.parameters.delete(name));
+      return { DeletedParameters: deleted, InvalidParameters: (input.Names ?? []).filter((name) => !deleted.includes(name)) };
+    });
     this.eventBridge.on(PutEventsCommand).callsFake((input: PutEventsCommandInput) => {
       if ((input.Entries ?? []).length > 10) throw awsError('ValidationException', 'at most 10 entries');
       return { FailedEntryCount: 0, Entries: (input.Entries ?? []).map((_, index) => ({ EventId: `event-${index}` })) };

@@ -1,7 +1,14 @@
 import { DescribeServicesCommand, UpdateServiceCommand } from '@aws-sdk/client-ecs';
 import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { SendMessageBatchCommand } from '@aws-sdk/client-sqs';
-import { GetParametersByPathCommand, GetParametersCommand, ListCommandsCommand, SendCommandCommand } from '@aws-sdk/client-ssm';
+import {
+  GetParametersByPathCommand,
+  GetParametersCommand,
+  ListCommandsCommand,
+  PutParameterCommand,
+  SendCommandCommand,
+} from '@aws-sdk/client-ssm';
+import { configDigest } from '../../../lambdas/shared/config-files';
 import { loadSampleEvent, sqsRecord } from '../fixtures';
 import {
   ALLOY_CONFIG,
@@ -9,6 +16,7 @@ import {
   CHANGE_TIME,
   CLUSTER_ARN,
   changeEvent,
+  edited,
   FakeAws,
   manualEvent,
   RENDERED,
@@ -171,13 +179,24 @@ describe('a backend or collector parameter', () => {
     ['/lgtm/config/loki', 'loki'],
     ['/lgtm/config/tempo', 'tempo'],
     ['/lgtm/config/grafana/tenant-aws-rag-ec2', 'grafana'],
-  ])('%s: a forced new deployment of exactly the %s service', async (name, service) => {
-    const aws = new FakeAws().put(name, RENDERED.get(name) as string, 7);
+  ])('%s: a new task definition revision of exactly the %s service, reading a copy of the checked version', async (name, service) => {
+    const value = edited(name);
+    const aws = new FakeAws().put(name, value, 7);
 
     const response = await aws.process([sqsRecord(changeEvent(name))]);
 
     expect(response).toEqual({ batchItemFailures: [] });
-    expect(aws.updateServices()).toEqual([{ cluster: CLUSTER_ARN, service: serviceArn(service), forceNewDeployment: true }]);
+    const revision = `arn:aws:ecs:ap-northeast-2:123456789012:task-definition/lgtm-${service}:2`;
+    expect(aws.updateServices()).toEqual([{ cluster: CLUSTER_ARN, service: serviceArn(service), taskDefinition: revision }]);
+    const copy = `${name.replace('/lgtm/config/', '/lgtm/deployed/')}/v7-${configDigest(value)}`;
+    expect(aws.parameters.get(copy)?.value).toBe(value);
+    const [registered] = aws.registeredTaskDefinitions();
+    const init = registered?.containerDefinitions?.find((container) => container.name === 'config-init');
+    expect(init?.secrets?.map((secret) => secret.valueFrom)).toContain(`arn:aws:ssm:ap-northeast-2:123456789012:parameter${copy}`);
+    expect(init?.environment).toEqual([{ name: 'LGTM_CONFIG_VERSIONS', value: `${name}=v7` }]);
+    // Everything else as the stack registered it, its own tags included (AWS-reserved ones cannot be set).
+    expect(registered?.tags).toEqual([{ key: 'project', value: 'lgtm-fleet' }]);
+    expect(registered?.runtimePlatform).toEqual({ cpuArchitecture: 'ARM64', operatingSystemFamily: 'LINUX' });
     expect(aws.sendCommands()).toEqual([]);
     // Every file under the config path, 10 per page (the API's maximum), following NextToken.
     const configFiles = [...RENDERED.keys()].filter((n) => n.startsWith('/lgtm/config/')).length;
@@ -200,14 +219,28 @@ describe('a backend or collector parameter', () => {
   test('several Grafana files changed in one batch: one deployment, checked against every Grafana file', async () => {
     const aws = new FakeAws()
       .put('/lgtm/config/grafana/tenant-team-x', 'apiVersion: 1\ndatasources: []\n', 1)
-      .put('/lgtm/config/grafana/federated-loki', RENDERED.get('/lgtm/config/grafana/federated-loki') as string, 4);
+      .put('/lgtm/config/grafana/federated-loki', edited('/lgtm/config/grafana/federated-loki'), 4)
+      .put('/lgtm/config/grafana/federated-mimir', edited('/lgtm/config/grafana/federated-mimir'), 2);
 
     await aws.process([
       sqsRecord(changeEvent('/lgtm/config/grafana/tenant-team-x', 'Create')),
       sqsRecord(changeEvent('/lgtm/config/grafana/federated-loki')),
+      sqsRecord(changeEvent('/lgtm/config/grafana/federated-mimir')),
     ]);
 
-    expect(aws.updateServices()).toEqual([{ cluster: CLUSTER_ARN, service: serviceArn('grafana'), forceNewDeployment: true }]);
+    expect(aws.updateServices()).toEqual([
+      { cluster: CLUSTER_ARN, service: serviceArn('grafana'), taskDefinition: expect.stringMatching(/lgtm-grafana:2$/) },
+    ]);
+    // Only the changed files get copies; a file no task definition names (tenant-team-x) is checked, not delivered.
+    expect(
+      aws.ssm
+        .commandCalls(PutParameterCommand)
+        .map((call) => call.args[0].input.Name)
+        .sort(),
+    ).toEqual([
+      expect.stringMatching(/^\/lgtm\/deployed\/grafana\/federated-loki\/v4-/),
+      expect.stringMatching(/^\/lgtm\/deployed\/grafana\/federated-mimir\/v2-/),
+    ]);
     const [started] = byType(aws, 'Config Refresh Started');
     expect(started?.detail).toMatchObject({ parameter: '/lgtm/config/grafana', version: null });
     const files = ((started?.detail.parameters ?? []) as Array<{ name: string }>).map((file) => file.name);
@@ -380,7 +413,7 @@ describe('debouncing and duplicates', () => {
   });
 
   test('the same backend change delivered twice starts one deployment', async () => {
-    const aws = new FakeAws().put('/lgtm/config/tempo', RENDERED.get('/lgtm/config/tempo') as string, 4);
+    const aws = new FakeAws().put('/lgtm/config/tempo', edited('/lgtm/config/tempo'), 4);
     const event = changeEvent('/lgtm/config/tempo');
     await aws.process([sqsRecord(event)]);
 
@@ -394,14 +427,17 @@ describe('debouncing and duplicates', () => {
     ]);
   });
 
-  test('a deployment started after the change (e.g. by cdk deploy) already carries it', async () => {
+  test('a change the service already runs (cdk deploy updates the service before the parameter) is already applied', async () => {
     const aws = new FakeAws().put('/lgtm/config/loki', RENDERED.get('/lgtm/config/loki') as string, 8);
-    aws.deployments.set(serviceArn('loki'), [{ id: 'ecs-svc/777', status: 'PRIMARY', createdAt: new Date(CHANGE_TIME.getTime() + 3000) }]);
 
     await aws.process([sqsRecord(changeEvent('/lgtm/config/loki'))]);
 
     expect(aws.updateServices()).toEqual([]);
-    expect(byType(aws, 'Config Refresh Skipped')[0]?.detail).toMatchObject({ reason: 'already-applied', deploymentId: 'ecs-svc/777' });
+    expect(aws.registeredTaskDefinitions()).toEqual([]);
+    expect(byType(aws, 'Config Refresh Skipped')[0]?.detail).toMatchObject({
+      reason: 'already-applied',
+      deploymentId: 'ecs-svc/loki-stack',
+    });
   });
 
   test('a refresh of an older version does not count as applied', async () => {
@@ -560,9 +596,7 @@ describe('malformed events and failed calls', () => {
   });
 
   test('throttling on SendCommand fails that record (the queue retries it); the others go through', async () => {
-    const aws = new FakeAws()
-      .put('/lgtm/agent/team-a/linux', ALLOY_CONFIG, 3)
-      .put('/lgtm/config/mimir', RENDERED.get('/lgtm/config/mimir') as string, 4);
+    const aws = new FakeAws().put('/lgtm/agent/team-a/linux', ALLOY_CONFIG, 3).put('/lgtm/config/mimir', edited('/lgtm/config/mimir'), 4);
     aws.ssm.on(SendCommandCommand).rejects(awsError('ThrottlingException', 'Rate exceeded'));
     const agent = sqsRecord(changeEvent('/lgtm/agent/team-a/linux'));
     const backend = sqsRecord(changeEvent('/lgtm/config/mimir'));
@@ -588,7 +622,7 @@ describe('malformed events and failed calls', () => {
   });
 
   test('AccessDenied on UpdateService fails the record with the reason on the bus', async () => {
-    const aws = new FakeAws().put('/lgtm/config/loki', RENDERED.get('/lgtm/config/loki') as string, 5);
+    const aws = new FakeAws().put('/lgtm/config/loki', edited('/lgtm/config/loki'), 5);
     aws.ecs.on(UpdateServiceCommand).rejects(awsError('AccessDeniedException', 'not authorized to perform: ecs:UpdateService'));
     const record = sqsRecord(changeEvent('/lgtm/config/loki'));
 
