@@ -19,7 +19,7 @@ export const BURST_UPDATES = 5;
 export const REFRESH_RUNS = 9;
 /** The agents of the fleet: one tenant (the first allowed one), one platform. */
 const PLATFORM = 'linux';
-/** The backend whose parameter changes: `<prefix>/config/mimir`, a forced deployment of the Mimir service. */
+/** The backend whose parameter changes: `<prefix>/config/mimir`, a new task definition revision of the Mimir service. */
 const BACKEND_SERVICE = 'mimir';
 /** Time between the updates of a burst. */
 const BURST_SPACING_MS = 2_000;
@@ -164,7 +164,9 @@ async function refreshRun(setup: Setup, kind: Kind, fleet: number, updates: numb
   const current = aws.parameters.get(name);
   if (current === undefined) throw new Error(`the fake holds no parameter ${name}`);
   const lastUpdate = new Date(CHANGE_TIME.getTime() + (updates - 1) * BURST_SPACING_MS);
-  aws.put(name, current.value, current.version + updates, lastUpdate);
+  // A backend gets a new value (YAML comment): the one it already runs would roll nothing out.
+  const value = kind === 'backend' ? `${current.value.trimEnd()}\n# edited\n` : current.value;
+  aws.put(name, value, current.version + updates, lastUpdate);
   const records = Array.from({ length: updates }, (_, index) =>
     sqsRecord(changeEvent(name, 'Update', new Date(CHANGE_TIME.getTime() + index * BURST_SPACING_MS))),
   );
@@ -258,6 +260,8 @@ function refreshSetup(repo: string, assemblyDir: string | undefined): Setup {
     seed: (aws) => {
       aws.parameters.clear();
       for (const [name, value] of parameters) aws.put(name, value, 3, seededAt);
+      // The services as the template deploys them: each task definition reads the stack's copies.
+      for (const [service, arn] of settings.services) aws.deployService(service, arn, settings.parameterPrefix);
     },
   };
 }

@@ -197,12 +197,13 @@ export class FakeAws {
    * The service as the stack deploys it: revision 1 of its family, whose init container reads the
    * stack's copies of the service's files (made here from the rendered values), running and completed.
    */
-  private deployService(service: string, arn: string): void {
-    const base = `/lgtm/config/${service}`;
-    const files = [...RENDERED.keys()].filter((name) => name === base || name.startsWith(`${base}/`));
+  deployService(service: string, arn: string, prefix = '/lgtm'): void {
+    const base = `${prefix}/config/${service}`;
+    const files = [...this.parameters.keys()].filter((name) => name === base || name.startsWith(`${base}/`));
     const secrets = files.map((name, index) => {
-      const copy = deployedConfigName(name, 'stack', configDigest(JSON.stringify(RENDERED.get(name))));
-      this.put(copy, RENDERED.get(name) as string, 1, new Date('2026-11-20T08:00:00Z'));
+      const value = this.parameters.get(name)?.value as string;
+      const copy = deployedConfigName(name, 'stack', configDigest(JSON.stringify(value)));
+      this.put(copy, value, 1, new Date('2026-11-20T08:00:00Z'));
       return { name: `CONFIG_${index}`, valueFrom: `arn:aws:ssm:${REGION}:${ACCOUNT}:parameter${copy}` };
     });
     const family = `lgtm-${service}`;
