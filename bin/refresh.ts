@@ -4,7 +4,7 @@
  * event on the project's bus (the same path a Parameter Store change takes, with the same checks):
  *   npm run refresh -- --tenant aws-rag-ec2                  # both platforms' agents of a tenant
  *   npm run refresh -- --tenant aws-rag-ec2 --platform linux
- *   npm run refresh -- --service mimir                       # a forced new deployment of one service
+ *   npm run refresh -- --service mimir                       # roll one service (restarts it when its config is unchanged)
  *   npm run refresh -- --all                                 # every agent config and every service
  * Options: --bus <name> (default: the stack name), --region <region> (default: the config's
  * env.region, else the AWS SDK's), --config <file.json> (as `cdk deploy -c config=<file>`).

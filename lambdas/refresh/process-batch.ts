@@ -512,7 +512,7 @@ class RefreshBatch {
       operation = plan.start[0];
       const id = await plan.start[1]();
       const parameters: ParameterVersion[] = plan.files.map((file) => ({ name: file.name, version: file.version }));
-      this.logger.info(idKey === 'commandId' ? 'refresh command sent' : 'forced new deployment', {
+      this.logger.info(idKey === 'commandId' ? 'refresh command sent' : 'service deployment started', {
         ...context,
         target: describeTarget(job.target),
         parameters,
