@@ -2,8 +2,8 @@ import { SendCommandCommand } from '@aws-sdk/client-ssm';
 import type { SQSRecord } from 'aws-lambda';
 import type { EnrollSettings } from '../../lambdas/enroll/settings';
 import { ENROLL_QUEUE_VISIBILITY } from '../../lib/enrollment/enrollment';
-import { FakeAws, type FakeInstance, testSettings } from '../../test/lambdas/enroll/fake-aws';
-import { loadSampleEvent, sqsRecord } from '../../test/lambdas/fixtures';
+import { envelopeRecord, FakeAws, type FakeInstance, testSettings } from '../../test/lambdas/enroll/fake-aws';
+import { loadSampleEvent } from '../../test/lambdas/fixtures';
 import { CALLS_PER_INSTANCE_TARGET } from './burst';
 import { errorRow, installJestSpyOn, progress, type Row, row } from './table';
 
@@ -11,7 +11,7 @@ import { errorRow, installJestSpyOn, progress, type Row, row } from './table';
  * Enrollment latency on a virtual clock: a burst of launches whose SSM agents register after a
  * realistic spread of delays, delivered through a simulated SQS queue (batches of 100, the
  * visibility timeout the stack sets, the delays the handler asks for) to the enroll handler's
- * batch logic against the handler tests' fake AWS. What counts is the latency we add: the install
+ * batch logic against the handler tests' fake AWS; the requests it defers come back in the envelopes it sends. What counts is the latency we add: the install
  * command's time minus the moment SSM reports the instance online.
  */
 
@@ -56,11 +56,12 @@ export function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
 }
 
-interface QueuedRecord {
-  readonly instanceId: string;
+interface QueuedMessage {
   readonly messageId: string;
+  readonly body: string;
   visibleAt: number;
   receiveCount: number;
+  firstReceivedAt?: number;
 }
 
 export interface LatencyFigures {
@@ -72,22 +73,29 @@ export interface LatencyFigures {
 
 /**
  * One burst of `size` launches, 30 % Windows, with the enroll settings as deployed unless others
- * are given (to try a retry policy before building it).
+ * are given. Waiting requests come back the way the handler sends them: in envelopes, delayed to
+ * their slot (lambdas/enroll/wait-envelope.ts); a record that failed comes back after the queue's
+ * visibility timeout.
  */
 export async function simulateBurst(size: number, seed = 7, settings: EnrollSettings = SETTINGS): Promise<LatencyFigures> {
   const visibilitySeconds = settings.queueVisibilityTimeoutSeconds ?? VISIBILITY_SECONDS;
   const next = random(seed + size);
   const onlineAt = new Map<string, number>();
   const instances: FakeInstance[] = [];
-  const queue: QueuedRecord[] = [];
+  let pending: QueuedMessage[] = [];
   for (let index = 0; index < size; index++) {
     const instanceId = `i-${index.toString(16).padStart(17, '0')}`;
     const platform = next() < 0.3 ? 'windows' : 'linux';
-    const launchedAt = T0 + next() * ARRIVAL_WINDOW_SECONDS * 1000;
+    const launchedAt = T0 + Math.round(next() * ARRIVAL_WINDOW_SECONDS * 1000);
     onlineAt.set(instanceId, launchedAt + ssmOnlineDelaySeconds(platform, next) * 1000);
     instances.push({ id: instanceId, platform, ssm: 'none' });
     // The running event reaches the queue a few seconds after launch.
-    queue.push({ instanceId, messageId: `m-${instanceId}`, visibleAt: launchedAt + 5_000, receiveCount: 0 });
+    const body = JSON.stringify({
+      ...RUNNING,
+      time: new Date(launchedAt).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+      detail: { 'instance-id': instanceId, state: 'running' },
+    });
+    pending.push({ messageId: `m-${instanceId}`, body, visibleAt: launchedAt + 5_000, receiveCount: 0 });
   }
   const aws = new FakeAws(instances);
   const sentAt = new Map<string, number>();
@@ -96,47 +104,57 @@ export async function simulateBurst(size: number, seed = 7, settings: EnrollSett
     .map((instance) => ({ instance, at: onlineAt.get(instance.id) ?? Number.POSITIVE_INFINITY }))
     .sort((a, b) => a.at - b.at);
   let registered = 0;
+  let envelopesSeen = 0;
 
-  let pending = queue;
   while (pending.length > 0) {
     pending.sort((a, b) => a.visibleAt - b.visibleAt);
     // A poll returns when it holds a full batch or its batching window has passed.
-    const now = Math.min(
-      pending[0].visibleAt + BATCHING_WINDOW_SECONDS * 1000,
-      pending[Math.min(BATCH_SIZE, pending.length) - 1].visibleAt,
+    const now = Math.round(
+      Math.min(
+        (pending[0] as QueuedMessage).visibleAt + BATCHING_WINDOW_SECONDS * 1000,
+        (pending[Math.min(BATCH_SIZE, pending.length) - 1] as QueuedMessage).visibleAt,
+      ),
     );
-    const batch = pending.filter((record) => record.visibleAt <= now).slice(0, BATCH_SIZE);
-    while (registered < registrations.length && registrations[registered].at <= now) {
-      aws.add({ ...registrations[registered].instance, ssm: 'Online' });
+    const batch = pending.filter((message) => message.visibleAt <= now).slice(0, BATCH_SIZE);
+    while (registered < registrations.length && (registrations[registered] as { at: number }).at <= now) {
+      aws.add({ ...(registrations[registered] as { instance: FakeInstance }).instance, ssm: 'Online' });
       registered++;
     }
-    const records: SQSRecord[] = batch.map((record) => {
-      record.receiveCount += 1;
-      return sqsRecord(
-        { ...RUNNING, detail: { 'instance-id': record.instanceId, state: 'running' } },
-        { messageId: record.messageId, receiveCount: record.receiveCount, firstReceivedAt: new Date(T0) },
-      );
+    const records: SQSRecord[] = batch.map((message) => {
+      message.receiveCount += 1;
+      message.firstReceivedAt ??= now;
+      const record = envelopeRecord(message.body, message.messageId);
+      return {
+        ...record,
+        attributes: {
+          ...record.attributes,
+          ApproximateReceiveCount: String(message.receiveCount),
+          ApproximateFirstReceiveTimestamp: String(message.firstReceivedAt),
+        },
+      };
     });
     const sendsBefore = aws.ssm.commandCalls(SendCommandCommand).length;
-    const changesBefore = aws.visibilityChanges().length;
     const response = await aws.process(records, new Date(now), settings);
     for (const call of aws.ssm.commandCalls(SendCommandCommand).slice(sendsBefore)) {
       for (const id of call.args[0].input.InstanceIds ?? []) if (!sentAt.has(id)) sentAt.set(id, now);
     }
-    const delays = new Map(
-      aws
-        .visibilityChanges()
-        .slice(changesBefore)
-        .map((entry) => [entry.ReceiptHandle, entry.VisibilityTimeout ?? visibilitySeconds]),
-    );
     const failed = new Set(response.batchItemFailures.map((failure) => failure.itemIdentifier));
-    const done = new Set<QueuedRecord>();
-    for (const record of batch) {
-      if (!failed.has(record.messageId)) done.add(record);
-      // The handler's own delay when it set one, else the queue's visibility timeout.
-      else record.visibleAt = now + (delays.get(`receipt-${record.messageId}`) ?? visibilitySeconds) * 1000;
+    const done = new Set<QueuedMessage>();
+    for (const message of batch) {
+      if (!failed.has(message.messageId)) done.add(message);
+      else message.visibleAt = now + visibilitySeconds * 1000;
     }
-    pending = pending.filter((record) => !done.has(record));
+    pending = pending.filter((message) => !done.has(message));
+    const envelopes = aws.envelopes();
+    for (const envelope of envelopes.slice(envelopesSeen)) {
+      envelopesSeen += 1;
+      pending.push({
+        messageId: `envelope-${envelopesSeen}`,
+        body: envelope.body,
+        visibleAt: now + (envelope.delaySeconds ?? 0) * 1000,
+        receiveCount: 0,
+      });
+    }
   }
   const addedSeconds = [...sentAt].map(([id, at]) => (at - (onlineAt.get(id) ?? at)) / 1000).sort((a, b) => a - b);
   return { addedSeconds, calls: aws.totalCalls(), instances: size };

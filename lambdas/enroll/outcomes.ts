@@ -38,6 +38,8 @@ export const METRIC = {
   tenantRefused: 'TenantRefused',
   enrollErrors: 'EnrollErrors',
   retriedRecords: 'RetriedRecords',
+  /** Requests put in an envelope to come back at the next slot (waiting for SSM, or after an error). */
+  deferred: 'DeferredRequests',
   lifecycleActionsCompleted: 'LifecycleActionsCompleted',
   tagWriteFailures: 'TagWriteFailures',
 } as const;

@@ -4,7 +4,7 @@ import { type AutoScalingClient, CompleteLifecycleActionCommand } from '@aws-sdk
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CreateTagsCommand, type EC2Client, type Tag } from '@aws-sdk/client-ec2';
 import { type EventBridgeClient, PutEventsCommand, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
-import { ChangeMessageVisibilityBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import type { SQSClient } from '@aws-sdk/client-sqs';
 import { SendCommandCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { chunk, errorMessage, errorName, isThrottlingError } from '../shared/aws';
@@ -27,6 +27,15 @@ import { BatchCounters, type InstanceOutcome, METRIC } from './outcomes';
 import { type EnrollRequest, type LifecycleContext, type ParsedRecord, parseRecord } from './requests';
 import { planRetry } from './retry';
 import type { EnrollSettings, LifecycleResult } from './settings';
+import {
+  type Deferred,
+  FIRST_LOOK_AFTER_SECONDS,
+  firstLookDelaySeconds,
+  openEnvelope,
+  sendEnvelopes,
+  waitDelaySeconds,
+  waitingRequest,
+} from './wait-envelope';
 
 export interface EnrollClients {
   readonly dynamodb: DynamoDBClient;
@@ -55,9 +64,15 @@ export const DEAD_LETTER_REASON = {
   configMissing: 'agent-config-missing-before-deadline',
 } as const;
 
-/** PutEvents takes at most 10 entries; ChangeMessageVisibilityBatch too. */
+/**
+ * Requests one invocation processes: about 40 look-up and command calls at most, well inside the
+ * function's timeout; the rest of a batch of envelopes goes back at once for the next invocation.
+ */
+export const MAX_REQUESTS_PER_INVOCATION = 2_000;
+/** PutEvents takes at most 10 entries. */
 const PUT_EVENTS_CHUNK = 10;
-const SQS_BATCH_CHUNK = 10;
+/** A request from an envelope whose dead-letter forwarding or lifecycle completion failed comes back after this long. */
+const DEAD_LETTER_RETRY_SECONDS = 30;
 /** CreateTags takes at most 1000 resource IDs. */
 const CREATE_TAGS_CHUNK = 1000;
 
@@ -65,7 +80,8 @@ const CREATE_TAGS_CHUNK = 1000;
  * Processes one SQS batch of enrollment events and returns the records to retry.
  *
  * Every record ends one of four ways: done (every instance enrolled or skipped on purpose),
- * retried (reported as a batch item failure, after a visibility change when waiting for SSM),
+ * retried (waiting for SSM: sent back in an envelope to the next shared slot; after an error:
+ * reported as a batch item failure, or put in the next envelope when it came in one),
  * dead-lettered with a reason (malformed, or not ready before the deadline), or ignored on
  * purpose with a logged reason (test notifications, non-running states).
  */
@@ -86,17 +102,14 @@ interface DeadLetter {
   readonly instanceIds?: readonly string[];
 }
 
-interface Retry {
-  readonly record: SQSRecord;
-  readonly delaySeconds: number;
-}
-
 class EnrollBatch {
   private readonly settings: EnrollSettings;
   private readonly clients: EnrollClients;
   private readonly logger: Logger;
   private readonly outcomes = new Map<string, InstanceOutcome>();
   private readonly counters = new BatchCounters();
+  /** Request message ID → the envelope it came in. */
+  private readonly carriers = new Map<string, string>();
 
   constructor(
     private readonly deps: EnrollDependencies,
@@ -107,11 +120,35 @@ class EnrollBatch {
     this.logger = deps.logger;
   }
 
-  async run(records: readonly SQSRecord[]): Promise<SQSBatchResponse> {
+  async run(batch: readonly SQSRecord[]): Promise<SQSBatchResponse> {
+    // Envelopes of waiting requests are opened: their requests are processed like any record.
+    const records: SQSRecord[] = [];
+    const invalidEnvelopes: DeadLetter[] = [];
+    for (const record of batch) {
+      const opened = openEnvelope(record);
+      if (opened === undefined) {
+        records.push(record);
+        continue;
+      }
+      if ('invalid' in opened) {
+        invalidEnvelopes.push({ record, reason: DEAD_LETTER_REASON.malformed, detail: opened.invalid });
+        continue;
+      }
+      for (const request of opened) {
+        this.carriers.set(request.messageId, record.messageId);
+        records.push(request);
+      }
+    }
+    // Envelopes meet in one batch: what one invocation cannot do in its time is passed on at once.
+    const overflow = records.splice(MAX_REQUESTS_PER_INVOCATION);
     this.counters.add(METRIC.eventsReceived, records.length);
     const parsed = records.map((record) => parseRecord(record, this.settings.eventSource));
+    // An instance that started moments ago cannot be SSM-managed yet: its first look waits, at no cost.
+    const tooFresh = new Set(
+      parsed.filter((item) => item.kind === 'request' && this.tooFreshToLook(item.record, item.request)).map((item) => item.record),
+    );
 
-    const instances = this.trackInstances(parsed);
+    const instances = this.trackInstances(parsed.filter((item) => !tooFresh.has(item.record)));
     try {
       if (instances.size > 0) await this.enroll(instances);
     } catch (error) {
@@ -121,8 +158,12 @@ class EnrollBatch {
     }
 
     const failures = new Set<string>();
-    const deadLetters: DeadLetter[] = [];
-    const retries: Retry[] = [];
+    const deadLetters: DeadLetter[] = [...invalidEnvelopes];
+    const deferred: Deferred[] = overflow.map((record) => ({
+      request: waitingRequest(record, this.now),
+      delaySeconds: 0,
+      carrierMessageId: this.carriers.get(record.messageId) ?? record.messageId,
+    }));
     for (const item of parsed) {
       switch (item.kind) {
         case 'malformed':
@@ -139,15 +180,66 @@ class EnrollBatch {
           this.logger.info('event ignored', { messageId: item.record.messageId, reason: item.reason, detail: item.detail });
           break;
         case 'request':
-          await this.resolveRequest(item.record, item.request, { failures, deadLetters, retries });
+          if (tooFresh.has(item.record)) {
+            deferred.push({
+              request: waitingRequest(item.record, this.now),
+              delaySeconds: firstLookDelaySeconds(this.now, item.request.eventTime),
+              carrierMessageId: this.carriers.get(item.record.messageId) ?? item.record.messageId,
+            });
+            this.counters.add(METRIC.notManagedYet, item.request.instanceIds.length);
+            break;
+          }
+          await this.resolveRequest(item.record, item.request, { failures, deadLetters, deferred });
           break;
       }
     }
 
-    for (const messageId of await this.sendToDeadLetterQueue(deadLetters)) failures.add(messageId);
-    await this.delayRetries(retries);
+    const undelivered = new Set(await this.sendToDeadLetterQueue(deadLetters));
+    for (const { record } of deadLetters) {
+      if (undelivered.has(record.messageId)) this.retryLater(record, { failures, deferred }, DEAD_LETTER_RETRY_SECONDS);
+    }
+    for (const carrier of await this.sendEnvelopes(deferred)) failures.add(carrier);
     this.publishMetrics();
-    return { batchItemFailures: [...failures].map((itemIdentifier) => ({ itemIdentifier })) };
+    // Only the batch's own messages can fail: a request from an envelope fails its envelope.
+    const ids = new Set([...failures].map((messageId) => this.carriers.get(messageId) ?? messageId));
+    return { batchItemFailures: [...ids].map((itemIdentifier) => ({ itemIdentifier })) };
+  }
+
+  /** A first `running` event younger than {@link FIRST_LOOK_AFTER_SECONDS}: looking now would only find it not managed. */
+  private tooFreshToLook(record: SQSRecord, request: EnrollRequest): boolean {
+    return (
+      request.eventType === 'state-change' &&
+      request.receiveCount === 1 &&
+      !this.carriers.has(record.messageId) &&
+      this.now.getTime() - request.eventTime.getTime() < FIRST_LOOK_AFTER_SECONDS * 1000
+    );
+  }
+
+  /**
+   * A record to process again later. One that came in an envelope goes into the next envelope
+   * (failing the envelope would process its other requests again); any other is retried by the queue.
+   */
+  private retryLater(record: SQSRecord, out: { failures: Set<string>; deferred: Deferred[] }, delaySeconds: number): void {
+    const carrier = this.carriers.get(record.messageId);
+    if (carrier === undefined) {
+      out.failures.add(record.messageId);
+      return;
+    }
+    out.deferred.push({ request: waitingRequest(record, this.now), delaySeconds, carrierMessageId: carrier });
+  }
+
+  /** Sends the deferred requests; returns the messages to retry because their envelope was not sent. */
+  private async sendEnvelopes(deferred: readonly Deferred[]): Promise<string[]> {
+    if (deferred.length === 0) return [];
+    const result = await sendEnvelopes(this.clients.sqs, this.settings.queueUrl, deferred);
+    this.counters.add(METRIC.deferred, deferred.length);
+    if (result.errors.length > 0) {
+      this.logger.warn('waiting requests not sent in an envelope; their messages will be retried', {
+        errors: result.errors,
+        messageIds: [...result.unsentCarriers],
+      });
+    }
+    return [...result.unsentCarriers];
   }
 
   /** Unique instances across the batch, keeping the lifecycle action (if any) waiting for each. */
@@ -499,12 +591,14 @@ class EnrollBatch {
   private async resolveRequest(
     record: SQSRecord,
     request: EnrollRequest,
-    out: { failures: Set<string>; deadLetters: DeadLetter[]; retries: Retry[] },
+    out: { failures: Set<string>; deadLetters: DeadLetter[]; deferred: Deferred[] },
   ): Promise<void> {
     const outcomes = request.instanceIds.map((instanceId) => ({ instanceId, outcome: this.outcomeOf(instanceId) }));
     const errors = outcomes.filter(({ outcome }) => outcome.status === 'error');
+    const elapsedSeconds = (this.now.getTime() - request.startedAt.getTime()) / 1000;
+    const remainingSeconds = this.settings.enrollDeadlineSeconds - elapsedSeconds;
     if (errors.length > 0) {
-      out.failures.add(record.messageId);
+      this.retryLater(record, out, planRetry(request.receiveCount, Math.max(remainingSeconds, 1), this.settings).delaySeconds);
       this.counters.add(METRIC.retriedRecords);
       this.logger.warn('event will be retried after errors', {
         messageId: record.messageId,
@@ -531,16 +625,16 @@ class EnrollBatch {
     const waiting = [...notReady, ...lifecycleWaits];
     if (waiting.length === 0) return;
 
-    const elapsedSeconds = (this.now.getTime() - request.startedAt.getTime()) / 1000;
-    const remainingSeconds = this.settings.enrollDeadlineSeconds - elapsedSeconds;
     const waitingIds = waiting.map(({ instanceId }) => instanceId);
     const reasons = [...new Set(waiting.map(({ reason }) => reason))];
     if (remainingSeconds > 0) {
-      const { delaySeconds, changeVisibility } = planRetry(request.receiveCount, remainingSeconds, this.settings);
-      out.failures.add(record.messageId);
-      if (changeVisibility) out.retries.push({ record, delaySeconds });
-      this.counters.add(METRIC.retriedRecords);
-      this.logger.info('instances not ready, event retried later', {
+      const delaySeconds = waitDelaySeconds(this.now, elapsedSeconds, remainingSeconds);
+      out.deferred.push({
+        request: waitingRequest(record, this.now),
+        delaySeconds,
+        carrierMessageId: this.carriers.get(record.messageId) ?? record.messageId,
+      });
+      this.logger.info('instances not ready, event comes back at the next slot', {
         messageId: record.messageId,
         instanceIds: waitingIds,
         reasons,
@@ -567,7 +661,7 @@ class EnrollBatch {
       if (error !== undefined) {
         // Keep the record: dead-lettering it now would leave the launch waiting for the hook's timeout.
         this.failAll([lifecycleInstance], 'complete-lifecycle-action-failed', error);
-        out.failures.add(record.messageId);
+        this.retryLater(record, out, DEAD_LETTER_RETRY_SECONDS);
         return;
       }
     }
@@ -599,35 +693,6 @@ class EnrollBatch {
     for (const _ of sent) this.counters.add(METRIC.deadLettered);
     if (unsent.length > 0) this.logger.error('could not forward to the dead-letter queue; records will be retried', { unsent });
     return unsent.map(({ messageId }) => messageId);
-  }
-
-  /**
-   * Sets the backoff of records waiting for SSM. If this fails the records are still retried,
-   * only after the queue's own visibility timeout.
-   */
-  private async delayRetries(retries: readonly Retry[]): Promise<void> {
-    for (const batch of chunk(retries, SQS_BATCH_CHUNK)) {
-      try {
-        const result = await this.clients.sqs.send(
-          new ChangeMessageVisibilityBatchCommand({
-            QueueUrl: this.settings.queueUrl,
-            Entries: batch.map(({ record, delaySeconds }) => ({
-              Id: record.messageId,
-              ReceiptHandle: record.receiptHandle,
-              VisibilityTimeout: delaySeconds,
-            })),
-          }),
-        );
-        if ((result.Failed ?? []).length > 0)
-          this.logger.warn('visibility not changed for some retried records', { failed: result.Failed });
-      } catch (error) {
-        this.logger.warn('visibility not changed for retried records', {
-          messageIds: batch.map(({ record }) => record.messageId),
-          errorName: errorName(error),
-          errorMessage: errorMessage(error),
-        });
-      }
-    }
   }
 
   private setOutcome(instanceId: string, outcome: InstanceOutcome): void {

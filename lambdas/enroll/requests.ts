@@ -22,6 +22,8 @@ export interface EnrollRequest {
   readonly startedAt: Date;
   /** SQS ApproximateReceiveCount (1 on first delivery), for the retry backoff. */
   readonly receiveCount: number;
+  /** When the event happened (for a `running` event: about when the instance started). */
+  readonly eventTime: Date;
   readonly lifecycle?: LifecycleContext;
 }
 
@@ -58,6 +60,7 @@ export function parseRecord(record: SQSRecord, expectedReconcileSource: string):
     eventId: event.id,
     startedAt: deadlineStart(event.time, record),
     receiveCount: receiveCount(record),
+    eventTime: new Date(event.time),
   };
 
   switch (event['detail-type']) {

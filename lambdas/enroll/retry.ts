@@ -1,6 +1,6 @@
 import type { EnrollSettings } from './settings';
 
-/** First retry delay while waiting for SSM when the queue's visibility timeout is not given; doubles per receive. */
+/** First retry delay after an error when the queue's visibility timeout is not given; doubles per receive. */
 export const RETRY_BASE_SECONDS = 30;
 /** Longest retry delay while waiting for SSM. */
 export const RETRY_MAX_SECONDS = 300;
@@ -12,7 +12,7 @@ export interface RetryPlan {
 }
 
 /**
- * Exponential backoff while waiting for SSM: base × 2^(receives − 1), where the base is the
+ * Exponential backoff for a request from an envelope that met an error: base × 2^(receives − 1), where the base is the
  * queue's visibility timeout when known (so the first retry needs no call) and 30 s otherwise; at
  * most the configured maximum (or the queue's timeout, if longer); never past the deadline, so
  * the record comes back in time to be dead-lettered; at least one second.

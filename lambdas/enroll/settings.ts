@@ -43,7 +43,7 @@ export interface EnrollSettings {
   readonly stopLegacyAgents: boolean;
   /** How long an instance may take to become SSM-managed and online before its event is dead-lettered (ENROLL_DEADLINE_SECONDS). */
   readonly enrollDeadlineSeconds: number;
-  /** The source queue, for visibility changes (QUEUE_URL). */
+  /** The source queue, where envelopes of waiting requests go (QUEUE_URL). */
   readonly queueUrl: string;
   /** Where malformed and expired events go, with a `reason` attribute (DEAD_LETTER_QUEUE_URL). */
   readonly deadLetterQueueUrl: string;

@@ -40,8 +40,8 @@ const COMMAND_TIMEOUT_SECONDS = '900';
 /** A batch of 100 takes a few seconds; the SDK's adaptive retries under throttling fit well inside this. */
 const ENROLL_TIMEOUT = Duration.seconds(40);
 /**
- * Also the first wait for an instance that is not SSM-online yet: such a record simply comes back
- * when its visibility expires, at no API cost (the SSM agent usually registers within 1-2 minutes).
+ * How long a failed record stays hidden before the queue delivers it again. Requests waiting for
+ * SSM do not use it: they come back in envelopes on shared slots (lambdas/enroll/wait-envelope.ts).
  */
 export const ENROLL_QUEUE_VISIBILITY = Duration.seconds(120);
 
@@ -390,7 +390,8 @@ export class Enrollment extends Construct {
     const documentArn = (doc: ssm.CfnDocument) => Arn.format({ service: 'ssm', resource: 'document', resourceName: doc.ref }, stack);
 
     // Exactly the calls the handler makes (see lambdas/enroll): batch variants share these actions.
-    this.queue.grant(fn, 'sqs:ChangeMessageVisibility');
+    // Envelopes of waiting requests go back on the enrollment queue (lambdas/enroll/wait-envelope.ts).
+    this.queue.grant(fn, 'sqs:SendMessage');
     this.deadLetterQueue.grant(fn, 'sqs:SendMessage');
     // Its own outcome only: never `Reconcile Enrollment` or a refresh request.
     fn.addToRolePolicy(

@@ -3,7 +3,7 @@ import { TransactWriteItemsCommand } from '@aws-sdk/client-dynamodb';
 import { CreateTagsCommand, DescribeInstancesCommand } from '@aws-sdk/client-ec2';
 import { DescribeServicesCommand, UpdateServiceCommand } from '@aws-sdk/client-ecs';
 import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
-import { ChangeMessageVisibilityBatchCommand, SendMessageBatchCommand } from '@aws-sdk/client-sqs';
+import { SendMessageBatchCommand } from '@aws-sdk/client-sqs';
 import {
   DescribeInstanceInformationCommand,
   GetParametersCommand,
@@ -118,6 +118,7 @@ async function runEnroll(aws: EnrollAws, records: SQSRecord[], now = ENROLL_NOW,
   const logs = recordLogs(aws.logger);
   const response = await aws.process(records, now, settings);
   const failures = new Set(response.batchItemFailures.map((failure) => failure.itemIdentifier));
+  const deferred = new Set(aws.deferred());
   const deadLetters = await deliveredDeadLetters(aws.sqs.commandCalls(SendMessageBatchCommand));
   const commanded = new Set(
     (await settle<SendCommandCommandInput, unknown>(aws.ssm.commandCalls(SendCommandCommand)))
@@ -133,7 +134,8 @@ async function runEnroll(aws: EnrollAws, records: SQSRecord[], now = ENROLL_NOW,
     // Every instance the record names must be enrolled or skipped with a reason; one neither is a loss.
     const allAccounted = perInstance.length > 0 && perInstance.every((item) => item.done || item.skipReasons.length > 0);
     return classify({
-      retried: failures.has(record.messageId),
+      // Waiting requests come back in an envelope instead of failing their message.
+      retried: failures.has(record.messageId) || deferred.has(record.messageId),
       deadLetterReason: deadLetters.get(record.messageId),
       skipReasons: [...ignored, ...(allAccounted ? perInstance.flatMap((item) => item.skipReasons) : [])],
       done: allAccounted,
@@ -250,12 +252,15 @@ describe('enroll', () => {
       },
     },
     {
-      fault: 'partial batch failure: ChangeMessageVisibilityBatch fails the backoff of a waiting record',
+      fault: 'partial batch failure: SendMessageBatch refuses the envelope of a waiting record (the queue retries the record)',
       expected: ['retried'],
-      run: () => {
+      run: async () => {
         const aws = new EnrollAws([{ id: RUNNING_ID, ssm: 'none' }]);
-        aws.sqs.on(ChangeMessageVisibilityBatchCommand).callsFake(FAIL_FIRST_SQS_ENTRY);
-        return runEnroll(aws, [sqsRecord(RUNNING, { receiveCount: 2 })]);
+        aws.sqs.on(SendMessageBatchCommand).callsFake(FAIL_FIRST_SQS_ENTRY);
+        const record = sqsRecord(RUNNING, { receiveCount: 2 });
+        const response = await aws.process([record], ENROLL_NOW);
+        if (response.batchItemFailures[0]?.itemIdentifier !== record.messageId) throw new Error('the record was not retried');
+        return ['retried'];
       },
     },
     {

@@ -78,33 +78,26 @@ test('1,000 launches over two tenants and both platforms stay within 0.2 calls p
   expect(aws.totalCalls() / LAUNCHES).toBeLessThanOrEqual(0.2);
 });
 
-describe.each([
-  // The queue's visibility timeout is known: the first retry needs no visibility change.
-  ['known', { QUEUE_VISIBILITY_TIMEOUT_SECONDS: '60' }, { DescribeInstancesCommand: 10, DescribeInstanceInformationCommand: 20 }, 0.2],
-  // Unknown (the construct always sets it): every retry shortens the visibility, ten records to a ChangeMessageVisibilityBatch call.
-  ['unknown', {}, { DescribeInstancesCommand: 10, DescribeInstanceInformationCommand: 20, ChangeMessageVisibilityBatchCommand: 100 }, 0.22],
-])('1,000 launches not yet SSM-managed on first delivery, queue visibility timeout %s', (_case, env, firstRoundCalls, callsPerInstance) => {
-  test(`one retry round, then all enrolled, with at most ${callsPerInstance} calls per instance`, async () => {
-    const settings = testSettings(env);
-    const unmanaged = fleet(() => ({ ssm: 'none' }));
-    const aws = new FakeAws(unmanaged);
-    const batches = batchesOf(unmanaged);
+test('1,000 launches not yet SSM-managed on first delivery wait in 10 envelopes, read back together: 0.2 calls per instance in all', async () => {
+  const unmanaged = fleet(() => ({ ssm: 'none' }));
+  const aws = new FakeAws(unmanaged);
 
-    const retried = await processAll(aws, batches, NOW, settings);
-    expect(retried).toHaveLength(LAUNCHES);
-    expect(aws.callsByCommand()).toEqual(firstRoundCalls);
-
-    const online = unmanaged.map((instance) => ({ ...instance, ssm: 'Online' as const }));
-    aws.add(...online);
-    const redelivered = batches.map((batch) =>
-      batch.map((record) => ({ ...record, attributes: { ...record.attributes, ApproximateReceiveCount: '2' } })),
-    );
-    const failed = await processAll(aws, redelivered, new Date(NOW.getTime() + 60_000), settings);
-
-    expect(failed).toEqual([]);
-    expectEveryInstanceCommandedOnce(aws, online);
-    expect(aws.totalCalls() / LAUNCHES).toBeLessThanOrEqual(callsPerInstance);
+  expect(await processAll(aws, batchesOf(unmanaged))).toEqual([]);
+  // Per batch of 100: DescribeInstances 1, DescribeInstanceInformation 2, one envelope (no visibility change per record).
+  expect(aws.callsByCommand()).toEqual({
+    DescribeInstancesCommand: 10,
+    DescribeInstanceInformationCommand: 20,
+    SendMessageBatchCommand: 10,
   });
+
+  // Every envelope ends on the same slot: the queue delivers the ten in one batch.
+  const online = unmanaged.map((instance) => ({ ...instance, ssm: 'Online' as const }));
+  aws.add(...online);
+  expect(await processAll(aws, [aws.takeEnvelopeRecords()], new Date(NOW.getTime() + 15_000))).toEqual([]);
+
+  expectEveryInstanceCommandedOnce(aws, online);
+  expect(aws.takeEnvelopeRecords()).toEqual([]);
+  expect(aws.totalCalls() / LAUNCHES).toBeLessThanOrEqual(0.2);
 });
 
 test('1,000 Auto Scaling launches with a hook: the lifecycle events checked again after the status handler cost at most 0.2 calls per instance in all', async () => {
@@ -123,23 +116,24 @@ test('1,000 Auto Scaling launches with a hook: the lifecycle events checked agai
     sqsRecord({ ...lifecycle, detail: { ...(lifecycle.detail as object), EC2InstanceId: instance.id } }),
   );
   const batches = Array.from({ length: LAUNCHES / BATCH_SIZE }, (_, index) => records.slice(index * BATCH_SIZE, (index + 1) * BATCH_SIZE));
-  const waiting = await processAll(aws, batches, new Date(NOW.getTime() + 30_000), settings);
-  expect(waiting).toHaveLength(LAUNCHES);
+  expect(await processAll(aws, batches, new Date(NOW.getTime() + 30_000), settings)).toEqual([]);
+  expect(aws.deferred()).toHaveLength(LAUNCHES);
 
-  // The status handler records each success and releases each launch; the records come back once.
+  // The status handler records each success and releases each launch; the requests come back once, together.
   aws.add(...instances.map((instance) => ({ ...instance, tags: { 'lgtm:agent-status': 'success', 'lgtm:agent-version': '1.21.0' } })));
   for (const instance of instances) aws.lifecycleStates.set(instance.id, 'InService');
-  const again = batches.map((batch) =>
-    batch.map((record) => ({ ...record, attributes: { ...record.attributes, ApproximateReceiveCount: '2' } })),
-  );
-  expect(await processAll(aws, again, new Date(NOW.getTime() + 150_000), settings)).toEqual([]);
+  expect(await processAll(aws, [aws.takeEnvelopeRecords()], new Date(NOW.getTime() + 45_000), settings)).toEqual([]);
+  expect(aws.takeEnvelopeRecords()).toEqual([]);
 
-  const { DescribeInstancesCommand, CreateTagsCommand, DescribeAutoScalingInstancesCommand, ...rest } = aws.callsByCommand();
-  // Lifecycle records, per batch of 100: DescribeInstances 1 + hook CreateTags 1, then DescribeInstances 1 + DescribeAutoScalingInstances 2.
-  expect(DescribeInstancesCommand).toBe(10 + 20);
+  const { DescribeInstancesCommand, CreateTagsCommand, DescribeAutoScalingInstancesCommand, SendMessageBatchCommand, ...rest } =
+    aws.callsByCommand();
+  // Lifecycle records, per batch of 100: DescribeInstances 1 + hook CreateTags 1 + one envelope;
+  // then all 1,000 at once: DescribeInstances 5 (200 a call) + DescribeAutoScalingInstances 20 (50 a call).
+  expect(DescribeInstancesCommand).toBe(10 + 10 + 5);
   expect(CreateTagsCommand).toBe(20 + 10);
+  expect(SendMessageBatchCommand).toBe(10);
   expect(DescribeAutoScalingInstancesCommand).toBe(20);
   expect(rest.CompleteLifecycleActionCommand).toBeUndefined();
-  expect(aws.totalCalls() - afterRunning).toBe(50);
+  expect(aws.totalCalls() - afterRunning).toBe(10 + 10 + 10 + 5 + 20);
   expect(aws.totalCalls() / LAUNCHES).toBeLessThanOrEqual(0.2);
 });

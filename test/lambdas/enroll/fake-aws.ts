@@ -32,6 +32,7 @@ import {
 } from '@aws-sdk/client-ssm';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { type EnrollDependencies, processBatch } from '../../../lambdas/enroll/process-batch';
+import type { WaitingRequest } from '../../../lambdas/enroll/wait-envelope';
 import { mockClient } from '../../support/sdk-call-recorder';
 
 import { awsError, type ManagedInstanceShape, recordMetrics, toEc2Instance } from '../fixtures';
@@ -156,8 +157,41 @@ export class FakeAws {
     return this.ssm.commandCalls(SendCommandCommand).map((call) => call.args[0].input);
   }
 
+  /** Entries sent to the dead-letter queue. */
   deadLetters(): NonNullable<SendMessageBatchCommandInput['Entries']> {
-    return this.sqs.commandCalls(SendMessageBatchCommand).flatMap((call) => call.args[0].input.Entries ?? []);
+    return this.sqs
+      .commandCalls(SendMessageBatchCommand)
+      .filter((call) => call.args[0].input.QueueUrl === TEST_ENV.DEAD_LETTER_QUEUE_URL)
+      .flatMap((call) => call.args[0].input.Entries ?? []);
+  }
+
+  /** Envelopes of waiting requests sent back to the enrollment queue, with their delays. */
+  envelopes(): Array<{ delaySeconds: number | undefined; requests: WaitingRequest[]; body: string }> {
+    return this.sqs
+      .commandCalls(SendMessageBatchCommand)
+      .filter((call) => call.args[0].input.QueueUrl === TEST_ENV.QUEUE_URL)
+      .flatMap((call) => call.args[0].input.Entries ?? [])
+      .map((entry) => ({
+        delaySeconds: entry.DelaySeconds,
+        requests: (JSON.parse(entry.MessageBody as string) as { requests: WaitingRequest[] }).requests,
+        body: entry.MessageBody as string,
+      }));
+  }
+
+  /** The envelopes sent so far, as the queue would deliver them (all visible at their slot), then forgotten. */
+  takeEnvelopeRecords(): SQSRecord[] {
+    const records = this.envelopes()
+      .slice(this.envelopesTaken)
+      .map((envelope, index) => envelopeRecord(envelope.body, `envelope-${this.envelopesTaken + index + 1}`));
+    this.envelopesTaken += records.length;
+    return records;
+  }
+
+  private envelopesTaken = 0;
+
+  /** Message IDs of the requests deferred into envelopes. */
+  deferred(): string[] {
+    return this.envelopes().flatMap((envelope) => envelope.requests.map((request) => request.messageId));
   }
 
   visibilityChanges(): NonNullable<ChangeMessageVisibilityBatchCommandInput['Entries']> {
@@ -189,6 +223,7 @@ export class FakeAws {
 
   resetCalls(): void {
     for (const stub of [this.ec2, this.ssm, this.sqs, this.eventBridge, this.autoScaling]) stub.resetHistory();
+    this.envelopesTaken = 0;
   }
 
   private stubDefaults(): void {
@@ -288,4 +323,24 @@ export class FakeAws {
       return {};
     });
   }
+}
+
+/** An envelope as an SQS record (a new message: first receipt, receive count 1). */
+export function envelopeRecord(body: string, messageId: string): SQSRecord {
+  return {
+    messageId,
+    receiptHandle: `receipt-${messageId}`,
+    body,
+    attributes: {
+      ApproximateReceiveCount: '1',
+      SentTimestamp: '0',
+      SenderId: 'enroll',
+      ApproximateFirstReceiveTimestamp: '0',
+    },
+    messageAttributes: {},
+    md5OfBody: '',
+    eventSource: 'aws:sqs',
+    eventSourceARN: 'arn:aws:sqs:ap-northeast-2:123456789012:LgtmFleet-Enroll',
+    awsRegion: 'ap-northeast-2',
+  };
 }

@@ -129,31 +129,113 @@ describe('a running event', () => {
 });
 
 describe('waiting for Systems Manager', () => {
-  test('an instance not yet managed is retried: visibility set to the backoff, record reported as failed', async () => {
+  test('an instance not yet managed waits in an envelope that comes back at the next 20 s slot; its message is done', async () => {
     const aws = new FakeAws([{ id: RUNNING_ID, ssm: 'none' }]);
-    const record = sqsRecord(RUNNING, { receiveCount: 1 });
+    const record = sqsRecord(RUNNING, { receiveCount: 1, firstReceivedAt: new Date(RUNNING_TIME.getTime() + 5_000) });
+
+    const response = await aws.process([record], NOW);
+
+    expect(response).toEqual({ batchItemFailures: [] });
+    const [envelope, ...others] = aws.envelopes();
+    expect(others).toEqual([]);
+    expect(envelope?.requests).toEqual([
+      { messageId: record.messageId, body: record.body, receiveCount: 1, firstReceivedAt: RUNNING_TIME.getTime() + 5_000 },
+    ]);
+    // NOW is 12:31:34: the next 20 s boundary is 12:31:40.
+    expect(envelope?.delaySeconds).toBe(6);
+    expect(aws.visibilityChanges()).toEqual([]);
+    expect(aws.sendCommands()).toEqual([]);
+    expect(aws.metricValues.get('NotManagedYet')).toBe(1);
+    expect(aws.metricValues.get('DeferredRequests')).toBe(1);
+  });
+
+  test('slots widen as a launch ages (20 s, 30 s after 3 min, 60 s after 10 min) and never pass the deadline', async () => {
+    const settings = testSettings({ ENROLL_DEADLINE_SECONDS: '3600' });
+    const at = (minutesOld: number) => sqsRecord(runningEvent(RUNNING_ID, new Date(NOW.getTime() - minutesOld * 60_000).toISOString()));
+    const delays: Array<number | undefined> = [];
+    for (const record of [at(1), at(4), at(11), at(59.9)]) {
+      const aws = new FakeAws([{ id: RUNNING_ID, ssm: 'ConnectionLost' }]);
+      await aws.process([record], NOW, settings);
+      delays.push(aws.envelopes()[0]?.delaySeconds);
+    }
+    // 12:31:34 → 12:31:40, 12:32:00, 12:32:00; and the deadline 6 s away.
+    expect(delays).toEqual([6, 26, 26, 6]);
+  });
+
+  test('a running event younger than 20 s is not looked at: it waits for the first slot 20 s after the event, at no cost', async () => {
+    const aws = new FakeAws([{ id: RUNNING_ID }]);
+    const record = sqsRecord(RUNNING);
+
+    const response = await aws.process([record], new Date(RUNNING_TIME.getTime() + 8_000));
+
+    expect(response.batchItemFailures).toEqual([]);
+    // 12:30:34 + 20 s = 12:30:54 → the slot at 12:31:00, 18 s after 12:30:42.
+    expect(aws.envelopes().map((envelope) => envelope.delaySeconds)).toEqual([18]);
+    expect(aws.callsByCommand()).toEqual({ SendMessageBatchCommand: 1 });
+  });
+
+  test('requests of one batch waiting for the same slot travel in one envelope', async () => {
+    const ids = ['i-00000000000000c01', 'i-00000000000000c02', 'i-00000000000000c03'];
+    const aws = new FakeAws(ids.map((id) => ({ id, ssm: 'none' as const })));
+    const records = ids.map((id) => sqsRecord(runningEvent(id)));
+
+    await aws.process(records, NOW);
+
+    expect(aws.envelopes().map((envelope) => envelope.requests.map((request) => request.messageId))).toEqual([
+      records.map((record) => record.messageId),
+    ]);
+    expect(aws.sqs.commandCalls(SendMessageBatchCommand)).toHaveLength(1);
+  });
+
+  test('an envelope is opened: its requests are processed as records, the deadline runs from their first receipt', async () => {
+    const aws = new FakeAws([
+      { id: 'i-00000000000000c01' },
+      { id: 'i-00000000000000c02', ssm: 'none' },
+      { id: 'i-00000000000000c03', ssm: 'none' },
+    ]);
+    const inner = ['i-00000000000000c01', 'i-00000000000000c02', 'i-00000000000000c03'].map((id) => sqsRecord(runningEvent(id)));
+    await aws.process(inner, NOW);
+    const [envelope] = aws.envelopes();
+    const envelopeRecord = sqsRecord(JSON.parse(envelope?.body as string), { messageId: 'envelope-1' });
+    aws.resetCalls();
+    // The third one's event is replayed much later: its deadline has passed by the time the envelope is read.
+    const later = new Date(RUNNING_TIME.getTime() + 600_000);
+
+    const response = await aws.process([envelopeRecord], later);
+
+    expect(response).toEqual({ batchItemFailures: [] });
+    expect(aws.sendCommands().flatMap((command) => command.InstanceIds)).toEqual([]);
+    expect(aws.envelopes()[0]?.requests.map((request) => [request.messageId, request.receiveCount])).toEqual([
+      [inner[1]?.messageId, 2],
+      [inner[2]?.messageId, 2],
+    ]);
+  });
+
+  test('a request from an envelope that fails is put in the next envelope; the envelope itself is not retried', async () => {
+    const aws = new FakeAws([{ id: RUNNING_ID }]);
+    const envelopeRecord = sqsRecord(
+      {
+        envelope: 'lgtm-fleet/enroll-wait',
+        requests: [{ messageId: 'm-1', body: JSON.stringify(RUNNING), receiveCount: 3, firstReceivedAt: RUNNING_TIME.getTime() }],
+      },
+      { messageId: 'envelope-2' },
+    );
+    aws.ssm.on(SendCommandCommand).rejects(awsError('ThrottlingException', 'Rate exceeded'));
+
+    const response = await aws.process([envelopeRecord], NOW);
+
+    expect(response).toEqual({ batchItemFailures: [] });
+    expect(aws.envelopes().map((envelope) => [envelope.requests[0]?.messageId, envelope.requests[0]?.receiveCount])).toEqual([['m-1', 4]]);
+  });
+
+  test('when the envelope cannot be sent, the messages it carried are retried by the queue', async () => {
+    const aws = new FakeAws([{ id: RUNNING_ID, ssm: 'none' }]);
+    aws.sqs.on(SendMessageBatchCommand).rejects(awsError('ThrottlingException', 'Rate exceeded'));
+    const record = sqsRecord(RUNNING);
 
     const response = await aws.process([record], NOW);
 
     expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: record.messageId }] });
-    expect(aws.visibilityChanges()).toEqual([{ Id: record.messageId, ReceiptHandle: record.receiptHandle, VisibilityTimeout: 30 }]);
-    expect(aws.sqs.commandCalls(SendMessageBatchCommand)).toHaveLength(0);
-    expect(aws.sendCommands()).toEqual([]);
-    expect(aws.metricValues.get('NotManagedYet')).toBe(1);
-  });
-
-  test('the backoff doubles with each receive and stays within the deadline', async () => {
-    const aws = new FakeAws([{ id: RUNNING_ID, ssm: 'ConnectionLost' }]);
-    const third = sqsRecord(RUNNING, { receiveCount: 3 });
-    const late = sqsRecord(runningEvent(RUNNING_ID, '2026-11-23T12:16:44Z'), { receiveCount: 9 });
-
-    await aws.process([third, late], NOW);
-
-    // 12:16:44 + 900 s = 12:31:44: ten seconds left at NOW.
-    expect(aws.visibilityChanges()).toEqual([
-      { Id: third.messageId, ReceiptHandle: third.receiptHandle, VisibilityTimeout: 120 },
-      { Id: late.messageId, ReceiptHandle: late.receiptHandle, VisibilityTimeout: 10 },
-    ]);
   });
 
   test('past the deadline the event is dead-lettered with the reason and the instance, and not retried', async () => {
@@ -183,18 +265,6 @@ describe('waiting for Systems Manager', () => {
     expect(aws.metricValues.get('DeadLettered')).toBe(1);
   });
 
-  test('when the queue visibility timeout is known, the first retry relies on it and makes no call', async () => {
-    const aws = new FakeAws([{ id: RUNNING_ID, ssm: 'none' }]);
-    const first = sqsRecord(RUNNING, { receiveCount: 1 });
-    const second = sqsRecord(RUNNING, { receiveCount: 2 });
-    const settings = testSettings({ QUEUE_VISIBILITY_TIMEOUT_SECONDS: '60' });
-
-    const response = await aws.process([first, second], NOW, settings);
-
-    expect(response.batchItemFailures.map((failure) => failure.itemIdentifier)).toEqual([first.messageId, second.messageId]);
-    expect(aws.visibilityChanges()).toEqual([{ Id: second.messageId, ReceiptHandle: second.receiptHandle, VisibilityTimeout: 120 }]);
-  });
-
   test('the deadline runs from the first receipt when that is later than the event (replays, redrives)', async () => {
     const aws = new FakeAws([{ id: RUNNING_ID, ssm: 'none' }]);
     const afterEventDeadline = new Date(RUNNING_TIME.getTime() + 1_000_000);
@@ -202,7 +272,8 @@ describe('waiting for Systems Manager', () => {
 
     const response = await aws.process([redriven], afterEventDeadline);
 
-    expect(response.batchItemFailures).toEqual([{ itemIdentifier: redriven.messageId }]);
+    expect(response.batchItemFailures).toEqual([]);
+    expect(aws.deferred()).toEqual([redriven.messageId]);
     expect(aws.deadLetters()).toEqual([]);
   });
 
@@ -213,8 +284,8 @@ describe('waiting for Systems Manager', () => {
 
     const response = await aws.process([record], NOW);
 
-    expect(response.batchItemFailures).toEqual([{ itemIdentifier: record.messageId }]);
-    expect(aws.visibilityChanges()).toEqual([{ Id: record.messageId, ReceiptHandle: record.receiptHandle, VisibilityTimeout: 30 }]);
+    expect(response.batchItemFailures).toEqual([]);
+    expect(aws.deferred()).toEqual([record.messageId]);
     expect(aws.ec2.commandCalls(CreateTagsCommand)).toHaveLength(0);
   });
 
@@ -241,7 +312,8 @@ describe('waiting for Systems Manager', () => {
       ['i-00000000000000a11', 'i-00000000000000a12', 'i-00000000000000a13'],
       ['i-00000000000000a15'],
     ]);
-    expect(response.batchItemFailures).toEqual([{ itemIdentifier: records[3]?.messageId }]);
+    expect(response.batchItemFailures).toEqual([]);
+    expect(aws.deferred()).toEqual([records[3]?.messageId]);
   });
 
   test('a missing agent config parameter waits like an unmanaged instance, then is dead-lettered with its own reason', async () => {
@@ -251,7 +323,8 @@ describe('waiting for Systems Manager', () => {
     const early = await aws.process([sqsRecord(RUNNING)], NOW);
     const late = await aws.process([sqsRecord(RUNNING, { receiveCount: 10 })], new Date(RUNNING_TIME.getTime() + 901_000));
 
-    expect(early.batchItemFailures).toHaveLength(1);
+    expect(early.batchItemFailures).toEqual([]);
+    expect(aws.deferred()).toHaveLength(1);
     expect(late.batchItemFailures).toEqual([]);
     expect(aws.deadLetters().map((entry) => entry.MessageAttributes?.reason?.StringValue)).toEqual([
       'agent-config-missing-before-deadline',
@@ -265,9 +338,8 @@ describe('waiting for Systems Manager', () => {
     const invisible = sqsRecord(runningEvent('i-0000000000000dead'));
 
     const early = await aws.process([pendingRecord, invisible], NOW);
-    expect(early.batchItemFailures.map((failure) => failure.itemIdentifier).sort()).toEqual(
-      [invisible.messageId, pendingRecord.messageId].sort(),
-    );
+    expect(early.batchItemFailures).toEqual([]);
+    expect(aws.deferred().sort()).toEqual([invisible.messageId, pendingRecord.messageId].sort());
 
     const later = await aws.process([sqsRecord(runningEvent('i-0000000000000dead'))], new Date(RUNNING_TIME.getTime() + 180_000));
     expect(later.batchItemFailures).toEqual([]);
@@ -348,9 +420,10 @@ describe('errors', () => {
     const first = await aws.process([sqsRecord(RUNNING)], NOW);
     const second = await aws.process([sqsRecord(RUNNING)], NOW);
 
+    // The error retries the record through the queue; InvalidInstanceId puts it in an envelope.
     expect(first.batchItemFailures).toHaveLength(1);
-    expect(aws.visibilityChanges()).toHaveLength(1);
-    expect(second.batchItemFailures).toHaveLength(1);
+    expect(second.batchItemFailures).toEqual([]);
+    expect(aws.deferred()).toHaveLength(1);
     expect(aws.sendCommands()).toEqual([]);
   });
 
@@ -688,8 +761,9 @@ describe('Auto Scaling lifecycle hooks', () => {
 
     const response = await aws.process([record], LIFECYCLE_NOW);
 
-    // The status handler may have read the tags just before these were written: the record stays.
-    expect(response.batchItemFailures).toEqual([{ itemIdentifier: record.messageId }]);
+    // The status handler may have read the tags just before these were written: the request comes back.
+    expect(response.batchItemFailures).toEqual([]);
+    expect(aws.deferred()).toEqual([record.messageId]);
     expect(aws.sendCommands()).toEqual([]);
     expect(aws.ec2.commandCalls(CreateTagsCommand).map((call) => call.args[0].input)).toEqual([
       { Resources: [LIFECYCLE_ID], Tags: LIFECYCLE_TAGS },
@@ -858,7 +932,7 @@ describe('Auto Scaling lifecycle hooks', () => {
 });
 
 describe('reconciliation events', () => {
-  test('a record naming several instances succeeds only when all of them are done or skipped', async () => {
+  test('a record naming several instances is done only when all of them are done or skipped; otherwise it comes back whole', async () => {
     const aws = new FakeAws([
       { id: 'i-00000000000000f01' },
       { id: 'i-00000000000000f02', ssm: 'none' },
@@ -869,7 +943,8 @@ describe('reconciliation events', () => {
 
     const response = await aws.process([whole, done], NOW);
 
-    expect(response.batchItemFailures).toEqual([{ itemIdentifier: whole.messageId }]);
+    expect(response.batchItemFailures).toEqual([]);
+    expect(aws.deferred()).toEqual([whole.messageId]);
     expect(aws.sendCommands().map((command) => command.InstanceIds)).toEqual([['i-00000000000000f01']]);
   });
 });
