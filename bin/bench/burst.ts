@@ -103,11 +103,23 @@ async function burst(size: number, scenario: Scenario): Promise<BurstFigures> {
     return failed;
   };
 
-  const redeliver = (pending: SQSRecord[], now: Date) =>
-    deliver(
-      pending.map((record) => ({ ...record, attributes: { ...record.attributes, ApproximateReceiveCount: '2' } })),
+  // Failed records come back on their own; waiting requests in the envelopes the handler sent, all on one slot.
+  const redeliver = async (pending: SQSRecord[], now: Date): Promise<SQSRecord[]> => {
+    const failed = await deliver(
+      [
+        ...pending.map((record) => ({ ...record, attributes: { ...record.attributes, ApproximateReceiveCount: '2' } })),
+        ...aws.takeEnvelopeRecords(),
+      ],
       now,
     );
+    // What one invocation passed on (over its share of a batch of envelopes) comes back at once.
+    for (let round = 0; round < 20; round++) {
+      const more = aws.takeEnvelopeRecords();
+      if (more.length === 0) break;
+      failed.push(...(await deliver(more, now)));
+    }
+    return failed;
+  };
 
   let retried = await deliver(records, firstDelivery);
   if (scenario === 'late') {
@@ -140,7 +152,7 @@ async function burst(size: number, scenario: Scenario): Promise<BurstFigures> {
     maxIdsPerCommand: Math.max(0, ...commands.map((command) => command.InstanceIds?.length ?? 0)),
     handlerMs,
     enrolled: new Set(commands.flatMap((command) => command.InstanceIds ?? [])).size,
-    unresolved: retried.length,
+    unresolved: retried.length + aws.takeEnvelopeRecords().length,
   };
 }
 

@@ -1,6 +1,6 @@
 import { SendMessageBatchCommand, type SendMessageBatchRequestEntry, type SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSRecord } from 'aws-lambda';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { chunk, errorMessage, errorName } from '../shared/aws';
 import { describeIssues } from '../shared/schema';
 
@@ -30,10 +30,10 @@ const envelopeSchema = z.object({
   envelope: z.literal(ENVELOPE_MARKER),
   requests: z.array(
     z.object({
-      messageId: z.string().min(1),
+      messageId: z.string().check(z.minLength(1)),
       body: z.string(),
-      receiveCount: z.number().int().min(1),
-      firstReceivedAt: z.number().int().min(0),
+      receiveCount: z.int().check(z.gte(1)),
+      firstReceivedAt: z.int().check(z.gte(0)),
     }),
   ),
 });
