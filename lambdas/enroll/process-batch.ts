@@ -69,6 +69,8 @@ export const DEAD_LETTER_REASON = {
  * function's timeout; the rest of a batch of envelopes goes back at once for the next invocation.
  */
 export const MAX_REQUESTS_PER_INVOCATION = 2_000;
+/** Within this many seconds of its deadline a waiting instance is described again: is it gone, or to be dead-lettered? */
+const DESCRIBE_AGAIN_BEFORE_DEADLINE_SECONDS = 60;
 /** PutEvents takes at most 10 entries. */
 const PUT_EVENTS_CHUNK = 10;
 /** A request from an envelope whose dead-letter forwarding or lifecycle completion failed comes back after this long. */
@@ -110,6 +112,10 @@ class EnrollBatch {
   private readonly counters = new BatchCounters();
   /** Request message ID → the envelope it came in. */
   private readonly carriers = new Map<string, string>();
+  /** Facts that came in envelopes, for instances waiting for SSM. */
+  private readonly carried = new Map<string, InstanceFacts>();
+  /** Every instance's facts in this batch, described or carried. */
+  private facts: ReadonlyMap<string, InstanceFacts> = new Map();
 
   constructor(
     private readonly deps: EnrollDependencies,
@@ -134,9 +140,10 @@ class EnrollBatch {
         invalidEnvelopes.push({ record, reason: DEAD_LETTER_REASON.malformed, detail: opened.invalid });
         continue;
       }
-      for (const request of opened) {
+      for (const { record: request, facts } of opened) {
         this.carriers.set(request.messageId, record.messageId);
         records.push(request);
+        for (const instance of facts) this.carried.set(instance.instanceId, instance);
       }
     }
     // Envelopes meet in one batch: what one invocation cannot do in its time is passed on at once.
@@ -261,14 +268,24 @@ class EnrollBatch {
   }
 
   private async enroll(instances: Map<string, TrackedInstance>): Promise<void> {
-    const described = await describeInstances(this.clients.ec2, [...instances.keys()]);
+    // An instance waiting for SSM is described once, and again only near its deadline (gone, or dead-lettered?).
+    const fresh = [...instances].filter(([instanceId, tracked]) => {
+      const remaining = tracked.startedAt.getTime() / 1000 + this.settings.enrollDeadlineSeconds - this.now.getTime() / 1000;
+      return !this.carried.has(instanceId) || remaining <= DESCRIBE_AGAIN_BEFORE_DEADLINE_SECONDS;
+    });
+    const described = await describeInstances(
+      this.clients.ec2,
+      fresh.map(([instanceId]) => instanceId),
+    );
     for (const failed of described.failed) this.failAll(failed.items, 'describe-instances-failed', failed.error);
+    const freshIds = new Set(fresh.map(([instanceId]) => instanceId));
+    this.facts = new Map([...[...this.carried].filter(([instanceId]) => !freshIds.has(instanceId)), ...described.found]);
 
     const candidates = new Map<string, { tenant: string; platform: Platform }>();
     const refused: Array<{ instanceId: string; tenant: string }> = [];
     for (const [instanceId, tracked] of instances) {
       if (this.outcomes.has(instanceId)) continue;
-      const decision = decideInstance(described.found.get(instanceId), {
+      const decision = decideInstance(this.facts.get(instanceId), {
         settings: this.settings,
         now: this.now,
         startedAt: tracked.startedAt,
@@ -296,7 +313,7 @@ class EnrollBatch {
     }
 
     const ready = await this.checkManaged(candidates);
-    await this.sendInstallCommands(await this.claim(ready, described.found, instances));
+    await this.sendInstallCommands(await this.claim(ready, this.facts, instances));
     await this.writeLifecycleTags(instances);
     await this.publishRefusals(refused);
     await this.handleLifecycleSkips(instances);
@@ -629,8 +646,12 @@ class EnrollBatch {
     const reasons = [...new Set(waiting.map(({ reason }) => reason))];
     if (remainingSeconds > 0) {
       const delaySeconds = waitDelaySeconds(this.now, elapsedSeconds, remainingSeconds);
+      // Only a wait for SSM keeps its facts: an install in flight must be looked at again.
+      const facts = waiting.every(({ reason }) => reason === 'ssm-not-managed' || reason === 'ssm-not-online')
+        ? waitingIds.flatMap((instanceId) => this.facts.get(instanceId) ?? [])
+        : [];
       out.deferred.push({
-        request: waitingRequest(record, this.now),
+        request: waitingRequest(record, this.now, facts),
         delaySeconds,
         carrierMessageId: this.carriers.get(record.messageId) ?? record.messageId,
       });

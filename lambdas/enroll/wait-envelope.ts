@@ -2,6 +2,7 @@ import { SendMessageBatchCommand, type SendMessageBatchRequestEntry, type SQSCli
 import type { SQSRecord } from 'aws-lambda';
 import * as z from 'zod/mini';
 import { chunk, errorMessage, errorName } from '../shared/aws';
+import type { InstanceFacts } from '../shared/instances';
 import { describeIssues } from '../shared/schema';
 
 /**
@@ -26,6 +27,19 @@ export const ENVELOPE_BODY_BYTES = 200_000;
 const SEND_BATCH_CHUNK = 10;
 export const MAX_DELAY_SECONDS = 900;
 
+/**
+ * What DescribeInstances said of an instance that waits for SSM: while it waits, nothing the
+ * decision reads changes (it has no command yet), so a later look needs only SSM's answer.
+ */
+const factsSchema = z.object({
+  instanceId: z.string(),
+  state: z.string(),
+  platform: z.enum(['linux', 'windows']),
+  architecture: z.string(),
+  tags: z.array(z.tuple([z.string(), z.string()])),
+  launchTime: z.optional(z.string()),
+});
+
 const envelopeSchema = z.object({
   envelope: z.literal(ENVELOPE_MARKER),
   requests: z.array(
@@ -34,9 +48,20 @@ const envelopeSchema = z.object({
       body: z.string(),
       receiveCount: z.int().check(z.gte(1)),
       firstReceivedAt: z.int().check(z.gte(0)),
+      facts: z.optional(z.array(factsSchema)),
     }),
   ),
 });
+
+export type CarriedFacts = z.infer<typeof factsSchema>;
+
+export function carryFacts(facts: InstanceFacts): CarriedFacts {
+  return { ...facts, tags: [...facts.tags] };
+}
+
+export function carriedFacts(carried: CarriedFacts): InstanceFacts {
+  return { ...carried, tags: new Map(carried.tags) };
+}
 
 export type WaitingRequest = z.infer<typeof envelopeSchema>['requests'][number];
 
@@ -44,7 +69,13 @@ export type WaitingRequest = z.infer<typeof envelopeSchema>['requests'][number];
  * The records an envelope holds, each as it was received (receive count one higher: this is a
  * new receipt), or undefined when `record` is not an envelope.
  */
-export function openEnvelope(record: SQSRecord): SQSRecord[] | { readonly invalid: string } | undefined {
+export interface OpenedRequest {
+  readonly record: SQSRecord;
+  /** The instances' facts as they were when the request started waiting for SSM. */
+  readonly facts: readonly InstanceFacts[];
+}
+
+export function openEnvelope(record: SQSRecord): OpenedRequest[] | { readonly invalid: string } | undefined {
   let body: unknown;
   try {
     body = JSON.parse(record.body);
@@ -55,19 +86,22 @@ export function openEnvelope(record: SQSRecord): SQSRecord[] | { readonly invali
   const parsed = envelopeSchema.safeParse(body);
   if (!parsed.success) return { invalid: `invalid envelope of waiting requests: ${describeIssues(parsed.error)}` };
   return parsed.data.requests.map((request) => ({
-    ...record,
-    messageId: request.messageId,
-    body: request.body,
-    attributes: {
-      ...record.attributes,
-      ApproximateReceiveCount: String(request.receiveCount + 1),
-      ApproximateFirstReceiveTimestamp: String(request.firstReceivedAt),
+    record: {
+      ...record,
+      messageId: request.messageId,
+      body: request.body,
+      attributes: {
+        ...record.attributes,
+        ApproximateReceiveCount: String(request.receiveCount + 1),
+        ApproximateFirstReceiveTimestamp: String(request.firstReceivedAt),
+      },
     },
+    facts: (request.facts ?? []).map(carriedFacts),
   }));
 }
 
 /** A record as a request to put in an envelope. */
-export function waitingRequest(record: SQSRecord, now: Date): WaitingRequest {
+export function waitingRequest(record: SQSRecord, now: Date, facts: readonly InstanceFacts[] = []): WaitingRequest {
   const count = Number.parseInt(record.attributes?.ApproximateReceiveCount ?? '', 10);
   const first = Number(record.attributes?.ApproximateFirstReceiveTimestamp);
   return {
@@ -75,6 +109,7 @@ export function waitingRequest(record: SQSRecord, now: Date): WaitingRequest {
     body: record.body,
     receiveCount: Number.isInteger(count) && count >= 1 ? count : 1,
     firstReceivedAt: Math.floor(Number.isFinite(first) && first > 0 ? first : now.getTime()),
+    ...(facts.length > 0 ? { facts: facts.map(carryFacts) } : {}),
   };
 }
 

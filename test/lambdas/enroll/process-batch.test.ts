@@ -3,6 +3,7 @@ import { CreateTagsCommand, DescribeInstancesCommand } from '@aws-sdk/client-ec2
 import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { SendMessageBatchCommand } from '@aws-sdk/client-sqs';
 import { DescribeInstanceInformationCommand, GetParametersCommand, SendCommandCommand } from '@aws-sdk/client-ssm';
+import type { SQSRecord } from 'aws-lambda';
 import { planRetry } from '../../../lambdas/enroll/retry';
 import { loadSampleEvent, sqsRecord } from '../fixtures';
 import { agentConfigValue, awsError, FakeAws, testSettings } from './fake-aws';
@@ -139,7 +140,13 @@ describe('waiting for Systems Manager', () => {
     const [envelope, ...others] = aws.envelopes();
     expect(others).toEqual([]);
     expect(envelope?.requests).toEqual([
-      { messageId: record.messageId, body: record.body, receiveCount: 1, firstReceivedAt: RUNNING_TIME.getTime() + 5_000 },
+      {
+        messageId: record.messageId,
+        body: record.body,
+        receiveCount: 1,
+        firstReceivedAt: RUNNING_TIME.getTime() + 5_000,
+        facts: [expect.objectContaining({ instanceId: RUNNING_ID, state: 'running' })],
+      },
     ]);
     // NOW is 12:31:34: the next 20 s boundary is 12:31:40.
     expect(envelope?.delaySeconds).toBe(6);
@@ -209,6 +216,39 @@ describe('waiting for Systems Manager', () => {
       [inner[1]?.messageId, 2],
       [inner[2]?.messageId, 2],
     ]);
+  });
+
+  test('an instance waiting for SSM is described once: its facts travel in the envelope; only near the deadline is it described again', async () => {
+    const aws = new FakeAws([{ id: RUNNING_ID, ssm: 'none', tags: { 'lgtm:tenant': 'team-a' } }]);
+    await aws.process([sqsRecord(RUNNING)], NOW);
+    const [first] = aws.takeEnvelopeRecords();
+    expect(aws.envelopes()[0]?.requests[0]?.facts).toEqual([
+      expect.objectContaining({ instanceId: RUNNING_ID, tags: [['lgtm:tenant', 'team-a']] }),
+    ]);
+    aws.resetCalls();
+
+    await aws.process([first as SQSRecord], new Date(NOW.getTime() + 20_000));
+    expect(aws.callsByCommand()).toEqual({ DescribeInstanceInformationCommand: 1, SendMessageBatchCommand: 1 });
+    const [second] = aws.takeEnvelopeRecords();
+    aws.resetCalls();
+
+    // Terminated meanwhile, and 50 s before the deadline: described again, and skipped as gone, not dead-lettered.
+    aws.add({ id: RUNNING_ID, state: 'terminated' });
+    const response = await aws.process([second as SQSRecord], new Date(RUNNING_TIME.getTime() + 850_000));
+    expect(response.batchItemFailures).toEqual([]);
+    expect(aws.ec2.commandCalls(DescribeInstancesCommand)).toHaveLength(1);
+    expect(aws.deadLetters()).toEqual([]);
+    expect(aws.envelopes()).toEqual([]);
+  });
+
+  test('the tenant comes from the facts described first: it is enrolled into team-a when SSM sees it', async () => {
+    const aws = new FakeAws([{ id: RUNNING_ID, ssm: 'none', tags: { 'lgtm:tenant': 'team-a' } }]);
+    await aws.process([sqsRecord(RUNNING)], NOW);
+    aws.add({ id: RUNNING_ID, ssm: 'Online', tags: { 'lgtm:tenant': 'team-a' } });
+
+    await aws.process(aws.takeEnvelopeRecords(), new Date(NOW.getTime() + 20_000));
+
+    expect(aws.sendCommands().map((command) => [command.InstanceIds, command.Parameters?.Tenant])).toEqual([[[RUNNING_ID], ['team-a']]]);
   });
 
   test('a request from an envelope that fails is put in the next envelope; the envelope itself is not retried', async () => {

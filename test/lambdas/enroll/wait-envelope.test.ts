@@ -4,10 +4,12 @@ import {
   ENVELOPE_MARKER,
   firstLookDelaySeconds,
   MAX_DELAY_SECONDS,
+  type OpenedRequest,
   openEnvelope,
   REQUESTS_PER_ENVELOPE,
   sendEnvelopes,
   waitDelaySeconds,
+  waitingRequest,
 } from '../../../lambdas/enroll/wait-envelope';
 import { mockClient } from '../../support/sdk-call-recorder';
 import { awsError, sqsRecord } from '../fixtures';
@@ -55,12 +57,29 @@ describe('openEnvelope', () => {
       { messageId: 'envelope' },
     );
     expect(openEnvelope(envelope)).toEqual([
-      expect.objectContaining({
-        messageId: 'm-1',
-        body: '{"a":1}',
-        attributes: expect.objectContaining({ ApproximateReceiveCount: '3', ApproximateFirstReceiveTimestamp: '1700000000000' }),
-      }),
+      {
+        record: expect.objectContaining({
+          messageId: 'm-1',
+          body: '{"a":1}',
+          attributes: expect.objectContaining({ ApproximateReceiveCount: '3', ApproximateFirstReceiveTimestamp: '1700000000000' }),
+        }),
+        facts: [],
+      },
     ]);
+  });
+
+  test('carries the facts of instances waiting for SSM through JSON, tags and all', () => {
+    const facts = {
+      instanceId: 'i-1',
+      state: 'running',
+      platform: 'windows' as const,
+      architecture: 'x86_64',
+      tags: new Map([['lgtm:tenant', 'team-a']]),
+      launchTime: '2026-11-23T12:30:30.000Z',
+    };
+    const request = waitingRequest(sqsRecord({ a: 1 }, { messageId: 'm-1' }), new Date(0), [facts]);
+    const [opened] = openEnvelope(sqsRecord({ envelope: ENVELOPE_MARKER, requests: [request] })) as OpenedRequest[];
+    expect(opened?.facts).toEqual([facts]);
   });
 
   test('an event is no envelope; a broken envelope says what is wrong', () => {
