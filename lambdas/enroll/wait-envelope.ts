@@ -166,7 +166,8 @@ export async function sendEnvelopes(
     let current: Deferred[] = [];
     let bytes = 0;
     for (const item of items) {
-      const size = Buffer.byteLength(item.request.body) + 200;
+      // As it will be written: the body escaped inside JSON, with the request's other fields and facts.
+      const size = Buffer.byteLength(JSON.stringify(item.request)) + 1;
       if (current.length > 0 && (current.length >= REQUESTS_PER_ENVELOPE || bytes + size > ENVELOPE_BODY_BYTES)) {
         envelopes.push({ delaySeconds, items: current });
         current = [];
