@@ -114,11 +114,11 @@ export function waitingRequest(record: SQSRecord, now: Date, facts: readonly Ins
 }
 
 /** Slot lengths: while a launch is under 3 minutes old, under 10 minutes, and after. */
-export const SLOT_SECONDS = [20, 30, 60] as const;
+export const SLOT_SECONDS = [25, 45, 60] as const;
 
 /**
  * Seconds until the next shared slot boundary for a request that has waited `ageSeconds`: slots
- * of 20 s for the first 3 minutes (most agents register within them), 30 s up to 10 minutes, 60 s
+ * of 25 s for the first 3 minutes (most agents register within them), 45 s up to 10 minutes, 60 s
  * after, so that the number of look-ups falls as the launches age; never past the deadline (the
  * request comes back in time to be dead-lettered) and never over SQS's 900 s.
  */

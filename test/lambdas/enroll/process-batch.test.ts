@@ -130,7 +130,7 @@ describe('a running event', () => {
 });
 
 describe('waiting for Systems Manager', () => {
-  test('an instance not yet managed waits in an envelope that comes back at the next 20 s slot; its message is done', async () => {
+  test('an instance not yet managed waits in an envelope that comes back at the next 25 s slot; its message is done', async () => {
     const aws = new FakeAws([{ id: RUNNING_ID, ssm: 'none' }]);
     const record = sqsRecord(RUNNING, { receiveCount: 1, firstReceivedAt: new Date(RUNNING_TIME.getTime() + 5_000) });
 
@@ -148,7 +148,7 @@ describe('waiting for Systems Manager', () => {
         facts: [expect.objectContaining({ instanceId: RUNNING_ID, state: 'running' })],
       },
     ]);
-    // NOW is 12:31:34: the next 20 s boundary is 12:31:40.
+    // NOW is 12:31:34: the next 25 s boundary is 12:31:40.
     expect(envelope?.delaySeconds).toBe(6);
     expect(aws.visibilityChanges()).toEqual([]);
     expect(aws.sendCommands()).toEqual([]);
@@ -156,7 +156,7 @@ describe('waiting for Systems Manager', () => {
     expect(aws.metricValues.get('DeferredRequests')).toBe(1);
   });
 
-  test('slots widen as a launch ages (20 s, 30 s after 3 min, 60 s after 10 min) and never pass the deadline', async () => {
+  test('slots widen as a launch ages (25 s, 45 s after 3 min, 60 s after 10 min) and never pass the deadline', async () => {
     const settings = testSettings({ ENROLL_DEADLINE_SECONDS: '3600' });
     const at = (minutesOld: number) => sqsRecord(runningEvent(RUNNING_ID, new Date(NOW.getTime() - minutesOld * 60_000).toISOString()));
     const delays: Array<number | undefined> = [];
@@ -165,19 +165,19 @@ describe('waiting for Systems Manager', () => {
       await aws.process([record], NOW, settings);
       delays.push(aws.envelopes()[0]?.delaySeconds);
     }
-    // 12:31:34 → 12:31:40, 12:32:00, 12:32:00; and the deadline 6 s away.
-    expect(delays).toEqual([6, 26, 26, 6]);
+    // 12:31:34 → 12:31:40, 12:32:15, 12:32:00; and the deadline 6 s away.
+    expect(delays).toEqual([6, 41, 26, 6]);
   });
 
-  test('a running event younger than 20 s is not looked at: it waits for the first slot 20 s after the event, at no cost', async () => {
+  test('a running event younger than 20 s is not looked at: it waits for the first slot 20 s or more after the event, at no cost', async () => {
     const aws = new FakeAws([{ id: RUNNING_ID }]);
     const record = sqsRecord(RUNNING);
 
     const response = await aws.process([record], new Date(RUNNING_TIME.getTime() + 8_000));
 
     expect(response.batchItemFailures).toEqual([]);
-    // 12:30:34 + 20 s = 12:30:54 → the slot at 12:31:00, 18 s after 12:30:42.
-    expect(aws.envelopes().map((envelope) => envelope.delaySeconds)).toEqual([18]);
+    // 12:30:34 + 20 s = 12:30:54 → the slot at 12:31:15, 33 s after 12:30:42.
+    expect(aws.envelopes().map((envelope) => envelope.delaySeconds)).toEqual([33]);
     expect(aws.callsByCommand()).toEqual({ SendMessageBatchCommand: 1 });
   });
 

@@ -7,6 +7,7 @@ import {
   type OpenedRequest,
   openEnvelope,
   REQUESTS_PER_ENVELOPE,
+  SLOT_SECONDS,
   sendEnvelopes,
   waitDelaySeconds,
   waitingRequest,
@@ -29,7 +30,7 @@ describe('waitDelaySeconds', () => {
     for (let offset = 0; offset < 120; offset += 7) {
       const now = new Date(Date.UTC(2026, 10, 23, 12, 30, 0) + offset * 1000);
       const delay = waitDelaySeconds(now, age, 10_000);
-      const slot = age < 180 ? 20 : age < 600 ? 30 : 60;
+      const slot = age < 180 ? SLOT_SECONDS[0] : age < 600 ? SLOT_SECONDS[1] : SLOT_SECONDS[2];
       expect((now.getTime() / 1000 + delay) % slot).toBe(0);
       expect(delay).toBeGreaterThanOrEqual(1);
       expect(delay).toBeLessThanOrEqual(slot);
@@ -46,8 +47,9 @@ describe('waitDelaySeconds', () => {
 
 test('firstLookDelaySeconds: the first slot boundary at least 20 s after the event', () => {
   const event = new Date(Date.UTC(2026, 10, 23, 12, 30, 34));
-  expect(firstLookDelaySeconds(new Date(event.getTime() + 3_000), event)).toBe(23);
-  expect(firstLookDelaySeconds(new Date(event.getTime() + 19_000), event)).toBe(7);
+  // 12:30:54 → the 25 s boundary at 12:31:15.
+  expect(firstLookDelaySeconds(new Date(event.getTime() + 3_000), event)).toBe(38);
+  expect(firstLookDelaySeconds(new Date(event.getTime() + 19_000), event)).toBe(22);
 });
 
 describe('openEnvelope', () => {
