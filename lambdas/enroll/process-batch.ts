@@ -166,11 +166,7 @@ class EnrollBatch {
 
     const failures = new Set<string>();
     const deadLetters: DeadLetter[] = [...invalidEnvelopes];
-    const deferred: Deferred[] = overflow.map((record) => ({
-      request: waitingRequest(record, this.now),
-      delaySeconds: 0,
-      carrierMessageId: this.carriers.get(record.messageId) ?? record.messageId,
-    }));
+    const deferred: Deferred[] = overflow.map((record) => this.deferral(record, 0));
     for (const item of parsed) {
       switch (item.kind) {
         case 'malformed':
@@ -188,11 +184,7 @@ class EnrollBatch {
           break;
         case 'request':
           if (tooFresh.has(item.record)) {
-            deferred.push({
-              request: waitingRequest(item.record, this.now),
-              delaySeconds: firstLookDelaySeconds(this.now, item.request.eventTime),
-              carrierMessageId: this.carriers.get(item.record.messageId) ?? item.record.messageId,
-            });
+            deferred.push(this.deferral(item.record, firstLookDelaySeconds(this.now, item.request.eventTime)));
             this.counters.add(METRIC.notManagedYet, item.request.instanceIds.length);
             break;
           }
@@ -227,12 +219,17 @@ class EnrollBatch {
    * (failing the envelope would process its other requests again); any other is retried by the queue.
    */
   private retryLater(record: SQSRecord, out: { failures: Set<string>; deferred: Deferred[] }, delaySeconds: number): void {
-    const carrier = this.carriers.get(record.messageId);
-    if (carrier === undefined) {
-      out.failures.add(record.messageId);
-      return;
-    }
-    out.deferred.push({ request: waitingRequest(record, this.now), delaySeconds, carrierMessageId: carrier });
+    if (this.carriers.has(record.messageId)) out.deferred.push(this.deferral(record, delaySeconds));
+    else out.failures.add(record.messageId);
+  }
+
+  /** `record` as a request for the next envelope, with the message that carried it here. */
+  private deferral(record: SQSRecord, delaySeconds: number, facts: readonly InstanceFacts[] = []): Deferred {
+    return {
+      request: waitingRequest(record, this.now, facts),
+      delaySeconds,
+      carrierMessageId: this.carriers.get(record.messageId) ?? record.messageId,
+    };
   }
 
   /** Sends the deferred requests; returns the messages to retry because their envelope was not sent. */
@@ -650,11 +647,7 @@ class EnrollBatch {
       const facts = waiting.every(({ reason }) => reason === 'ssm-not-managed' || reason === 'ssm-not-online')
         ? waitingIds.flatMap((instanceId) => this.facts.get(instanceId) ?? [])
         : [];
-      out.deferred.push({
-        request: waitingRequest(record, this.now, facts),
-        delaySeconds,
-        carrierMessageId: this.carriers.get(record.messageId) ?? record.messageId,
-      });
+      out.deferred.push(this.deferral(record, delaySeconds, facts));
       this.logger.info('instances not ready, event comes back at the next slot', {
         messageId: record.messageId,
         instanceIds: waitingIds,

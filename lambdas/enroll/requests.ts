@@ -115,7 +115,8 @@ function deadlineStart(eventTime: string, record: SQSRecord): Date {
   return new Date(Number.isFinite(firstReceiveMillis) ? Math.max(eventMillis, firstReceiveMillis) : eventMillis);
 }
 
-function receiveCount(record: SQSRecord): number {
+/** SQS ApproximateReceiveCount, 1 when missing or not a count. */
+export function receiveCount(record: SQSRecord): number {
   const count = Number.parseInt(record.attributes?.ApproximateReceiveCount ?? '', 10);
   return Number.isInteger(count) && count >= 1 ? count : 1;
 }

@@ -4,6 +4,7 @@ import * as z from 'zod/mini';
 import { chunk, errorMessage, errorName } from '../shared/aws';
 import type { InstanceFacts } from '../shared/instances';
 import { describeIssues } from '../shared/schema';
+import { receiveCount } from './requests';
 
 /**
  * Waiting launches travel together. A request whose instance is not SSM-online yet is not put
@@ -76,6 +77,8 @@ export interface OpenedRequest {
 }
 
 export function openEnvelope(record: SQSRecord): OpenedRequest[] | { readonly invalid: string } | undefined {
+  // Most records are events: they are parsed once, by parseRecord, not here as well.
+  if (!record.body.includes(ENVELOPE_MARKER)) return undefined;
   let body: unknown;
   try {
     body = JSON.parse(record.body);
@@ -102,12 +105,11 @@ export function openEnvelope(record: SQSRecord): OpenedRequest[] | { readonly in
 
 /** A record as a request to put in an envelope. */
 export function waitingRequest(record: SQSRecord, now: Date, facts: readonly InstanceFacts[] = []): WaitingRequest {
-  const count = Number.parseInt(record.attributes?.ApproximateReceiveCount ?? '', 10);
   const first = Number(record.attributes?.ApproximateFirstReceiveTimestamp);
   return {
     messageId: record.messageId,
     body: record.body,
-    receiveCount: Number.isInteger(count) && count >= 1 ? count : 1,
+    receiveCount: receiveCount(record),
     firstReceivedAt: Math.floor(Number.isFinite(first) && first > 0 ? first : now.getTime()),
     ...(facts.length > 0 ? { facts: facts.map(carryFacts) } : {}),
   };

@@ -6,6 +6,7 @@ import {
   type ECSClient,
   RegisterTaskDefinitionCommand,
   type RegisterTaskDefinitionCommandInput,
+  type Service,
   type Tag,
   type TaskDefinition,
   UpdateServiceCommand,
@@ -84,8 +85,8 @@ export function valueFromFor(like: string, name: string): string {
   return like.startsWith('arn:') && at >= 0 ? `${like.slice(0, at + marker.length)}${name}` : name;
 }
 
-/** The service's current task definition (the newest deployment's) and the files it delivers. */
-export async function describeServiceRevision(ecs: ECSClient, clusterArn: string, serviceArn: string): Promise<ServiceRevision> {
+/** The service, its task definition and deployments; a service ECS does not know is an error. */
+async function describeService(ecs: ECSClient, clusterArn: string, serviceArn: string): Promise<Service & { taskDefinition: string }> {
   const described = await ecs.send(new DescribeServicesCommand({ cluster: clusterArn, services: [serviceArn] }));
   const failure = described.failures?.[0];
   const service = described.services?.[0];
@@ -94,6 +95,12 @@ export async function describeServiceRevision(ecs: ECSClient, clusterArn: string
       name: failure?.reason === 'MISSING' ? 'ServiceNotFoundException' : 'DescribeServicesFailure',
     });
   }
+  return service as Service & { taskDefinition: string };
+}
+
+/** The service's current task definition (the newest deployment's) and the files it delivers. */
+export async function describeServiceRevision(ecs: ECSClient, clusterArn: string, serviceArn: string): Promise<ServiceRevision> {
+  const service = await describeService(ecs, clusterArn, serviceArn);
   const primary = service.deployments?.find((deployment) => deployment.status === 'PRIMARY');
   const result = await ecs.send(new DescribeTaskDefinitionCommand({ taskDefinition: service.taskDefinition, include: ['TAGS'] }));
   if (!result.taskDefinition)
@@ -324,8 +331,8 @@ export async function failedRevision(
   serviceArn: string,
   deploymentId: string,
 ): Promise<{ readonly taskDefinitionArn: string; readonly versions: ParameterVersion[] } | undefined> {
-  const described = await ecs.send(new DescribeServicesCommand({ cluster: clusterArn, services: [serviceArn] }));
-  const deployment = described.services?.[0]?.deployments?.find((candidate) => candidate.id === deploymentId);
+  const service = await describeService(ecs, clusterArn, serviceArn);
+  const deployment = service.deployments?.find((candidate) => candidate.id === deploymentId);
   if (!deployment?.taskDefinition) return undefined;
   const result = await ecs.send(new DescribeTaskDefinitionCommand({ taskDefinition: deployment.taskDefinition }));
   return result.taskDefinition
