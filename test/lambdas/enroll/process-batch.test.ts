@@ -268,6 +268,29 @@ describe('waiting for Systems Manager', () => {
     expect(aws.envelopes().map((envelope) => [envelope.requests[0]?.messageId, envelope.requests[0]?.receiveCount])).toEqual([['m-1', 4]]);
   });
 
+  test('a broken envelope is dead-lettered as malformed, with what is wrong; the other records go on', async () => {
+    const aws = new FakeAws([{ id: RUNNING_ID }]);
+    const broken = sqsRecord(
+      { envelope: 'lgtm-fleet/enroll-wait', requests: [{ messageId: 'm-1', receiveCount: 0 }] },
+      { messageId: 'envelope-x' },
+    );
+    const running = sqsRecord(RUNNING);
+
+    const response = await aws.process([broken, running], NOW);
+
+    expect(response.batchItemFailures).toEqual([]);
+    expect(aws.deadLetters()).toEqual([
+      expect.objectContaining({
+        Id: 'envelope-x',
+        MessageAttributes: expect.objectContaining({
+          reason: { DataType: 'String', StringValue: 'malformed-event' },
+          detail: { DataType: 'String', StringValue: expect.stringContaining('invalid envelope of waiting requests') },
+        }),
+      }),
+    ]);
+    expect(aws.sendCommands().flatMap((command) => command.InstanceIds)).toEqual([RUNNING_ID]);
+  });
+
   test('when the envelope cannot be sent, the messages it carried are retried by the queue', async () => {
     const aws = new FakeAws([{ id: RUNNING_ID, ssm: 'none' }]);
     aws.sqs.on(SendMessageBatchCommand).rejects(awsError('ThrottlingException', 'Rate exceeded'));
