@@ -17,6 +17,7 @@ import {
   encodeConfig,
   mustEncodeConfig,
 } from '../lambdas/shared/config-files';
+import { PARAMETER_VALUE_MAX_BYTES } from '../lambdas/shared/contract';
 import type { TaskSize } from './config/schema';
 import type { ImageRegistry } from './image-registry';
 import { acknowledgeWildcardResource } from './nag';
@@ -24,7 +25,7 @@ import type { Network } from './network';
 
 /** Standard-tier parameters hold 4 KB, advanced-tier 8 KB. */
 export const STANDARD_PARAMETER_BYTES = 4096;
-export const ADVANCED_PARAMETER_BYTES = 8192;
+export const ADVANCED_PARAMETER_BYTES = PARAMETER_VALUE_MAX_BYTES;
 /** Bytes assumed for a deploy-time value (region, bucket name) when sizing a parameter at synth time. */
 const TOKEN_ALLOWANCE_BYTES = 63;
 

@@ -229,7 +229,7 @@ export function limitParameterWrites(stack: Stack, lanes: number): void {
   const waits = (parameter: ssm.CfnParameter) => (parameter.node.scope?.node.dependencies.length ?? 0) > 0;
   const ordered = [...parameters.filter((p) => !waits(p)), ...parameters.filter(waits)];
   ordered.forEach((parameter, index) => {
-    if (index >= lanes) parameter.addDependency(ordered[index - lanes] as ssm.CfnParameter);
+    if (index >= lanes) parameter.addResourceDependency(ordered[index - lanes] as ssm.CfnParameter);
   });
 }
 

@@ -8,6 +8,7 @@ import { renderAgentConfig } from '../../lib/render/agent';
 import { agentParameterName, parameterPrefix } from '../../lib/render/catalog';
 import { sqsRecord } from '../../test/lambdas/fixtures';
 import { CHANGE_TIME, changeEvent, FakeAws, serviceArn, TEST_ENV, testSettings } from '../../test/lambdas/refresh/fake-aws';
+import { FUNCTION_SERVICE_NAMES, functionVariables, harnessEnvironment } from '../../test/support/function-environment';
 import { CONFIG_CONTEXT_KEY, CONFIG_FILE_CONTEXT_KEY, resolveConfig } from '../config-source';
 import { renderAll } from '../render';
 import { errorRow, installJestSpyOn, median, progress, type Row, row } from './table';
@@ -23,8 +24,6 @@ const PLATFORM = 'linux';
 const BACKEND_SERVICE = 'mimir';
 /** Time between the updates of a burst. */
 const BURST_SPACING_MS = 2_000;
-/** Construct path of the refresh function's resource in the synthesized template. */
-const REFRESH_FUNCTION_PATH = /^[^/]+\/Refresh\/Refresh\/Function\/Resource$/;
 /** Stands in for the ingest load balancer's URLs (CDK tokens in the stack) in the rendered agent configs. */
 const INGEST_URL = 'http://internal-lgtm-ingest-0123456789.ap-northeast-2.elb.amazonaws.com';
 
@@ -232,7 +231,7 @@ function refreshSetup(repo: string, assemblyDir: string | undefined): Setup {
     };
   }
 
-  const settings = loadRefreshSettings(stackEnvironment(variables));
+  const settings = loadRefreshSettings(harnessEnvironment(variables, TEST_ENV, serviceArn));
   // The config bin/lgtm-fleet.ts synthesizes: cdk.json's context (none: the defaults).
   const context = (JSON.parse(readFileSync(join(repo, 'cdk.json'), 'utf8')) as { context?: Record<string, unknown> }).context ?? {};
   const config = resolveConfig({ inline: context[CONFIG_CONTEXT_KEY], file: context[CONFIG_FILE_CONTEXT_KEY] });
@@ -266,51 +265,12 @@ function refreshSetup(repo: string, assemblyDir: string | undefined): Setup {
   };
 }
 
-interface TemplateResource {
-  readonly Type?: string;
-  readonly Metadata?: Record<string, unknown>;
-  readonly Properties?: { readonly Environment?: { readonly Variables?: Record<string, unknown> } };
-}
-
-/**
- * The environment variables of the refresh function (`<stack>/Refresh/Refresh/Function`, as
- * lib/lgtm-fleet-stack.ts and lib/refresh/config-refresh.ts name it). Found by construct path, not
- * by its bundle's source map as ./lambdas.ts does: every function of the current synth shares one
- * bundle (see the report), so the source map names only one handler.
- */
+/** The refresh function's environment variables in the synthesized templates, found by its service name. */
 function templateVariables(assemblyDir: string): Record<string, unknown> | undefined {
   for (const templateFile of readdirSync(assemblyDir).filter((file) => file.endsWith('.template.json'))) {
-    const template = JSON.parse(readFileSync(join(assemblyDir, templateFile), 'utf8')) as { Resources?: Record<string, TemplateResource> };
-    for (const resource of Object.values(template.Resources ?? {})) {
-      const path = resource.Metadata?.['aws:cdk:path'];
-      if (resource.Type === 'AWS::Lambda::Function' && typeof path === 'string' && REFRESH_FUNCTION_PATH.test(path)) {
-        return resource.Properties?.Environment?.Variables ?? {};
-      }
-    }
+    const template = JSON.parse(readFileSync(join(assemblyDir, templateFile), 'utf8')) as { Resources?: Record<string, object> };
+    const variables = functionVariables(template.Resources ?? {}, FUNCTION_SERVICE_NAMES.refresh);
+    if (variables !== undefined) return variables;
   }
   return undefined;
-}
-
-/**
- * Literal values as synthesized; a reference takes the test harness's value for the variable, and
- * SERVICES (a JSON object joined around service references) keeps the stack's service names, each
- * mapped to a service ARN in the test harness's cluster.
- */
-function stackEnvironment(variables: Record<string, unknown>): Record<string, string> {
-  const environment: Record<string, string> = {};
-  for (const [name, value] of Object.entries(variables)) {
-    if (typeof value === 'string') environment[name] = value;
-    else if (name === 'SERVICES') {
-      const services = Object.keys(JSON.parse(flatten(value)) as Record<string, unknown>);
-      environment[name] = JSON.stringify(Object.fromEntries(services.map((service) => [service, serviceArn(service)])));
-    } else environment[name] = TEST_ENV[name] ?? `dummy-${name.toLowerCase()}`;
-  }
-  return environment;
-}
-
-/** A CloudFormation value as text: `Fn::Join` joined, any other intrinsic a placeholder. */
-function flatten(value: unknown): string {
-  if (typeof value === 'string') return value;
-  const join = (value as { 'Fn::Join'?: [string, unknown[]] } | null)?.['Fn::Join'];
-  return join ? join[1].map(flatten).join(join[0]) : 'reference';
 }

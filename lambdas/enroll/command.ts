@@ -1,7 +1,7 @@
 import type { Tag } from '@aws-sdk/client-ec2';
 import type { SendCommandCommandInput } from '@aws-sdk/client-ssm';
+import { agentParameterName, type Platform } from '../shared/contract';
 import { AGENT_STATUS, AGENT_TAGS } from '../shared/tags';
-import type { Platform } from './lookup';
 import type { LifecycleContext } from './requests';
 import type { EnrollSettings } from './settings';
 
@@ -12,7 +12,7 @@ const MAX_COMMENT_LENGTH = 100;
 
 /** Parameter Store name of a (tenant, platform) agent config. */
 export function agentConfigParameterName(settings: EnrollSettings, tenant: string, platform: Platform): string {
-  return `${settings.parameterPrefix}/agent/${tenant}/${platform}`;
+  return agentParameterName(settings.parameterPrefix, tenant, platform);
 }
 
 export interface InstallCommand {

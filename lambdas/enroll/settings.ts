@@ -1,6 +1,6 @@
+import type { ENROLL_VARIABLES, EnvironmentInput } from '../shared/contract';
 import { type EnrollmentScope, loadScope } from '../shared/enrollment-rules';
 import {
-  type Environment,
   EnvironmentError,
   optionalString,
   requireBoolean,
@@ -82,7 +82,7 @@ const MAX_VISIBILITY_TIMEOUT = 43_200;
 /** SendCommand accepts TimeoutSeconds from 30 s to 30 days. */
 const COMMAND_TIMEOUT_RANGE = { min: 30, max: 2_592_000 } as const;
 
-export function loadEnrollSettings(env: Environment): EnrollSettings {
+export function loadEnrollSettings(env: EnvironmentInput<typeof ENROLL_VARIABLES>): EnrollSettings {
   const allowedTenants = new Set(requireList(env, 'ALLOWED_TENANTS'));
   const defaultTenant = requireDefined(env, 'DEFAULT_TENANT') || undefined;
   if (defaultTenant !== undefined && !allowedTenants.has(defaultTenant)) {
@@ -114,7 +114,7 @@ export function loadEnrollSettings(env: Environment): EnrollSettings {
     eventSource: requireString(env, 'EVENT_SOURCE'),
     commandTimeoutSeconds: requireInteger(env, 'COMMAND_TIMEOUT_SECONDS', { ...COMMAND_TIMEOUT_RANGE, fallback: 600 }),
     commandLogGroup: commandLogGroup === '' ? undefined : commandLogGroup,
-    lifecycleFailureResult: requireOneOf<LifecycleResult>(env, 'LIFECYCLE_FAILURE_RESULT', LIFECYCLE_RESULTS, 'CONTINUE'),
+    lifecycleFailureResult: requireOneOf(env, 'LIFECYCLE_FAILURE_RESULT', LIFECYCLE_RESULTS, 'CONTINUE'),
     queueVisibilityTimeoutSeconds:
       visibilityTimeout === ''
         ? undefined

@@ -1,5 +1,6 @@
+import type { EnvironmentInput, RECONCILE_VARIABLES } from '../shared/contract';
 import { type EnrollmentScope, loadScope } from '../shared/enrollment-rules';
-import { type Environment, EnvironmentError, optionalList, requireDefined, requireInteger, requireString } from '../shared/env';
+import { EnvironmentError, optionalList, requireDefined, requireInteger, requireString } from '../shared/env';
 
 /** Everything the reconciliation handler is configured with, read once from its environment. */
 export interface ReconcileSettings {
@@ -37,7 +38,7 @@ export interface ReconcileSettings {
 const COMMAND_TIMEOUT_RANGE = { min: 30, max: 2_592_000 } as const;
 const THIRTY_DAYS = 2_592_000;
 
-export function loadReconcileSettings(env: Environment): ReconcileSettings {
+export function loadReconcileSettings(env: EnvironmentInput<typeof RECONCILE_VARIABLES>): ReconcileSettings {
   const defaultTenant = requireDefined(env, 'DEFAULT_TENANT') || undefined;
   const allowedList = optionalList(env, 'ALLOWED_TENANTS');
   const allowedTenants = allowedList.length > 0 ? new Set(allowedList) : undefined;

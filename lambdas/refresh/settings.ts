@@ -1,3 +1,4 @@
+import { type EnvironmentInput, PARAMETER_VALUE_MAX_BYTES, type REFRESH_VARIABLES } from '../shared/contract';
 import {
   type Environment,
   EnvironmentError,
@@ -67,7 +68,7 @@ const COMMAND_TIMEOUT_RANGE = { min: 30, max: 2_592_000 } as const;
 const SERVICE_ARN_PATTERN = /^arn:aws[a-z-]*:ecs:[a-z0-9-]+:\d{12}:service\/(?:[^/]+\/)?[^/]+$/;
 const CLUSTER_ARN_PATTERN = /^arn:aws[a-z-]*:ecs:[a-z0-9-]+:\d{12}:cluster\/[^/]+$/;
 
-export function loadRefreshSettings(env: Environment): RefreshSettings {
+export function loadRefreshSettings(env: EnvironmentInput<typeof REFRESH_VARIABLES>): RefreshSettings {
   const parameterPrefix = requireString(env, 'PARAMETER_PREFIX').replace(/\/+$/, '');
   if (!parameterPrefix.startsWith('/')) {
     throw new EnvironmentError(`environment variable PARAMETER_PREFIX must start with "/", got "${parameterPrefix}"`);
@@ -102,14 +103,20 @@ export function loadRefreshSettings(env: Environment): RefreshSettings {
     commandLogGroup: commandLogGroup === '' ? undefined : commandLogGroup,
     clusterArn,
     services: parseServices(requireString(env, 'SERVICES'), clusterArn),
-    maxConfigBytes: requireInteger(env, 'MAX_CONFIG_BYTES', { min: 1, max: 65_536, fallback: 8192 }),
+    maxConfigBytes: requireInteger(env, 'MAX_CONFIG_BYTES', { min: 1, max: 65_536, fallback: PARAMETER_VALUE_MAX_BYTES }),
     eventBusName: requireString(env, 'EVENT_BUS_NAME'),
     eventSource: requireString(env, 'EVENT_SOURCE'),
     deadLetterQueueUrl: requireString(env, 'DEAD_LETTER_QUEUE_URL'),
   };
 }
 
-function requirePattern(env: Environment, name: string, pattern: RegExp, fallback: string, description: string): string {
+function requirePattern<Name extends string>(
+  env: Environment<Name>,
+  name: NoInfer<Name>,
+  pattern: RegExp,
+  fallback: string,
+  description: string,
+): string {
   const value = optionalString(env, name, fallback);
   if (!pattern.test(value)) throw new EnvironmentError(`environment variable ${name} must be ${description}, got "${value}"`);
   return value;

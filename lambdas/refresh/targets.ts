@@ -1,9 +1,12 @@
 import { isConfigPart, isJsonConfig } from '../shared/config-files';
-import { AGENT_PLATFORMS, type AgentPlatform, type RefreshTarget } from '../shared/refresh-events';
+import { isPlatform, serviceParameterName } from '../shared/contract';
+import type { RefreshTarget } from '../shared/refresh-events';
 import type { RefreshSettings } from './settings';
 
+export { agentParameterName, isPlatform, serviceConfigPath } from '../shared/contract';
+
 /**
- * The Parameter Store naming scheme (lib/render/catalog.ts), read backwards: which agents or which
+ * The Parameter Store naming scheme (lambdas/shared/contract.ts), read backwards: which agents or which
  * ECS service a parameter configures.
  *   `<prefix>/agent/<tenant>/<linux|windows>` → the enrolled agents of that tenant and platform
  *   `<prefix>/config/<service>[/<file>]`      → that ECS service (Grafana has several files)
@@ -71,22 +74,9 @@ export function serviceFormat(service: string): ConfigFormat {
   return 'text';
 }
 
-export function isPlatform(value: string): value is AgentPlatform {
-  return (AGENT_PLATFORMS as readonly string[]).includes(value);
-}
-
-export function agentParameterName(prefix: string, tenant: string, platform: AgentPlatform): string {
-  return `${prefix}/agent/${tenant}/${platform}`;
-}
-
-/** The path holding every service config (`<prefix>/config`). */
-export function serviceConfigPath(prefix: string): string {
-  return `${prefix}/config`;
-}
-
 /** Whether `name` is one of `service`'s files: `<prefix>/config/<service>` or below it. */
 export function isServiceParameter(prefix: string, service: string, name: string): boolean {
-  const base = `${serviceConfigPath(prefix)}/${service}`;
+  const base = serviceParameterName(prefix, service);
   return name === base || name.startsWith(`${base}/`);
 }
 

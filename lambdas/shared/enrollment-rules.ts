@@ -74,7 +74,7 @@ export function inFlightSince(tags: Tags, statusTagKey: string, commandTimeoutSe
 }
 
 /** SCOPE_TAG_KEY (empty: every instance) and SCOPE_TAG_VALUES (comma-separated; empty: any value). */
-export function loadScope(env: Environment): EnrollmentScope | undefined {
+export function loadScope(env: Environment<'SCOPE_TAG_KEY' | 'SCOPE_TAG_VALUES'>): EnrollmentScope | undefined {
   const values = optionalList(env, 'SCOPE_TAG_VALUES');
   const tagKey = optionalString(env, 'SCOPE_TAG_KEY', '');
   if (tagKey === '' && values.length > 0) {

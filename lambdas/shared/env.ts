@@ -4,7 +4,11 @@
  * instead of failing some later invocation half-way through a batch.
  */
 
-export type Environment = Readonly<Record<string, string | undefined>>;
+/**
+ * The variables a loader reads. Typed by its function's list in ./contract.ts, a name outside that
+ * list does not compile; `process.env` is one.
+ */
+export type Environment<Name extends string = string> = { readonly [N in Name]?: string | undefined };
 
 export class EnvironmentError extends Error {
   constructor(message: string) {
@@ -14,7 +18,7 @@ export class EnvironmentError extends Error {
 }
 
 /** A variable that must be set to a non-empty value. */
-export function requireString(env: Environment, name: string): string {
+export function requireString<Name extends string>(env: Environment<Name>, name: NoInfer<Name>): string {
   const value = env[name];
   if (value === undefined || value.trim() === '') {
     throw new EnvironmentError(`environment variable ${name} is missing or empty`);
@@ -26,7 +30,7 @@ export function requireString(env: Environment, name: string): string {
  * A variable that must be set but may be empty on purpose (an explicit "none"), so that a
  * forgotten variable is not mistaken for a deliberate empty value.
  */
-export function requireDefined(env: Environment, name: string): string {
+export function requireDefined<Name extends string>(env: Environment<Name>, name: NoInfer<Name>): string {
   const value = env[name];
   if (value === undefined) {
     throw new EnvironmentError(`environment variable ${name} is missing (set it to an empty string for none)`);
@@ -35,7 +39,7 @@ export function requireDefined(env: Environment, name: string): string {
 }
 
 /** A variable that may be unset or empty, in which case `fallback` applies. */
-export function optionalString(env: Environment, name: string, fallback: string): string {
+export function optionalString<Name extends string>(env: Environment<Name>, name: NoInfer<Name>, fallback: string): string {
   const value = env[name]?.trim();
   return value === undefined || value === '' ? fallback : value;
 }
@@ -47,7 +51,7 @@ export interface IntegerBounds {
   readonly fallback?: number;
 }
 
-export function requireInteger(env: Environment, name: string, bounds: IntegerBounds): number {
+export function requireInteger<Name extends string>(env: Environment<Name>, name: NoInfer<Name>, bounds: IntegerBounds): number {
   const raw = env[name]?.trim();
   if (raw === undefined || raw === '') {
     if (bounds.fallback !== undefined) return bounds.fallback;
@@ -61,7 +65,7 @@ export function requireInteger(env: Environment, name: string, bounds: IntegerBo
 }
 
 /** `true` or `false` (any case); `fallback` when unset or empty, required without one. */
-export function requireBoolean(env: Environment, name: string, fallback?: boolean): boolean {
+export function requireBoolean<Name extends string>(env: Environment<Name>, name: NoInfer<Name>, fallback?: boolean): boolean {
   const raw = env[name]?.trim();
   if (raw === undefined || raw === '') {
     if (fallback !== undefined) return fallback;
@@ -73,16 +77,16 @@ export function requireBoolean(env: Environment, name: string, fallback?: boolea
   throw new EnvironmentError(`environment variable ${name} must be "true" or "false", got "${raw}"`);
 }
 
-/** A comma-separated list with at least one item; items are trimmed and empty items dropped. */
 /** The comma-separated values of a variable (blanks dropped); none when it is unset or empty. */
-export function optionalList(env: Environment, name: string): string[] {
+export function optionalList<Name extends string>(env: Environment<Name>, name: NoInfer<Name>): string[] {
   return optionalString(env, name, '')
     .split(',')
     .map((item) => item.trim())
     .filter((item) => item !== '');
 }
 
-export function requireList(env: Environment, name: string): string[] {
+/** A comma-separated list with at least one item; items are trimmed and empty items dropped. */
+export function requireList<Name extends string>(env: Environment<Name>, name: NoInfer<Name>): string[] {
   requireString(env, name);
   const items = optionalList(env, name);
   if (items.length === 0) {
@@ -92,7 +96,12 @@ export function requireList(env: Environment, name: string): string[] {
 }
 
 /** One of a fixed set of values; `fallback` when unset or empty. */
-export function requireOneOf<T extends string>(env: Environment, name: string, allowed: readonly T[], fallback?: T): T {
+export function requireOneOf<T extends string, Name extends string>(
+  env: Environment<Name>,
+  name: NoInfer<Name>,
+  allowed: readonly T[],
+  fallback?: T,
+): T {
   const raw = env[name]?.trim();
   if (raw === undefined || raw === '') {
     if (fallback !== undefined) return fallback;

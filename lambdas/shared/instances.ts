@@ -5,7 +5,9 @@ import type { Instance } from '@aws-sdk/client-ec2';
  * the reconciliation backstop see the same platform and tags for an instance.
  */
 
-export type Platform = 'linux' | 'windows';
+import type { Platform } from './contract';
+
+export type { Platform } from './contract';
 
 export interface InstanceFacts {
   readonly instanceId: string;

@@ -1,4 +1,5 @@
 import * as z from 'zod/mini';
+import { PLATFORMS, type Platform, SERVICE_NAME_PATTERN, TENANT_ID_PATTERN } from './contract';
 import { eventTime, nonEmpty } from './schema';
 
 /**
@@ -29,13 +30,9 @@ export const PARAMETER_OPERATION = {
   label: 'LabelParameterVersion',
 } as const;
 
-export const AGENT_PLATFORMS = ['linux', 'windows'] as const;
-export type AgentPlatform = (typeof AGENT_PLATFORMS)[number];
-
-/** Same as lib/config/schema.ts TENANT_ID_PATTERN (kept here so no handler bundles the CDK-side schema). */
-export const TENANT_ID_PATTERN = /^[A-Za-z0-9_.-]{1,128}$/;
-/** An ECS service key in the refresh function's SERVICES map (`mimir`, `grafana`, ...). */
-export const SERVICE_NAME_PATTERN = /^[a-z][a-z0-9-]{0,62}$/;
+export { SERVICE_NAME_PATTERN, TENANT_ID_PATTERN } from './contract';
+export const AGENT_PLATFORMS = PLATFORMS;
+export type AgentPlatform = Platform;
 
 /** ECS deployment states that end a deployment. */
 export const DEPLOYMENT_COMPLETED = 'SERVICE_DEPLOYMENT_COMPLETED';

@@ -1,4 +1,5 @@
 import * as z from 'zod/mini';
+import type { Platform } from '../shared/contract';
 import { COMMAND_INVOCATION_STATUS_CHANGE } from '../shared/event-types';
 import { describeIssues, eventTime, instanceId, nonEmpty } from '../shared/schema';
 import type { StatusSettings } from './settings';
@@ -21,7 +22,7 @@ export const commandInvocationStatusEvent = z.object({
 });
 export type CommandInvocationStatusEvent = z.infer<typeof commandInvocationStatusEvent>;
 
-export type Platform = 'linux' | 'windows';
+export type { Platform };
 
 /** How a command invocation ended, as far as the agent is concerned. */
 export type Outcome = 'success' | 'failure';

@@ -1,4 +1,5 @@
-import { type Environment, requireOneOf, requireString } from '../shared/env';
+import type { EnvironmentInput, STATUS_VARIABLES } from '../shared/contract';
+import { requireOneOf, requireString } from '../shared/env';
 import { LIFECYCLE_RESULTS, type LifecycleResult } from '../shared/lifecycle';
 
 /** Everything the status handler is configured with, read once from its environment. */
@@ -17,7 +18,7 @@ export interface StatusSettings {
   readonly windowsDocumentName: string;
 }
 
-export function loadStatusSettings(env: Environment): StatusSettings {
+export function loadStatusSettings(env: EnvironmentInput<typeof STATUS_VARIABLES>): StatusSettings {
   return {
     statusTagKey: requireString(env, 'STATUS_TAG_KEY'),
     eventBusName: requireString(env, 'EVENT_BUS_NAME'),

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { TENANT_ID_PATTERN } from '../../lambdas/shared/contract';
 import { canonicalCidr, isValidCidr } from './cidr';
 import { fargateSizeProblem } from './fargate';
 
@@ -8,7 +9,7 @@ import { fargateSizeProblem } from './fargate';
  * EC2 tag values, so it accepts the subset `A-Z a-z 0-9 - _ .`, at most 128 characters.
  * The `|` separator of federated queries is never part of a tenant ID.
  */
-export const TENANT_ID_PATTERN = /^[A-Za-z0-9_.-]{1,128}$/;
+export { TENANT_ID_PATTERN };
 
 export function tenantIdProblem(value: string): string | undefined {
   if (value === '.' || value === '..') return 'a tenant ID cannot be "." or ".."';

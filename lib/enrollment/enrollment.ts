@@ -12,6 +12,7 @@ import { Arn, ArnFormat, Duration, RemovalPolicy, Stack, Validations } from 'aws
 import { Construct } from 'constructs';
 import { CLAIM_ATTRIBUTES } from '../../lambdas/enroll/claim-table';
 import { RETRY_BASE_SECONDS, RETRY_MAX_SECONDS, receivesUntilDeadline } from '../../lambdas/enroll/retry';
+import type { EnrollEnvironment, ReconcileEnvironment, StatusEnvironment } from '../../lambdas/shared/contract';
 import {
   COMMAND_INVOCATION_STATUS_CHANGE,
   EC2_STATE_CHANGE,
@@ -163,9 +164,11 @@ export class Enrollment extends Construct {
         EVENT_BUS_NAME: props.eventBus.eventBusName,
         EVENT_SOURCE,
         COMMAND_TIMEOUT_SECONDS,
+        // Command output stays in SSM: writing it to CloudWatch Logs needs more than the instance's core role.
+        COMMAND_LOG_GROUP: '',
         LIFECYCLE_FAILURE_RESULT: config.enrollment.lifecycleFailureResult,
         QUEUE_VISIBILITY_TIMEOUT_SECONDS: String(ENROLL_QUEUE_VISIBILITY.toSeconds()),
-      },
+      } satisfies EnrollEnvironment,
     });
     this.enrollFunction = enroll.function;
     this.enrollFunction.addEventSource(
@@ -241,7 +244,7 @@ export class Enrollment extends Construct {
         COMMAND_TIMEOUT_SECONDS,
         RETRY_FAILED_AFTER_SECONDS: '3600',
         MAX_INSTANCES_PER_RUN: '500',
-      },
+      } satisfies ReconcileEnvironment,
     });
     this.reconcileFunction = reconcile.function;
     this.reconcileSchedule = new events.Rule(this, 'ReconcileSchedule', {
@@ -288,7 +291,7 @@ export class Enrollment extends Construct {
         LINUX_DOCUMENT_NAME: this.linuxDocument.ref,
         WINDOWS_DOCUMENT_NAME: this.windowsDocument.ref,
         LIFECYCLE_FAILURE_RESULT: config.enrollment.lifecycleFailureResult,
-      },
+      } satisfies StatusEnvironment,
     });
     const rule = new events.Rule(this, 'CommandOutcome', {
       description: 'lgtm-fleet: final results of agent install and reload commands',

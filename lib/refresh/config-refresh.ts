@@ -8,6 +8,7 @@ import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Arn, Duration, Stack, Validations } from 'aws-cdk-lib/core';
 import { Construct } from 'constructs';
+import { PARAMETER_VALUE_MAX_BYTES, type RefreshEnvironment } from '../../lambdas/shared/contract';
 import {
   COMMAND_STATUS_CHANGE,
   CONFIG_REFRESH_OUTCOME,
@@ -93,10 +94,13 @@ export class ConfigRefresh extends Construct {
         MAX_CONCURRENCY: config.refresh.maxConcurrency,
         MAX_ERRORS: config.refresh.maxErrors,
         COMMAND_TIMEOUT_SECONDS: '600',
+        // Command output stays in SSM: writing it to CloudWatch Logs needs more than the instance's core role.
+        COMMAND_LOG_GROUP: '',
+        MAX_CONFIG_BYTES: String(PARAMETER_VALUE_MAX_BYTES),
         EVENT_BUS_NAME: props.eventBus.eventBusName,
         EVENT_SOURCE,
         DEAD_LETTER_QUEUE_URL: this.deadLetterQueue.queueUrl,
-      },
+      } satisfies RefreshEnvironment,
     });
     this.refreshFunction = refresh.function;
     Validations.of(this.refreshFunction).acknowledge({

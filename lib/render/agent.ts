@@ -1,4 +1,5 @@
 import { Token } from 'aws-cdk-lib/core';
+import { PLATFORMS, type Platform } from '../../lambdas/shared/contract';
 import { type LgtmConfig, tenantIdProblem } from '../config/schema';
 import { type AlloyBlock, alloyString, block, list, object, renderFile, stringList } from './alloy-syntax';
 
@@ -19,9 +20,9 @@ import { type AlloyBlock, alloyString, block, list, object, renderFile, stringLi
  *   `X-Scope-OrgID`).
  */
 
-export type AgentPlatform = 'linux' | 'windows';
+export type AgentPlatform = Platform;
 
-export const AGENT_PLATFORMS: readonly AgentPlatform[] = ['linux', 'windows'];
+export const AGENT_PLATFORMS = PLATFORMS;
 
 /** The stack's ingest URLs; CDK tokens are emitted verbatim. */
 export interface AgentEndpoints {

@@ -1,3 +1,9 @@
+import {
+  agentParameterName as agentParameterPath,
+  type Platform,
+  parameterPrefixOf,
+  serviceParameterName,
+} from '../../lambdas/shared/contract';
 import type { LgtmConfig } from '../config/schema';
 
 /**
@@ -102,21 +108,17 @@ export function memcachedAddress(config: LgtmConfig): string {
   return `dns+${serviceHost(config, 'memcached')}:${BACKENDS.memcached.port}`;
 }
 
-/**
- * Parameter Store naming scheme, one place for every config parameter:
- * `/<stack>/config/<service>` for backends and the collector,
- * `/<stack>/agent/<tenant>/<platform>` for agent configs.
- */
+/** The Parameter Store naming scheme (lambdas/shared/contract.ts), applied to a config's stack. */
 export function parameterPrefix(config: LgtmConfig): string {
-  return `/${config.stackName}`;
+  return parameterPrefixOf(config.stackName);
 }
 
 export function backendParameterName(config: LgtmConfig, service: string): string {
-  return `${parameterPrefix(config)}/config/${service}`;
+  return serviceParameterName(parameterPrefix(config), service);
 }
 
-export function agentParameterName(config: LgtmConfig, tenant: string, platform: 'linux' | 'windows'): string {
-  return `${parameterPrefix(config)}/agent/${tenant}/${platform}`;
+export function agentParameterName(config: LgtmConfig, tenant: string, platform: Platform): string {
+  return agentParameterPath(parameterPrefix(config), tenant, platform);
 }
 
 /** The regional S3 endpoint the backends talk to through their task role. */

@@ -1,0 +1,139 @@
+/**
+ * The contract between the stack (`lib/`) and the functions (`lambdas/`): every name both sides
+ * must agree on, defined once here and imported by both. It holds no CDK, so a function's bundle
+ * can import it, and no logic beyond the naming itself.
+ *
+ * - The agent platforms and what a tenant ID may be.
+ * - The Parameter Store naming scheme of config parameters.
+ * - The environment variables of each function: the construct's `environment` is typed by them
+ *   (a missing or unknown variable does not compile), and the function's settings loader reads
+ *   only these names. test/contract.test.ts feeds each loader the environment of the synthesized
+ *   template.
+ */
+
+/** The platforms an agent is rendered, installed and reloaded for. */
+export const PLATFORMS = ['linux', 'windows'] as const;
+export type Platform = (typeof PLATFORMS)[number];
+
+export function isPlatform(value: string): value is Platform {
+  return (PLATFORMS as readonly string[]).includes(value);
+}
+
+/**
+ * A tenant ID: what Mimir, Loki and Tempo accept in `X-Scope-OrgID` and what a Parameter Store
+ * name segment allows (1-128 letters, digits, `-`, `_`, `.`).
+ */
+export const TENANT_ID_PATTERN = /^[A-Za-z0-9_.-]{1,128}$/;
+
+/** A backend service key, the `<service>` of its parameter name (lower-case letters, digits, `-`). */
+export const SERVICE_NAME_PATTERN = /^[a-z][a-z0-9-]{0,62}$/;
+
+/**
+ * Parameter Store naming scheme, one place for every config parameter:
+ *   `/<stack>/config/<service>[/<file>]` for backends and the collector,
+ *   `/<stack>/agent/<tenant>/<platform>` for agent configs.
+ * `prefix` is `/<stack>` ({@link parameterPrefixOf}).
+ */
+export function parameterPrefixOf(stackName: string): string {
+  return `/${stackName}`;
+}
+
+export function agentParameterName(prefix: string, tenant: string, platform: Platform): string {
+  return `${prefix}/agent/${tenant}/${platform}`;
+}
+
+/** The path holding every service config (`<prefix>/config`). */
+export function serviceConfigPath(prefix: string): string {
+  return `${prefix}/config`;
+}
+
+/** A service's config parameter (`<prefix>/config/<service>`), or one file of it below that name. */
+export function serviceParameterName(prefix: string, service: string, file?: string): string {
+  return `${serviceConfigPath(prefix)}/${service}${file === undefined ? '' : `/${file}`}`;
+}
+
+/** The largest Parameter Store value, in bytes (the advanced tier's limit; the standard tier's is 4,096). */
+export const PARAMETER_VALUE_MAX_BYTES = 8192;
+
+/** The environment of a function: exactly these variables, each a string (empty for "none"). */
+export type EnvironmentOf<Names extends readonly string[]> = { readonly [Name in Names[number]]: string };
+
+/** The enroll function (lib/enrollment/enrollment.ts → lambdas/enroll/settings.ts). */
+export const ENROLL_VARIABLES = [
+  'CLAIM_TABLE_NAME',
+  'LINUX_DOCUMENT_NAME',
+  'WINDOWS_DOCUMENT_NAME',
+  'PARAMETER_PREFIX',
+  'TENANT_TAG_KEY',
+  'OPT_OUT_TAG_KEY',
+  'SCOPE_TAG_KEY',
+  'SCOPE_TAG_VALUES',
+  'ALLOWED_TENANTS',
+  'DEFAULT_TENANT',
+  'STATUS_TAG_KEY',
+  'ALLOY_VERSION',
+  'STOP_LEGACY_AGENTS',
+  'ENROLL_DEADLINE_SECONDS',
+  'QUEUE_URL',
+  'DEAD_LETTER_QUEUE_URL',
+  'EVENT_BUS_NAME',
+  'EVENT_SOURCE',
+  'COMMAND_TIMEOUT_SECONDS',
+  'COMMAND_LOG_GROUP',
+  'LIFECYCLE_FAILURE_RESULT',
+  'QUEUE_VISIBILITY_TIMEOUT_SECONDS',
+] as const;
+export type EnrollEnvironment = EnvironmentOf<typeof ENROLL_VARIABLES>;
+
+/** The status function (lib/enrollment/enrollment.ts → lambdas/status/settings.ts). */
+export const STATUS_VARIABLES = [
+  'STATUS_TAG_KEY',
+  'EVENT_BUS_NAME',
+  'EVENT_SOURCE',
+  'LIFECYCLE_FAILURE_RESULT',
+  'LINUX_DOCUMENT_NAME',
+  'WINDOWS_DOCUMENT_NAME',
+] as const;
+export type StatusEnvironment = EnvironmentOf<typeof STATUS_VARIABLES>;
+
+/** The reconcile function (lib/enrollment/enrollment.ts → lambdas/reconcile/settings.ts). */
+export const RECONCILE_VARIABLES = [
+  'EVENT_BUS_NAME',
+  'EVENT_SOURCE',
+  'TENANT_TAG_KEY',
+  'OPT_OUT_TAG_KEY',
+  'SCOPE_TAG_KEY',
+  'SCOPE_TAG_VALUES',
+  'STATUS_TAG_KEY',
+  'DEFAULT_TENANT',
+  'ALLOWED_TENANTS',
+  'ALLOY_VERSION',
+  'COMMAND_TIMEOUT_SECONDS',
+  'RETRY_FAILED_AFTER_SECONDS',
+  'MAX_INSTANCES_PER_RUN',
+] as const;
+export type ReconcileEnvironment = EnvironmentOf<typeof RECONCILE_VARIABLES>;
+
+/** The refresh function (lib/refresh/config-refresh.ts → lambdas/refresh/settings.ts). */
+export const REFRESH_VARIABLES = [
+  'PARAMETER_PREFIX',
+  'LINUX_DOCUMENT_NAME',
+  'WINDOWS_DOCUMENT_NAME',
+  'ALLOY_VERSION',
+  'STOP_LEGACY_AGENTS',
+  'ALLOWED_TENANTS',
+  'CLUSTER_ARN',
+  'SERVICES',
+  'MAX_CONCURRENCY',
+  'MAX_ERRORS',
+  'COMMAND_TIMEOUT_SECONDS',
+  'COMMAND_LOG_GROUP',
+  'MAX_CONFIG_BYTES',
+  'EVENT_BUS_NAME',
+  'EVENT_SOURCE',
+  'DEAD_LETTER_QUEUE_URL',
+] as const;
+export type RefreshEnvironment = EnvironmentOf<typeof REFRESH_VARIABLES>;
+
+/** What a settings loader reads: some of its function's variables (a test may leave any out). */
+export type EnvironmentInput<Names extends readonly string[]> = { readonly [Name in Names[number]]?: string | undefined };
