@@ -1,14 +1,19 @@
 #!/usr/bin/env node
-import { App, Validations } from 'aws-cdk-lib/core';
+import { App, CloudFormationValidatePlugin, Validations } from 'aws-cdk-lib/core';
 import { LgtmFleetStack } from '../lib/lgtm-fleet-stack';
-import { BackgroundTemplateValidation } from '../lib/template-validation';
+import { BackgroundTemplateValidation } from '../lib/synth-speed/template-validation';
 import { CONFIG_CONTEXT_KEY, CONFIG_FILE_CONTEXT_KEY, resolveConfig } from './config-source';
 import { nagPacks } from './nag-packs';
 
 const app = new App();
 // CDK's own template validation, its engine built in a worker while the app constructs (first, to
 // start it early). CDK_VALIDATION=false turns CDK's validation off, and this with it.
-if (process.env.CDK_VALIDATION !== 'false') Validations.of(app).addPlugins(new BackgroundTemplateValidation());
+// LGTM_VALIDATION=main-thread runs CDK's plugin as CDK ships it, for `npm run bench` to compare.
+if (process.env.CDK_VALIDATION !== 'false') {
+  Validations.of(app).addPlugins(
+    process.env.LGTM_VALIDATION === 'main-thread' ? new CloudFormationValidatePlugin() : new BackgroundTemplateValidation(),
+  );
+}
 
 let config: ReturnType<typeof resolveConfig>;
 try {

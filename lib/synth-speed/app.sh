@@ -6,7 +6,7 @@
 # look checked. After a successful check the build info therefore takes the time the check started
 # at: anything saved since is newer, and is checked on the next synth.
 set -u
-cd "$(dirname "$0")/.." || exit 1
+cd "$(dirname "$0")/../.." || exit 1
 
 build_info=node_modules/.cache/lgtm-fleet/app.tsbuildinfo
 mkdir -p "$(dirname "$build_info")"

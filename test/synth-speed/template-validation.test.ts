@@ -2,8 +2,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { App, CfnResource, CloudFormationValidatePlugin, type IPolicyValidationContext, Stack, Validations } from 'aws-cdk-lib';
-import { BackgroundTemplateValidation, EXPECTED_RESOURCE_TYPES } from '../lib/template-validation';
-import { synthStack } from './helpers';
+import { BackgroundTemplateValidation, EXPECTED_RESOURCE_TYPES } from '../../lib/synth-speed/template-validation';
+import { synthStack } from '../helpers';
 
 /** A template with two schema errors and one warning, so that a report has something to compare. */
 const FAULTY_TEMPLATE = {
