@@ -109,9 +109,11 @@ It runs offline: no AWS credentials, no Docker, no network. Allow a few minutes 
   (its type-check build info deleted first, so the whole program is checked again). Runs
   alternate between the apps; each figure is the median of ${SYNTH_RUNS} wall-clock runs, after one
   untimed warm-up of each. Both use \`--no-notices\` and telemetry off so the CLI makes no
-  network call.
-- **Lambda bundles** (target ≤ ${BUNDLE_TARGET_KB} KB, 1 KB = 1,024 bytes): every \`lambdas/<name>/index.ts\`, bundled
-  with esbuild's API and the options \`lib/lgtm-function.ts\` gives the construct (minify, CJS,
+  network call. The synth-speed rows time each piece of \`lib/synth-speed/\` against CDK's plain
+  way in the same runs: CDK's validation plugin in the main thread (\`LGTM_VALIDATION=main-thread\`),
+  and the type-check run before the app instead of beside it (after a source change).
+- **Lambda bundles** (no target; ${BUNDLE_TARGET_KB} KB shown for reference, 1 KB = 1,024 bytes): every \`lambdas/<name>/index.ts\`, bundled
+  with esbuild's API and the options \`lib/synth-speed/bundling.ts\` gives the construct (minify, CJS,
   platform node, target node24, source map, \`@aws-sdk/*\` external); the size is \`index.js\`.
 - **Module load** (target ≤ ${LOAD_TARGET_RATIO}×): a fresh Node process (\`bin/bench/load-probe.cjs\`) first
   \`require\`s the \`@aws-sdk/*\` packages esbuild's metafile lists as the bundle's external imports,

@@ -5,8 +5,6 @@ import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib/core';
 import { Construct } from 'constructs';
 import { handlerCode } from './synth-speed/bundling';
 
-export { HANDLER_BUNDLE_OPTIONS } from './synth-speed/bundling';
-
 /** Namespace of every metric the handlers emit through Powertools. */
 export const METRICS_NAMESPACE = 'LgtmFleet';
 

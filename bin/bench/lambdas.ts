@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { build } from 'esbuild';
-import { HANDLER_BUNDLE_OPTIONS } from '../../lib/lgtm-function';
+import { HANDLER_BUNDLE_OPTIONS } from '../../lib/synth-speed/bundling';
 import { errorRow, median, progress, type Row, row, tail } from './table';
 
 /**
@@ -10,6 +10,10 @@ import { errorRow, median, progress, type Row, row, tail } from './table';
  * load takes a few hundred milliseconds, so many short runs keep the median steady on a busy machine.
  */
 export const LOAD_RUNS = 15;
+/**
+ * A reference size printed beside each bundle's size, not a target: a bundle's size matters through
+ * its module load, which LOAD_TARGET_RATIO holds.
+ */
 export const BUNDLE_TARGET_KB = 100;
 export const LOAD_TARGET_RATIO = 1.15;
 
@@ -38,12 +42,7 @@ async function benchLambda(repo: string, outDir: string, name: string, assemblyD
   progress(`${name}: esbuild bundle`);
   const { file, sdkModules } = await bundle(repo, entry, outDir);
   const kb = statSync(file).size / 1024;
-  const sizeRow = row(
-    `${name}: bundle, minified, AWS SDK external`,
-    `${kb.toFixed(1)} KB`,
-    `≤ ${BUNDLE_TARGET_KB} KB`,
-    kb <= BUNDLE_TARGET_KB,
-  );
+  const sizeRow = row(`${name}: bundle, minified, AWS SDK external`, `${kb.toFixed(1)} KB`, `none (${BUNDLE_TARGET_KB} KB for reference)`);
 
   const fromTests = await testEnvironment(repo, name);
   const fromTemplate = assemblyDir ? templateEnvironment(assemblyDir, entry, fromTests ?? {}) : undefined;
@@ -94,7 +93,7 @@ async function benchLambda(repo: string, outDir: string, name: string, assemblyD
   ];
 }
 
-/** Bundled exactly as lib/lgtm-function.ts bundles for deployment. */
+/** Bundled exactly as lib/synth-speed/bundling.ts bundles for deployment. */
 async function bundle(repo: string, entry: string, outDir: string): Promise<{ file: string; sdkModules: string[] }> {
   mkdirSync(outDir, { recursive: true });
   const file = join(outDir, 'index.js');

@@ -56,7 +56,7 @@ export function checkConfig(parameter: CheckedParameter, format: ConfigFormat, m
   }
   if (format === 'yaml') {
     const problem = findYamlProblem(value);
-    if (problem) return { ok: false, reason: 'invalid-yaml', detail: `line ${problem.line}: ${problem.message}` };
+    if (problem) return { ok: false, reason: 'invalid-yaml', detail: `line ${problem.line}, column ${problem.column}: ${problem.message}` };
   }
   if (format === 'json') {
     try {

@@ -31,7 +31,7 @@ describe('checkConfig', () => {
     expect(checkConfig(string('a: 1\nb:\n\tc: 2\n'), 'yaml', 8192)).toEqual({
       ok: false,
       reason: 'invalid-yaml',
-      detail: 'line 3: a tab character in the indentation (YAML indents with spaces only)',
+      detail: 'line 3, column 1: Tabs are not allowed as indentation',
     });
   });
 
