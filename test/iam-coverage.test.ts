@@ -99,9 +99,11 @@ function callsImportedBy(folder: string): Set<string> {
       const prefix = servicePrefix('pkg', pkg, source);
       if (typeOnly) continue;
       for (const raw of names.split(',')) {
-        // `type XCommand` is no call; `XCommand as Y` is.
-        const name = raw.trim().split(/\s+as\s+/)[0];
+        // `type XCommand` is no call; `XCommand as Y` is, and so is the paginator `paginateX` (it sends XCommand).
+        const name = raw.trim().split(/\s+as\s+/)[0] ?? '';
         if (/^\w+Command$/.test(name)) calls.add(apiCall(prefix, name));
+        const paginated = /^paginate(\w+)$/.exec(name)?.[1];
+        if (paginated) calls.add(apiCall(prefix, `${paginated}Command`));
       }
     }
   }

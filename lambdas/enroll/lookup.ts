@@ -1,5 +1,5 @@
-import { type AutoScalingClient, DescribeAutoScalingInstancesCommand } from '@aws-sdk/client-auto-scaling';
-import { DescribeInstancesCommand, type EC2Client } from '@aws-sdk/client-ec2';
+import { type AutoScalingClient, paginateDescribeAutoScalingInstances } from '@aws-sdk/client-auto-scaling';
+import { type EC2Client, paginateDescribeInstances } from '@aws-sdk/client-ec2';
 import { GetParametersCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import { type LookupResult, lookUpInChunks } from '../shared/aws';
 import { type InstanceFacts, instanceFacts } from '../shared/instances';
@@ -26,19 +26,17 @@ export const PENDING_WAIT = 'Pending:Wait';
 export function describeInstances(ec2: EC2Client, instanceIds: readonly string[]): Promise<LookupResult<string, InstanceFacts>> {
   return lookUpInChunks(instanceIds, DESCRIBE_INSTANCES_CHUNK, async (ids) => {
     const found = new Map<string, InstanceFacts>();
-    let nextToken: string | undefined;
-    do {
-      const page = await ec2.send(
-        new DescribeInstancesCommand({ Filters: [{ Name: 'instance-id', Values: ids }], MaxResults: 1000, NextToken: nextToken }),
-      );
+    for await (const page of paginateDescribeInstances(
+      { client: ec2, pageSize: 1000 },
+      { Filters: [{ Name: 'instance-id', Values: ids }] },
+    )) {
       for (const reservation of page.Reservations ?? []) {
         for (const instance of reservation.Instances ?? []) {
           const facts = instanceFacts(instance);
           if (facts) found.set(facts.instanceId, facts);
         }
       }
-      nextToken = page.NextToken;
-    } while (nextToken);
+    }
     return found;
   });
 }
@@ -87,20 +85,15 @@ export function describeLifecycleStates(
 ): Promise<LookupResult<string, string>> {
   return lookUpInChunks(instanceIds, DESCRIBE_AUTO_SCALING_INSTANCES_CHUNK, async (ids) => {
     const found = new Map<string, string>();
-    let nextToken: string | undefined;
-    do {
-      const page = await autoScaling.send(
-        new DescribeAutoScalingInstancesCommand({
-          InstanceIds: ids,
-          MaxRecords: DESCRIBE_AUTO_SCALING_INSTANCES_CHUNK,
-          NextToken: nextToken,
-        }),
-      );
+    const pages = paginateDescribeAutoScalingInstances(
+      { client: autoScaling, pageSize: DESCRIBE_AUTO_SCALING_INSTANCES_CHUNK },
+      { InstanceIds: ids },
+    );
+    for await (const page of pages) {
       for (const instance of page.AutoScalingInstances ?? []) {
         if (instance.InstanceId && instance.LifecycleState) found.set(instance.InstanceId, instance.LifecycleState);
       }
-      nextToken = page.NextToken;
-    } while (nextToken);
+    }
     return found;
   });
 }

@@ -1,16 +1,17 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
-import { type AutoScalingClient, CompleteLifecycleActionCommand } from '@aws-sdk/client-auto-scaling';
+import type { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CreateTagsCommand, type EC2Client, type Tag } from '@aws-sdk/client-ec2';
-import { type EventBridgeClient, PutEventsCommand, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
+import type { EventBridgeClient, PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { SendCommandCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { chunk, errorMessage, errorName, isThrottlingError } from '../shared/aws';
+import { putEvents } from '../shared/bus';
 import { sendToDeadLetterQueue } from '../shared/dead-letter';
 import { ENROLLMENT_OUTCOME } from '../shared/event-types';
-import { isNoActiveLifecycleAction } from '../shared/lifecycle';
+import { completeLifecycleAction } from '../shared/lifecycle';
 import { claimLaunches } from './claims';
 import {
   agentConfigParameterName,
@@ -71,8 +72,6 @@ export const DEAD_LETTER_REASON = {
 export const MAX_REQUESTS_PER_INVOCATION = 2_000;
 /** Within this many seconds of its deadline a waiting instance is described again: is it gone, or to be dead-lettered? */
 const DESCRIBE_AGAIN_BEFORE_DEADLINE_SECONDS = 60;
-/** PutEvents takes at most 10 entries. */
-const PUT_EVENTS_CHUNK = 10;
 /** A request from an envelope whose dead-letter forwarding or lifecycle completion failed comes back after this long. */
 const DEAD_LETTER_RETRY_SECONDS = 30;
 /** CreateTags takes at most 1000 resource IDs. */
@@ -508,37 +507,28 @@ class EnrollBatch {
     }
   }
 
+  /** Each entry is sent once: a refused entry, or every entry of a failed call, retries the records of its instances. */
   private async publishRefusals(refused: ReadonlyArray<{ instanceId: string; tenant: string }>): Promise<void> {
-    for (const batch of chunk(refused, PUT_EVENTS_CHUNK)) {
-      const entries: PutEventsRequestEntry[] = batch.map(({ instanceId, tenant }) => ({
-        EventBusName: this.settings.eventBusName,
-        Source: this.settings.eventSource,
-        DetailType: REFUSED_DETAIL_TYPE,
-        Time: this.now,
-        Detail: JSON.stringify({
-          instanceId,
-          tenant,
-          reason: 'tenant-not-allowed',
-          tenantTagKey: this.settings.tenantTagKey,
-          allowedTenants: [...this.settings.allowedTenants],
-        }),
-      }));
-      try {
-        const result = await this.clients.eventBridge.send(new PutEventsCommand({ Entries: entries }));
-        (result.Entries ?? []).forEach((entry, index) => {
-          const instanceId = batch[index]?.instanceId;
-          if (entry.ErrorCode && instanceId) {
-            this.failAll([instanceId], 'put-events-failed', Object.assign(new Error(entry.ErrorMessage ?? ''), { name: entry.ErrorCode }));
-          }
-        });
-      } catch (error) {
-        this.failAll(
-          batch.map(({ instanceId }) => instanceId),
-          'put-events-failed',
-          error,
-        );
-      }
+    const entries: PutEventsRequestEntry[] = refused.map(({ instanceId, tenant }) => ({
+      EventBusName: this.settings.eventBusName,
+      Source: this.settings.eventSource,
+      DetailType: REFUSED_DETAIL_TYPE,
+      Time: this.now,
+      Detail: JSON.stringify({
+        instanceId,
+        tenant,
+        reason: 'tenant-not-allowed',
+        tenantTagKey: this.settings.tenantTagKey,
+        allowedTenants: [...this.settings.allowedTenants],
+      }),
+    }));
+    // Instances by cause: the entries of a failed call share its error and one log line.
+    const failures = new Map<unknown, string[]>();
+    for (const { index, errorCode, errorMessage: message, error } of await putEvents(this.clients.eventBridge, entries, { attempts: 1 })) {
+      const cause = error ?? Object.assign(new Error(message), { name: errorCode });
+      failures.set(cause, [...(failures.get(cause) ?? []), (refused[index] as { instanceId: string }).instanceId]);
     }
+    for (const [cause, instanceIds] of failures) this.failAll(instanceIds, 'put-events-failed', cause);
   }
 
   /**
@@ -582,22 +572,15 @@ class EnrollBatch {
   /** Returns the error, if any; an action that is no longer pending counts as done. */
   private async completeLifecycleAction(instanceId: string, lifecycle: LifecycleContext, result: LifecycleResult): Promise<unknown> {
     try {
-      await this.clients.autoScaling.send(
-        new CompleteLifecycleActionCommand({
-          AutoScalingGroupName: lifecycle.groupName,
-          LifecycleHookName: lifecycle.hookName,
-          InstanceId: instanceId,
-          LifecycleActionResult: result,
-        }),
-      );
-      this.counters.add(METRIC.lifecycleActionsCompleted);
-      this.logger.info('lifecycle action completed', { instanceId, ...lifecycle, result });
+      const completion = await completeLifecycleAction(this.clients.autoScaling, { ...lifecycle, instanceId, result });
+      if (completion.completed) {
+        this.counters.add(METRIC.lifecycleActionsCompleted);
+        this.logger.info('lifecycle action completed', { instanceId, ...lifecycle, result });
+      } else {
+        this.logger.info('lifecycle action already completed', { instanceId, ...lifecycle });
+      }
       return undefined;
     } catch (error) {
-      if (isNoActiveLifecycleAction(error)) {
-        this.logger.info('lifecycle action already completed', { instanceId, ...lifecycle });
-        return undefined;
-      }
       return error;
     }
   }

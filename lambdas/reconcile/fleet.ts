@@ -1,5 +1,5 @@
-import { DescribeInstancesCommand, type EC2Client } from '@aws-sdk/client-ec2';
-import { DescribeInstanceInformationCommand, type SSMClient } from '@aws-sdk/client-ssm';
+import { type EC2Client, paginateDescribeInstances } from '@aws-sdk/client-ec2';
+import { paginateDescribeInstanceInformation, type SSMClient } from '@aws-sdk/client-ssm';
 import { type InstanceFacts, instanceFacts } from '../shared/instances';
 import { DESCRIBE_INSTANCE_INFORMATION_PAGE } from '../shared/managed-nodes';
 
@@ -17,23 +17,20 @@ export const DESCRIBE_INSTANCES_PAGE = 1000;
  */
 export async function listOnlineInstanceIds(ssm: SSMClient): Promise<Set<string>> {
   const online = new Set<string>();
-  let nextToken: string | undefined;
-  do {
-    const page = await ssm.send(
-      new DescribeInstanceInformationCommand({
-        Filters: [
-          { Key: 'PingStatus', Values: ['Online'] },
-          { Key: 'ResourceType', Values: ['EC2Instance'] },
-        ],
-        MaxResults: DESCRIBE_INSTANCE_INFORMATION_PAGE,
-        NextToken: nextToken,
-      }),
-    );
+  const pages = paginateDescribeInstanceInformation(
+    { client: ssm, pageSize: DESCRIBE_INSTANCE_INFORMATION_PAGE },
+    {
+      Filters: [
+        { Key: 'PingStatus', Values: ['Online'] },
+        { Key: 'ResourceType', Values: ['EC2Instance'] },
+      ],
+    },
+  );
+  for await (const page of pages) {
     for (const node of page.InstanceInformationList ?? []) {
       if (node.InstanceId) online.add(node.InstanceId);
     }
-    nextToken = page.NextToken;
-  } while (nextToken);
+  }
   return online;
 }
 
@@ -44,22 +41,17 @@ export async function listOnlineInstanceIds(ssm: SSMClient): Promise<Set<string>
  */
 export async function listRunningInstances(ec2: EC2Client): Promise<Map<string, InstanceFacts>> {
   const running = new Map<string, InstanceFacts>();
-  let nextToken: string | undefined;
-  do {
-    const page = await ec2.send(
-      new DescribeInstancesCommand({
-        Filters: [{ Name: 'instance-state-name', Values: ['running'] }],
-        MaxResults: DESCRIBE_INSTANCES_PAGE,
-        NextToken: nextToken,
-      }),
-    );
+  const pages = paginateDescribeInstances(
+    { client: ec2, pageSize: DESCRIBE_INSTANCES_PAGE },
+    { Filters: [{ Name: 'instance-state-name', Values: ['running'] }] },
+  );
+  for await (const page of pages) {
     for (const reservation of page.Reservations ?? []) {
       for (const instance of reservation.Instances ?? []) {
         const facts = instanceFacts(instance);
         if (facts) running.set(facts.instanceId, facts);
       }
     }
-    nextToken = page.NextToken;
-  } while (nextToken);
+  }
   return running;
 }

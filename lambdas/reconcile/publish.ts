@@ -1,10 +1,9 @@
-import { type EventBridgeClient, PutEventsCommand, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
+import type { EventBridgeClient, PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
 import { chunk } from '../shared/aws';
+import { putEvents } from '../shared/bus';
 import { MAX_RECONCILE_INSTANCES, RECONCILE_ENROLLMENT } from '../shared/event-types';
 import type { ReconcileSettings } from './settings';
 
-/** PutEvents takes at most 10 entries. */
-export const PUT_EVENTS_CHUNK = 10;
 /** Pause before the one retry of entries PutEvents reported as failed (usually throttling or an internal error). */
 export const PUT_EVENTS_RETRY_DELAY_MS = 1000;
 
@@ -48,49 +47,26 @@ export interface PublishResult {
 }
 
 /**
- * Sends the requests 10 to a call. PutEvents reports a refused entry in its result rather than
- * failing the call, and the SDK does not retry those, so refused entries are sent once more after a
- * short pause; what is still refused is returned for the caller to fail the run.
+ * Sends the requests through the shared PutEvents path (10 to a call). PutEvents reports a refused
+ * entry in its result rather than failing the call, and the SDK does not retry those, so refused
+ * entries are sent once more after a short pause; what is still refused is returned for the caller
+ * to fail the run. A call that fails as a whole stops the publishing.
  */
 export async function publishReconcileRequests(
   eventBridge: EventBridgeClient,
   requests: readonly ReconcileRequest[],
   sleep: (milliseconds: number) => Promise<void>,
 ): Promise<PublishResult> {
-  const published: ReconcileRequest[] = [];
-  const failed: FailedRequest[] = [];
-  try {
-    for (const batch of chunk(requests, PUT_EVENTS_CHUNK)) {
-      const first = await putEvents(eventBridge, batch);
-      published.push(...first.published);
-      if (first.failed.length === 0) continue;
-      await sleep(PUT_EVENTS_RETRY_DELAY_MS);
-      const retried = await putEvents(
-        eventBridge,
-        first.failed.map(({ request }) => request),
-      );
-      published.push(...retried.published);
-      failed.push(...retried.failed);
-    }
-  } catch (error) {
-    return { published, failed, error };
-  }
-  return { published, failed };
-}
-
-async function putEvents(eventBridge: EventBridgeClient, batch: readonly ReconcileRequest[]): Promise<Omit<PublishResult, 'error'>> {
-  const result = await eventBridge.send(new PutEventsCommand({ Entries: batch.map(({ entry }) => entry) }));
-  const anyFailed = (result.FailedEntryCount ?? 0) > 0;
-  const published: ReconcileRequest[] = [];
-  const failed: FailedRequest[] = [];
-  batch.forEach((request, index) => {
-    const entry = result.Entries?.[index];
-    // Result entries are in request order; one without an EventId in a failed call is counted as refused.
-    if (entry?.ErrorCode !== undefined || (anyFailed && entry?.EventId === undefined)) {
-      failed.push({ request, errorCode: entry?.ErrorCode ?? 'Unknown', errorMessage: entry?.ErrorMessage ?? 'no result entry' });
-    } else {
-      published.push(request);
-    }
-  });
-  return { published, failed };
+  const unpublished = await putEvents(
+    eventBridge,
+    requests.map(({ entry }) => entry),
+    { attempts: 2, pauseBeforeRetry: () => sleep(PUT_EVENTS_RETRY_DELAY_MS), stopOnCallError: true },
+  );
+  const notPublished = new Set(unpublished.map(({ index }) => index));
+  const published = requests.filter((_, index) => !notPublished.has(index));
+  const failed = unpublished.flatMap(({ index, errorCode, errorMessage, error }) =>
+    error === undefined ? [{ request: requests[index] as ReconcileRequest, errorCode, errorMessage }] : [],
+  );
+  const callError = unpublished.find(({ error }) => error !== undefined);
+  return callError === undefined ? { published, failed } : { published, failed, error: callError.error };
 }

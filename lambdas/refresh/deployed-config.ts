@@ -11,7 +11,7 @@ import {
   type TaskDefinition,
   UpdateServiceCommand,
 } from '@aws-sdk/client-ecs';
-import { DeleteParametersCommand, DescribeParametersCommand, PutParameterCommand, type SSMClient } from '@aws-sdk/client-ssm';
+import { DeleteParametersCommand, PutParameterCommand, paginateDescribeParameters, type SSMClient } from '@aws-sdk/client-ssm';
 import { chunk, errorName, step } from '../shared/aws';
 import {
   CONFIG_INIT_CONTAINER,
@@ -287,23 +287,18 @@ export async function pruneCopies(ssm: SSMClient, configNames: readonly string[]
   const paths = [...new Set(configNames.map((name) => deployedConfigPath(name)))];
   const found: Array<{ name: string; copy: DeployedConfigName }> = [];
   for (const path of paths) {
-    let nextToken: string | undefined;
-    do {
-      const page = await ssm.send(
-        new DescribeParametersCommand({
-          ParameterFilters: [{ Key: 'Name', Option: 'BeginsWith', Values: [`${path}/v`] }],
-          MaxResults: 50,
-          NextToken: nextToken,
-        }),
-      );
+    const pages = paginateDescribeParameters(
+      { client: ssm, pageSize: 50 },
+      { ParameterFilters: [{ Key: 'Name', Option: 'BeginsWith', Values: [`${path}/v`] }] },
+    );
+    for await (const page of pages) {
       for (const parameter of page.Parameters ?? []) {
         const copy = parameter.Name ? parseDeployedConfigName(parameter.Name) : undefined;
         // Only the file's own copies: `…/mimir.yaml/v…`, not those of a file below it.
         if (copy && copy.version !== null && deployedConfigPath(copy.configName) === path)
           found.push({ name: parameter.Name as string, copy });
       }
-      nextToken = page.NextToken;
-    } while (nextToken);
+    }
   }
   const newest = new Map<string, number[]>();
   for (const { copy } of found) newest.set(copy.configName, [...(newest.get(copy.configName) ?? []), copy.version as number]);

@@ -1,4 +1,4 @@
-import { GetParametersByPathCommand, GetParametersCommand, type Parameter, type SSMClient } from '@aws-sdk/client-ssm';
+import { GetParametersCommand, type Parameter, paginateGetParametersByPath, type SSMClient } from '@aws-sdk/client-ssm';
 import { chunk } from '../shared/aws';
 
 /** GetParameters takes at most 10 names; GetParametersByPath returns at most 10 a page. */
@@ -49,17 +49,15 @@ export async function getParametersByPath(
 ): Promise<{ readonly found: Map<string, ParameterState>; readonly error?: unknown }> {
   const found = new Map<string, ParameterState>();
   try {
-    let nextToken: string | undefined;
-    do {
-      const page = await ssm.send(
-        new GetParametersByPathCommand({ Path: path, Recursive: true, MaxResults: GET_PARAMETERS_CHUNK, NextToken: nextToken }),
-      );
+    for await (const page of paginateGetParametersByPath(
+      { client: ssm, pageSize: GET_PARAMETERS_CHUNK },
+      { Path: path, Recursive: true },
+    )) {
       for (const parameter of page.Parameters ?? []) {
         const state = toState(parameter);
         if (state) found.set(state.name, state);
       }
-      nextToken = page.NextToken;
-    } while (nextToken);
+    }
     return { found };
   } catch (error) {
     return { found, error };

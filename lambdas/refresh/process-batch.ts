@@ -6,7 +6,7 @@ import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { SSMClient } from '@aws-sdk/client-ssm';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { errorMessage, errorName, isThrottlingError, operationOf, step } from '../shared/aws';
-import { putEventsWithRetry } from '../shared/bus';
+import { putEvents } from '../shared/bus';
 import { type DeadLetter, sendToDeadLetterQueue } from '../shared/dead-letter';
 import { AGENT_PLATFORMS, PARAMETER_OPERATION, type RefreshTarget } from '../shared/refresh-events';
 import { checkConfig } from './checks';
@@ -654,7 +654,7 @@ class RefreshBatch {
   private async publishOutcomes(): Promise<void> {
     if (this.outcomes.length === 0) return;
     const entries = this.outcomes.map(({ outcome }) => toPutEventsEntry(outcome, this.settings));
-    const unpublished = await putEventsWithRetry(this.clients.eventBridge, entries);
+    const unpublished = await putEvents(this.clients.eventBridge, entries);
     for (const { index, errorCode, errorMessage: message } of unpublished) {
       const pending = this.outcomes[index] as PendingOutcome;
       this.count(METRIC.unpublishedEvents);

@@ -1,4 +1,4 @@
-import { ListCommandsCommand, SendCommandCommand, type SendCommandCommandInput, type SSMClient } from '@aws-sdk/client-ssm';
+import { paginateListCommands, SendCommandCommand, type SendCommandCommandInput, type SSMClient } from '@aws-sdk/client-ssm';
 import type { AgentPlatform } from '../shared/refresh-events';
 import { AGENT_TAGS } from '../shared/tags';
 import type { RefreshSettings } from './settings';
@@ -104,27 +104,26 @@ export async function findRefreshCommand(
   comment: string,
   since: Date,
 ): Promise<EarlierRollout | undefined> {
-  let nextToken: string | undefined;
-  for (let page = 0; page < LIST_COMMANDS_MAX_PAGES; page++) {
-    const result = await ssm.send(
-      new ListCommandsCommand({
-        Filters: [
-          { key: 'DocumentName', value: documentName },
-          // The documented format has whole seconds; rounding down only widens the look, the exact bound is checked below.
-          { key: 'InvokedAfter', value: since.toISOString().replace(/\.\d{3}Z$/, 'Z') },
-        ],
-        MaxResults: LIST_COMMANDS_PAGE,
-        NextToken: nextToken,
-      }),
-    );
-    for (const command of result.Commands ?? []) {
+  const pages = paginateListCommands(
+    { client: ssm, pageSize: LIST_COMMANDS_PAGE },
+    {
+      Filters: [
+        { key: 'DocumentName', value: documentName },
+        // The documented format has whole seconds; rounding down only widens the look, the exact bound is checked below.
+        { key: 'InvokedAfter', value: since.toISOString().replace(/\.\d{3}Z$/, 'Z') },
+      ],
+    },
+  );
+  let pagesRead = 0;
+  for await (const page of pages) {
+    for (const command of page.Commands ?? []) {
       const requested = command.RequestedDateTime;
       if (command.Comment === comment && command.CommandId && requested && requested.getTime() >= since.getTime()) {
         return { id: command.CommandId, startedAt: requested };
       }
     }
-    nextToken = result.NextToken;
-    if (!nextToken) break;
+    pagesRead += 1;
+    if (pagesRead === LIST_COMMANDS_MAX_PAGES) break;
   }
   return undefined;
 }

@@ -1,6 +1,7 @@
 /**
  * Client settings and error helpers shared by the handlers' AWS SDK v3 calls.
  */
+import { isThrottlingError as isSdkThrottlingError } from '@smithy/core/retry';
 
 /**
  * Retry settings for every SDK client: up to 5 attempts with adaptive retry, which adds
@@ -9,18 +10,11 @@
  */
 export const SDK_CLIENT_CONFIG = { maxAttempts: 5, retryMode: 'adaptive' } as const;
 
-const THROTTLING_ERROR_NAMES = new Set([
-  'ThrottlingException',
-  'Throttling',
-  'ThrottledException',
-  'TooManyRequestsException',
-  'TooManyUpdates',
-  'RequestLimitExceeded',
-  'RequestThrottled',
-  'RequestThrottledException',
-  'ProvisionedThroughputExceededException',
-  'SlowDown',
-]);
+/**
+ * Throttling codes of the services the handlers call that the SDK's classification lacks:
+ * Parameter Store answers `TooManyUpdates` to a parameter updated faster than it allows.
+ */
+const MORE_THROTTLING_ERROR_NAMES: ReadonlySet<string> = new Set(['TooManyUpdates']);
 
 /** The error code of an SDK error (its `name`), or the constructor name for anything else. */
 export function errorName(error: unknown): string {
@@ -34,8 +28,14 @@ export function errorMessage(error: unknown): string {
   return String(error);
 }
 
+/**
+ * Throttling as the SDK's retry strategy classifies it (HTTP 429, a modelled throttling error, or
+ * one of the known codes such as `ThrottlingException`, `RequestLimitExceeded` and
+ * `EC2ThrottledException`), plus {@link MORE_THROTTLING_ERROR_NAMES}.
+ */
 export function isThrottlingError(error: unknown): boolean {
-  return THROTTLING_ERROR_NAMES.has(errorName(error));
+  if (typeof error !== 'object' || error === null) return false;
+  return isSdkThrottlingError(error as Parameters<typeof isSdkThrottlingError>[0]) || MORE_THROTTLING_ERROR_NAMES.has(errorName(error));
 }
 
 /** Splits `items` into consecutive chunks of at most `size` items. */
@@ -46,6 +46,29 @@ export function chunk<T>(items: readonly T[], size: number): T[][] {
     chunks.push(items.slice(start, start + size));
   }
   return chunks;
+}
+
+/**
+ * Splits `items` into consecutive batches of at most `maxItems` items and `maxBytes` bytes as
+ * `sizeOf` counts them. An item larger than `maxBytes` on its own gets a batch of its own, for the
+ * service to refuse.
+ */
+export function batchWithin<T>(items: readonly T[], maxItems: number, maxBytes: number, sizeOf: (item: T) => number): T[][] {
+  const batches: T[][] = [];
+  let batch: T[] = [];
+  let bytes = 0;
+  for (const item of items) {
+    const size = sizeOf(item);
+    if (batch.length > 0 && (batch.length === maxItems || bytes + size > maxBytes)) {
+      batches.push(batch);
+      batch = [];
+      bytes = 0;
+    }
+    batch.push(item);
+    bytes += size;
+  }
+  if (batch.length > 0) batches.push(batch);
+  return batches;
 }
 
 export interface FailedChunk<T> {

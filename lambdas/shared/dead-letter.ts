@@ -1,6 +1,6 @@
 import { type MessageAttributeValue, SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSRecord } from 'aws-lambda';
-import { errorMessage, errorName } from './aws';
+import { batchWithin, errorMessage, errorName } from './aws';
 
 /**
  * Forwarding records a handler cannot understand to its dead-letter queue itself, with the reason
@@ -73,19 +73,10 @@ function stringAttribute(value: string): MessageAttributeValue {
 
 /** Groups dead letters into SendMessageBatch calls: at most 10 entries and 200 KiB of bodies each. */
 function sqsBatches(deadLetters: readonly DeadLetter[]): DeadLetter[][] {
-  const batches: DeadLetter[][] = [];
-  let current: DeadLetter[] = [];
-  let bytes = 0;
-  for (const deadLetter of deadLetters) {
-    const size = Buffer.byteLength(deadLetter.record.body, 'utf8') + 2048;
-    if (current.length > 0 && (current.length === SQS_BATCH_CHUNK || bytes + size > SQS_BATCH_MAX_BYTES)) {
-      batches.push(current);
-      current = [];
-      bytes = 0;
-    }
-    current.push(deadLetter);
-    bytes += size;
-  }
-  if (current.length > 0) batches.push(current);
-  return batches;
+  return batchWithin(
+    deadLetters,
+    SQS_BATCH_CHUNK,
+    SQS_BATCH_MAX_BYTES,
+    (deadLetter) => Buffer.byteLength(deadLetter.record.body, 'utf8') + 2048,
+  );
 }

@@ -1,4 +1,4 @@
-import { DescribeInstanceInformationCommand, type SSMClient } from '@aws-sdk/client-ssm';
+import { paginateDescribeInstanceInformation, type SSMClient } from '@aws-sdk/client-ssm';
 import { type LookupResult, lookUpInChunks } from './aws';
 
 /**
@@ -25,20 +25,15 @@ export interface ManagedNode {
  */
 export async function describeManagedNodeChunk(ssm: SSMClient, instanceIds: readonly string[]): Promise<Map<string, ManagedNode>> {
   const found = new Map<string, ManagedNode>();
-  let nextToken: string | undefined;
-  do {
-    const page = await ssm.send(
-      new DescribeInstanceInformationCommand({
-        Filters: [{ Key: 'InstanceIds', Values: [...instanceIds] }],
-        MaxResults: DESCRIBE_INSTANCE_INFORMATION_PAGE,
-        NextToken: nextToken,
-      }),
-    );
+  const pages = paginateDescribeInstanceInformation(
+    { client: ssm, pageSize: DESCRIBE_INSTANCE_INFORMATION_PAGE },
+    { Filters: [{ Key: 'InstanceIds', Values: [...instanceIds] }] },
+  );
+  for await (const page of pages) {
     for (const node of page.InstanceInformationList ?? []) {
       if (node.InstanceId) found.set(node.InstanceId, { pingStatus: node.PingStatus ?? 'unknown', platformType: node.PlatformType });
     }
-    nextToken = page.NextToken;
-  } while (nextToken);
+  }
   return found;
 }
 

@@ -1,12 +1,13 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
-import { type AutoScalingClient, CompleteLifecycleActionCommand } from '@aws-sdk/client-auto-scaling';
+import type { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
 import { CreateTagsCommand, DeleteTagsCommand, type EC2Client, type Tag } from '@aws-sdk/client-ec2';
-import { type EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { SSMClient } from '@aws-sdk/client-ssm';
 import { errorMessage, errorName } from '../shared/aws';
+import { putEvents } from '../shared/bus';
 import { ENROLLMENT_OUTCOME } from '../shared/event-types';
-import { isNoActiveLifecycleAction, type LifecycleResult } from '../shared/lifecycle';
+import { completeLifecycleAction, type LifecycleResult } from '../shared/lifecycle';
 import { AGENT_TAGS } from '../shared/tags';
 import { type LifecyclePlan, type OutcomePlan, planOutcome, type SkipReason } from './decide';
 import { type CommandAction, type CommandFacts, describeInstance, findCommand } from './lookup';
@@ -226,25 +227,22 @@ class ResultRecorder {
       status: result.status,
       action: plan.action,
     };
-    const response = await clients.eventBridge.send(
-      new PutEventsCommand({
-        Entries: [
-          {
-            EventBusName: settings.eventBusName,
-            Source: settings.eventSource,
-            DetailType: plan.outcome === 'success' ? ENROLLED_DETAIL_TYPE : ENROLLMENT_FAILED_DETAIL_TYPE,
-            Time: result.time,
-            Detail: JSON.stringify(detail),
-          },
-        ],
-      }),
+    const [unpublished] = await putEvents(
+      clients.eventBridge,
+      [
+        {
+          EventBusName: settings.eventBusName,
+          Source: settings.eventSource,
+          DetailType: plan.outcome === 'success' ? ENROLLED_DETAIL_TYPE : ENROLLMENT_FAILED_DETAIL_TYPE,
+          Time: result.time,
+          Detail: JSON.stringify(detail),
+        },
+      ],
+      { attempts: 1 },
     );
-    const entry = response.Entries?.[0];
-    if ((response.FailedEntryCount ?? 0) > 0 || entry?.ErrorCode) {
-      throw Object.assign(new Error(`PutEvents rejected the entry: ${entry?.ErrorMessage ?? 'no message'}`), {
-        name: entry?.ErrorCode ?? 'PutEventsEntryFailed',
-      });
-    }
+    if (unpublished === undefined) return;
+    if (unpublished.error !== undefined) throw unpublished.error;
+    throw Object.assign(new Error(`PutEvents rejected the entry: ${unpublished.errorMessage}`), { name: unpublished.errorCode });
   }
 
   /** Runs a call on the instance; false when the instance no longer exists, any other error thrown. */
@@ -261,20 +259,12 @@ class ResultRecorder {
   /** An action no longer waiting (completed by an earlier delivery, or timed out) counts as done. */
   private async completeLifecycleAction(lifecycle: LifecyclePlan): Promise<void> {
     const { clients, logger, metrics } = this.deps;
-    try {
-      await clients.autoScaling.send(
-        new CompleteLifecycleActionCommand({
-          AutoScalingGroupName: lifecycle.groupName,
-          LifecycleHookName: lifecycle.hookName,
-          InstanceId: this.result.instanceId,
-          LifecycleActionResult: lifecycle.result,
-        }),
-      );
+    const completion = await completeLifecycleAction(clients.autoScaling, { ...lifecycle, instanceId: this.result.instanceId });
+    if (completion.completed) {
       metrics.addMetric(METRIC.lifecycleCompleted, MetricUnit.Count, 1);
       logger.info('lifecycle action completed', { ...this.context, ...lifecycle });
-    } catch (error) {
-      if (!isNoActiveLifecycleAction(error)) throw error;
-      logger.info('lifecycle action no longer waiting', { ...this.context, ...lifecycle, detail: errorMessage(error) });
+    } else {
+      logger.info('lifecycle action no longer waiting', { ...this.context, ...lifecycle, detail: completion.detail });
     }
   }
 

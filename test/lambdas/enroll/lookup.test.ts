@@ -1,4 +1,4 @@
-import { DescribeInstancesCommand } from '@aws-sdk/client-ec2';
+import { DescribeInstancesCommand, type DescribeInstancesCommandInput, type DescribeInstancesCommandOutput } from '@aws-sdk/client-ec2';
 import { DescribeInstanceInformationCommand, GetParametersCommand } from '@aws-sdk/client-ssm';
 import { describeInstances, describeManagedNodes, getAgentConfigs } from '../../../lambdas/enroll/lookup';
 import { agentConfigValue, awsError, FakeAws } from './fake-aws';
@@ -28,13 +28,13 @@ describe('batched look-ups', () => {
 
   test('DescribeInstances follows NextToken and reports a failed chunk without losing the others', async () => {
     const aws = new FakeAws();
-    aws.ec2
-      .on(DescribeInstancesCommand)
-      .resolvesOnce({
+    const pages: DescribeInstancesCommandOutput[] = [
+      {
         Reservations: [{ Instances: [{ InstanceId: 'i-00000000000000001', State: { Name: 'running' } }] }],
         NextToken: 'page-2',
-      })
-      .resolvesOnce({
+        $metadata: {},
+      },
+      {
         Reservations: [
           {
             Instances: [
@@ -42,16 +42,21 @@ describe('batched look-ups', () => {
             ],
           },
         ],
-      })
-      .rejectsOnce(awsError('RequestLimitExceeded'));
+        $metadata: {},
+      },
+    ];
+    // The token read as each call is made: the SDK's paginator sends every page with one input object.
+    const tokensSent: Array<string | undefined> = [];
+    aws.ec2.on(DescribeInstancesCommand).callsFake((input: DescribeInstancesCommandInput) => {
+      tokensSent.push(input.NextToken);
+      const page = pages.shift();
+      if (!page) throw awsError('RequestLimitExceeded');
+      return page;
+    });
 
     const result = await describeInstances(aws.ec2Client, ids(201));
 
-    expect(aws.ec2.commandCalls(DescribeInstancesCommand).map((call) => call.args[0].input.NextToken)).toEqual([
-      undefined,
-      'page-2',
-      undefined,
-    ]);
+    expect(tokensSent).toEqual([undefined, 'page-2', undefined]);
     expect([...result.found.keys()]).toEqual(['i-00000000000000001', 'i-00000000000000002']);
     expect(result.found.get('i-00000000000000002')?.platform).toBe('windows');
     expect(result.failed.map((failed) => failed.items.length)).toEqual([1]);

@@ -612,6 +612,30 @@ describe('instances skipped on purpose', () => {
     expect(response.batchItemFailures.map((failure) => failure.itemIdentifier)).toEqual([records[0]?.messageId, records[10]?.messageId]);
   });
 
+  test('a PutEvents call failing as a whole retries the records of its ten refusals, not those of the next call', async () => {
+    const ids = Array.from({ length: 12 }, (_, index) => `i-${String(index).padStart(17, '0')}`);
+    const aws = new FakeAws(ids.map((id) => ({ id, tags: { 'lgtm:tenant': 'intruder' } })));
+    aws.eventBridge
+      .on(PutEventsCommand)
+      .rejectsOnce(awsError('AccessDeniedException', 'not authorized to perform: events:PutEvents'))
+      .callsFake((input) => ({ FailedEntryCount: 0, Entries: input.Entries.map(() => ({ EventId: 'e' })) }));
+    const error = jest.spyOn(aws.logger, 'error');
+    const records = ids.map((id) => sqsRecord(runningEvent(id)));
+
+    const response = await aws.process(records, NOW);
+
+    expect(aws.eventBridge.commandCalls(PutEventsCommand).map((call) => call.args[0].input.Entries?.length)).toEqual([10, 2]);
+    expect(response.batchItemFailures.map((failure) => failure.itemIdentifier)).toEqual(
+      records.slice(0, 10).map((record) => record.messageId),
+    );
+    // One log line for the failed call, naming its ten instances.
+    expect(error).toHaveBeenCalledTimes(1);
+    expect(error).toHaveBeenCalledWith(
+      'put-events-failed; records will be retried',
+      expect.objectContaining({ instanceIds: ids.slice(0, 10), errorName: 'AccessDeniedException' }),
+    );
+  });
+
   test('terminated, stopped and unknown instances are skipped with their reasons', async () => {
     const aws = new FakeAws([
       { id: 'i-00000000000000c01', state: 'terminated' },

@@ -103,6 +103,12 @@ export class FakeFleet {
 
   /** Behaviours for the next PutEvents calls, in order; the default accepts every entry. */
   private readonly putEventsQueue: PutEventsBehaviour[] = [];
+  /**
+   * Listing inputs copied as each page was asked for: the SDK's paginators send every page with one
+   * input object and only change its NextToken, so commandCalls() would show the last token on every call.
+   */
+  private readonly describeInstancesSent: DescribeInstancesCommandInput[] = [];
+  private readonly describeInstanceInformationSent: DescribeInstanceInformationCommandInput[] = [];
 
   constructor(
     instances: readonly FleetInstance[] = [],
@@ -154,11 +160,14 @@ export class FakeFleet {
       .flatMap((entry) => (JSON.parse(entry.Detail ?? '{}') as { instanceIds: string[] }).instanceIds);
   }
 
-  /** Input of every DescribeInstanceInformation call, in order. */
+  /** Input of every DescribeInstanceInformation call the fleet answered (not those a test's own `on(…)` answered), in order, as sent. */
   describeInstanceInformationInputs(): DescribeInstanceInformationCommandInput[] {
-    return this.ssm
-      .commandCalls(DescribeInstanceInformationCommand)
-      .map((call) => call.args[0].input as DescribeInstanceInformationCommandInput);
+    return [...this.describeInstanceInformationSent];
+  }
+
+  /** Input of every DescribeInstances call the fleet answered (not those a test's own `on(…)` answered), in order, as sent. */
+  describeInstancesInputs(): DescribeInstancesCommandInput[] {
+    return [...this.describeInstancesSent];
   }
 
   callsByCommand(): Record<string, number> {
@@ -182,6 +191,7 @@ export class FakeFleet {
 
   private stubDefaults(): void {
     this.ec2.on(DescribeInstancesCommand).callsFake((input: DescribeInstancesCommandInput): DescribeInstancesCommandOutput => {
+      this.describeInstancesSent.push({ ...input });
       const maxResults = input.MaxResults ?? 1000;
       if (maxResults < 5 || maxResults > 1000) throw awsError('InvalidParameterValue', 'MaxResults must be 5-1000');
       if (input.InstanceIds !== undefined && input.MaxResults !== undefined) {
@@ -209,6 +219,7 @@ export class FakeFleet {
     this.ssm
       .on(DescribeInstanceInformationCommand)
       .callsFake((input: DescribeInstanceInformationCommandInput): DescribeInstanceInformationCommandOutput => {
+        this.describeInstanceInformationSent.push({ ...input });
         const maxResults = input.MaxResults ?? 10;
         if (maxResults < 5 || maxResults > 50) throw awsError('ValidationException', 'MaxResults must be 5-50');
         if (input.InstanceInformationFilterList !== undefined && input.Filters !== undefined) {

@@ -179,6 +179,11 @@ export class FakeAws {
   /** Clock of the fake services (command and deployment times). */
   now = new Date('2026-11-23T12:41:40Z');
   private counter = 0;
+  /**
+   * GetParametersByPath inputs copied as each page was asked for: the SDK's paginators send every
+   * page with one input object and only change its NextToken, so commandCalls() would show the last token on every call.
+   */
+  private readonly getParametersByPathSent: GetParametersByPathCommandInput[] = [];
 
   constructor() {
     for (const [name, value] of RENDERED) this.put(name, value, 3, new Date('2026-11-20T08:00:00Z'));
@@ -325,6 +330,11 @@ export class FakeAws {
     return service.running;
   }
 
+  /** Input of every GetParametersByPath call, in order, as sent. */
+  getParametersByPathInputs(): GetParametersByPathCommandInput[] {
+    return [...this.getParametersByPathSent];
+  }
+
   /** Task definition revisions registered by the handler. */
   registeredTaskDefinitions(): RegisterTaskDefinitionCommandInput[] {
     return this.ecs.commandCalls(RegisterTaskDefinitionCommand).map((call) => call.args[0].input);
@@ -392,6 +402,7 @@ export class FakeAws {
 
   resetCalls(): void {
     for (const stub of [this.ssm, this.ecs, this.eventBridge, this.sqs]) stub.resetHistory();
+    this.getParametersByPathSent.length = 0;
   }
 
   private stubDefaults(): void {
@@ -404,6 +415,7 @@ export class FakeAws {
       };
     });
     this.ssm.on(GetParametersByPathCommand).callsFake((input: GetParametersByPathCommandInput) => {
+      this.getParametersByPathSent.push({ ...input });
       const path = `${input.Path}/`;
       const names = [...this.parameters.keys()].filter(
         (name) => name.startsWith(path) && (input.Recursive || !name.slice(path.length).includes('/')),

@@ -1,13 +1,7 @@
 import { DescribeServicesCommand, UpdateServiceCommand } from '@aws-sdk/client-ecs';
 import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { SendMessageBatchCommand } from '@aws-sdk/client-sqs';
-import {
-  GetParametersByPathCommand,
-  GetParametersCommand,
-  ListCommandsCommand,
-  PutParameterCommand,
-  SendCommandCommand,
-} from '@aws-sdk/client-ssm';
+import { GetParametersCommand, ListCommandsCommand, PutParameterCommand, SendCommandCommand } from '@aws-sdk/client-ssm';
 import { configDigest } from '../../../lambdas/shared/config-files';
 import { loadSampleEvent, sqsRecord } from '../fixtures';
 import {
@@ -200,7 +194,7 @@ describe('a backend or collector parameter', () => {
     expect(aws.sendCommands()).toEqual([]);
     // Every file under the config path, 10 per page (the API's maximum), following NextToken.
     const configFiles = [...RENDERED.keys()].filter((n) => n.startsWith('/lgtm/config/')).length;
-    const pages = aws.ssm.commandCalls(GetParametersByPathCommand).map((call) => call.args[0].input);
+    const pages = aws.getParametersByPathInputs();
     expect(pages).toHaveLength(Math.ceil(configFiles / 10));
     pages.forEach((page, index) => {
       expect(page).toMatchObject({ Path: '/lgtm/config', Recursive: true, MaxResults: 10 });
@@ -506,14 +500,14 @@ describe('checks before rollout', () => {
   });
 
   test.each([
-    ['/lgtm/config/mimir', 'target: all\nserver:\n\thttp_listen_port: 8080\n', /^line 3: a tab character in the indentation/],
+    ['/lgtm/config/mimir', 'target: all\nserver:\n\thttp_listen_port: 8080\n', /^line 3, column 1: Tabs are not allowed as indentation/],
     [
       '/lgtm/config/tempo',
       'server:\n  http_listen_port:3200\n  grpc_listen_port: 9097\n',
-      /^line 2: "http_listen_port:" needs a space after the colon/,
+      /^line 2, column 3: .*"http_listen_port:" needs a space after the colon/,
     ],
-    ['/lgtm/config/loki', 'auth_enabled: true\nauth_enabled: false\n', /^line 2: the key "auth_enabled" appears twice/],
-    ['/lgtm/config/grafana/federated-loki', 'apiVersion: 1\ndatasources:\n  - name: "Loki\n', /^line 3: unterminated double-quoted string/],
+    ['/lgtm/config/loki', 'auth_enabled: true\nauth_enabled: false\n', /^line 2, column 1: Map keys must be unique/],
+    ['/lgtm/config/grafana/federated-loki', 'apiVersion: 1\ndatasources:\n  - name: "Loki\n', /^line 3, column 16: Missing closing "quote/],
   ])('invalid YAML in %s is refused with the parser message, no deployment', async (name, value, message) => {
     const aws = new FakeAws().put(name, value, 11);
 

@@ -400,6 +400,24 @@ describe('AWS errors are thrown so the invocation is retried', () => {
     expect(aws.publishedEntries()).toHaveLength(2);
     expect(aws.createTagsCalls()).toHaveLength(1);
   });
+
+  test('a response counting a failed entry it does not mark is a rejection too: thrown, the status not written', async () => {
+    const aws = new FakeAws();
+    aws.eventBridge.on(PutEventsCommand).resolves({ FailedEntryCount: 1, Entries: [{ EventId: 'event-1' }] });
+
+    await expect(aws.process(SUCCESS)).rejects.toMatchObject({ name: 'FailedEntryCount' });
+    expect(aws.createTagsCalls()).toEqual([]);
+  });
+
+  test('PutEvents failing as a whole: its own error is thrown, the status not written', async () => {
+    const aws = new FakeAws();
+    const denied = awsError('AccessDeniedException', 'not authorized to perform: events:PutEvents');
+    aws.eventBridge.on(PutEventsCommand).rejects(denied);
+
+    await expect(aws.process(SUCCESS)).rejects.toBe(denied);
+    expect(aws.publishedEntries()).toHaveLength(1);
+    expect(aws.createTagsCalls()).toEqual([]);
+  });
 });
 
 describe('a config reload', () => {
