@@ -1,4 +1,9 @@
 #!/usr/bin/env node
+import { readFileSync } from 'node:fs';
+import { hostname, userInfo } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { EventBridgeClient, PutEventsCommand, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
 /**
  * Asks the refresh function to roll configs out again, by putting a `Config Refresh Requested`
  * event on the project's bus (the same path a Parameter Store change takes, with the same checks):
@@ -9,17 +14,8 @@
  * Options: --bus <name> (default: the stack name), --region <region> (default: the config's
  * env.region, else the AWS SDK's), --config <file.json> (as `cdk deploy -c config=<file>`).
  */
-import { readFileSync } from 'node:fs';
-import { hostname, userInfo } from 'node:os';
-import { join } from 'node:path';
-import { parseArgs } from 'node:util';
-import { EventBridgeClient, PutEventsCommand, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
-import {
-  AGENT_PLATFORMS,
-  CONFIG_REFRESH_REQUESTED,
-  type RefreshRequestDetail,
-  refreshRequestDetail,
-} from '../lambdas/shared/refresh-events';
+import { isPlatform, type Platform } from '../lambdas/shared/contract';
+import { CONFIG_REFRESH_REQUESTED, type RefreshRequestDetail, refreshRequestDetail } from '../lambdas/shared/refresh-events';
 import { describeIssues } from '../lambdas/shared/schema';
 import type { LgtmConfig } from '../lib/config/schema';
 import { CONFIG_CONTEXT_KEY, resolveConfig } from './config-source';
@@ -138,7 +134,7 @@ function buildRequest(flags: Flags, deps: RefreshCliDeps): Request {
     );
   }
   if (flags.platform !== undefined && flags.tenant === undefined) throw new UsageError('--platform goes with --tenant');
-  if (flags.platform !== undefined && !(AGENT_PLATFORMS as readonly string[]).includes(flags.platform)) {
+  if (flags.platform !== undefined && !isPlatform(flags.platform)) {
     throw new UsageError(`--platform must be linux or windows, got "${flags.platform}"`);
   }
 
@@ -154,7 +150,7 @@ function buildRequest(flags: Flags, deps: RefreshCliDeps): Request {
   const requestedBy = deps.requestedBy ?? defaultRequester();
   const detail: RefreshRequestDetail =
     flags.tenant !== undefined
-      ? { tenant: flags.tenant, ...(flags.platform ? { platform: flags.platform as (typeof AGENT_PLATFORMS)[number] } : {}), requestedBy }
+      ? { tenant: flags.tenant, ...(flags.platform ? { platform: flags.platform as Platform } : {}), requestedBy }
       : flags.service !== undefined
         ? { service: flags.service, requestedBy }
         : { all: true, requestedBy };

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { SQSBatchResponse } from 'aws-lambda';
 import { METRIC } from '../../lambdas/refresh/outcomes';
 import { loadRefreshSettings, type RefreshSettings } from '../../lambdas/refresh/settings';
-import { AGENT_PLATFORMS } from '../../lambdas/shared/refresh-events';
+import { PLATFORMS } from '../../lambdas/shared/contract';
 import { renderAgentConfig } from '../../lib/render/agent';
 import { agentParameterName, parameterPrefix } from '../../lib/render/catalog';
 import { sqsRecord } from '../../test/lambdas/fixtures';
@@ -242,7 +242,7 @@ function refreshSetup(repo: string, assemblyDir: string | undefined): Setup {
   const parameters = new Map<string, string>();
   for (const document of renderAll(config)) if (document.parameter) parameters.set(document.parameter, document.content);
   for (const tenant of config.tenants.allowed) {
-    for (const platform of AGENT_PLATFORMS) {
+    for (const platform of PLATFORMS) {
       parameters.set(agentParameterName(config, tenant, platform), renderAgentConfig({ config, tenant, platform, endpoints }));
     }
   }

@@ -1,11 +1,11 @@
 import { Lazy } from 'aws-cdk-lib';
+import type { Platform } from '../../lambdas/shared/contract';
 import { configSchema, type LgtmConfig, type LgtmConfigInput } from '../../lib/config/schema';
 import {
   AGENT_ENV,
   AGENT_JOBS,
   AGENT_METRIC_PREFIXES,
   type AgentEndpoints,
-  type AgentPlatform,
   alloyString,
   IDENTITY_LABELS,
   LINUX_COLLECTORS,
@@ -26,7 +26,7 @@ function configWith(overrides: LgtmConfigInput = {}): LgtmConfig {
   return configSchema.parse(overrides);
 }
 
-function render(platform: AgentPlatform, options: { config?: LgtmConfig; tenant?: string; endpoints?: AgentEndpoints } = {}): string {
+function render(platform: Platform, options: { config?: LgtmConfig; tenant?: string; endpoints?: AgentEndpoints } = {}): string {
   return renderAgentConfig({
     config: options.config ?? configWith(),
     tenant: options.tenant ?? 'aws-rag-ec2',
@@ -35,7 +35,7 @@ function render(platform: AgentPlatform, options: { config?: LgtmConfig; tenant?
   });
 }
 
-const platforms: AgentPlatform[] = ['linux', 'windows'];
+const platforms: Platform[] = ['linux', 'windows'];
 
 describe('structural checker', () => {
   const valid = render('linux');

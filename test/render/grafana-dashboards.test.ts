@@ -4,10 +4,11 @@ import { parse as parseYaml } from 'yaml';
 import { METRIC as ENROLL_METRIC } from '../../lambdas/enroll/outcomes';
 import { METRIC as RECONCILE_METRIC } from '../../lambdas/reconcile/reconcile';
 import { METRIC as REFRESH_METRIC } from '../../lambdas/refresh/outcomes';
+import type { Platform } from '../../lambdas/shared/contract';
 import { METRIC as STATUS_METRIC } from '../../lambdas/status/process-event';
 import { loadConfig } from '../../lib/config/load';
 import { METRICS_NAMESPACE } from '../../lib/lgtm-function';
-import { AGENT_JOBS, AGENT_METRIC_PREFIXES, type AgentPlatform, IDENTITY_LABELS, renderAgentConfig } from '../../lib/render/agent';
+import { AGENT_JOBS, AGENT_METRIC_PREFIXES, IDENTITY_LABELS, renderAgentConfig } from '../../lib/render/agent';
 import type { RenderInput } from '../../lib/render/catalog';
 import { COLLECTOR_LOG_LABELS, COLLECTOR_LOGS_JOB, renderCollectorConfig, SELF_MONITORED } from '../../lib/render/collector';
 import { CLOUDWATCH_UID, PIPELINE_METRICS_NAMESPACE, renderGrafanaDatasourceFiles } from '../../lib/render/grafana';
@@ -91,13 +92,13 @@ function promqlOf(...names: string[]): string[] {
 
 const ENDPOINTS = { metricsUrl: 'http://ingest/api/v1/push', logsUrl: 'http://ingest/loki/api/v1/push', tracesUrl: 'http://ingest' };
 
-function agentConfig(platform: AgentPlatform): string {
+function agentConfig(platform: Platform): string {
   const { config } = input();
   return renderAgentConfig({ config, tenant: config.tenants.allowed[0], platform, endpoints: ENDPOINTS });
 }
 
 /** Collectors of `prometheus.exporter.unix` / `.windows` in a rendered agent config. */
-function enabledCollectors(platform: AgentPlatform, rendered = agentConfig(platform)): Set<string> {
+function enabledCollectors(platform: Platform, rendered = agentConfig(platform)): Set<string> {
   const nodes = parseAlloy(rendered);
   const exporter =
     platform === 'linux'
@@ -107,7 +108,7 @@ function enabledCollectors(platform: AgentPlatform, rendered = agentConfig(platf
 }
 
 /** Metrics among `used` whose exporter collector is missing from a rendered agent config. */
-function missingCollectors(platform: AgentPlatform, used: Iterable<string>, rendered?: string): string[] {
+function missingCollectors(platform: Platform, used: Iterable<string>, rendered?: string): string[] {
   const enabled = enabledCollectors(platform, rendered);
   const table: Readonly<Record<string, string>> = platform === 'linux' ? NODE_EXPORTER_METRICS : WINDOWS_EXPORTER_METRICS;
   return [...used].filter((metric) => metric in table && !enabled.has(table[metric]));
