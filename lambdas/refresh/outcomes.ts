@@ -88,6 +88,23 @@ export type Outcome =
   | { readonly type: 'skipped'; readonly detail: SkippedDetail }
   | { readonly type: 'completed'; readonly detail: CompletedDetail };
 
+/** An outcome for the bus and the records it settles: they are retried when it cannot be published. */
+export interface PendingOutcome {
+  readonly outcome: Outcome;
+  readonly messageIds: ReadonlySet<string>;
+}
+
+/** A log line a step decided on, written by processBatch in the order the steps decided them. */
+export interface LogLine {
+  readonly level: 'info' | 'warn' | 'error';
+  readonly message: string;
+  readonly fields: Readonly<Record<string, unknown>>;
+}
+
+export function logLine(level: LogLine['level'], message: string, fields: Readonly<Record<string, unknown>>): LogLine {
+  return { level, message, fields };
+}
+
 /** Metric names, each a Count. */
 export const METRIC = {
   eventsReceived: 'EventsReceived',

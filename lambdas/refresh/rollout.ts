@@ -1,5 +1,5 @@
 import { paginateListCommands, SendCommandCommand, type SendCommandCommandInput, type SSMClient } from '@aws-sdk/client-ssm';
-import type { AgentPlatform } from '../shared/refresh-events';
+import type { Platform } from '../shared/contract';
 import { AGENT_TAGS } from '../shared/tags';
 import type { RefreshSettings } from './settings';
 
@@ -11,7 +11,7 @@ const LIST_COMMANDS_MAX_PAGES = 4;
 
 export interface AgentRollout {
   readonly tenant: string;
-  readonly platform: AgentPlatform;
+  readonly platform: Platform;
   readonly parameterName: string;
   readonly version: number;
   /** The config as read and checked before the rollout (exactly `version`). */
@@ -77,7 +77,7 @@ export function buildRefreshCommand(
   };
 }
 
-export function documentFor(settings: Pick<RefreshSettings, 'linuxDocumentName' | 'windowsDocumentName'>, platform: AgentPlatform): string {
+export function documentFor(settings: Pick<RefreshSettings, 'linuxDocumentName' | 'windowsDocumentName'>, platform: Platform): string {
   return platform === 'windows' ? settings.windowsDocumentName : settings.linuxDocumentName;
 }
 

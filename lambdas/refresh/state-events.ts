@@ -1,3 +1,4 @@
+import type { Platform } from '../shared/contract';
 import {
   type CommandStatusChangeEvent,
   DEPLOYMENT_COMPLETED,
@@ -93,7 +94,7 @@ export function commandStatusOutcome(
 function documentPlatform(
   documentName: string,
   settings: Pick<RefreshSettings, 'linuxDocumentName' | 'windowsDocumentName'>,
-): 'linux' | 'windows' | undefined {
+): Platform | undefined {
   const name = documentName.includes(':document/')
     ? documentName.slice(documentName.indexOf(':document/') + ':document/'.length)
     : documentName;

@@ -3,8 +3,6 @@ import { isPlatform, serviceParameterName } from '../shared/contract';
 import type { RefreshTarget } from '../shared/refresh-events';
 import type { RefreshSettings } from './settings';
 
-export { agentParameterName, isPlatform, serviceConfigPath } from '../shared/contract';
-
 /**
  * The Parameter Store naming scheme (lambdas/shared/contract.ts), read backwards: which agents or which
  * ECS service a parameter configures.
@@ -47,15 +45,16 @@ export function classifyParameter(
   if (parts[0] === 'config' && parts.length >= 2 && parts.every((part) => part !== '')) {
     const service = parts[1] as string;
     if (!settings.services.has(service)) {
-      return {
-        kind: 'refused',
-        reason: 'unknown-service',
-        detail: `no ECS service is configured for ${JSON.stringify(service)} (known: ${[...settings.services.keys()].join(', ') || 'none'})`,
-      };
+      return { kind: 'refused', reason: 'unknown-service', detail: unknownServiceDetail(service, settings) };
     }
     return { kind: 'config', target: { kind: 'service', service }, format: serviceFormat(service) };
   }
   return { kind: 'unrelated', detail: 'not an agent or service config parameter' };
+}
+
+/** Why `service` cannot be refreshed: the function knows no ECS service by that key. */
+export function unknownServiceDetail(service: string, settings: Pick<RefreshSettings, 'services'>): string {
+  return `no ECS service is configured for ${JSON.stringify(service)} (known: ${[...settings.services.keys()].join(', ') || 'none'})`;
 }
 
 /**
