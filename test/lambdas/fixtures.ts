@@ -1,7 +1,5 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Metrics } from '@aws-lambda-powertools/metrics';
-import type { Instance } from '@aws-sdk/client-ec2';
 import type { SQSRecord } from 'aws-lambda';
 
 /** The repository root (the folder holding package.json). */
@@ -64,65 +62,6 @@ export function sqsRecord(body: unknown, options: RecordOptions = {}): SQSRecord
 /** An AWS SDK-style service error. */
 export function awsError(name: string, message = name): Error {
   return Object.assign(new Error(message), { name, $fault: 'client', $metadata: { httpStatusCode: 400 } });
-}
-
-/** What the fakes know of an EC2 instance. */
-export interface InstanceShape {
-  readonly id: string;
-  /** EC2 state; default running. */
-  readonly state?: string;
-  readonly platform?: 'linux' | 'windows';
-  /** Default x86_64. */
-  readonly architecture?: string;
-  readonly tags?: Record<string, string>;
-}
-
-/** An instance as the fakes of the handlers that also ask SSM about it know it. */
-export interface ManagedInstanceShape extends InstanceShape {
-  /** SSM ping status; `none` = not registered with SSM. Default Online. */
-  readonly ssm?: 'Online' | 'ConnectionLost' | 'none';
-}
-
-/**
- * Spies on a fake's Powertools Metrics: every metric added is summed by name into `totals`; with
- * `bySingleDimension`, each single metric (one dimension, the skip reason) is summed by that
- * dimension's value instead of being emitted.
- */
-export function recordMetrics(metrics: Metrics, totals: Map<string, number>, bySingleDimension?: Map<string, number>): void {
-  jest.spyOn(metrics, 'addMetric').mockImplementation((name, _unit, value) => {
-    totals.set(name, (totals.get(name) ?? 0) + value);
-    return metrics;
-  });
-  if (!bySingleDimension) return;
-  jest.spyOn(metrics, 'singleMetric').mockImplementation(() => {
-    let dimension = '';
-    const single = {
-      addDimension: (_name: string, value: string) => {
-        dimension = value;
-        return single;
-      },
-      addMetric: (_name: string, _unit: string, value: number) => {
-        bySingleDimension.set(dimension, (bySingleDimension.get(dimension) ?? 0) + value);
-        return single;
-      },
-    };
-    return single as unknown as Metrics;
-  });
-}
-
-/** The instance as DescribeInstances returns it. */
-export function toEc2Instance(instance: InstanceShape): Instance {
-  const windows = instance.platform === 'windows';
-  return {
-    InstanceId: instance.id,
-    State: { Name: (instance.state ?? 'running') as never, Code: 16 },
-    Architecture: (instance.architecture ?? 'x86_64') as never,
-    // The API reports "windows" in lower case.
-    ...(windows ? { Platform: 'windows' as never } : {}),
-    PlatformDetails: windows ? 'Windows' : 'Linux/UNIX',
-    Tags: Object.entries(instance.tags ?? {}).map(([Key, Value]) => ({ Key, Value })),
-    LaunchTime: SAMPLE_LAUNCH_TIME,
-  };
 }
 
 /** Launch time of every fake instance (the launch a claim is about). */

@@ -4,10 +4,11 @@ import { REPO_ROOT } from './fixtures';
 
 /**
  * Running a real handler entry in a child Node process (each handler-harness.ts mocks the AWS
- * clients there and prints its report after {@link RESULT_MARKER}), with the environment a
- * deployed function gets. Covers what the logic tests cannot: settings read at module load, the
- * middy chain, the logger's Lambda context and the metrics flush. The AWS SDK commands the child
- * sends are recorded for the test that started it, as if it had sent them itself.
+ * clients there and, through harness/entry.ts, prints its report after {@link RESULT_MARKER}),
+ * with the environment a deployed function gets. Covers what the logic tests cannot: settings
+ * read at module load, the middy chain, the logger's Lambda context and the metrics flush. The AWS
+ * SDK commands the child sends are recorded for the test that started it, as if it had sent them
+ * itself.
  */
 
 /** Prefix of the line on which a harness prints its JSON report. */

@@ -1,5 +1,3 @@
-import { Logger } from '@aws-lambda-powertools/logger';
-import { Metrics } from '@aws-lambda-powertools/metrics';
 import {
   AutoScalingClient,
   CompleteLifecycleActionCommand,
@@ -14,17 +12,16 @@ import {
   type TransactWriteItemsCommandInput,
 } from '@aws-sdk/client-dynamodb';
 import { CreateTagsCommand, DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
-import { EventBridgeClient, PutEventsCommand, type PutEventsCommandInput } from '@aws-sdk/client-eventbridge';
+import { EventBridgeClient, PutEventsCommand, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
 import {
   ChangeMessageVisibilityBatchCommand,
-  type ChangeMessageVisibilityBatchCommandInput,
+  type ChangeMessageVisibilityBatchRequestEntry,
   SendMessageBatchCommand,
-  type SendMessageBatchCommandInput,
+  type SendMessageBatchRequestEntry,
   SQSClient,
 } from '@aws-sdk/client-sqs';
 import {
   DescribeInstanceInformationCommand,
-  type DescribeInstanceInformationCommandInput,
   GetParametersCommand,
   SendCommandCommand,
   type SendCommandCommandInput,
@@ -32,24 +29,30 @@ import {
 } from '@aws-sdk/client-ssm';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { type EnrollDependencies, processBatch } from '../../../lambdas/enroll/process-batch';
+import { type EnrollSettings, loadEnrollSettings } from '../../../lambdas/enroll/settings';
 import type { WaitingRequest } from '../../../lambdas/enroll/wait-envelope';
+import type { EnrollEnvironment } from '../../../lambdas/shared/contract';
 import { mockClient } from '../../support/sdk-call-recorder';
-
-import { awsError, type ManagedInstanceShape, recordMetrics, toEc2Instance } from '../fixtures';
+import { awsError } from '../fixtures';
+import { acceptMessages, acceptVisibilityChanges, putEvents } from '../harness/bus';
+import { describeInstances } from '../harness/ec2';
+import { entriesOf, FakeAccount, inputsOf, REGION } from '../harness/fake-account';
+import { settingsWith } from '../harness/settings';
+import { describeInstanceInformation, getParameters, type ManagedInstanceShape } from '../harness/ssm';
 
 /** Re-exported for the tests that build errors beside this fake. */
 export { awsError };
 
-import { type EnrollSettings, loadEnrollSettings } from '../../../lambdas/enroll/settings';
-
 /** The environment the CDK construct is expected to give the enroll function. */
-export const TEST_ENV: Record<string, string> = {
+export const TEST_ENV = {
   CLAIM_TABLE_NAME: 'LgtmFleet-EnrollClaims',
   LINUX_DOCUMENT_NAME: 'LgtmFleet-InstallAlloy-Linux',
   WINDOWS_DOCUMENT_NAME: 'LgtmFleet-InstallAlloy-Windows',
   PARAMETER_PREFIX: '/LgtmFleet',
   TENANT_TAG_KEY: 'lgtm:tenant',
   OPT_OUT_TAG_KEY: 'lgtm:opt-out',
+  SCOPE_TAG_KEY: '',
+  SCOPE_TAG_VALUES: '',
   ALLOWED_TENANTS: 'aws-rag-ec2, team-a',
   DEFAULT_TENANT: 'aws-rag-ec2',
   STATUS_TAG_KEY: 'lgtm:agent-status',
@@ -62,31 +65,34 @@ export const TEST_ENV: Record<string, string> = {
   EVENT_SOURCE: 'lgtm-fleet',
   COMMAND_TIMEOUT_SECONDS: '600',
   COMMAND_LOG_GROUP: '/LgtmFleet/enroll-commands',
-};
+  LIFECYCLE_FAILURE_RESULT: 'CONTINUE',
+  // The stack gives the queue's visibility timeout; unset, the retry delays start from the handler's
+  // own base, and the tests of the queue's timing set it.
+  QUEUE_VISIBILITY_TIMEOUT_SECONDS: '',
+} satisfies EnrollEnvironment;
 
-export function testSettings(overrides: Record<string, string> = {}): EnrollSettings {
-  return loadEnrollSettings({ ...TEST_ENV, ...overrides });
-}
+export const testSettings = settingsWith(TEST_ENV, loadEnrollSettings);
 
 export type FakeInstance = ManagedInstanceShape;
 
-/**
- * Mocked AWS clients behaving like a small account: instances answer DescribeInstances and
- * DescribeInstanceInformation (with the real paging limits), agent config parameters answer
- * GetParameters, everything else succeeds.
- */
 /** The value the fake Parameter Store holds for an agent config parameter at a version. */
 export function agentConfigValue(name: string, version: number): string {
   return `// agent config ${name} v${version}\n`;
 }
 
-export class FakeAws {
-  readonly dynamodbClient = new DynamoDBClient({ region: 'ap-northeast-2' });
-  readonly ec2Client = new EC2Client({ region: 'ap-northeast-2' });
-  readonly ssmClient = new SSMClient({ region: 'ap-northeast-2' });
-  readonly sqsClient = new SQSClient({ region: 'ap-northeast-2' });
-  readonly eventBridgeClient = new EventBridgeClient({ region: 'ap-northeast-2' });
-  readonly autoScalingClient = new AutoScalingClient({ region: 'ap-northeast-2' });
+/**
+ * Mocked AWS clients behaving like a small account: instances answer DescribeInstances and
+ * DescribeInstanceInformation (with the real paging limits), agent config parameters answer
+ * GetParameters, launch claims are conditional DynamoDB writes, Auto Scaling launches wait on
+ * their hook, everything else succeeds.
+ */
+export class FakeAws extends FakeAccount {
+  readonly dynamodbClient = new DynamoDBClient({ region: REGION });
+  readonly ec2Client = new EC2Client({ region: REGION });
+  readonly ssmClient = new SSMClient({ region: REGION });
+  readonly sqsClient = new SQSClient({ region: REGION });
+  readonly eventBridgeClient = new EventBridgeClient({ region: REGION });
+  readonly autoScalingClient = new AutoScalingClient({ region: REGION });
 
   readonly dynamodb = mockClient(this.dynamodbClient);
   readonly ec2 = mockClient(this.ec2Client);
@@ -112,18 +118,13 @@ export class FakeAws {
   /** Launch claims by key → expiry (epoch seconds), shared by every invocation on this fake. */
   readonly claims = new Map<string, number>();
 
-  readonly logger = new Logger({ serviceName: 'enroll', logLevel: 'SILENT' });
-  readonly metrics = new Metrics({ namespace: 'LgtmFleetTest', serviceName: 'enroll' });
-  /** Every metric added, by name (summed), and skipped counts by reason. */
-  readonly metricValues = new Map<string, number>();
-  readonly skippedByReason = new Map<string, number>();
-
   private commandCounter = 0;
+  private envelopesTaken = 0;
 
   constructor(instances: readonly FakeInstance[] = []) {
-    for (const instance of instances) this.instances.set(instance.id, instance);
+    super('enroll');
+    this.add(...instances);
     this.stubDefaults();
-    recordMetrics(this.metrics, this.metricValues, this.skippedByReason);
   }
 
   add(...instances: FakeInstance[]): this {
@@ -154,28 +155,21 @@ export class FakeAws {
   }
 
   sendCommands(): SendCommandCommandInput[] {
-    return this.ssm.commandCalls(SendCommandCommand).map((call) => call.args[0].input);
+    return inputsOf(this.ssm.commandCalls(SendCommandCommand));
   }
 
   /** Entries sent to the dead-letter queue. */
-  deadLetters(): NonNullable<SendMessageBatchCommandInput['Entries']> {
-    return this.sqs
-      .commandCalls(SendMessageBatchCommand)
-      .filter((call) => call.args[0].input.QueueUrl === TEST_ENV.DEAD_LETTER_QUEUE_URL)
-      .flatMap((call) => call.args[0].input.Entries ?? []);
+  deadLetters(): SendMessageBatchRequestEntry[] {
+    return this.messagesTo(TEST_ENV.DEAD_LETTER_QUEUE_URL);
   }
 
   /** Envelopes of waiting requests sent back to the enrollment queue, with their delays. */
   envelopes(): Array<{ delaySeconds: number | undefined; requests: WaitingRequest[]; body: string }> {
-    return this.sqs
-      .commandCalls(SendMessageBatchCommand)
-      .filter((call) => call.args[0].input.QueueUrl === TEST_ENV.QUEUE_URL)
-      .flatMap((call) => call.args[0].input.Entries ?? [])
-      .map((entry) => ({
-        delaySeconds: entry.DelaySeconds,
-        requests: (JSON.parse(entry.MessageBody as string) as { requests: WaitingRequest[] }).requests,
-        body: entry.MessageBody as string,
-      }));
+    return this.messagesTo(TEST_ENV.QUEUE_URL).map((entry) => ({
+      delaySeconds: entry.DelaySeconds,
+      requests: (JSON.parse(entry.MessageBody as string) as { requests: WaitingRequest[] }).requests,
+      body: entry.MessageBody as string,
+    }));
   }
 
   /** The envelopes sent so far, as the queue would deliver them (all visible at their slot), then forgotten. */
@@ -187,43 +181,31 @@ export class FakeAws {
     return records;
   }
 
-  private envelopesTaken = 0;
-
   /** Message IDs of the requests deferred into envelopes. */
   deferred(): string[] {
     return this.envelopes().flatMap((envelope) => envelope.requests.map((request) => request.messageId));
   }
 
-  visibilityChanges(): NonNullable<ChangeMessageVisibilityBatchCommandInput['Entries']> {
-    return this.sqs.commandCalls(ChangeMessageVisibilityBatchCommand).flatMap((call) => call.args[0].input.Entries ?? []);
+  visibilityChanges(): ChangeMessageVisibilityBatchRequestEntry[] {
+    return entriesOf(this.sqs.commandCalls(ChangeMessageVisibilityBatchCommand));
   }
 
-  refusals(): NonNullable<PutEventsCommandInput['Entries']> {
-    return this.eventBridge.commandCalls(PutEventsCommand).flatMap((call) => call.args[0].input.Entries ?? []);
+  refusals(): PutEventsRequestEntry[] {
+    return entriesOf(this.eventBridge.commandCalls(PutEventsCommand));
   }
 
-  /** Number of AWS API calls made, across all clients. */
-  totalCalls(): number {
-    return [this.dynamodb, this.ec2, this.ssm, this.sqs, this.eventBridge, this.autoScaling].reduce(
-      (sum, stub) => sum + stub.calls().length,
-      0,
-    );
-  }
-
-  callsByCommand(): Record<string, number> {
-    const counts: Record<string, number> = {};
-    for (const stub of [this.dynamodb, this.ec2, this.ssm, this.sqs, this.eventBridge, this.autoScaling]) {
-      for (const call of stub.calls()) {
-        const name = (call.args[0] as object).constructor.name;
-        counts[name] = (counts[name] ?? 0) + 1;
-      }
-    }
-    return counts;
-  }
-
-  resetCalls(): void {
-    for (const stub of [this.ec2, this.ssm, this.sqs, this.eventBridge, this.autoScaling]) stub.resetHistory();
+  /** Forgets the calls made so far (DynamoDB's stay counted) and which envelopes were taken. */
+  override resetCalls(): void {
+    super.resetCalls();
     this.envelopesTaken = 0;
+  }
+
+  protected mockedClients() {
+    return [this.dynamodb, this.ec2, this.ssm, this.sqs, this.eventBridge, this.autoScaling];
+  }
+
+  private messagesTo(queueUrl: string): SendMessageBatchRequestEntry[] {
+    return entriesOf(this.sqs.commandCalls(SendMessageBatchCommand).filter((call) => call.args[0].input.QueueUrl === queueUrl));
   }
 
   private stubDefaults(): void {
@@ -243,66 +225,23 @@ export class FakeAws {
       for (const put of items) this.claims.set(put?.Item?.launch?.S as string, Number(put?.Item?.expiresAt?.N));
       return {};
     });
-    this.ec2.on(DescribeInstancesCommand).callsFake((input) => {
-      const ids: string[] = input.Filters?.find((filter: { Name?: string }) => filter.Name === 'instance-id')?.Values ?? [];
-      if (ids.length > 200) throw Object.assign(new Error('too many filter values'), { name: 'InvalidParameterValue' });
-      const found = ids.flatMap((id) => {
-        const instance = this.instances.get(id);
-        return instance ? [toEc2Instance(instance)] : [];
-      });
-      return { Reservations: found.length > 0 ? [{ Instances: found }] : [] };
-    });
-    this.ssm.on(DescribeInstanceInformationCommand).callsFake((input: DescribeInstanceInformationCommandInput) => {
-      const ids = input.Filters?.find((filter) => filter.Key === 'InstanceIds')?.Values ?? [];
-      const maxResults = input.MaxResults ?? 10;
-      if (maxResults < 5 || maxResults > 50) throw Object.assign(new Error('MaxResults must be 5-50'), { name: 'ValidationException' });
-      const nodes = ids.flatMap((id) => {
-        const instance = this.instances.get(id);
-        if (!instance || (instance.ssm ?? 'Online') === 'none') return [];
-        return [
-          {
-            InstanceId: id,
-            PingStatus: instance.ssm ?? 'Online',
-            PlatformType: instance.platform === 'windows' ? 'Windows' : 'Linux',
-            ResourceType: 'EC2Instance',
-          },
-        ];
-      });
-      const offset = Number(input.NextToken ?? 0);
-      const page = nodes.slice(offset, offset + maxResults);
-      const next = offset + maxResults < nodes.length ? String(offset + maxResults) : undefined;
-      return { InstanceInformationList: page, NextToken: next };
-    });
-    this.ssm.on(GetParametersCommand).callsFake((input: { Names: string[] }) => {
-      if (input.Names.length > 10) throw Object.assign(new Error('at most 10 names'), { name: 'ValidationException' });
-      return {
-        Parameters: input.Names.filter((name) => this.parameters.has(name)).map((name) => ({
-          Name: name,
-          Type: 'String',
-          Value: agentConfigValue(name, this.parameters.get(name) ?? 0),
-          Version: this.parameters.get(name),
-        })),
-        InvalidParameters: input.Names.filter((name) => !this.parameters.has(name)),
-      };
-    });
+    this.ec2.on(DescribeInstancesCommand).callsFake((input) => describeInstances(this.instances.values(), input));
+    this.ec2.on(CreateTagsCommand).resolves({});
+    this.ssm.on(DescribeInstanceInformationCommand).callsFake((input) => describeInstanceInformation(this.instances.values(), input));
+    this.ssm.on(GetParametersCommand).callsFake((input) =>
+      getParameters(input, (name) => {
+        const version = this.parameters.get(name);
+        return version === undefined ? undefined : { Name: name, Type: 'String', Value: agentConfigValue(name, version), Version: version };
+      }),
+    );
     this.ssm.on(SendCommandCommand).callsFake((input: SendCommandCommandInput) => {
       if ((input.InstanceIds ?? []).length > 50) throw Object.assign(new Error('at most 50 instance IDs'), { name: 'ValidationException' });
       this.commandCounter += 1;
       return { Command: { CommandId: `command-${this.commandCounter}`, InstanceIds: input.InstanceIds, DocumentName: input.DocumentName } };
     });
-    this.ec2.on(CreateTagsCommand).resolves({});
-    this.eventBridge.on(PutEventsCommand).callsFake((input: PutEventsCommandInput) => {
-      if ((input.Entries ?? []).length > 10) throw Object.assign(new Error('at most 10 entries'), { name: 'ValidationException' });
-      return { FailedEntryCount: 0, Entries: (input.Entries ?? []).map((_, index) => ({ EventId: `event-${index}` })) };
-    });
-    this.sqs.on(SendMessageBatchCommand).callsFake((input: SendMessageBatchCommandInput) => ({
-      Successful: (input.Entries ?? []).map((entry) => ({ Id: entry.Id, MessageId: `dlq-${entry.Id}`, MD5OfMessageBody: 'x' })),
-      Failed: [],
-    }));
-    this.sqs.on(ChangeMessageVisibilityBatchCommand).callsFake((input: ChangeMessageVisibilityBatchCommandInput) => ({
-      Successful: (input.Entries ?? []).map((entry) => ({ Id: entry.Id })),
-      Failed: [],
-    }));
+    this.eventBridge.on(PutEventsCommand).callsFake((input) => putEvents(input));
+    this.sqs.on(SendMessageBatchCommand).callsFake(acceptMessages);
+    this.sqs.on(ChangeMessageVisibilityBatchCommand).callsFake(acceptVisibilityChanges);
     const lifecycleState = (id: string) => (this.lifecycleStates.has(id) ? this.lifecycleStates.get(id) : 'Pending:Wait');
     this.autoScaling.on(DescribeAutoScalingInstancesCommand).callsFake((input: DescribeAutoScalingInstancesCommandInput) => {
       const ids = input.InstanceIds ?? [];

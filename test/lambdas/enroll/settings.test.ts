@@ -1,6 +1,17 @@
 import { loadEnrollSettings } from '../../../lambdas/enroll/settings';
 import { TEST_ENV } from './fake-aws';
 
+/** The variables that may be left out: each has a default or means "none" when unset. */
+const OPTIONAL_VARIABLES = [
+  'SCOPE_TAG_KEY',
+  'SCOPE_TAG_VALUES',
+  'ENROLL_DEADLINE_SECONDS',
+  'COMMAND_TIMEOUT_SECONDS',
+  'COMMAND_LOG_GROUP',
+  'LIFECYCLE_FAILURE_RESULT',
+  'QUEUE_VISIBILITY_TIMEOUT_SECONDS',
+];
+
 describe('enroll settings', () => {
   test('the full environment contract', () => {
     expect(loadEnrollSettings({ ...TEST_ENV, PARAMETER_PREFIX: '/LgtmFleet/', QUEUE_VISIBILITY_TIMEOUT_SECONDS: '60' })).toEqual({
@@ -29,9 +40,10 @@ describe('enroll settings', () => {
     });
   });
 
-  test('defaults: deadline 900 s, command timeout 600 s, no log group, lifecycle CONTINUE', () => {
-    const { ENROLL_DEADLINE_SECONDS, COMMAND_TIMEOUT_SECONDS, COMMAND_LOG_GROUP, ...required } = TEST_ENV;
+  test('defaults: no scope, deadline 900 s, command timeout 600 s, no log group, lifecycle CONTINUE', () => {
+    const required = Object.fromEntries(Object.entries(TEST_ENV).filter(([name]) => !OPTIONAL_VARIABLES.includes(name)));
     const settings = loadEnrollSettings({ ...required, DEFAULT_TENANT: '' });
+    expect(settings.scope).toBeUndefined();
     expect(settings.enrollDeadlineSeconds).toBe(900);
     expect(settings.commandTimeoutSeconds).toBe(600);
     expect(settings.commandLogGroup).toBeUndefined();
@@ -40,10 +52,8 @@ describe('enroll settings', () => {
     expect(settings.queueVisibilityTimeoutSeconds).toBeUndefined();
   });
 
-  test.each(
-    Object.keys(TEST_ENV).filter((name) => !['ENROLL_DEADLINE_SECONDS', 'COMMAND_TIMEOUT_SECONDS', 'COMMAND_LOG_GROUP'].includes(name)),
-  )('a missing %s fails with its name', (name) => {
-    const { [name]: _removed, ...rest } = TEST_ENV;
+  test.each(Object.keys(TEST_ENV).filter((name) => !OPTIONAL_VARIABLES.includes(name)))('a missing %s fails with its name', (name) => {
+    const { [name]: _removed, ...rest }: Record<string, string> = TEST_ENV;
     expect(() => loadEnrollSettings(rest)).toThrow(`environment variable ${name} is missing`);
   });
 

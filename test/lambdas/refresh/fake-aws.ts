@@ -1,5 +1,3 @@
-import { Logger } from '@aws-lambda-powertools/logger';
-import { Metrics } from '@aws-lambda-powertools/metrics';
 import {
   type Deployment,
   DescribeServicesCommand,
@@ -13,8 +11,8 @@ import {
   UpdateServiceCommand,
   type UpdateServiceCommandInput,
 } from '@aws-sdk/client-ecs';
-import { EventBridgeClient, PutEventsCommand, type PutEventsCommandInput } from '@aws-sdk/client-eventbridge';
-import { SendMessageBatchCommand, type SendMessageBatchCommandInput, SQSClient } from '@aws-sdk/client-sqs';
+import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { SendMessageBatchCommand, type SendMessageBatchRequestEntry, SQSClient } from '@aws-sdk/client-sqs';
 import {
   type Command,
   DeleteParametersCommand,
@@ -26,6 +24,8 @@ import {
   GetParametersCommand,
   ListCommandsCommand,
   type ListCommandsCommandInput,
+  type Parameter,
+  type ParameterType,
   PutParameterCommand,
   type PutParameterCommandInput,
   SendCommandCommand,
@@ -36,30 +36,36 @@ import type { SQSBatchResponse, SQSRecord } from 'aws-lambda';
 import { resolveConfig } from '../../../bin/config-source';
 import { renderAll } from '../../../bin/render';
 import { processBatch, type RefreshDependencies } from '../../../lambdas/refresh/process-batch';
+import { loadRefreshSettings, type RefreshSettings } from '../../../lambdas/refresh/settings';
 import { CONFIG_INIT_CONTAINER, configDigest, deployedConfigName } from '../../../lambdas/shared/config-files';
+import { PARAMETER_VALUE_MAX_BYTES, type RefreshEnvironment } from '../../../lambdas/shared/contract';
 import { mockClient } from '../../support/sdk-call-recorder';
-
-import { awsError, recordMetrics } from '../fixtures';
+import { awsError } from '../fixtures';
+import { acceptMessages, putEvents } from '../harness/bus';
+import { ACCOUNT, entriesOf, FakeAccount, inputsOf, REGION } from '../harness/fake-account';
+import { copyingInputs, page } from '../harness/listing';
+import { settingsWith } from '../harness/settings';
+import { getParameters } from '../harness/ssm';
 
 /** Re-exported for the tests that build errors beside this fake. */
-export { awsError };
+export { ACCOUNT, awsError, REGION };
 
-import { loadRefreshSettings, type RefreshSettings } from '../../../lambdas/refresh/settings';
-
-export const ACCOUNT = '123456789012';
-export const REGION = 'ap-northeast-2';
 export const CLUSTER_ARN = `arn:aws:ecs:${REGION}:${ACCOUNT}:cluster/lgtm`;
 export const serviceArn = (name: string): string => `arn:aws:ecs:${REGION}:${ACCOUNT}:service/lgtm/lgtm-${name}`;
 
 /** The environment the CDK construct is expected to give the refresh function (names as in the sample events). */
-export const TEST_ENV: Record<string, string> = {
+export const TEST_ENV = {
   PARAMETER_PREFIX: '/lgtm',
   LINUX_DOCUMENT_NAME: 'lgtm-install-alloy-linux',
   WINDOWS_DOCUMENT_NAME: 'lgtm-install-alloy-windows',
   ALLOY_VERSION: '1.21.0',
   STOP_LEGACY_AGENTS: 'true',
   ALLOWED_TENANTS: 'aws-rag-ec2,team-a',
+  MAX_CONCURRENCY: '10%',
+  MAX_ERRORS: '1',
   COMMAND_TIMEOUT_SECONDS: '600',
+  COMMAND_LOG_GROUP: '',
+  MAX_CONFIG_BYTES: String(PARAMETER_VALUE_MAX_BYTES),
   CLUSTER_ARN,
   SERVICES: JSON.stringify({
     mimir: serviceArn('mimir'),
@@ -70,11 +76,9 @@ export const TEST_ENV: Record<string, string> = {
   EVENT_BUS_NAME: 'lgtm',
   EVENT_SOURCE: 'lgtm-fleet',
   DEAD_LETTER_QUEUE_URL: `https://sqs.${REGION}.amazonaws.com/${ACCOUNT}/lgtm-refresh-dlq`,
-};
+} satisfies RefreshEnvironment;
 
-export function testSettings(overrides: Record<string, string> = {}): RefreshSettings {
-  return loadRefreshSettings({ ...TEST_ENV, ...overrides });
-}
+export const testSettings = settingsWith(TEST_ENV, loadRefreshSettings);
 
 /** A valid config per parameter, rendered by the stack's own renderers (agent configs: a small Alloy file). */
 export const RENDERED: ReadonlyMap<string, string> = (() => {
@@ -151,7 +155,7 @@ export const CHANGE_TIME = new Date('2026-11-23T12:40:48Z');
  * of the stack, Run Command resolves tag targets against a fleet and remembers commands for
  * ListCommands, ECS keeps each service's deployments for DescribeServices.
  */
-export class FakeAws {
+export class FakeAws extends FakeAccount {
   readonly ssmClient = new SSMClient({ region: REGION });
   readonly ecsClient = new ECSClient({ region: REGION });
   readonly eventBridgeClient = new EventBridgeClient({ region: REGION });
@@ -172,20 +176,14 @@ export class FakeAws {
   /** Per service: the task definition it is set to, the last deployment that completed, and what its tasks run. */
   readonly services = new Map<string, FakeService>();
 
-  readonly logger = new Logger({ serviceName: 'refresh', logLevel: 'SILENT' });
-  readonly metrics = new Metrics({ namespace: 'LgtmFleetTest', serviceName: 'refresh' });
-  readonly metricValues = new Map<string, number>();
-
   /** Clock of the fake services (command and deployment times). */
   now = new Date('2026-11-23T12:41:40Z');
   private counter = 0;
-  /**
-   * GetParametersByPath inputs copied as each page was asked for: the SDK's paginators send every
-   * page with one input object and only change its NextToken, so commandCalls() would show the last token on every call.
-   */
+  /** GetParametersByPath inputs, copied as each page was asked for. */
   private readonly getParametersByPathSent: GetParametersByPathCommandInput[] = [];
 
   constructor() {
+    super('refresh');
     for (const [name, value] of RENDERED) this.put(name, value, 3, new Date('2026-11-20T08:00:00Z'));
     for (const tenant of ['aws-rag-ec2', 'team-a']) {
       for (const platform of ['linux', 'windows'])
@@ -195,7 +193,6 @@ export class FakeAws {
       this.deployService(service, arn);
     }
     this.stubDefaults();
-    recordMetrics(this.metrics, this.metricValues);
   }
 
   /**
@@ -337,7 +334,7 @@ export class FakeAws {
 
   /** Task definition revisions registered by the handler. */
   registeredTaskDefinitions(): RegisterTaskDefinitionCommandInput[] {
-    return this.ecs.commandCalls(RegisterTaskDefinitionCommand).map((call) => call.args[0].input);
+    return inputsOf(this.ecs.commandCalls(RegisterTaskDefinitionCommand));
   }
 
   put(name: string, value: string, version: number, lastModified = CHANGE_TIME, type = 'String'): this {
@@ -371,11 +368,11 @@ export class FakeAws {
   }
 
   sendCommands(): SendCommandCommandInput[] {
-    return this.ssm.commandCalls(SendCommandCommand).map((call) => call.args[0].input);
+    return inputsOf(this.ssm.commandCalls(SendCommandCommand));
   }
 
   updateServices(): UpdateServiceCommandInput[] {
-    return this.ecs.commandCalls(UpdateServiceCommand).map((call) => call.args[0].input);
+    return inputsOf(this.ecs.commandCalls(UpdateServiceCommand));
   }
 
   /** Rollouts started: SendCommand plus UpdateService calls. */
@@ -385,50 +382,41 @@ export class FakeAws {
 
   /** Events put on the bus, with the detail parsed. */
   published(): Array<{ detailType: string; source: string; bus: string; detail: Record<string, unknown> }> {
-    return this.eventBridge
-      .commandCalls(PutEventsCommand)
-      .flatMap((call) => call.args[0].input.Entries ?? [])
-      .map((entry) => ({
-        detailType: entry.DetailType as string,
-        source: entry.Source as string,
-        bus: entry.EventBusName as string,
-        detail: JSON.parse(entry.Detail as string) as Record<string, unknown>,
-      }));
+    return entriesOf(this.eventBridge.commandCalls(PutEventsCommand)).map((entry) => ({
+      detailType: entry.DetailType as string,
+      source: entry.Source as string,
+      bus: entry.EventBusName as string,
+      detail: JSON.parse(entry.Detail as string) as Record<string, unknown>,
+    }));
   }
 
-  deadLetters(): NonNullable<SendMessageBatchCommandInput['Entries']> {
-    return this.sqs.commandCalls(SendMessageBatchCommand).flatMap((call) => call.args[0].input.Entries ?? []);
+  deadLetters(): SendMessageBatchRequestEntry[] {
+    return entriesOf(this.sqs.commandCalls(SendMessageBatchCommand));
   }
 
-  resetCalls(): void {
-    for (const stub of [this.ssm, this.ecs, this.eventBridge, this.sqs]) stub.resetHistory();
+  override resetCalls(): void {
+    super.resetCalls();
     this.getParametersByPathSent.length = 0;
   }
 
+  protected mockedClients() {
+    return [this.ssm, this.ecs, this.eventBridge, this.sqs];
+  }
+
   private stubDefaults(): void {
-    this.ssm.on(GetParametersCommand).callsFake((input: { Names: string[] }) => {
-      if (input.Names.length > 10) throw awsError('ValidationException', 'at most 10 names');
-      const found = input.Names.filter((name) => this.parameters.has(name));
-      return {
-        Parameters: found.map((name) => this.toParameter(name)),
-        InvalidParameters: input.Names.filter((name) => !this.parameters.has(name)),
-      };
-    });
-    this.ssm.on(GetParametersByPathCommand).callsFake((input: GetParametersByPathCommandInput) => {
-      this.getParametersByPathSent.push({ ...input });
-      const path = `${input.Path}/`;
-      const names = [...this.parameters.keys()].filter(
-        (name) => name.startsWith(path) && (input.Recursive || !name.slice(path.length).includes('/')),
-      );
-      const max = input.MaxResults ?? 10;
-      if (max > 10) throw awsError('ValidationException', 'MaxResults at most 10');
-      const offset = Number(input.NextToken ?? 0);
-      const page = names.slice(offset, offset + max);
-      return {
-        Parameters: page.map((name) => this.toParameter(name)),
-        NextToken: offset + max < names.length ? String(offset + max) : undefined,
-      };
-    });
+    this.ssm.on(GetParametersCommand).callsFake((input) => getParameters(input, (name) => this.toParameter(name)));
+    this.ssm.on(GetParametersByPathCommand).callsFake(
+      copyingInputs(this.getParametersByPathSent, (input: GetParametersByPathCommandInput) => {
+        const path = `${input.Path}/`;
+        const names = [...this.parameters.keys()].filter(
+          (name) => name.startsWith(path) && (input.Recursive || !name.slice(path.length).includes('/')),
+        );
+        const max = input.MaxResults ?? 10;
+        if (max > 10) throw awsError('ValidationException', 'MaxResults at most 10');
+        const { items, nextToken } = page(names, input.NextToken, max, '');
+        return { Parameters: items.flatMap((name) => this.toParameter(name) ?? []), NextToken: nextToken };
+      }),
+    );
     this.ssm.on(SendCommandCommand).callsFake((input: SendCommandCommandInput) => {
       if ((input.InstanceIds ?? []).length > 50) throw awsError('ValidationException', 'at most 50 instance IDs');
       if ((input.Comment ?? '').length > 100) throw awsError('ValidationException', 'Comment is at most 100 characters');
@@ -529,33 +517,24 @@ export class FakeAws {
     this.ssm.on(DescribeParametersCommand).callsFake((input: DescribeParametersCommandInput) => {
       const begins = input.ParameterFilters?.find((filter) => filter.Key === 'Name' && filter.Option === 'BeginsWith')?.Values?.[0] ?? '';
       const names = [...this.parameters.keys()].filter((name) => name.startsWith(begins)).sort();
-      const max = input.MaxResults ?? 50;
-      const offset = Number(input.NextToken ?? 0);
-      return {
-        Parameters: names.slice(offset, offset + max).map((name) => ({ Name: name, Version: this.parameters.get(name)?.version })),
-        NextToken: offset + max < names.length ? String(offset + max) : undefined,
-      };
+      const { items, nextToken } = page(names, input.NextToken, input.MaxResults ?? 50, '');
+      return { Parameters: items.map((name) => ({ Name: name, Version: this.parameters.get(name)?.version })), NextToken: nextToken };
     });
     this.ssm.on(DeleteParametersCommand).callsFake((input: DeleteParametersCommandInput) => {
       if ((input.Names ?? []).length > 10) throw awsError('ValidationException', 'at most 10 names');
       const deleted = (input.Names ?? []).filter((name) => this.parameters.delete(name));
       return { DeletedParameters: deleted, InvalidParameters: (input.Names ?? []).filter((name) => !deleted.includes(name)) };
     });
-    this.eventBridge.on(PutEventsCommand).callsFake((input: PutEventsCommandInput) => {
-      if ((input.Entries ?? []).length > 10) throw awsError('ValidationException', 'at most 10 entries');
-      return { FailedEntryCount: 0, Entries: (input.Entries ?? []).map((_, index) => ({ EventId: `event-${index}` })) };
-    });
-    this.sqs.on(SendMessageBatchCommand).callsFake((input: SendMessageBatchCommandInput) => ({
-      Successful: (input.Entries ?? []).map((entry) => ({ Id: entry.Id, MessageId: `dlq-${entry.Id}`, MD5OfMessageBody: 'x' })),
-      Failed: [],
-    }));
+    this.eventBridge.on(PutEventsCommand).callsFake((input) => putEvents(input));
+    this.sqs.on(SendMessageBatchCommand).callsFake(acceptMessages);
   }
 
-  private toParameter(name: string) {
-    const parameter = this.parameters.get(name) as FakeParameter;
+  private toParameter(name: string): Parameter | undefined {
+    const parameter = this.parameters.get(name);
+    if (parameter === undefined) return undefined;
     return {
       Name: name,
-      Type: parameter.type ?? 'String',
+      Type: (parameter.type ?? 'String') as ParameterType,
       Value: parameter.value,
       Version: parameter.version,
       LastModifiedDate: parameter.lastModified,
@@ -567,51 +546,61 @@ export class FakeAws {
 
 let eventCounter = 0;
 
-/** A Parameter Store Change event, shaped like the sample events. */
-export function changeEvent(name: string, operation = 'Update', time: Date = CHANGE_TIME): Record<string, unknown> {
-  eventCounter += 1;
-  return {
-    version: '0',
-    id: `change-${eventCounter}`,
-    'detail-type': 'Parameter Store Change',
-    source: 'aws.ssm',
-    account: ACCOUNT,
-    time: time.toISOString().replace(/\.\d{3}Z$/, 'Z'),
-    region: REGION,
-    resources: [`arn:aws:ssm:${REGION}:${ACCOUNT}:parameter${name}`],
-    detail: { operation, name, type: 'String', description: '' },
-  };
+interface BusEventFields {
+  readonly 'detail-type': string;
+  readonly source: string;
+  readonly time: string;
+  readonly resources: string[];
+  readonly detail: Record<string, unknown>;
 }
 
-/** A `Config Refresh Requested` event as bin/refresh.ts puts it. */
-export function manualEvent(detail: Record<string, unknown>, options: { source?: string; time?: Date } = {}): Record<string, unknown> {
+/** An event as EventBridge delivers it from this account, with a new `<idPrefix>-<n>` ID. */
+function busEvent(idPrefix: string, fields: BusEventFields): Record<string, unknown> {
   eventCounter += 1;
+  const { 'detail-type': detailType, source, time, resources, detail } = fields;
   return {
     version: '0',
-    id: `manual-${eventCounter}`,
-    'detail-type': 'Config Refresh Requested',
-    source: options.source ?? 'lgtm-fleet',
+    id: `${idPrefix}-${eventCounter}`,
+    'detail-type': detailType,
+    source,
     account: ACCOUNT,
-    time: (options.time ?? new Date('2026-11-23T12:41:00Z')).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    time,
     region: REGION,
-    resources: [],
+    resources,
     detail,
   };
 }
 
+/** A Parameter Store Change event, shaped like the sample events. */
+export function changeEvent(name: string, operation = 'Update', time: Date = CHANGE_TIME): Record<string, unknown> {
+  return busEvent('change', {
+    'detail-type': 'Parameter Store Change',
+    source: 'aws.ssm',
+    time: time.toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    resources: [`arn:aws:ssm:${REGION}:${ACCOUNT}:parameter${name}`],
+    detail: { operation, name, type: 'String', description: '' },
+  });
+}
+
+/** A `Config Refresh Requested` event as bin/refresh.ts puts it. */
+export function manualEvent(detail: Record<string, unknown>, options: { source?: string; time?: Date } = {}): Record<string, unknown> {
+  return busEvent('manual', {
+    'detail-type': 'Config Refresh Requested',
+    source: options.source ?? 'lgtm-fleet',
+    time: (options.time ?? new Date('2026-11-23T12:41:00Z')).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    resources: [],
+    detail,
+  });
+}
+
 export function deploymentEvent(service: string, eventName: string, deploymentId: string, reason?: string): Record<string, unknown> {
-  eventCounter += 1;
-  return {
-    version: '0',
-    id: `deployment-${eventCounter}`,
+  return busEvent('deployment', {
     'detail-type': 'ECS Deployment State Change',
     source: 'aws.ecs',
-    account: ACCOUNT,
     time: '2026-11-23T12:50:00Z',
-    region: REGION,
     resources: [serviceArn(service)],
     detail: { eventType: 'INFO', eventName, deploymentId, updatedAt: '2026-11-23T12:49:58Z', ...(reason ? { reason } : {}) },
-  };
+  });
 }
 
 export function commandStatusEvent(
@@ -619,15 +608,10 @@ export function commandStatusEvent(
   parameters: Record<string, string[]>,
   documentName = 'lgtm-install-alloy-linux',
 ): Record<string, unknown> {
-  eventCounter += 1;
-  return {
-    version: '0',
-    id: `command-${eventCounter}`,
+  return busEvent('command', {
     'detail-type': 'EC2 Command Status-change Notification',
     source: 'aws.ssm',
-    account: ACCOUNT,
     time: '2026-11-23T12:50:00Z',
-    region: REGION,
     resources: [],
     detail: {
       'command-id': 'c0ffee00-0000-4000-8000-000000000001',
@@ -637,5 +621,5 @@ export function commandStatusEvent(
       'requested-date-time': '2026-11-23T12:41:40.000Z',
       status,
     },
-  };
+  });
 }

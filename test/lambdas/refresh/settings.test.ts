@@ -33,7 +33,14 @@ describe('refresh settings', () => {
   });
 
   test('defaults: 10% concurrency, 1 error, 600 s, 8192 bytes, no command log group', () => {
-    const { COMMAND_TIMEOUT_SECONDS: _timeout, ...env } = TEST_ENV;
+    const {
+      MAX_CONCURRENCY: _concurrency,
+      MAX_ERRORS: _errors,
+      COMMAND_TIMEOUT_SECONDS: _timeout,
+      MAX_CONFIG_BYTES: _bytes,
+      COMMAND_LOG_GROUP: _logGroup,
+      ...env
+    } = TEST_ENV;
     const settings = loadRefreshSettings(env);
     expect([settings.maxConcurrency, settings.maxErrors]).toEqual(['10%', '1']);
     expect([DEFAULT_MAX_CONCURRENCY, DEFAULT_MAX_ERRORS]).toEqual(['10%', '1']);

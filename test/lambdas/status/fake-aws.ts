@@ -1,5 +1,3 @@
-import { Logger } from '@aws-lambda-powertools/logger';
-import { Metrics } from '@aws-lambda-powertools/metrics';
 import { AutoScalingClient, CompleteLifecycleActionCommand, type CompleteLifecycleActionCommandInput } from '@aws-sdk/client-auto-scaling';
 import {
   CreateTagsCommand,
@@ -9,19 +7,23 @@ import {
   DescribeInstancesCommand,
   EC2Client,
 } from '@aws-sdk/client-ec2';
-import { EventBridgeClient, PutEventsCommand, type PutEventsCommandInput, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
+import { EventBridgeClient, PutEventsCommand, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
 import { ListCommandsCommand, type ListCommandsCommandInput, SSMClient } from '@aws-sdk/client-ssm';
+import type { StatusEnvironment } from '../../../lambdas/shared/contract';
 import { processEvent, type StatusDependencies, type StatusResult } from '../../../lambdas/status/process-event';
 import { loadStatusSettings, type StatusSettings } from '../../../lambdas/status/settings';
 import { mockClient } from '../../support/sdk-call-recorder';
+import { awsError, loadSampleEvent } from '../fixtures';
+import { putEvents } from '../harness/bus';
+import { createTags, deleteTags, describeInstances } from '../harness/ec2';
+import { entriesOf, FakeAccount, inputsOf, REGION } from '../harness/fake-account';
+import { settingsWith } from '../harness/settings';
 
 /** Re-exported for the tests that build errors beside this fake. */
 export { awsError };
 
-import { awsError, loadSampleEvent, recordMetrics } from '../fixtures';
-
 /** The environment the CDK construct is expected to give the status function (document names as in the sample events). */
-export const TEST_ENV: Record<string, string> = {
+export const TEST_ENV = {
   STATUS_TAG_KEY: 'lgtm:agent-status',
   EVENT_BUS_NAME: 'LgtmFleet',
   EVENT_SOURCE: 'lgtm-fleet',
@@ -29,11 +31,9 @@ export const TEST_ENV: Record<string, string> = {
   LIFECYCLE_FAILURE_RESULT: 'ABANDON',
   LINUX_DOCUMENT_NAME: 'lgtm-install-alloy-linux',
   WINDOWS_DOCUMENT_NAME: 'lgtm-install-alloy-windows',
-};
+} satisfies StatusEnvironment;
 
-export function testSettings(overrides: Record<string, string> = {}): StatusSettings {
-  return loadStatusSettings({ ...TEST_ENV, ...overrides });
-}
+export const testSettings = settingsWith(TEST_ENV, loadStatusSettings);
 
 const FAILED_SAMPLE = loadSampleEvent('ssm-command-invocation-status-failed.json');
 const COMMAND_SUCCESS_SAMPLE = loadSampleEvent('ssm-command-status-success.json');
@@ -97,11 +97,11 @@ export interface FakeCommand {
  * tags written to them (so a second delivery sees the first one's tags), commands answer
  * ListCommands, everything else succeeds.
  */
-export class FakeAws {
-  readonly ec2Client = new EC2Client({ region: 'ap-northeast-2' });
-  readonly ssmClient = new SSMClient({ region: 'ap-northeast-2' });
-  readonly eventBridgeClient = new EventBridgeClient({ region: 'ap-northeast-2' });
-  readonly autoScalingClient = new AutoScalingClient({ region: 'ap-northeast-2' });
+export class FakeAws extends FakeAccount {
+  readonly ec2Client = new EC2Client({ region: REGION });
+  readonly ssmClient = new SSMClient({ region: REGION });
+  readonly eventBridgeClient = new EventBridgeClient({ region: REGION });
+  readonly autoScalingClient = new AutoScalingClient({ region: REGION });
 
   readonly ec2 = mockClient(this.ec2Client);
   readonly ssm = mockClient(this.ssmClient);
@@ -110,20 +110,14 @@ export class FakeAws {
 
   readonly instances = new Map<string, FakeInstance>();
   readonly commands = new Map<string, FakeCommand>();
-
-  readonly logger = new Logger({ serviceName: 'status', logLevel: 'SILENT' });
-  readonly metrics = new Metrics({ namespace: 'LgtmFleetTest', serviceName: 'status' });
-  /** Every metric added, by name (summed), and skipped counts by reason. */
-  readonly metricValues = new Map<string, number>();
-  readonly skippedByReason = new Map<string, number>();
   /** Order of the calls that change something, by command name. */
   readonly writes: string[] = [];
 
   constructor(instances: Record<string, FakeInstance> = { [INSTANCE_ID]: { tags: pendingTags() } }) {
+    super('status');
     for (const [id, instance] of Object.entries(instances)) this.instances.set(id, { ...instance, tags: { ...instance.tags } });
     this.commands.set(COMMAND_ID, { parameters: INSTALL_PARAMETERS, requestedAt: REQUESTED_AT });
     this.stubDefaults();
-    recordMetrics(this.metrics, this.metricValues, this.skippedByReason);
   }
 
   dependencies(settings: StatusSettings = testSettings()): StatusDependencies {
@@ -140,23 +134,23 @@ export class FakeAws {
   }
 
   listCommandsCalls(): ListCommandsCommandInput[] {
-    return this.ssm.commandCalls(ListCommandsCommand).map((call) => call.args[0].input);
+    return inputsOf(this.ssm.commandCalls(ListCommandsCommand));
   }
 
   createTagsCalls(): CreateTagsCommandInput[] {
-    return this.ec2.commandCalls(CreateTagsCommand).map((call) => call.args[0].input);
+    return inputsOf(this.ec2.commandCalls(CreateTagsCommand));
   }
 
   deleteTagsCalls(): DeleteTagsCommandInput[] {
-    return this.ec2.commandCalls(DeleteTagsCommand).map((call) => call.args[0].input);
+    return inputsOf(this.ec2.commandCalls(DeleteTagsCommand));
   }
 
   lifecycleCalls(): CompleteLifecycleActionCommandInput[] {
-    return this.autoScaling.commandCalls(CompleteLifecycleActionCommand).map((call) => call.args[0].input);
+    return inputsOf(this.autoScaling.commandCalls(CompleteLifecycleActionCommand));
   }
 
   publishedEntries(): PutEventsRequestEntry[] {
-    return this.eventBridge.commandCalls(PutEventsCommand).flatMap((call) => call.args[0].input.Entries ?? []);
+    return entriesOf(this.eventBridge.commandCalls(PutEventsCommand));
   }
 
   /** The published events' DetailType and parsed Detail. */
@@ -164,12 +158,12 @@ export class FakeAws {
     return this.publishedEntries().map((entry) => ({ detailType: entry.DetailType, detail: JSON.parse(entry.Detail ?? '{}') }));
   }
 
-  totalCalls(): number {
-    return [this.ec2, this.ssm, this.eventBridge, this.autoScaling].reduce((sum, stub) => sum + stub.calls().length, 0);
-  }
-
   tagsOf(instanceId: string = INSTANCE_ID): Record<string, string> | undefined {
     return this.instances.get(instanceId)?.tags;
+  }
+
+  protected mockedClients() {
+    return [this.ec2, this.ssm, this.eventBridge, this.autoScaling];
   }
 
   private stubDefaults(): void {
@@ -188,52 +182,29 @@ export class FakeAws {
         ],
       };
     });
-    this.ec2.on(DescribeInstancesCommand).callsFake((input) => {
-      const ids: string[] = input.Filters?.find((filter: { Name?: string }) => filter.Name === 'instance-id')?.Values ?? [];
-      const found = ids.flatMap((id) => {
-        const instance = this.instances.get(id);
-        if (!instance) return [];
-        return [
-          {
-            InstanceId: id,
-            State: { Name: instance.state ?? 'running', Code: 16 },
-            Tags: Object.entries(instance.tags).map(([Key, Value]) => ({ Key, Value })),
-          },
-        ];
-      });
-      return { Reservations: found.length > 0 ? [{ Instances: found }] : [] };
-    });
+    this.ec2.on(DescribeInstancesCommand).callsFake((input) =>
+      describeInstances(
+        [...this.instances].map(([id, instance]) => ({ id, ...instance })),
+        input,
+      ),
+    );
     this.ec2.on(CreateTagsCommand).callsFake((input: CreateTagsCommandInput) => {
       this.writes.push('CreateTags');
-      for (const id of input.Resources ?? []) {
-        const instance = this.instanceOrThrow(id);
-        for (const tag of input.Tags ?? []) instance.tags[tag.Key as string] = tag.Value ?? '';
-      }
+      createTags(input, (id) => this.instances.get(id));
       return {};
     });
     this.ec2.on(DeleteTagsCommand).callsFake((input: DeleteTagsCommandInput) => {
       this.writes.push('DeleteTags');
-      for (const id of input.Resources ?? []) {
-        const instance = this.instanceOrThrow(id);
-        for (const tag of input.Tags ?? []) {
-          if (tag.Value === undefined || instance.tags[tag.Key as string] === tag.Value) delete instance.tags[tag.Key as string];
-        }
-      }
+      deleteTags(input, (id) => this.instances.get(id));
       return {};
     });
-    this.eventBridge.on(PutEventsCommand).callsFake((input: PutEventsCommandInput) => {
+    this.eventBridge.on(PutEventsCommand).callsFake((input) => {
       this.writes.push('PutEvents');
-      return { FailedEntryCount: 0, Entries: (input.Entries ?? []).map((_, index) => ({ EventId: `event-${index}` })) };
+      return putEvents(input);
     });
     this.autoScaling.on(CompleteLifecycleActionCommand).callsFake(() => {
       this.writes.push('CompleteLifecycleAction');
       return {};
     });
-  }
-
-  private instanceOrThrow(id: string): FakeInstance {
-    const instance = this.instances.get(id);
-    if (!instance) throw awsError('InvalidInstanceID.NotFound', `The instance ID '${id}' does not exist`);
-    return instance;
   }
 }
