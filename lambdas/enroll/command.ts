@@ -1,5 +1,6 @@
-import type { Tag } from '@aws-sdk/client-ec2';
-import type { SendCommandCommandInput } from '@aws-sdk/client-ssm';
+import { CreateTagsCommand, type EC2Client, type Tag } from '@aws-sdk/client-ec2';
+import { SendCommandCommand, type SendCommandCommandInput, type SSMClient } from '@aws-sdk/client-ssm';
+import { chunk, errorName, type FailedChunk } from '../shared/aws';
 import { agentParameterName, type Platform } from '../shared/contract';
 import { AGENT_STATUS, AGENT_TAGS } from '../shared/tags';
 import type { LifecycleContext } from './requests';
@@ -9,6 +10,8 @@ import type { EnrollSettings } from './settings';
 export const SEND_COMMAND_CHUNK = 50;
 /** SendCommand's Comment is at most 100 characters. */
 const MAX_COMMENT_LENGTH = 100;
+/** CreateTags takes at most 1000 resource IDs. */
+const CREATE_TAGS_CHUNK = 1000;
 
 /** Parameter Store name of a (tenant, platform) agent config. */
 export function agentConfigParameterName(settings: EnrollSettings, tenant: string, platform: Platform): string {
@@ -54,6 +57,49 @@ export function buildInstallCommand(settings: EnrollSettings, command: InstallCo
       ? { CloudWatchOutputConfig: { CloudWatchOutputEnabled: true, CloudWatchLogGroupName: settings.commandLogGroup } }
       : {}),
   };
+}
+
+/** What became of (part of) an install command. */
+export type CommandDelivery =
+  | { readonly status: 'sent'; readonly commandId: string; readonly instanceIds: readonly string[] }
+  /** SendCommand said InvalidInstanceId for this one instance: its agent went offline after the look-up. */
+  | { readonly status: 'unreachable'; readonly instanceId: string; readonly error: unknown }
+  | { readonly status: 'failed'; readonly instanceIds: readonly string[]; readonly error: unknown };
+
+/**
+ * Sends one chunk's install command; returns what became of its instances, part by part.
+ * SendCommand rejects the whole call with InvalidInstanceId when any one instance is not reachable
+ * (its agent went offline between the look-up and the send) without saying which, so the chunk is
+ * halved until the unreachable instances are isolated: they wait and are re-checked, and the
+ * others are not held back with them.
+ */
+export async function sendInstallCommand(ssm: SSMClient, settings: EnrollSettings, command: InstallCommand): Promise<CommandDelivery[]> {
+  const { instanceIds } = command;
+  try {
+    const result = await ssm.send(new SendCommandCommand(buildInstallCommand(settings, command)));
+    return [{ status: 'sent', commandId: result.Command?.CommandId ?? 'unknown', instanceIds }];
+  } catch (error) {
+    if (errorName(error) !== 'InvalidInstanceId') return [{ status: 'failed', instanceIds, error }];
+    if (instanceIds.length === 1) return [{ status: 'unreachable', instanceId: instanceIds[0] as string, error }];
+    const half = Math.ceil(instanceIds.length / 2);
+    return [
+      ...(await sendInstallCommand(ssm, settings, { ...command, instanceIds: instanceIds.slice(0, half) })),
+      ...(await sendInstallCommand(ssm, settings, { ...command, instanceIds: instanceIds.slice(half) })),
+    ];
+  }
+}
+
+/** Writes the same tags on many instances; returns the chunks whose call failed. */
+export async function createTags(ec2: EC2Client, instanceIds: readonly string[], tags: Tag[]): Promise<FailedChunk<string>[]> {
+  const failed: FailedChunk<string>[] = [];
+  for (const resources of chunk(instanceIds, CREATE_TAGS_CHUNK)) {
+    try {
+      await ec2.send(new CreateTagsCommand({ Resources: [...resources], Tags: tags }));
+    } catch (error) {
+      failed.push({ items: resources, error });
+    }
+  }
+  return failed;
 }
 
 /** Tags marking a sent command, written in one CreateTags call per command. */

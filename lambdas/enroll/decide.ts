@@ -1,3 +1,4 @@
+import type { Platform } from '../shared/contract';
 import {
   hasFailed,
   inFlightSince,
@@ -9,7 +10,7 @@ import {
 } from '../shared/enrollment-rules';
 import type { LifecycleResult } from '../shared/lifecycle';
 import { AGENT_TAGS } from '../shared/tags';
-import type { InstanceFacts, Platform } from './lookup';
+import type { InstanceFacts } from './lookup';
 import type { EnrollSettings } from './settings';
 
 /** Why an instance is left alone on purpose. Low-cardinality: also a metric dimension. */
@@ -68,17 +69,7 @@ export function decideInstance(
       : { action: 'skip', reason: 'instance-gone', detail: 'not returned by DescribeInstances' };
   }
 
-  switch (facts.state) {
-    case 'running':
-      break;
-    case 'pending':
-      return { action: 'wait', reason: 'instance-pending', detail: 'instance state is pending' };
-    case 'shutting-down':
-    case 'terminated':
-      return { action: 'skip', reason: 'instance-gone', detail: `instance state is ${facts.state}` };
-    default:
-      return { action: 'skip', reason: 'instance-not-running', detail: `instance state is ${facts.state}` };
-  }
+  if (facts.state !== 'running') return notRunning(facts.state);
 
   const tags = facts.tags;
   if (!isInScope(tags, settings.scope)) {
@@ -130,6 +121,19 @@ export function decideInstance(
   }
 
   return { action: 'enroll', tenant, platform: facts.platform };
+}
+
+/** An instance not running yet waits; one shutting down, terminated, stopping or stopped is skipped. */
+function notRunning(state: string): Decision {
+  switch (state) {
+    case 'pending':
+      return { action: 'wait', reason: 'instance-pending', detail: 'instance state is pending' };
+    case 'shutting-down':
+    case 'terminated':
+      return { action: 'skip', reason: 'instance-gone', detail: `instance state is ${state}` };
+    default:
+      return { action: 'skip', reason: 'instance-not-running', detail: `instance state is ${state}` };
+  }
 }
 
 /** Skips after which a waiting launch lifecycle action is completed with CONTINUE right away. */

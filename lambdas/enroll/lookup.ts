@@ -4,7 +4,7 @@ import { GetParametersCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import { type LookupResult, lookUpInChunks } from '../shared/aws';
 import { type InstanceFacts, instanceFacts } from '../shared/instances';
 
-export type { InstanceFacts, Platform } from '../shared/instances';
+export type { InstanceFacts } from '../shared/instances';
 /** Shared with the reconciliation backstop, which asks SSM about the instances it is about to request. */
 export { describeManagedNodes } from '../shared/managed-nodes';
 

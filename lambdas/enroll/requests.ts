@@ -1,6 +1,6 @@
 import type { SQSRecord } from 'aws-lambda';
 import { EC2_STATE_CHANGE, LAUNCHING_TRANSITION, LIFECYCLE_LAUNCH, RECONCILE_ENROLLMENT, TEST_NOTIFICATION } from '../shared/event-types';
-import { autoScalingTestNotification, enrollmentEvent } from '../shared/events';
+import { autoScalingTestNotification, enrollmentEvent, type LifecycleLaunchEvent } from '../shared/events';
 import { describeIssues } from '../shared/schema';
 
 /** A launch lifecycle action waiting for this instance (Auto Scaling lifecycle-hook mode). */
@@ -70,32 +70,8 @@ export function parseRecord(record: SQSRecord, expectedReconcileSource: string):
       }
       return { kind: 'request', record, request: { ...common, eventType: 'state-change', instanceIds: [event.detail['instance-id']] } };
     }
-    case LIFECYCLE_LAUNCH: {
-      const { LifecycleTransition, EC2InstanceId, AutoScalingGroupName, LifecycleHookName } = event.detail;
-      if (LifecycleTransition === TEST_NOTIFICATION) {
-        return { kind: 'ignored', record, reason: 'test-notification', detail: `lifecycle ${TEST_NOTIFICATION}` };
-      }
-      if (LifecycleTransition !== LAUNCHING_TRANSITION) {
-        return { kind: 'ignored', record, reason: 'not-a-launch', detail: `lifecycle transition is ${LifecycleTransition}` };
-      }
-      if (EC2InstanceId === undefined || LifecycleHookName === undefined || LifecycleHookName === '') {
-        return {
-          kind: 'malformed',
-          record,
-          detail: `invalid "${LIFECYCLE_LAUNCH}" event: detail.EC2InstanceId and detail.LifecycleHookName are required`,
-        };
-      }
-      return {
-        kind: 'request',
-        record,
-        request: {
-          ...common,
-          eventType: 'lifecycle',
-          instanceIds: [EC2InstanceId],
-          lifecycle: { groupName: AutoScalingGroupName, hookName: LifecycleHookName },
-        },
-      };
-    }
+    case LIFECYCLE_LAUNCH:
+      return parseLifecycleAction(record, event.detail, common);
     case RECONCILE_ENROLLMENT: {
       if (event.source !== expectedReconcileSource) {
         return { kind: 'malformed', record, detail: `"${RECONCILE_ENROLLMENT}" from unexpected source ${JSON.stringify(event.source)}` };
@@ -107,6 +83,38 @@ export function parseRecord(record: SQSRecord, expectedReconcileSource: string):
       };
     }
   }
+}
+
+/** A launch lifecycle action: a request to enroll its instance before the launch goes on. */
+function parseLifecycleAction(
+  record: SQSRecord,
+  detail: LifecycleLaunchEvent['detail'],
+  common: Pick<EnrollRequest, 'eventId' | 'startedAt' | 'receiveCount' | 'eventTime'>,
+): ParsedRecord {
+  const { LifecycleTransition, EC2InstanceId, AutoScalingGroupName, LifecycleHookName } = detail;
+  if (LifecycleTransition === TEST_NOTIFICATION) {
+    return { kind: 'ignored', record, reason: 'test-notification', detail: `lifecycle ${TEST_NOTIFICATION}` };
+  }
+  if (LifecycleTransition !== LAUNCHING_TRANSITION) {
+    return { kind: 'ignored', record, reason: 'not-a-launch', detail: `lifecycle transition is ${LifecycleTransition}` };
+  }
+  if (EC2InstanceId === undefined || LifecycleHookName === undefined || LifecycleHookName === '') {
+    return {
+      kind: 'malformed',
+      record,
+      detail: `invalid "${LIFECYCLE_LAUNCH}" event: detail.EC2InstanceId and detail.LifecycleHookName are required`,
+    };
+  }
+  return {
+    kind: 'request',
+    record,
+    request: {
+      ...common,
+      eventType: 'lifecycle',
+      instanceIds: [EC2InstanceId],
+      lifecycle: { groupName: AutoScalingGroupName, hookName: LifecycleHookName },
+    },
+  };
 }
 
 function deadlineStart(eventTime: string, record: SQSRecord): Date {

@@ -2,6 +2,7 @@ import { SendMessageBatchCommand, type SendMessageBatchRequestEntry, type SQSCli
 import type { SQSRecord } from 'aws-lambda';
 import * as z from 'zod/mini';
 import { chunk, errorMessage, errorName } from '../shared/aws';
+import { PLATFORMS } from '../shared/contract';
 import type { InstanceFacts } from '../shared/instances';
 import { describeIssues } from '../shared/schema';
 import { receiveCount } from './requests';
@@ -35,7 +36,7 @@ export const MAX_DELAY_SECONDS = 900;
 const factsSchema = z.object({
   instanceId: z.string(),
   state: z.string(),
-  platform: z.enum(['linux', 'windows']),
+  platform: z.enum(PLATFORMS),
   architecture: z.string(),
   tags: z.array(z.tuple([z.string(), z.string()])),
   launchTime: z.optional(z.string()),

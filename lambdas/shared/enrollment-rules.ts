@@ -1,5 +1,5 @@
+import type { Platform } from './contract';
 import { type Environment, EnvironmentError, optionalList, optionalString } from './env';
-import type { Platform } from './instances';
 import { AGENT_STATUS, AGENT_TAGS } from './tags';
 
 /**

@@ -7,8 +7,6 @@ import type { Instance } from '@aws-sdk/client-ec2';
 
 import type { Platform } from './contract';
 
-export type { Platform } from './contract';
-
 export interface InstanceFacts {
   readonly instanceId: string;
   /** EC2 state name: pending, running, shutting-down, terminated, stopping, stopped. */

@@ -31,8 +31,6 @@ export const PARAMETER_OPERATION = {
 } as const;
 
 export { SERVICE_NAME_PATTERN, TENANT_ID_PATTERN } from './contract';
-export const AGENT_PLATFORMS = PLATFORMS;
-export type AgentPlatform = Platform;
 
 /** ECS deployment states that end a deployment. */
 export const DEPLOYMENT_COMPLETED = 'SERVICE_DEPLOYMENT_COMPLETED';
@@ -61,7 +59,7 @@ export type ParameterStoreChangeEvent = z.infer<typeof parameterStoreChangeEvent
 export const refreshRequestDetail = z
   .strictObject({
     tenant: z.optional(tenantId),
-    platform: z.optional(z.literal(AGENT_PLATFORMS)),
+    platform: z.optional(z.literal(PLATFORMS)),
     service: z.optional(serviceName),
     all: z.optional(z.literal(true)),
     requestedBy,
@@ -122,5 +120,5 @@ export type CommandStatusChangeEvent = z.infer<typeof commandStatusChangeEvent>;
 
 /** What a refresh rolls out to. */
 export type RefreshTarget =
-  | { readonly kind: 'agents'; readonly tenant: string; readonly platform: AgentPlatform }
+  | { readonly kind: 'agents'; readonly tenant: string; readonly platform: Platform }
   | { readonly kind: 'service'; readonly service: string };

@@ -22,8 +22,6 @@ export const commandInvocationStatusEvent = z.object({
 });
 export type CommandInvocationStatusEvent = z.infer<typeof commandInvocationStatusEvent>;
 
-export type { Platform };
-
 /** How a command invocation ended, as far as the agent is concerned. */
 export type Outcome = 'success' | 'failure';
 

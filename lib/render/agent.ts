@@ -20,10 +20,6 @@ import { type AlloyBlock, alloyString, block, list, object, renderFile, stringLi
  *   `X-Scope-OrgID`).
  */
 
-export type AgentPlatform = Platform;
-
-export const AGENT_PLATFORMS = PLATFORMS;
-
 /** The stack's ingest URLs; CDK tokens are emitted verbatim. */
 export interface AgentEndpoints {
   /** Mimir remote-write URL, e.g. `http://<ingest-dns>/api/v1/push`. */
@@ -37,7 +33,7 @@ export interface AgentEndpoints {
 export interface AgentRenderInput {
   readonly config: LgtmConfig;
   readonly tenant: string;
-  readonly platform: AgentPlatform;
+  readonly platform: Platform;
   readonly endpoints: AgentEndpoints;
 }
 
@@ -118,7 +114,7 @@ export const AGENT_JOBS = {
 } as const;
 
 /** Metric name prefixes each platform's agent produces, for dashboard and alert checks. */
-export const AGENT_METRIC_PREFIXES: Readonly<Record<AgentPlatform, readonly string[]>> = {
+export const AGENT_METRIC_PREFIXES: Readonly<Record<Platform, readonly string[]>> = {
   linux: ['node_', 'alloy_'],
   windows: ['windows_', 'alloy_'],
 };
@@ -145,7 +141,7 @@ function checkInput(input: AgentRenderInput): void {
   if (!config.tenants.allowed.includes(tenant)) {
     throw new Error(`agent tenant "${tenant}" is not in tenants.allowed (${config.tenants.allowed.join(', ')})`);
   }
-  if (!AGENT_PLATFORMS.includes(platform)) throw new Error(`unknown agent platform "${platform}"`);
+  if (!PLATFORMS.includes(platform)) throw new Error(`unknown agent platform "${platform}"`);
   for (const [field, url] of Object.entries(endpoints)) {
     if (!Token.isUnresolved(url) && !/^https?:\/\/[^\s/]+(\/\S*)?$/.test(url)) {
       throw new Error(`agent endpoint ${field} must be an http(s) URL, got "${url}"`);
