@@ -1,6 +1,6 @@
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
-import type * as efs from 'aws-cdk-lib/aws-efs';
+import * as efs from 'aws-cdk-lib/aws-efs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as servicediscovery from 'aws-cdk-lib/aws-servicediscovery';
@@ -19,9 +19,8 @@ import {
 } from '../lambdas/shared/config-files';
 import { PARAMETER_VALUE_MAX_BYTES } from '../lambdas/shared/contract';
 import type { TaskSize } from './config/schema';
-import type { ImageRegistry } from './image-registry';
+import type { IImageRegistry } from './image-registry';
 import { acknowledgeWildcardResource } from './nag';
-import type { Network } from './network';
 
 /** Standard-tier parameters hold 4 KB, advanced-tier 8 KB. */
 export const STANDARD_PARAMETER_BYTES = 4096;
@@ -199,10 +198,18 @@ export type DataVolumeProps =
   /** Task ephemeral storage: fast and free; lost on a crash (planned stops flush first). */
   | (DataVolumeBase & { readonly kind: 'ephemeral' })
   /** An EFS access point: survives crashes and task replacement. */
-  | (DataVolumeBase & { readonly kind: 'efs'; readonly fileSystem: efs.FileSystem });
+  | (DataVolumeBase & { readonly kind: 'efs'; readonly fileSystem: efs.IFileSystem });
 
 export interface BackendServiceProps {
-  readonly network: Network;
+  /** The cluster the service runs in; the service's security group is created in the cluster's VPC. */
+  readonly cluster: ecs.ICluster;
+  /** The Cloud Map namespace the service registers its name in. */
+  readonly namespace: servicediscovery.INamespace;
+  /**
+   * Subnets the tasks run in (they get no public IP address).
+   * @default the VPC's private subnets
+   */
+  readonly vpcSubnets?: ec2.SubnetSelection;
   /** Cloud Map name; the service answers at `<serviceName>.<namespace>`. */
   readonly serviceName: string;
   /** Pinned container image, e.g. `grafana/mimir:3.2.0`. */
@@ -211,20 +218,27 @@ export interface BackendServiceProps {
    * Where images are pulled from (a Docker Hub pull-through cache, if configured).
    * @default each image straight from its registry
    */
-  readonly registry?: ImageRegistry;
+  readonly registry?: IImageRegistry;
   /**
    * Replaces the image's entry point.
    * @default the image's own
    */
   readonly entryPoint?: string[];
-  /** Arguments to the image's entry point. */
+  /**
+   * Arguments to the image's entry point.
+   * @default the image's own
+   */
   readonly command?: string[];
+  /** Fargate CPU units and memory of the task. */
   readonly size: TaskSize;
   /** Ports the main container listens on (TCP). */
   readonly ports: readonly number[];
-  /** Container log retention. */
+  /** Retention of the containers' log group, in days (a value CloudWatch Logs accepts). */
   readonly logRetentionDays: number;
-  /** The config files, by directory, delivered by an init container from Parameter Store. */
+  /**
+   * The config files, by directory, delivered by an init container from Parameter Store.
+   * @default none
+   */
   readonly config?: readonly ConfigFilesProps[];
   /** Image with a shell used by the init container; never the backend's own (which has none). */
   readonly configInitImage: string;
@@ -249,9 +263,20 @@ export interface BackendServiceProps {
    * @default single-writer
    */
   readonly deployment?: 'single-writer' | 'rolling';
+  /**
+   * Environment variables of the main container.
+   * @default none
+   */
   readonly environment?: Record<string, string>;
+  /**
+   * Secrets the main container receives as environment variables.
+   * @default none
+   */
   readonly secrets?: Record<string, ecs.Secret>;
-  /** A container health check, for images that can run one (most backends cannot: no shell). */
+  /**
+   * A container health check, for images that can run one (most backends cannot: no shell).
+   * @default none: a running container counts as healthy
+   */
   readonly healthCheck?: ecs.HealthCheck;
   /**
    * Grace period before load balancer health checks count.
@@ -417,7 +442,9 @@ export class BackendService extends Construct {
           initMounts.push({ sourceVolume: 'data', containerPath: '/data', readOnly: false });
           initCommands.push(...mkdir);
         }
-        const accessPoint = data.fileSystem.addAccessPoint(`${props.serviceName}AccessPoint`, {
+        // In the file system's scope, as FileSystem.addAccessPoint puts it: the access point keeps its logical ID.
+        const accessPoint = new efs.AccessPoint(data.fileSystem, `${props.serviceName}AccessPoint`, {
+          fileSystem: data.fileSystem,
           path: `/${props.serviceName}`,
           posixUser: { uid: String(data.uid), gid: String(data.uid) },
           createAcl: { ownerUid: String(data.uid), ownerGid: String(data.uid), permissions: '750' },
@@ -459,7 +486,7 @@ export class BackendService extends Construct {
     }
 
     this.securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
-      vpc: props.network.vpc,
+      vpc: props.cluster.vpc,
       description: `lgtm-fleet ${props.serviceName}`,
       allowAllOutbound: true,
     });
@@ -469,11 +496,11 @@ export class BackendService extends Construct {
 
     const singleWriter = (props.deployment ?? 'single-writer') === 'single-writer';
     this.service = new ecs.FargateService(this, 'Service', {
-      cluster: props.network.cluster,
+      cluster: props.cluster,
       taskDefinition: this.taskDefinition,
       desiredCount: 1,
       securityGroups: [this.securityGroup],
-      vpcSubnets: props.network.privateSubnets,
+      vpcSubnets: props.vpcSubnets,
       assignPublicIp: false,
       minHealthyPercent: singleWriter ? 0 : 100,
       maxHealthyPercent: singleWriter ? 100 : 200,
@@ -481,7 +508,7 @@ export class BackendService extends Construct {
       healthCheckGracePeriod: props.healthCheckGracePeriod,
       enableExecuteCommand: false,
       cloudMapOptions: {
-        cloudMapNamespace: props.network.namespace,
+        cloudMapNamespace: props.namespace,
         name: props.serviceName,
         dnsRecordType: servicediscovery.DnsRecordType.A,
         dnsTtl: Duration.seconds(10),

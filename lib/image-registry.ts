@@ -19,6 +19,14 @@ export function dockerHubPath(image: string): string | undefined {
   return path.includes('/') ? path : `library/${path}`;
 }
 
+/** Where a task pulls its images from (see {@link ImageRegistry}). */
+export interface IImageRegistry {
+  /** The reference a task pulls for `image`. */
+  resolve(image: string): string;
+  /** Lets `role` (a task execution role) pull `image`. */
+  grantPull(role: iam.IRole, image: string): void;
+}
+
 export interface ImageRegistryProps {
   /**
    * Pull Docker Hub images through an ECR pull-through cache rule authenticated with this Secrets
@@ -39,7 +47,7 @@ export interface ImageRegistryProps {
  * Where the tasks pull their images from: straight from each image's registry, or, for Docker
  * Hub images, through an ECR pull-through cache in this account and region.
  */
-export class ImageRegistry extends Construct {
+export class ImageRegistry extends Construct implements IImageRegistry {
   /** The cache's repository prefix, when Docker Hub images go through it. */
   public readonly repositoryPrefix?: string;
 

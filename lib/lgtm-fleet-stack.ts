@@ -5,8 +5,10 @@ import * as events from 'aws-cdk-lib/aws-events';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
-import { Aws, CfnOutput, Lazy, RemovalPolicy, Stack, type StackProps, Validations } from 'aws-cdk-lib/core';
-import type { Construct } from 'constructs';
+import { Aws, CfnElement, CfnOutput, Duration, Lazy, Names, RemovalPolicy, Stack, type StackProps, Validations } from 'aws-cdk-lib/core';
+import { Construct, type IConstruct, RootConstruct } from 'constructs';
+import type { Platform } from '../lambdas/shared/contract';
+import { AgentConfigs } from './agents/agent-configs';
 import { Collector } from './components/collector';
 import { Grafana } from './components/grafana';
 import { IngestGateway } from './components/ingest-gateway';
@@ -20,8 +22,15 @@ import { ImageRegistry } from './image-registry';
 import { Network } from './network';
 import { ObjectStore } from './object-store';
 import { ConfigRefresh } from './refresh/config-refresh';
-import { BACKENDS, type DeployFacts } from './render/catalog';
-import { COLLECTOR } from './render/collector';
+import { renderAgentConfig } from './render/agent';
+import { BACKENDS, type DeployFacts, parameterPrefix, type RenderInput } from './render/catalog';
+import { COLLECTOR, collectorEntrypoint, collectorLogGroupArnPatterns, renderCollectorConfig } from './render/collector';
+import { renderGrafanaDatasourceFiles } from './render/grafana';
+import { alertContactUrlSecret, deadLetterQueuePlaceholder, renderGrafanaAlertFiles } from './render/grafana-alerts';
+import { GRAFANA_DIRECTORIES, type GrafanaFile, renderGrafanaDashboardFiles } from './render/grafana-dashboards';
+import { renderLokiConfig } from './render/loki';
+import { renderMimirConfig } from './render/mimir';
+import { renderTempoConfig } from './render/tempo';
 
 export interface LgtmFleetStackProps extends StackProps {
   /** The validated configuration (see lib/config/schema.ts). */
@@ -40,6 +49,8 @@ export class LgtmFleetStack extends Stack {
   public readonly ingest: IngestGateway;
   /** The project's own event bus: enrollment and refresh outcomes. */
   public readonly eventBus: events.EventBus;
+  /** The agent documents and each tenant's agent config, used by enrollment and refresh. */
+  public readonly agentConfigs: AgentConfigs;
   public readonly enrollment: Enrollment;
   public readonly refresh: ConfigRefresh;
   /** Present when `collector.enabled`. */
@@ -78,34 +89,87 @@ export class LgtmFleetStack extends Stack {
     });
 
     const deploy: DeployFacts = { region: Aws.REGION, bucketName: this.store.bucket.bucketName, urlSuffix: Aws.URL_SUFFIX };
+    const render: RenderInput = { config, deploy };
+    const prefix = parameterPrefix(config);
     const registry = new ImageRegistry(this, 'Images', { dockerHubCredentialsSecretArn: config.images.dockerHubCredentialsSecretArn });
-    const common = { config, network: this.network, deploy, registry };
+    const runtime = {
+      cluster: this.network.cluster,
+      namespace: this.network.namespace,
+      vpcSubnets: this.network.privateSubnets,
+      registry,
+      configInitImage: config.images.configInit,
+      logRetentionDays: config.retention.containerLogsDays,
+    };
     const backendFileSystem = config.storage.durability === 'efs' ? this.fileSystem : undefined;
-    const stateful = { ...common, store: this.store, fileSystem: backendFileSystem };
+    const stateful = {
+      ...runtime,
+      parameterPrefix: prefix,
+      bucket: this.store.bucket,
+      fileSystem: backendFileSystem,
+      ephemeralStorageGiB: config.storage.ephemeralStorageGiB,
+    };
 
-    this.memcached = new Memcached(this, 'Memcached', common);
-    this.mimir = new Mimir(this, 'Mimir', stateful);
-    this.loki = new Loki(this, 'Loki', stateful);
-    this.tempo = new Tempo(this, 'Tempo', { ...stateful, fileSystem: this.fileSystem });
+    this.memcached = new Memcached(this, 'Memcached', { ...runtime, image: config.images.memcached, size: config.services.memcached });
+    this.mimir = new Mimir(this, 'Mimir', {
+      ...stateful,
+      image: config.images.mimir,
+      size: config.services.mimir,
+      configFile: renderMimirConfig(render),
+    });
+    this.loki = new Loki(this, 'Loki', {
+      ...stateful,
+      image: config.images.loki,
+      size: config.services.loki,
+      configFile: renderLokiConfig(render),
+    });
+    this.tempo = new Tempo(this, 'Tempo', {
+      ...stateful,
+      image: config.images.tempo,
+      size: config.services.tempo,
+      configFile: renderTempoConfig(render),
+      fileSystem: this.fileSystem,
+    });
+    // The queues are created further down, with the pipelines that own them.
+    const deadLetterQueueNames = [
+      Lazy.string({ produce: () => this.enrollment.deadLetterQueue.queueName }),
+      Lazy.string({ produce: () => this.refresh.deadLetterQueue.queueName }),
+    ];
     this.grafana = new Grafana(this, 'Grafana', {
-      ...common,
+      ...runtime,
+      parameterPrefix: prefix,
+      image: config.images.grafana,
+      size: config.services.grafana,
+      files: grafanaFiles(render, deadLetterQueueNames.length),
+      deadLetterQueueNames,
+      alertContactUrlSecret: alertContactUrlSecret(config),
+      internetFacing: config.grafana.internetFacing,
+      loadBalancerSubnets: config.grafana.internetFacing ? this.network.publicSubnets : this.network.privateSubnets,
+      certificateArn: config.grafana.certificateArn,
+      domainName: config.grafana.domainName,
+      allowedCidrs: config.grafana.allowedCidrs,
       accessLogsBucket: this.store.accessLogsBucket,
       fileSystem: backendFileSystem,
-      // The queues are created further down, with the pipelines that own them.
-      deadLetterQueueNames: [
-        Lazy.string({ produce: () => this.enrollment.deadLetterQueue.queueName }),
-        Lazy.string({ produce: () => this.refresh.deadLetterQueue.queueName }),
-      ],
     });
     if (config.collector.enabled) {
-      this.collector = new Collector(this, 'Collector', { ...common, fileSystem: this.fileSystem });
+      this.collector = new Collector(this, 'Collector', {
+        ...runtime,
+        parameterPrefix: prefix,
+        image: config.images.alloy,
+        size: config.services.collector,
+        configFile: renderCollectorConfig(render),
+        entryPoint: collectorEntrypoint(config),
+        logGroupPatterns: collectorLogGroupArnPatterns(config),
+        fileSystem: this.fileSystem,
+      });
     }
     this.ingest = new IngestGateway(this, 'Ingest', {
-      config,
-      network: this.network,
-      mimir: this.mimir.backend,
-      loki: this.loki.backend,
-      tempo: this.tempo.backend,
+      vpc: this.network.vpc,
+      vpcSubnets: this.network.privateSubnets,
+      allowedCidrs: config.ingest.allowedCidrs,
+      allowedSecurityGroupIds: config.ingest.allowedSecurityGroupIds,
+      mimir: this.mimir.backend.service,
+      loki: this.loki.backend.service,
+      tempo: this.tempo.backend.service,
       accessLogsBucket: this.store.accessLogsBucket,
     });
 
@@ -113,14 +177,37 @@ export class LgtmFleetStack extends Stack {
       eventBusName: this.stackName,
       description: 'lgtm-fleet outcomes: Agent Enrolled / Enrollment Failed / Refused, Config Refresh …',
     });
+    const endpoints = { metricsUrl: this.ingest.metricsUrl, logsUrl: this.ingest.logsUrl, tracesUrl: this.ingest.tracesUrl };
+    const agentConfig = (tenant: string, platform: Platform) => renderAgentConfig({ config, tenant, platform, endpoints });
+    // The construct ID sorts between Collector and Grafana, where Enrollment does: limitParameterWrites
+    // chains parameters in path order, and the chains stay as they were.
+    this.agentConfigs = new AgentConfigs(this, 'FleetAgents', {
+      parameterPrefix: prefix,
+      tenants: config.tenants.allowed.map((tenant) => ({
+        tenant,
+        configs: { linux: agentConfig(tenant, 'linux'), windows: agentConfig(tenant, 'windows') },
+      })),
+    });
+    // The documents and parameters were created inside Enrollment before they had an owner of their
+    // own: they keep the logical IDs they had there.
+    keepLogicalIds(this.agentConfigs, ['Enrollment']);
     this.enrollment = new Enrollment(this, 'Enrollment', {
-      config,
-      endpoints: { metricsUrl: this.ingest.metricsUrl, logsUrl: this.ingest.logsUrl, tracesUrl: this.ingest.tracesUrl },
+      agentConfigs: this.agentConfigs,
       eventBus: this.eventBus,
+      tenantTagKey: config.tags.tenant,
+      optOutTagKey: config.tags.optOut,
+      defaultTenant: config.tenants.ec2Default ?? undefined,
+      scope: config.enrollment.scope,
+      alloyVersion: config.agent.alloyVersion,
+      stopLegacyAgents: config.enrollment.stopLegacyAgents,
+      deadline: Duration.minutes(config.enrollment.deadlineMinutes),
+      lifecycleFailureResult: config.enrollment.lifecycleFailureResult,
+      reconcileInterval: Duration.minutes(config.enrollment.reconcileIntervalMinutes),
+      logRetentionDays: config.retention.containerLogsDays,
     });
 
     this.refresh = new ConfigRefresh(this, 'Refresh', {
-      config,
+      agentConfigs: this.agentConfigs,
       eventBus: this.eventBus,
       cluster: this.network.cluster,
       services: {
@@ -130,9 +217,11 @@ export class LgtmFleetStack extends Stack {
         grafana: this.grafana.backend.service,
         ...(this.collector ? { collector: this.collector.backend.service } : {}),
       },
-      linuxDocument: this.enrollment.linuxDocument,
-      windowsDocument: this.enrollment.windowsDocument,
-      agentParameters: Object.values(this.enrollment.agentParameters),
+      alloyVersion: config.agent.alloyVersion,
+      stopLegacyAgents: config.enrollment.stopLegacyAgents,
+      maxConcurrency: config.refresh.maxConcurrency,
+      maxErrors: config.refresh.maxErrors,
+      logRetentionDays: config.retention.containerLogsDays,
     });
 
     // Who talks to whom on the shared network; nothing else is open.
@@ -206,6 +295,44 @@ export class LgtmFleetStack extends Stack {
       description: 'enrollment events that could not be processed, each with a reason attribute',
     });
   }
+}
+
+/** Grafana's provisioning files: data sources, dashboards, and alerts watching `deadLetterQueues` queues. */
+function grafanaFiles(render: RenderInput, deadLetterQueues: number): GrafanaFile[] {
+  return [
+    ...renderGrafanaDatasourceFiles(render).map((file) => ({ ...file, directory: GRAFANA_DIRECTORIES.datasources })),
+    ...renderGrafanaDashboardFiles(render),
+    ...renderGrafanaAlertFiles({
+      ...render,
+      deploy: {
+        ...render.deploy,
+        deadLetterQueueNames: Array.from({ length: deadLetterQueues }, (_, index) => deadLetterQueuePlaceholder(index)),
+      },
+    }),
+  ];
+}
+
+/**
+ * Gives every resource under `moved` the logical ID it had when `moved`'s children were children
+ * of the construct at `formerPath` (construct IDs below the stack). A changed logical ID makes
+ * CloudFormation create the resource anew and delete the old one: a parameter with a fixed name
+ * cannot be created twice, a document comes back under a new name, a data store comes back empty.
+ */
+function keepLogicalIds(moved: IConstruct, formerPath: readonly string[]): void {
+  const depth = moved.node.scopes.length;
+  for (const element of moved.node.findAll()) {
+    if (!(element instanceof CfnElement)) continue;
+    const below = element.node.scopes.slice(depth).map((scope) => scope.node.id);
+    element.overrideLogicalId(logicalIdAt([...formerPath, ...below]));
+  }
+}
+
+/** The logical ID CDK gives a resource at `path` (construct IDs below the stack). */
+function logicalIdAt(path: readonly string[]): string {
+  // Outside a stack, a construct's unique ID is made from the same path the same way.
+  let scope: Construct = new RootConstruct();
+  for (const id of path) scope = new Construct(scope, id);
+  return Names.uniqueId(scope);
 }
 
 /**

@@ -82,32 +82,32 @@ export class ObjectStore extends Construct {
       ],
     });
   }
+}
 
-  /**
-   * Lets `grantee` list, read, write and delete objects under the given prefixes only.
-   * The list permission is conditioned on `s3:prefix`, so keys of other products stay
-   * invisible as well as untouchable.
-   */
-  public grantPrefixes(grantee: iam.IGrantable, prefixes: readonly string[]): void {
-    grantee.grantPrincipal.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        actions: ['s3:GetObject', 's3:PutObject', 's3:DeleteObject', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts'],
-        resources: prefixes.map((prefix) => this.bucket.arnForObjects(`${prefix}/*`)),
-      }),
+/**
+ * Lets `grantee` list, read, write and delete objects of `bucket` under the given prefixes only.
+ * The list permission is conditioned on `s3:prefix`, so keys of other products stay invisible as
+ * well as untouchable.
+ */
+export function grantPrefixes(bucket: s3.IBucket, grantee: iam.IGrantable, prefixes: readonly string[]): void {
+  grantee.grantPrincipal.addToPrincipalPolicy(
+    new iam.PolicyStatement({
+      actions: ['s3:GetObject', 's3:PutObject', 's3:DeleteObject', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts'],
+      resources: prefixes.map((prefix) => bucket.arnForObjects(`${prefix}/*`)),
+    }),
+  );
+  grantee.grantPrincipal.addToPrincipalPolicy(
+    new iam.PolicyStatement({
+      actions: ['s3:ListBucket'],
+      resources: [bucket.bucketArn],
+      conditions: { StringLike: { 's3:prefix': prefixes.flatMap((prefix) => [prefix, `${prefix}/*`]) } },
+    }),
+  );
+  for (const prefix of prefixes) {
+    acknowledgeWildcardResource(
+      grantee.grantPrincipal as unknown as Construct,
+      bucket.arnForObjects(`${prefix}/*`),
+      `Backends name their own object keys; the wildcard covers exactly the objects under the "${prefix}/" prefix of the data bucket.`,
     );
-    grantee.grantPrincipal.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        actions: ['s3:ListBucket'],
-        resources: [this.bucket.bucketArn],
-        conditions: { StringLike: { 's3:prefix': prefixes.flatMap((prefix) => [prefix, `${prefix}/*`]) } },
-      }),
-    );
-    for (const prefix of prefixes) {
-      acknowledgeWildcardResource(
-        grantee.grantPrincipal as unknown as Construct,
-        this.bucket.arnForObjects(`${prefix}/*`),
-        `Backends name their own object keys; the wildcard covers exactly the objects under the "${prefix}/" prefix of the data bucket.`,
-      );
-    }
   }
 }

@@ -1,13 +1,17 @@
-import { Aws, Stack } from 'aws-cdk-lib';
+import { Aws, type Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
-import { BackendService, splitIntoParts } from '../lib/backend-service';
-import { Network } from '../lib/network';
-import { containerNamed, newApp, resourcesOf, testConfig } from './helpers';
+import type * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as efs from 'aws-cdk-lib/aws-efs';
+import { BackendService, type DataVolumeProps, splitIntoParts } from '../lib/backend-service';
+import { containerNamed, logicalIdOf, resourcesOf, statementsOfRole, testNetwork, testStack } from './helpers';
 
-function service(files: Array<{ directory: string; name: string; content: string; tier?: 'standard' | 'advanced' }>): Template {
-  const stack = new Stack(newApp(), 'Test');
-  const config = testConfig();
-  const network = new Network(stack, 'Network', { vpc: config.network.vpc, namespaceName: 'test.internal' });
+/** A service `svc` with these config files, and the data volume `data` makes on the test VPC when given. */
+function service(
+  files: Array<{ directory: string; name: string; content: string; tier?: 'standard' | 'advanced' }>,
+  data?: (stack: Stack, vpc: ec2.IVpc) => DataVolumeProps,
+): Template {
+  const stack = testStack();
+  const { vpc, cluster, namespace } = testNetwork(stack);
   const directories = [...new Set(files.map((f) => f.directory))].map((directory) => ({
     directory,
     files: files
@@ -15,7 +19,8 @@ function service(files: Array<{ directory: string; name: string; content: string
       .map((f) => ({ parameterName: `/Test/config/svc/${f.name}`, content: f.content, fileName: f.name, tier: f.tier })),
   }));
   new BackendService(stack, 'Svc', {
-    network,
+    cluster,
+    namespace,
     serviceName: 'svc',
     image: 'example/image:1.0.0',
     size: { cpu: 256, memoryMiB: 512 },
@@ -23,6 +28,7 @@ function service(files: Array<{ directory: string; name: string; content: string
     logRetentionDays: 7,
     configInitImage: 'public.ecr.aws/docker/library/busybox:1.37.0',
     config: directories,
+    data: data?.(stack, vpc),
   });
   return Template.fromStack(stack);
 }
@@ -142,5 +148,35 @@ describe('config delivery', () => {
         { directory: '/etc/b', name: 'x.yaml', content: 'b: 2' },
       ]),
     ).toThrow(/"x.yaml" of svc is used twice/);
+  });
+});
+
+describe('data volume', () => {
+  test('an EFS volume is mounted through the service’s own access point, which only its task role may use', () => {
+    const template = service([], (stack, vpc) => ({
+      kind: 'efs',
+      path: '/data',
+      uid: 10001,
+      fileSystem: new efs.FileSystem(stack, 'FileSystem', { vpc }),
+    }));
+    // In the file system's scope, as FileSystem.addAccessPoint would put it.
+    const accessPoint = logicalIdOf(template, 'AWS::EFS::AccessPoint', 'FileSystemsvcAccessPoint');
+    template.hasResourceProperties('AWS::EFS::AccessPoint', {
+      RootDirectory: { Path: '/svc', CreationInfo: { OwnerUid: '10001', OwnerGid: '10001', Permissions: '750' } },
+      PosixUser: { Uid: '10001', Gid: '10001' },
+    });
+    const [volume] = resourcesOf(template, 'AWS::ECS::TaskDefinition')[logicalIdOf(template, 'AWS::ECS::TaskDefinition', 'SvcTask')]
+      .Properties.Volumes as Array<{ EFSVolumeConfiguration: { AuthorizationConfig: { AccessPointId: unknown } } }>;
+    expect(volume.EFSVolumeConfiguration.AuthorizationConfig.AccessPointId).toEqual({ Ref: accessPoint });
+    const mount = statementsOfRole(template, 'SvcTaskTaskRole').find((s) => [s.Action].flat().includes('elasticfilesystem:ClientMount'));
+    expect(mount?.Condition).toEqual({
+      StringEquals: {
+        'elasticfilesystem:AccessPointArn': { 'Fn::Join': expect.arrayContaining([expect.arrayContaining([{ Ref: accessPoint }])]) },
+      },
+    });
+    template.hasResourceProperties('AWS::EC2::SecurityGroupIngress', {
+      FromPort: 2049,
+      SourceSecurityGroupId: { 'Fn::GetAtt': [logicalIdOf(template, 'AWS::EC2::SecurityGroup', 'SvcSecurityGroup'), 'GroupId'] },
+    });
   });
 });

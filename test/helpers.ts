@@ -1,9 +1,14 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { App, Validations } from 'aws-cdk-lib';
+import { App, Stack, Validations } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as servicediscovery from 'aws-cdk-lib/aws-servicediscovery';
 import { AwsSolutionsChecks, ServerlessChecks } from 'cdk-nag';
+import { AgentConfigs } from '../lib/agents/agent-configs';
+import type { ComponentProps } from '../lib/components/common';
 import { loadConfig } from '../lib/config/load';
 import type { LgtmConfig, LgtmConfigInput } from '../lib/config/schema';
 import { LgtmFleetStack } from '../lib/lgtm-fleet-stack';
@@ -14,6 +19,33 @@ const CDK_CONTEXT = (JSON.parse(readFileSync(join(__dirname, '..', 'cdk.json'), 
 /** A new App with cdk.json's feature flags. */
 export function newApp(outdir?: string): App {
   return new App({ context: CDK_CONTEXT, outdir });
+}
+
+/** An empty stack named `Test` (environment-agnostic, as the default config), for one construct's tests. */
+export function testStack(): Stack {
+  return new Stack(newApp(), 'Test');
+}
+
+/** The least a service needs to run: a VPC (two AZs, no NAT gateway), an ECS cluster and a Cloud Map namespace. */
+export function testNetwork(stack: Stack): { vpc: ec2.Vpc; cluster: ecs.Cluster; namespace: servicediscovery.PrivateDnsNamespace } {
+  const vpc = new ec2.Vpc(stack, 'Vpc', { maxAzs: 2, natGateways: 0 });
+  const cluster = new ecs.Cluster(stack, 'Cluster', { vpc });
+  const namespace = new servicediscovery.PrivateDnsNamespace(stack, 'Namespace', { name: 'test.internal', vpc });
+  return { vpc, cluster, namespace };
+}
+
+/** The props every component takes, on {@link testNetwork}: a component test adds its image, size and own props. */
+export function componentBasics(stack: Stack): Omit<ComponentProps, 'image' | 'size'> {
+  const { cluster, namespace } = testNetwork(stack);
+  return { cluster, namespace, configInitImage: 'public.ecr.aws/docker/library/busybox:1.37.0', logRetentionDays: 7 };
+}
+
+/** Agent configs under `/Test` for `tenants`, each platform's config a one-line placeholder. */
+export function testAgentConfigs(stack: Stack, tenants: readonly string[] = ['team-a', 'team-b']): AgentConfigs {
+  return new AgentConfigs(stack, 'Agents', {
+    parameterPrefix: '/Test',
+    tenants: tenants.map((tenant) => ({ tenant, configs: { linux: `// ${tenant} on linux`, windows: `// ${tenant} on windows` } })),
+  });
 }
 
 /** A validated config from partial overrides, as `bin/` would produce it. */

@@ -15,6 +15,79 @@ const IMPORTED_VPC = {
   privateSubnetRouteTableIds: ['rtb-0123456789abcdef0', 'rtb-0123456789abcdef1'],
 };
 
+/**
+ * Logical IDs of the default template's stateful and fixed-name resources. CloudFormation treats
+ * a changed logical ID as a new resource: it creates the new one, then deletes the old one. A
+ * table, bucket, file system or secret loses its contents that way, and a resource with a fixed
+ * name (a parameter, the event bus, the namespace) cannot be created while the old one still holds
+ * the name, so the update fails. Moving or renaming a construct changes the logical ID of every
+ * resource below it: keep its construct path, or pin the old IDs (keepLogicalIds in
+ * lib/lgtm-fleet-stack.ts). A new resource of these kinds is added here once, deliberately.
+ */
+const KEPT_LOGICAL_IDS: Record<string, readonly string[]> = {
+  'AWS::DynamoDB::Table': ['EnrollmentClaims2B0C5D8D'],
+  'AWS::S3::Bucket': ['StorageAccessLogs96FB524C', 'StorageData6BB23F4E'],
+  'AWS::EFS::FileSystem': ['StateFileSystem2A7ED472'],
+  'AWS::SecretsManager::Secret': ['GrafanaAdminPassword191CEB07'],
+  'AWS::SSM::Document': ['EnrollmentLinuxDocument1D9C17BB', 'EnrollmentWindowsDocumentC3144683'],
+  'AWS::SSM::Parameter': [
+    'MimirBackendConfigB5F2E32E',
+    'MimirBackendConfigDeployed04E5AC43',
+    'LokiBackendConfig16B7E448',
+    'LokiBackendConfigDeployedE4C2E95D',
+    'TempoBackendConfig8F978DC7',
+    'TempoBackendConfigDeployedF57405D3',
+    'GrafanaBackendConfigtenantawsragec2yaml796B7C3A',
+    'GrafanaBackendConfigtenantawsragec2yamlDeployed5F6132EB',
+    'GrafanaBackendConfigtenantawsragcloudwatchyaml0038894F',
+    'GrafanaBackendConfigtenantawsragcloudwatchyamlDeployedF4B723AA',
+    'GrafanaBackendConfigtenantawsragrdsyaml88F3DF78',
+    'GrafanaBackendConfigtenantawsragrdsyamlDeployed908B68A0',
+    'GrafanaBackendConfigfederatedmimiryaml84249B5B',
+    'GrafanaBackendConfigfederatedmimiryamlDeployedB894843A',
+    'GrafanaBackendConfigfederatedlokiyaml49838307',
+    'GrafanaBackendConfigfederatedlokiyamlDeployed0FCF1570',
+    'GrafanaBackendConfigfederatedtempoyaml6F944C76',
+    'GrafanaBackendConfigfederatedtempoyamlDeployed790EAEAE',
+    'GrafanaBackendConfigstackmetricsyaml40571E41',
+    'GrafanaBackendConfigstackmetricsyamlDeployed5C50B658',
+    'GrafanaBackendConfigcloudwatchyaml6618591D',
+    'GrafanaBackendConfigcloudwatchyamlDeployed881D8A90',
+    'GrafanaBackendConfiglgtmfleetyaml0C821F97',
+    'GrafanaBackendConfiglgtmfleetyamlDeployedC525906C',
+    'GrafanaBackendConfigfleetoverviewjson4B34D675',
+    'GrafanaBackendConfigfleetoverviewjsonDeployed3C4F258D',
+    'GrafanaBackendConfiglinuxhostjson318E3414',
+    'GrafanaBackendConfiglinuxhostjsonDeployed6DD87B62',
+    'GrafanaBackendConfigwindowshostjsonD0EB28B1',
+    'GrafanaBackendConfigwindowshostjsonDeployed75E3D310',
+    'GrafanaBackendConfigrdsjsonA3CA73A7',
+    'GrafanaBackendConfigrdsjsonDeployed400744A6',
+    'GrafanaBackendConfigloadbalancersjson823FCC79',
+    'GrafanaBackendConfigloadbalancersjsonDeployed91FEA1C9',
+    'GrafanaBackendConfigelasticachejson7EBC6CC7',
+    'GrafanaBackendConfigelasticachejsonDeployed2D732097',
+    'GrafanaBackendConfigpipelinejson4783C2A3',
+    'GrafanaBackendConfigpipelinejsonDeployedA5FBE2E9',
+    'GrafanaBackendConfigstackhealthjson920C4B46',
+    'GrafanaBackendConfigstackhealthjsonDeployed5EF27B22',
+    'GrafanaBackendConfiglgtmfleetalertsyaml6F1E6AD1',
+    'GrafanaBackendConfiglgtmfleetalertsyamlDeployed7B6B7B62',
+    'CollectorBackendConfigD9546ECF',
+    'CollectorBackendConfigDeployed0389A20F',
+    'EnrollmentAgentawsragec2linuxDBFD9CBD',
+    'EnrollmentAgentawsragec2windows37D67EB4',
+    'EnrollmentAgentawsragcloudwatchlinuxC270ADF3',
+    'EnrollmentAgentawsragcloudwatchwindowsBA2F078F',
+    'EnrollmentAgentawsragrdslinuxFD89903D',
+    'EnrollmentAgentawsragrdswindowsD85A2D69',
+  ],
+  'AWS::Events::EventBus': ['EventBus7B8748AA'],
+  'AWS::ServiceDiscovery::PrivateDnsNamespace': ['NetworkNamespaceD3AAC531'],
+  // Only log groups with a fixed name.
+  'AWS::Logs::LogGroup': [],
+};
+
 describe('default configuration', () => {
   let template: Template;
   beforeAll(() => {
@@ -338,6 +411,82 @@ describe('default configuration', () => {
     expect((lokiInit.Command as string[])[0]).toContain('mkdir -p /data/rules && chown -R 10001:10001 /data');
   });
 
+  test('stateful and fixed-name resources keep their logical IDs', () => {
+    const problems = Object.entries(KEPT_LOGICAL_IDS).flatMap(([type, kept]) => {
+      const present = Object.entries(resourcesOf(template, type))
+        .filter(([, resource]) => type !== 'AWS::Logs::LogGroup' || resource.Properties.LogGroupName !== undefined)
+        .map(([id]) => id);
+      const gone = kept.filter((id) => !present.includes(id));
+      const unlisted = present.filter((id) => !kept.includes(id));
+      return [
+        ...(gone.length > 0 ? [`${type} no longer in the template: ${gone.join(', ')}`] : []),
+        ...(unlisted.length > 0 ? [`${type} not in KEPT_LOGICAL_IDS: ${unlisted.join(', ')}`] : []),
+      ];
+    });
+    if (problems.length > 0) {
+      throw new Error(
+        `${problems.join('\n')}\nA changed logical ID makes CloudFormation replace the resource: a table, bucket, file system or ` +
+          'secret loses its data, and a resource with a fixed name fails to be created twice. Keep the construct path or pin the old ' +
+          'ID (keepLogicalIds in lib/lgtm-fleet-stack.ts); list a new resource in KEPT_LOGICAL_IDS.',
+      );
+    }
+  });
+
+  test("the collector's UI/health port is open to Grafana only", () => {
+    const collectorSg = logicalIdOf(template, 'AWS::EC2::SecurityGroup', 'CollectorBackendSecurityGroup');
+    const ingress = Object.values(resourcesOf(template, 'AWS::EC2::SecurityGroupIngress'))
+      .map((r) => r.Properties)
+      .filter((r) => JSON.stringify(r.GroupId).includes(collectorSg));
+    expect(ingress).toEqual([
+      expect.objectContaining({
+        FromPort: 12345,
+        SourceSecurityGroupId: {
+          'Fn::GetAtt': [logicalIdOf(template, 'AWS::EC2::SecurityGroup', 'GrafanaBackendSecurityGroup'), 'GroupId'],
+        },
+      }),
+    ]);
+  });
+
+  test('the collector may reach every service it scrapes or writes to', () => {
+    const collectorSg = logicalIdOf(template, 'AWS::EC2::SecurityGroup', 'CollectorBackendSecurityGroup');
+    const fromCollector = Object.values(resourcesOf(template, 'AWS::EC2::SecurityGroupIngress'))
+      .map((r) => r.Properties)
+      .filter((r) => JSON.stringify(r.SourceSecurityGroupId).includes(collectorSg))
+      .map((r) => r.FromPort)
+      .sort();
+    // 2049: NFS to its own checkpoint file system.
+    expect(fromCollector).toEqual([2049, 3000, 3100, 3200, 8080, 11211].sort());
+  });
+
+  test('config refresh rolls every service that has config parameters (not memcached), in the stack cluster', () => {
+    const refresh = resourcesOf(template, 'AWS::Lambda::Function')[logicalIdOf(template, 'AWS::Lambda::Function', 'RefreshFunction')];
+    const variables = (refresh.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+    const services = JSON.stringify(variables.SERVICES);
+    for (const name of ['mimir', 'loki', 'tempo', 'grafana', 'collector']) {
+      expect(services).toContain(`\\"${name}\\":`);
+      const prefix = `${name[0].toUpperCase()}${name.slice(1)}BackendService`;
+      expect(services).toContain(logicalIdOf(template, 'AWS::ECS::Service', prefix));
+    }
+    expect(services).not.toContain('MemcachedBackendService');
+    expect(variables.CLUSTER_ARN).toEqual({ 'Fn::GetAtt': [logicalIdOf(template, 'AWS::ECS::Cluster', 'NetworkCluster'), 'Arn'] });
+  });
+
+  test('enrollment and config refresh send the same agent documents', () => {
+    const documents = Object.keys(resourcesOf(template, 'AWS::SSM::Document'));
+    expect(documents).toHaveLength(2);
+    for (const fn of ['EnrollmentEnrollFunction', 'EnrollmentStatusFunction', 'RefreshFunction']) {
+      const variables = (
+        resourcesOf(template, 'AWS::Lambda::Function')[logicalIdOf(template, 'AWS::Lambda::Function', fn)].Properties.Environment as {
+          Variables: Record<string, unknown>;
+        }
+      ).Variables;
+      expect([variables.LINUX_DOCUMENT_NAME, variables.WINDOWS_DOCUMENT_NAME]).toEqual([
+        { Ref: logicalIdOf(template, 'AWS::SSM::Document', 'EnrollmentLinuxDocument') },
+        { Ref: logicalIdOf(template, 'AWS::SSM::Document', 'EnrollmentWindowsDocument') },
+      ]);
+    }
+  });
+
   test('outputs tell the operator where Grafana, its password and the ingest endpoint are', () => {
     const outputs = Object.keys(template.toJSON().Outputs);
     expect(outputs).toEqual(expect.arrayContaining(['GrafanaUrl', 'GrafanaAdminSecretArn', 'IngestUrl', 'DataBucketName']));
@@ -507,6 +656,16 @@ describe('configuration variants', () => {
     template.hasResourceProperties('AWS::ECS::TaskDefinition', { Cpu: '2048', Memory: '8192', Family: Match.stringLikeRegexp('Mimir') });
     const groups = Object.values(resourcesOf(template, 'AWS::Logs::LogGroup')).map((g) => g.Properties.RetentionInDays);
     expect(groups).toContain(90);
+  });
+
+  test('without the collector: no collector service, and the file system holds only Tempo', () => {
+    const { template: off } = synthStack({ collector: { enabled: false } });
+    off.resourceCountIs('AWS::EFS::FileSystem', 1);
+    expect(
+      Object.values(resourcesOf(off, 'AWS::EFS::AccessPoint')).map((a) => (a.Properties.RootDirectory as { Path: string }).Path),
+    ).toEqual(['/tempo']);
+    const names = Object.values(resourcesOf(off, 'AWS::ServiceDiscovery::Service')).map((s) => s.Properties.Name);
+    expect(names).not.toContain('collector');
   });
 
   test('a named data bucket uses that name', () => {

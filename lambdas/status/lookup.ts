@@ -9,7 +9,7 @@ import { describeIssues } from '../shared/schema';
  * now. One call each; errors other than "not found" are thrown, so the invocation is retried.
  */
 
-/** The agent documents' `Action` parameter (see lib/enrollment/agent-documents.ts). */
+/** The agent documents' `Action` parameter (see lib/agents/agent-documents.ts). */
 export const COMMAND_ACTIONS = ['install', 'reload'] as const;
 export type CommandAction = (typeof COMMAND_ACTIONS)[number];
 

@@ -2,21 +2,25 @@ import type * as efs from 'aws-cdk-lib/aws-efs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Arn, ArnFormat, Duration, Stack, Validations } from 'aws-cdk-lib/core';
 import { Construct } from 'constructs';
+import { serviceParameterName } from '../../lambdas/shared/contract';
 import { BackendService } from '../backend-service';
 import { acknowledgeWildcardResource } from '../nag';
-import { backendParameterName } from '../render/catalog';
-import {
-  COLLECTOR,
-  COLLECTOR_IAM_ACTIONS,
-  collectorEntrypoint,
-  collectorLogGroupArnPatterns,
-  renderCollectorConfig,
-} from '../render/collector';
-import type { ComponentProps } from './common';
+import { COLLECTOR, COLLECTOR_IAM_ACTIONS } from '../render/collector';
+import { type ConfiguredComponentProps, serviceBasics } from './common';
 
-export interface CollectorProps extends ComponentProps {
+export interface CollectorProps extends ConfiguredComponentProps {
+  /** The rendered `config.alloy` (see lib/render/collector.ts). */
+  readonly configFile: string;
+  /** The container's entry point, which starts Alloy (see `collectorEntrypoint`). */
+  readonly entryPoint: string[];
+  /**
+   * Log groups the collector reads: a name, or a prefix ending in `*` (see
+   * `collectorLogGroupArnPatterns`). A prefix also lets it list log groups, to find those it matches.
+   * @default none: no CloudWatch Logs access
+   */
+  readonly logGroupPatterns?: readonly string[];
   /** Keeps the CloudWatch Logs checkpoints across task restarts, so nothing is read twice or skipped. */
-  readonly fileSystem: efs.FileSystem;
+  readonly fileSystem: efs.IFileSystem;
 }
 
 /**
@@ -29,24 +33,18 @@ export class Collector extends Construct {
 
   constructor(scope: Construct, id: string, props: CollectorProps) {
     super(scope, id);
-    const { config } = props;
     this.backend = new BackendService(this, 'Backend', {
-      network: props.network,
+      ...serviceBasics(props),
       serviceName: 'collector',
-      image: config.images.alloy,
-      registry: props.registry,
-      // Sets the logs start time from `collector.logs.lookbackHours`, then execs `alloy run` with the experimental flag.
-      entryPoint: collectorEntrypoint(config),
-      size: config.services.collector,
+      entryPoint: props.entryPoint,
       ports: [COLLECTOR.httpPort],
-      logRetentionDays: config.retention.containerLogsDays,
       config: [
         {
           directory: COLLECTOR.configDir,
           files: [
             {
-              parameterName: backendParameterName(config, 'collector'),
-              content: renderCollectorConfig({ config, deploy: props.deploy }),
+              parameterName: serviceParameterName(props.parameterPrefix, 'collector'),
+              content: props.configFile,
               fileName: COLLECTOR.configFile,
               // Grows with namespaces, regions and log groups.
               tier: 'advanced',
@@ -54,7 +52,6 @@ export class Collector extends Construct {
           ],
         },
       ],
-      configInitImage: config.images.configInit,
       data: { kind: 'efs', path: COLLECTOR.dataDir, uid: 10001, fileSystem: props.fileSystem },
       // One reader per checkpoint: the old task stops before the new one starts.
       deployment: 'single-writer',
@@ -68,7 +65,7 @@ export class Collector extends Construct {
     );
     const logGroupArn = (pattern: string) =>
       Arn.format({ service: 'logs', resource: 'log-group', resourceName: pattern, arnFormat: ArnFormat.COLON_RESOURCE_NAME }, stack);
-    const patterns = collectorLogGroupArnPatterns(config);
+    const patterns = props.logGroupPatterns ?? [];
     const policy = role.node.tryFindChild('DefaultPolicy') ?? role;
     if (patterns.length > 0) {
       const readable = patterns.flatMap((p) => (p.endsWith('*') ? [logGroupArn(p)] : [logGroupArn(p), logGroupArn(`${p}:*`)]));
@@ -83,7 +80,7 @@ export class Collector extends Construct {
         );
       }
     }
-    if (config.collector.logs.logGroupPrefixes.length > 0) {
+    if (patterns.some((pattern) => pattern.endsWith('*'))) {
       const allGroups = logGroupArn('*');
       role.addToPrincipalPolicy(
         new iam.PolicyStatement({ sid: 'DiscoverLogGroups', actions: [...COLLECTOR_IAM_ACTIONS.logsDiscover], resources: [allGroups] }),

@@ -1,65 +1,102 @@
+import type * as ec2 from 'aws-cdk-lib/aws-ec2';
+import type * as ecs from 'aws-cdk-lib/aws-ecs';
 import type * as efs from 'aws-cdk-lib/aws-efs';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
+import type * as servicediscovery from 'aws-cdk-lib/aws-servicediscovery';
 import { Duration } from 'aws-cdk-lib/core';
 import type { Construct } from 'constructs';
-import { BackendService, type DataVolumeProps } from '../backend-service';
-import type { LgtmConfig } from '../config/schema';
-import type { ImageRegistry } from '../image-registry';
-import type { Network } from '../network';
-import type { ObjectStore } from '../object-store';
-import { BACKENDS, backendParameterName, type DeployFacts } from '../render/catalog';
+import { serviceParameterName } from '../../lambdas/shared/contract';
+import { BackendService, type BackendServiceProps, type DataVolumeProps } from '../backend-service';
+import type { TaskSize } from '../config/schema';
+import type { IImageRegistry } from '../image-registry';
+import { grantPrefixes } from '../object-store';
+import { BACKENDS } from '../render/catalog';
 
-/** What every component construct receives from the stack. */
+/** What every component's service needs: where it runs, which image, how large, where it logs. */
 export interface ComponentProps {
-  readonly config: LgtmConfig;
-  readonly network: Network;
-  /** Deploy-time facts (region, bucket name) passed to the config renderers. */
-  readonly deploy: DeployFacts;
+  /** The cluster the service runs in. */
+  readonly cluster: ecs.ICluster;
+  /** The Cloud Map namespace the service registers its name in (`<service>.<namespace>`). */
+  readonly namespace: servicediscovery.INamespace;
+  /**
+   * Subnets the tasks run in.
+   * @default the VPC's private subnets
+   */
+  readonly vpcSubnets?: ec2.SubnetSelection;
+  /** The component's container image, pinned to a tag or digest. */
+  readonly image: string;
+  /** Fargate CPU units and memory of the task. */
+  readonly size: TaskSize;
+  /** Image with a shell for the init container that writes config files and prepares volumes. */
+  readonly configInitImage: string;
   /**
    * Where images are pulled from.
    * @default each image straight from its registry
    */
-  readonly registry?: ImageRegistry;
+  readonly registry?: IImageRegistry;
+  /** Retention of the containers' logs, in days (a value CloudWatch Logs accepts). */
+  readonly logRetentionDays: number;
+}
+
+/** Components whose configuration the stack renders and stores in Parameter Store. */
+export interface ConfiguredComponentProps extends ComponentProps {
+  /**
+   * The project's Parameter Store prefix (`/<stack name>`): the component's config lives under
+   * `<prefix>/config/<service>`, where config refresh watches for changes.
+   */
+  readonly parameterPrefix: string;
 }
 
 /** Components that keep data in S3 and state on a data volume. */
-export interface StatefulComponentProps extends ComponentProps {
-  readonly store: ObjectStore;
+export interface StatefulComponentProps extends ConfiguredComponentProps {
+  /** The rendered configuration file (see lib/render/). */
+  readonly configFile: string;
+  /** The data bucket; the task role may use the component's own prefixes in it and no others. */
+  readonly bucket: s3.IBucket;
   /**
-   * File system for WAL and local state.
-   * @default none: task ephemeral storage (`storage.durability: ephemeral`)
+   * File system for WAL and local state, which then survive a crash.
+   * @default none: task ephemeral storage, flushed to S3 on every planned stop
    */
-  readonly fileSystem?: efs.FileSystem;
+  readonly fileSystem?: efs.IFileSystem;
+  /**
+   * Fargate ephemeral storage of the task, GiB.
+   * @default 20 (the Fargate default)
+   */
+  readonly ephemeralStorageGiB?: number;
 }
 
-/**
- * The data volume matching the durability setting, or EFS whatever the setting when
- * `durable` (a backend that keeps acknowledged data only on local disk across a planned stop).
- */
+/** The part of a component's props its {@link BackendService} takes as it is. */
+export function serviceBasics(
+  props: ComponentProps,
+): Pick<
+  BackendServiceProps,
+  'cluster' | 'namespace' | 'vpcSubnets' | 'image' | 'size' | 'configInitImage' | 'registry' | 'logRetentionDays'
+> {
+  return {
+    cluster: props.cluster,
+    namespace: props.namespace,
+    vpcSubnets: props.vpcSubnets,
+    image: props.image,
+    size: props.size,
+    configInitImage: props.configInitImage,
+    registry: props.registry,
+    logRetentionDays: props.logRetentionDays,
+  };
+}
+
+/** The data volume: on the file system when there is one, task ephemeral storage otherwise. */
 export function dataVolume(
-  props: StatefulComponentProps,
+  fileSystem: efs.IFileSystem | undefined,
   path: string,
   uid: number,
   directories?: readonly string[],
-  durable = false,
 ): DataVolumeProps {
-  if (durable || props.config.storage.durability === 'efs') {
-    if (!props.fileSystem) {
-      throw new Error(
-        durable
-          ? `the ${path} volume must survive a task replacement, but no file system was passed to the component`
-          : 'storage.durability is "efs" but no file system was passed to the component',
-      );
-    }
-    return { kind: 'efs', path, uid, directories, fileSystem: props.fileSystem };
-  }
-  return { kind: 'ephemeral', path, uid, directories };
+  return fileSystem ? { kind: 'efs', path, uid, directories, fileSystem } : { kind: 'ephemeral', path, uid, directories };
 }
 
 /** What distinguishes Mimir, Loki and Tempo when they are run as a {@link BackendService}. */
 export interface StatefulBackendSpec {
   readonly serviceName: 'mimir' | 'loki' | 'tempo';
-  /** Rendered config file content. */
-  readonly configContent: string;
   /** Arguments after `-config.file=…`. */
   readonly extraArgs?: string[];
   readonly ports: readonly number[];
@@ -67,12 +104,6 @@ export interface StatefulBackendSpec {
   readonly bucketPrefixes: readonly string[];
   /** Sub-directories of the data volume that must exist before the backend starts. */
   readonly dataDirectories?: readonly string[];
-  /**
-   * The data volume is EFS whatever `storage.durability` says: the backend keeps acknowledged
-   * data only on its local disk across a planned stop (Tempo 3's live-store WAL).
-   * @default false: the volume follows `storage.durability`
-   */
-  readonly durableData?: boolean;
 }
 
 /**
@@ -80,30 +111,30 @@ export interface StatefulBackendSpec {
  * Fargate maximum stop timeout (120 s) for the flush on shutdown, its own bucket prefixes.
  */
 export function statefulBackend(scope: Construct, props: StatefulComponentProps, spec: StatefulBackendSpec): BackendService {
-  const { config } = props;
   const files = BACKENDS[spec.serviceName];
   const backend = new BackendService(scope, 'Backend', {
-    network: props.network,
+    ...serviceBasics(props),
     serviceName: spec.serviceName,
-    image: config.images[spec.serviceName],
-    registry: props.registry,
     command: [`-config.file=${files.configDir}/${files.configFile}`, ...(spec.extraArgs ?? [])],
-    size: config.services[spec.serviceName],
     ports: spec.ports,
-    logRetentionDays: config.retention.containerLogsDays,
     config: [
       {
         directory: files.configDir,
-        files: [{ parameterName: backendParameterName(config, spec.serviceName), content: spec.configContent, fileName: files.configFile }],
+        files: [
+          {
+            parameterName: serviceParameterName(props.parameterPrefix, spec.serviceName),
+            content: props.configFile,
+            fileName: files.configFile,
+          },
+        ],
       },
     ],
-    configInitImage: config.images.configInit,
-    data: dataVolume(props, files.dataDir, files.uid, spec.dataDirectories, spec.durableData),
-    ephemeralStorageGiB: config.storage.ephemeralStorageGiB,
+    data: dataVolume(props.fileSystem, files.dataDir, files.uid, spec.dataDirectories),
+    ephemeralStorageGiB: props.ephemeralStorageGiB,
     stopTimeout: Duration.seconds(120),
     deployment: 'single-writer',
     healthCheckGracePeriod: Duration.minutes(3),
   });
-  props.store.grantPrefixes(backend.taskDefinition.taskRole, spec.bucketPrefixes);
+  grantPrefixes(props.bucket, backend.taskDefinition.taskRole, spec.bucketPrefixes);
   return backend;
 }

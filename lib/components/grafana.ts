@@ -1,3 +1,4 @@
+import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import type * as efs from 'aws-cdk-lib/aws-efs';
 import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
@@ -6,33 +7,76 @@ import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Duration, Validations } from 'aws-cdk-lib/core';
 import { Construct } from 'constructs';
+import { serviceParameterName } from '../../lambdas/shared/contract';
 import { BackendService, type ConfigFilesProps, type ConfigValue } from '../backend-service';
-import { BACKENDS, backendParameterName } from '../render/catalog';
-import { renderGrafanaDatasourceFiles } from '../render/grafana';
-import {
-  alertContactUrlSecret,
-  deadLetterQueuePlaceholder,
-  GRAFANA_SINGLE_QUOTED_ESCAPES,
-  renderGrafanaAlertFiles,
-} from '../render/grafana-alerts';
-import { GRAFANA_DIRECTORIES, type GrafanaFile, renderGrafanaDashboardFiles } from '../render/grafana-dashboards';
-import type { ComponentProps } from './common';
+import { BACKENDS } from '../render/catalog';
+import { deadLetterQueuePlaceholder, GRAFANA_SINGLE_QUOTED_ESCAPES } from '../render/grafana-alerts';
+import type { GrafanaFile } from '../render/grafana-dashboards';
+import { type ConfiguredComponentProps, serviceBasics } from './common';
 import { restrictedLoadBalancer } from './load-balancer';
 
-export interface GrafanaProps extends ComponentProps {
+/** A Secrets Manager secret whose value the init container writes into a file in place of a placeholder. */
+export interface SecretPlaceholder {
+  /** Text of the file the value replaces. */
+  readonly placeholder: string;
+  /** Full ARN of the secret (with its random suffix). */
+  readonly secretArn: string;
+}
+
+export interface GrafanaProps extends ConfiguredComponentProps {
+  /**
+   * The provisioning files: data sources, dashboards and alerting (see lib/render/grafana*.ts),
+   * each stored as its own parameter under `<prefix>/config/grafana/`.
+   */
+  readonly files: readonly GrafanaFile[];
+  /**
+   * Names of the dead-letter queues the default alert watches (deploy-time values allowed):
+   * name `i` replaces `deadLetterQueuePlaceholder(i)` in the files.
+   * @default none
+   */
+  readonly deadLetterQueueNames?: readonly string[];
+  /**
+   * The secret holding the alert contact point URL, and its placeholder in the alerting file.
+   * @default none: the files hold no secret
+   */
+  readonly alertContactUrlSecret?: SecretPlaceholder;
+  /**
+   * Put the load balancer on public subnets with an internet-facing scheme; needs `certificateArn`.
+   * @default false
+   */
+  readonly internetFacing?: boolean;
+  /**
+   * Subnets of the load balancer.
+   * @default the VPC's public subnets when internet-facing, its private subnets otherwise
+   */
+  readonly loadBalancerSubnets?: ec2.SubnetSelection;
+  /**
+   * ACM certificate: HTTPS on port 443, with port 80 redirected to it.
+   * @default none: HTTP on port 80
+   */
+  readonly certificateArn?: string;
+  /**
+   * The DNS name users reach Grafana at (its root URL).
+   * @default the load balancer's DNS name
+   */
+  readonly domainName?: string;
+  /**
+   * CIDRs allowed to reach the load balancer.
+   * @default the VPC's CIDR (an empty list too)
+   */
+  readonly allowedCidrs?: readonly string[];
+  /** Receives the load balancer's access logs, under `alb/grafana`. */
   readonly accessLogsBucket: s3.IBucket;
   /**
    * File system for Grafana's SQLite database.
    * @default none: users and UI-made changes are lost when the task is replaced (provisioned content is not)
    */
-  readonly fileSystem?: efs.FileSystem;
-  /** Dead-letter queues the default alert watches (names may be tokens). */
-  readonly deadLetterQueueNames?: readonly string[];
+  readonly fileSystem?: efs.IFileSystem;
 }
 
-/** Grafana's files grouped by directory, each file its own parameter under `/<stack>/config/grafana/`. */
+/** Grafana's files grouped by directory, each file its own parameter under `<prefix>/config/grafana/`. */
 function grafanaConfigDirectories(
-  config: ComponentProps['config'],
+  parameterPrefix: string,
   files: readonly GrafanaFile[],
   values: readonly ConfigValue[],
 ): ConfigFilesProps[] {
@@ -42,7 +86,7 @@ function grafanaConfigDirectories(
     files: files
       .filter((file) => file.directory === directory)
       .map((file) => ({
-        parameterName: `${backendParameterName(config, 'grafana')}/${file.key}`,
+        parameterName: serviceParameterName(parameterPrefix, 'grafana', file.key),
         content: file.content,
         fileName: file.fileName,
         tier: file.tier,
@@ -65,9 +109,12 @@ export class Grafana extends Construct {
 
   constructor(scope: Construct, id: string, props: GrafanaProps) {
     super(scope, id);
-    const { config } = props;
     const spec = BACKENDS.grafana;
-    const https = config.grafana.certificateArn !== undefined;
+    const https = props.certificateArn !== undefined;
+    if (props.internetFacing && !https) {
+      throw new Error('an internet-facing grafana needs certificateArn, so that it is served over HTTPS only');
+    }
+    const vpc = props.cluster.vpc;
 
     this.adminSecret = new secretsmanager.Secret(this, 'AdminPassword', {
       description: 'lgtm-fleet Grafana admin password (user "admin")',
@@ -80,18 +127,19 @@ export class Grafana extends Construct {
     });
 
     this.loadBalancer = restrictedLoadBalancer(this, 'LoadBalancer', {
-      network: props.network,
-      internetFacing: config.grafana.internetFacing,
-      allowedCidrs: config.grafana.allowedCidrs.length > 0 ? config.grafana.allowedCidrs : [props.network.vpcCidr],
+      vpc,
+      vpcSubnets: props.loadBalancerSubnets,
+      internetFacing: props.internetFacing ?? false,
+      allowedCidrs: props.allowedCidrs?.length ? props.allowedCidrs : [vpc.vpcCidrBlock],
       ports: https ? [443, 80] : [80],
       accessLogsBucket: props.accessLogsBucket,
       accessLogsPrefix: 'alb/grafana',
       description: 'lgtm-fleet Grafana',
     });
-    const host = config.grafana.domainName ?? this.loadBalancer.loadBalancerDnsName;
+    const host = props.domainName ?? this.loadBalancer.loadBalancerDnsName;
     this.url = `${https ? 'https' : 'http'}://${host}`;
 
-    const contactSecret = alertContactUrlSecret(config);
+    const contactSecret = props.alertContactUrlSecret;
     // The queue names are deploy-time values: the alerting file (it holds `{{`, so it is stored
     // encoded) carries placeholders, and the init container writes the names in.
     const queueNames = props.deadLetterQueueNames ?? [];
@@ -115,29 +163,10 @@ export class Grafana extends Construct {
       });
     }
     this.backend = new BackendService(this, 'Backend', {
-      network: props.network,
+      ...serviceBasics(props),
       serviceName: 'grafana',
-      image: config.images.grafana,
-      registry: props.registry,
-      size: config.services.grafana,
       ports: [spec.httpPort],
-      logRetentionDays: config.retention.containerLogsDays,
-      config: grafanaConfigDirectories(
-        config,
-        [
-          ...renderGrafanaDatasourceFiles({ config, deploy: props.deploy }).map((file) => ({
-            ...file,
-            directory: GRAFANA_DIRECTORIES.datasources,
-          })),
-          ...renderGrafanaDashboardFiles({ config, deploy: props.deploy }),
-          ...renderGrafanaAlertFiles({
-            config,
-            deploy: { ...props.deploy, deadLetterQueueNames: queueNames.map((_, index) => deadLetterQueuePlaceholder(index)) },
-          }),
-        ],
-        values,
-      ),
-      configInitImage: config.images.configInit,
+      config: grafanaConfigDirectories(props.parameterPrefix, props.files, values),
       data: props.fileSystem ? { kind: 'efs', path: spec.dataDir, uid: spec.uid, fileSystem: props.fileSystem } : undefined,
       // SQLite allows one writer.
       deployment: 'single-writer',
@@ -184,7 +213,7 @@ export class Grafana extends Construct {
       const listener = this.loadBalancer.addListener('Https', {
         port: 443,
         protocol: elbv2.ApplicationProtocol.HTTPS,
-        certificates: [elbv2.ListenerCertificate.fromArn(config.grafana.certificateArn as string)],
+        certificates: [elbv2.ListenerCertificate.fromArn(props.certificateArn as string)],
         sslPolicy: elbv2.SslPolicy.RECOMMENDED_TLS,
         open: false,
       });

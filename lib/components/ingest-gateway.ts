@@ -1,20 +1,43 @@
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import type * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Duration } from 'aws-cdk-lib/core';
 import { Construct } from 'constructs';
-import type { BackendService } from '../backend-service';
-import type { LgtmConfig } from '../config/schema';
-import type { Network } from '../network';
 import { BACKENDS } from '../render/catalog';
 import { restrictedLoadBalancer } from './load-balancer';
 
+/** A service the gateway routes to: one of its container ports becomes a load balancer target. */
+export interface IngestBackend {
+  /** The target for one container port (an ECS service's own method). */
+  loadBalancerTarget(options: ecs.LoadBalancerTargetOptions): ecs.IEcsLoadBalancerTarget;
+}
+
 export interface IngestGatewayProps {
-  readonly config: LgtmConfig;
-  readonly network: Network;
-  readonly mimir: BackendService;
-  readonly loki: BackendService;
-  readonly tempo: BackendService;
+  /** The VPC of the (internal) load balancer. */
+  readonly vpc: ec2.IVpc;
+  /**
+   * Subnets of the load balancer.
+   * @default the VPC's private subnets
+   */
+  readonly vpcSubnets?: ec2.SubnetSelection;
+  /**
+   * CIDRs allowed to push telemetry.
+   * @default the VPC's CIDR (an empty list too)
+   */
+  readonly allowedCidrs?: readonly string[];
+  /**
+   * Security groups allowed to push telemetry (e.g. the instances' group).
+   * @default none
+   */
+  readonly allowedSecurityGroupIds?: readonly string[];
+  /** Mimir's service: Prometheus remote write and OTLP metrics. */
+  readonly mimir: IngestBackend;
+  /** Loki's service: Loki push and OTLP logs. */
+  readonly loki: IngestBackend;
+  /** Tempo's service: OTLP/HTTP traces. */
+  readonly tempo: IngestBackend;
+  /** Receives the load balancer's access logs, under `alb/ingest`. */
   readonly accessLogsBucket: s3.IBucket;
 }
 
@@ -23,7 +46,7 @@ interface IngestRoute {
   readonly id: string;
   readonly priority: number;
   readonly paths: string[];
-  readonly backend: BackendService;
+  readonly backend: IngestBackend;
   readonly containerName: string;
   readonly port: number;
   /** Port serving `/ready`, when it differs from the traffic port. */
@@ -51,10 +74,11 @@ export class IngestGateway extends Construct {
     super(scope, id);
     const port = 80;
     this.loadBalancer = restrictedLoadBalancer(this, 'LoadBalancer', {
-      network: props.network,
+      vpc: props.vpc,
+      vpcSubnets: props.vpcSubnets,
       internetFacing: false,
-      allowedCidrs: props.config.ingest.allowedCidrs.length > 0 ? props.config.ingest.allowedCidrs : [props.network.vpcCidr],
-      allowedSecurityGroupIds: props.config.ingest.allowedSecurityGroupIds,
+      allowedCidrs: props.allowedCidrs?.length ? props.allowedCidrs : [props.vpc.vpcCidrBlock],
+      allowedSecurityGroupIds: props.allowedSecurityGroupIds,
       ports: [port],
       accessLogsBucket: props.accessLogsBucket,
       accessLogsPrefix: 'alb/ingest',
@@ -98,12 +122,13 @@ export class IngestGateway extends Construct {
       },
     ];
     for (const route of routes) {
+      const target = route.backend.loadBalancerTarget({ containerName: route.containerName, containerPort: route.port });
       this.listener.addTargets(route.id, {
         priority: route.priority,
         conditions: [elbv2.ListenerCondition.pathPatterns(route.paths)],
         port: route.port,
         protocol: elbv2.ApplicationProtocol.HTTP,
-        targets: [route.backend.service.loadBalancerTarget({ containerName: route.containerName, containerPort: route.port })],
+        targets: [target],
         deregistrationDelay: Duration.seconds(15),
         healthCheck: {
           path: '/ready',
@@ -115,7 +140,7 @@ export class IngestGateway extends Construct {
         },
       });
       if (route.healthPort) {
-        route.backend.securityGroup.connections.allowFrom(this.loadBalancer, ec2.Port.tcp(route.healthPort), 'ingest health check');
+        target.connections.allowFrom(this.loadBalancer, ec2.Port.tcp(route.healthPort), 'ingest health check');
       }
     }
 

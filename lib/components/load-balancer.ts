@@ -3,19 +3,31 @@ import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Duration, Stack, Token, Validations } from 'aws-cdk-lib/core';
 import type { Construct } from 'constructs';
-import type { Network } from '../network';
 
 export interface LoadBalancerProps {
-  readonly network: Network;
-  /** Public subnets and an internet-facing scheme instead of private subnets. */
+  /** The VPC of the load balancer and its security group. */
+  readonly vpc: ec2.IVpc;
+  /**
+   * Subnets of the load balancer.
+   * @default the VPC's public subnets when internet-facing, its private subnets otherwise
+   */
+  readonly vpcSubnets?: ec2.SubnetSelection;
+  /** An internet-facing scheme instead of an internal one. */
   readonly internetFacing: boolean;
   /** CIDRs allowed to reach the listener ports. */
   readonly allowedCidrs: readonly string[];
-  /** Security groups allowed to reach the listener ports. */
+  /**
+   * Security groups allowed to reach the listener ports.
+   * @default none
+   */
   readonly allowedSecurityGroupIds?: readonly string[];
+  /** Ports the listeners will use: the only ones the security group opens. */
   readonly ports: readonly number[];
+  /** Receives the access logs (when the stack's region is known at synth time). */
   readonly accessLogsBucket: s3.IBucket;
+  /** Key prefix of the access logs in `accessLogsBucket`. */
   readonly accessLogsPrefix: string;
+  /** Description of the security group, and of each of its rules. */
   readonly description: string;
 }
 
@@ -25,7 +37,7 @@ export interface LoadBalancerProps {
  */
 export function restrictedLoadBalancer(scope: Construct, id: string, props: LoadBalancerProps): elbv2.ApplicationLoadBalancer {
   const securityGroup = new ec2.SecurityGroup(scope, `${id}SecurityGroup`, {
-    vpc: props.network.vpc,
+    vpc: props.vpc,
     description: props.description,
     allowAllOutbound: false,
   });
@@ -50,9 +62,9 @@ export function restrictedLoadBalancer(scope: Construct, id: string, props: Load
     });
   }
   const loadBalancer = new elbv2.ApplicationLoadBalancer(scope, id, {
-    vpc: props.network.vpc,
+    vpc: props.vpc,
     internetFacing: props.internetFacing,
-    vpcSubnets: props.internetFacing ? props.network.publicSubnets : props.network.privateSubnets,
+    vpcSubnets: props.vpcSubnets,
     securityGroup,
     dropInvalidHeaderFields: true,
     idleTimeout: Duration.seconds(120),

@@ -2,27 +2,24 @@ import { Duration } from 'aws-cdk-lib/core';
 import { Construct } from 'constructs';
 import { BackendService } from '../backend-service';
 import { BACKENDS } from '../render/catalog';
-import { memcachedCommand } from '../render/memcached';
-import type { ComponentProps } from './common';
+import { memcachedArguments } from '../render/memcached';
+import { type ComponentProps, serviceBasics } from './common';
+
+/** memcached's props; its item memory follows `size` (see lib/render/memcached.ts). */
+export interface MemcachedProps extends ComponentProps {}
 
 /** memcached shared by Mimir and Loki for index, chunk, metadata and query-result caches. */
 export class Memcached extends Construct {
   public readonly backend: BackendService;
 
-  constructor(scope: Construct, id: string, props: ComponentProps) {
+  constructor(scope: Construct, id: string, props: MemcachedProps) {
     super(scope, id);
-    const { config } = props;
     const port = BACKENDS.memcached.port;
     this.backend = new BackendService(this, 'Backend', {
-      network: props.network,
+      ...serviceBasics(props),
       serviceName: 'memcached',
-      image: config.images.memcached,
-      registry: props.registry,
-      command: memcachedCommand(config),
-      size: config.services.memcached,
+      command: memcachedArguments(props.size.memoryMiB),
       ports: [port],
-      logRetentionDays: config.retention.containerLogsDays,
-      configInitImage: config.images.configInit,
       // A cache: a fresh task may start before the old one stops.
       deployment: 'rolling',
       // The Debian-based image has bash: a real `stats` round trip proves the server answers.

@@ -7,7 +7,6 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
-import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Arn, ArnFormat, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib/core';
 import { Construct } from 'constructs';
 import { CLAIM_ATTRIBUTES } from '../../lambdas/enroll/claim-table';
@@ -21,14 +20,10 @@ import {
   RECONCILE_ENROLLMENT,
 } from '../../lambdas/shared/event-types';
 import { ENROLL_WRITTEN_TAG_KEYS, STATUS_DELETED_TAG_KEYS, STATUS_WRITTEN_TAG_KEYS } from '../../lambdas/shared/tags';
-import { parameterTierFor } from '../backend-service';
-import type { LgtmConfig } from '../config/schema';
+import type { AgentConfigs } from '../agents/agent-configs';
 import { createEventQueue, queueTarget } from '../event-queue';
 import { LgtmFunction } from '../lgtm-function';
 import { acknowledgeWildcardResource } from '../nag';
-import { renderAgentConfig } from '../render/agent';
-import { agentParameterName, parameterPrefix } from '../render/catalog';
-import { linuxAgentDocument, windowsAgentDocument } from './agent-documents';
 
 /** Source of the events lgtm-fleet publishes on its own bus. */
 export const EVENT_SOURCE = 'lgtm-fleet';
@@ -46,12 +41,48 @@ const ENROLL_TIMEOUT = Duration.seconds(40);
  */
 export const ENROLL_QUEUE_VISIBILITY = Duration.seconds(120);
 
+/** Which instances enrollment touches, by tag. */
+export interface EnrollmentScope {
+  /** Only instances carrying this tag are enrolled. */
+  readonly tagKey: string;
+  /**
+   * Values of `tagKey` that are in scope.
+   * @default any value
+   */
+  readonly values?: readonly string[];
+}
+
 export interface EnrollmentProps {
-  readonly config: LgtmConfig;
-  /** Where agents push: URLs of the ingest gateway. */
-  readonly endpoints: { readonly metricsUrl: string; readonly logsUrl: string; readonly tracesUrl: string };
+  /** The agent documents and each tenant's agent config: what an instance is enrolled with. */
+  readonly agentConfigs: AgentConfigs;
   /** The project's own event bus, for `Agent Enrollment …` events. */
   readonly eventBus: events.IEventBus;
+  /** EC2 tag naming an instance's tenant (one of `agentConfigs.tenants`). */
+  readonly tenantTagKey: string;
+  /** EC2 tag that, set to `true`, keeps an instance out of enrollment. */
+  readonly optOutTagKey: string;
+  /**
+   * Tenant of instances without a tenant tag.
+   * @default none: untagged instances are skipped
+   */
+  readonly defaultTenant?: string;
+  /**
+   * Which instances are enrolled.
+   * @default every running SSM-managed instance of the region that is not opted out
+   */
+  readonly scope?: EnrollmentScope;
+  /** Alloy release installed (instances on another version are moved to it). */
+  readonly alloyVersion: string;
+  /** Stop and disable a legacy ADOT collector or node_exporter found on the instance. */
+  readonly stopLegacyAgents: boolean;
+  /** How long an instance may take to become SSM-managed and online before its launch event is dead-lettered. */
+  readonly deadline: Duration;
+  /** What a launch lifecycle action gets when enrollment fails: `ABANDON` terminates the instance, `CONTINUE` lets it serve unmonitored. */
+  readonly lifecycleFailureResult: 'ABANDON' | 'CONTINUE';
+  /** Time between reconciliation runs, the backstop for missed events. */
+  readonly reconcileInterval: Duration;
+  /** Retention of the functions' logs, in days. */
+  readonly logRetentionDays: number;
 }
 
 /**
@@ -67,10 +98,6 @@ export class Enrollment extends Construct {
   public readonly claimTable: dynamodb.Table;
   public readonly deadLetterAlarm: cloudwatch.Alarm;
   public readonly enrollFunction: lambda.Function;
-  public readonly linuxDocument: ssm.CfnDocument;
-  public readonly windowsDocument: ssm.CfnDocument;
-  /** Agent config parameters by `<tenant>/<platform>`. */
-  public readonly agentParameters: Record<string, ssm.StringParameter> = {};
   public readonly launchRule: events.Rule;
   public readonly lifecycleRule: events.Rule;
   public readonly reconcileRule: events.Rule;
@@ -83,36 +110,11 @@ export class Enrollment extends Construct {
 
   constructor(scope: Construct, id: string, props: EnrollmentProps) {
     super(scope, id);
-    const { config } = props;
     const stack = Stack.of(this);
-    const deadline = Duration.minutes(config.enrollment.deadlineMinutes);
-
-    for (const tenant of config.tenants.allowed) {
-      for (const platform of ['linux', 'windows'] as const) {
-        const name = agentParameterName(config, tenant, platform);
-        const content = renderAgentConfig({ config, tenant, platform, endpoints: props.endpoints });
-        this.agentParameters[`${tenant}/${platform}`] = new ssm.StringParameter(this, `Agent-${tenant}-${platform}`, {
-          parameterName: name,
-          stringValue: content,
-          // Agent configs grow with many settings (journal units, labels, endpoints): advanced, so the tier never has to go back.
-          tier: parameterTierFor(name, content, 'advanced'),
-          description: `Alloy agent config for tenant ${tenant} on ${platform}; a change reloads those agents`,
-        });
-      }
+    const { agentConfigs } = props;
+    if (props.defaultTenant !== undefined && !agentConfigs.tenants.includes(props.defaultTenant)) {
+      throw new Error(`defaultTenant "${props.defaultTenant}" has no agent config (tenants: ${agentConfigs.tenants.join(', ')})`);
     }
-
-    this.linuxDocument = new ssm.CfnDocument(this, 'LinuxDocument', {
-      documentType: 'Command',
-      documentFormat: 'JSON',
-      content: linuxAgentDocument(),
-      updateMethod: 'NewVersion',
-    });
-    this.windowsDocument = new ssm.CfnDocument(this, 'WindowsDocument', {
-      documentType: 'Command',
-      documentFormat: 'JSON',
-      content: windowsAgentDocument(),
-      updateMethod: 'NewVersion',
-    });
 
     // The handler dead-letters on its deadline (with the reason, ending a waiting launch with
     // lifecycleFailureResult); SQS's receive count must never get there first, so it follows the deadline.
@@ -123,7 +125,7 @@ export class Enrollment extends Construct {
     } = createEventQueue(this, {
       events: 'enrollment events',
       visibilityTimeout: ENROLL_QUEUE_VISIBILITY,
-      maxReceiveCount: enrollMaxReceiveCount(deadline),
+      maxReceiveCount: enrollMaxReceiveCount(props.deadline),
     }));
 
     this.claimTable = new dynamodb.Table(this, 'Claims', {
@@ -142,23 +144,23 @@ export class Enrollment extends Construct {
       handlerFolder: 'enroll',
       description: 'lgtm-fleet: installs the Alloy agent on launched instances through SSM',
       serviceName: 'lgtm-fleet-enroll',
-      logRetentionDays: config.retention.containerLogsDays,
+      logRetentionDays: props.logRetentionDays,
       timeout: ENROLL_TIMEOUT,
       environment: {
         CLAIM_TABLE_NAME: this.claimTable.tableName,
-        LINUX_DOCUMENT_NAME: this.linuxDocument.ref,
-        WINDOWS_DOCUMENT_NAME: this.windowsDocument.ref,
-        PARAMETER_PREFIX: parameterPrefix(config),
-        TENANT_TAG_KEY: config.tags.tenant,
-        OPT_OUT_TAG_KEY: config.tags.optOut,
-        SCOPE_TAG_KEY: config.enrollment.scope?.tagKey ?? '',
-        SCOPE_TAG_VALUES: (config.enrollment.scope?.values ?? []).join(','),
-        ALLOWED_TENANTS: config.tenants.allowed.join(','),
-        DEFAULT_TENANT: config.tenants.ec2Default ?? '',
+        LINUX_DOCUMENT_NAME: agentConfigs.linuxDocument.ref,
+        WINDOWS_DOCUMENT_NAME: agentConfigs.windowsDocument.ref,
+        PARAMETER_PREFIX: agentConfigs.parameterPrefix,
+        TENANT_TAG_KEY: props.tenantTagKey,
+        OPT_OUT_TAG_KEY: props.optOutTagKey,
+        SCOPE_TAG_KEY: props.scope?.tagKey ?? '',
+        SCOPE_TAG_VALUES: (props.scope?.values ?? []).join(','),
+        ALLOWED_TENANTS: agentConfigs.tenants.join(','),
+        DEFAULT_TENANT: props.defaultTenant ?? '',
         STATUS_TAG_KEY,
-        ALLOY_VERSION: config.agent.alloyVersion,
-        STOP_LEGACY_AGENTS: String(config.enrollment.stopLegacyAgents),
-        ENROLL_DEADLINE_SECONDS: String(deadline.toSeconds()),
+        ALLOY_VERSION: props.alloyVersion,
+        STOP_LEGACY_AGENTS: String(props.stopLegacyAgents),
+        ENROLL_DEADLINE_SECONDS: String(props.deadline.toSeconds()),
         QUEUE_URL: this.queue.queueUrl,
         DEAD_LETTER_QUEUE_URL: this.deadLetterQueue.queueUrl,
         EVENT_BUS_NAME: props.eventBus.eventBusName,
@@ -166,7 +168,7 @@ export class Enrollment extends Construct {
         COMMAND_TIMEOUT_SECONDS,
         // Command output stays in SSM: writing it to CloudWatch Logs needs more than the instance's core role.
         COMMAND_LOG_GROUP: '',
-        LIFECYCLE_FAILURE_RESULT: config.enrollment.lifecycleFailureResult,
+        LIFECYCLE_FAILURE_RESULT: props.lifecycleFailureResult,
         QUEUE_VISIBILITY_TIMEOUT_SECONDS: String(ENROLL_QUEUE_VISIBILITY.toSeconds()),
       } satisfies EnrollEnvironment,
     });
@@ -224,7 +226,7 @@ export class Enrollment extends Construct {
       handlerFolder: 'reconcile',
       description: 'lgtm-fleet: requests enrollment of running instances that have no agent yet',
       serviceName: 'lgtm-fleet-reconcile',
-      logRetentionDays: config.retention.containerLogsDays,
+      logRetentionDays: props.logRetentionDays,
       timeout: Duration.minutes(5),
       // The schedule fires again next interval; retrying a failed run sooner adds nothing,
       // but a failed run is recorded in the dead-letter queue, whose alarm makes it visible.
@@ -233,14 +235,14 @@ export class Enrollment extends Construct {
       environment: {
         EVENT_BUS_NAME: props.eventBus.eventBusName,
         EVENT_SOURCE,
-        TENANT_TAG_KEY: config.tags.tenant,
-        OPT_OUT_TAG_KEY: config.tags.optOut,
-        SCOPE_TAG_KEY: config.enrollment.scope?.tagKey ?? '',
-        SCOPE_TAG_VALUES: (config.enrollment.scope?.values ?? []).join(','),
+        TENANT_TAG_KEY: props.tenantTagKey,
+        OPT_OUT_TAG_KEY: props.optOutTagKey,
+        SCOPE_TAG_KEY: props.scope?.tagKey ?? '',
+        SCOPE_TAG_VALUES: (props.scope?.values ?? []).join(','),
         STATUS_TAG_KEY,
-        DEFAULT_TENANT: config.tenants.ec2Default ?? '',
-        ALLOWED_TENANTS: config.tenants.allowed.join(','),
-        ALLOY_VERSION: config.agent.alloyVersion,
+        DEFAULT_TENANT: props.defaultTenant ?? '',
+        ALLOWED_TENANTS: agentConfigs.tenants.join(','),
+        ALLOY_VERSION: props.alloyVersion,
         COMMAND_TIMEOUT_SECONDS,
         RETRY_FAILED_AFTER_SECONDS: '3600',
         MAX_INSTANCES_PER_RUN: '500',
@@ -249,7 +251,7 @@ export class Enrollment extends Construct {
     this.reconcileFunction = reconcile.function;
     this.reconcileSchedule = new events.Rule(this, 'ReconcileSchedule', {
       description: 'lgtm-fleet: periodic enrollment backstop',
-      schedule: events.Schedule.rate(Duration.minutes(config.enrollment.reconcileIntervalMinutes)),
+      schedule: events.Schedule.rate(props.reconcileInterval),
       targets: [new targets.LambdaFunction(reconcile.function, { retryAttempts: 0, deadLetterQueue: this.deadLetterQueue })],
     });
     reconcile.role.addToPrincipalPolicy(
@@ -275,12 +277,12 @@ export class Enrollment extends Construct {
 
   /** Outcomes: Run Command invocation results of the project documents → tags, lifecycle, bus events. */
   private createStatusHandler(stack: Stack, props: EnrollmentProps): { function: lambda.Function; rule: events.Rule } {
-    const { config } = props;
+    const { agentConfigs } = props;
     const status = new LgtmFunction(this, 'Status', {
       handlerFolder: 'status',
       description: 'lgtm-fleet: records agent install outcomes on the instance and the project bus',
       serviceName: 'lgtm-fleet-status',
-      logRetentionDays: config.retention.containerLogsDays,
+      logRetentionDays: props.logRetentionDays,
       // Throttling or access errors throw: Lambda retries twice, then the event lands in the DLQ.
       retryAttempts: 2,
       onFailure: new destinations.SqsDestination(this.deadLetterQueue),
@@ -288,9 +290,9 @@ export class Enrollment extends Construct {
         STATUS_TAG_KEY,
         EVENT_BUS_NAME: props.eventBus.eventBusName,
         EVENT_SOURCE,
-        LINUX_DOCUMENT_NAME: this.linuxDocument.ref,
-        WINDOWS_DOCUMENT_NAME: this.windowsDocument.ref,
-        LIFECYCLE_FAILURE_RESULT: config.enrollment.lifecycleFailureResult,
+        LINUX_DOCUMENT_NAME: agentConfigs.linuxDocument.ref,
+        WINDOWS_DOCUMENT_NAME: agentConfigs.windowsDocument.ref,
+        LIFECYCLE_FAILURE_RESULT: props.lifecycleFailureResult,
       } satisfies StatusEnvironment,
     });
     const rule = new events.Rule(this, 'CommandOutcome', {
@@ -299,7 +301,7 @@ export class Enrollment extends Construct {
         source: ['aws.ssm'],
         detailType: [COMMAND_INVOCATION_STATUS_CHANGE],
         detail: {
-          'document-name': [this.linuxDocument.ref, this.windowsDocument.ref],
+          'document-name': [agentConfigs.linuxDocument.ref, agentConfigs.windowsDocument.ref],
           status: ['Success', 'Failed', 'TimedOut', 'Cancelled'],
         },
       },
@@ -390,7 +392,6 @@ export class Enrollment extends Construct {
       },
       stack,
     );
-    const documentArn = (doc: ssm.CfnDocument) => Arn.format({ service: 'ssm', resource: 'document', resourceName: doc.ref }, stack);
 
     // Exactly the calls the handler makes (see lambdas/enroll): batch variants share these actions.
     // Envelopes of waiting requests go back on the enrollment queue (lambdas/enroll/wait-envelope.ts).
@@ -407,19 +408,13 @@ export class Enrollment extends Construct {
     );
     // TransactWriteItems is authorized item by item: each claim is a conditional PutItem.
     this.claimTable.grant(fn, 'dynamodb:PutItem');
-    fn.addToRolePolicy(
-      new iam.PolicyStatement({
-        sid: 'ReadAgentConfigVersions',
-        actions: ['ssm:GetParameters'],
-        resources: Object.values(this.agentParameters).map((parameter) => parameter.parameterArn),
-      }),
-    );
+    props.agentConfigs.grantRead(fn, 'ReadAgentConfigVersions');
 
     fn.addToRolePolicy(
       new iam.PolicyStatement({
         sid: 'SendInstallCommand',
         actions: ['ssm:SendCommand'],
-        resources: [documentArn(this.linuxDocument), documentArn(this.windowsDocument), instanceArn],
+        resources: [...props.agentConfigs.documentArns, instanceArn],
       }),
     );
     fn.addToRolePolicy(

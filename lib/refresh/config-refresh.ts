@@ -5,7 +5,6 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
-import type * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Arn, Duration, Stack, Validations } from 'aws-cdk-lib/core';
 import { Construct } from 'constructs';
 import { PARAMETER_VALUE_MAX_BYTES, type RefreshEnvironment } from '../../lambdas/shared/contract';
@@ -19,24 +18,40 @@ import {
   PARAMETER_STORE_CHANGE,
 } from '../../lambdas/shared/refresh-events';
 import { AGENT_TAGS } from '../../lambdas/shared/tags';
-import type { LgtmConfig } from '../config/schema';
+import type { AgentConfigs } from '../agents/agent-configs';
 import { EVENT_SOURCE } from '../enrollment/enrollment';
 import { createEventQueue, queueTarget } from '../event-queue';
 import { LgtmFunction } from '../lgtm-function';
 import { acknowledgeWildcardResource } from '../nag';
-import { parameterPrefix } from '../render/catalog';
+
+/** A service a config refresh rolls: a new revision of its task definition, run with the same roles. */
+export interface RefreshedService extends ecs.IBaseService {
+  readonly taskDefinition: ecs.ITaskDefinition;
+}
 
 export interface ConfigRefreshProps {
-  readonly config: LgtmConfig;
+  /**
+   * The agent documents (their `reload` action writes the config and reloads Alloy) and the agent
+   * config parameters, the only ones the refresh reads by name. Its prefix is the project's: the
+   * refresh watches `<prefix>/agent/` and `<prefix>/config/`.
+   */
+  readonly agentConfigs: AgentConfigs;
+  /** The project's own event bus: `Config Refresh Requested` in, `Config Refresh …` outcomes out. */
   readonly eventBus: events.IEventBus;
+  /** The cluster running `services`. */
   readonly cluster: ecs.ICluster;
-  /** The ECS services whose config parameters (`/<stack>/config/<name>[/…]`) roll them. */
-  readonly services: Readonly<Record<string, ecs.FargateService>>;
-  /** The agent documents (their `reload` action writes the config and reloads Alloy). */
-  readonly linuxDocument: ssm.CfnDocument;
-  readonly windowsDocument: ssm.CfnDocument;
-  /** Agent config parameters, the only ones the refresh reads by name. */
-  readonly agentParameters: readonly ssm.IStringParameter[];
+  /** The ECS services by name; a change to `<prefix>/config/<name>[/…]` rolls the service of that name. */
+  readonly services: Readonly<Record<string, RefreshedService>>;
+  /** Alloy release a reload command passes (the version the agents run). */
+  readonly alloyVersion: string;
+  /** Whether a reload command also stops legacy agents, as enrollment does. */
+  readonly stopLegacyAgents: boolean;
+  /** How many agents reload a new config at once: a number or a percentage (Run Command `MaxConcurrency`). */
+  readonly maxConcurrency: string;
+  /** Failed agents after which a refresh stops: a number or a percentage (Run Command `MaxErrors`). */
+  readonly maxErrors: string;
+  /** Retention of the function's logs, in days. */
+  readonly logRetentionDays: number;
 }
 
 /** A burst of changes to one parameter within this window becomes one rollout. */
@@ -60,9 +75,9 @@ export class ConfigRefresh extends Construct {
 
   constructor(scope: Construct, id: string, props: ConfigRefreshProps) {
     super(scope, id);
-    const { config } = props;
+    const { agentConfigs } = props;
     const stack = Stack.of(this);
-    const prefix = parameterPrefix(config);
+    const prefix = agentConfigs.parameterPrefix;
 
     ({
       queue: this.queue,
@@ -79,20 +94,20 @@ export class ConfigRefresh extends Construct {
       handlerFolder: 'refresh',
       description: 'lgtm-fleet: rolls a changed config out to exactly the affected agents or ECS service',
       serviceName: 'lgtm-fleet-refresh',
-      logRetentionDays: config.retention.containerLogsDays,
+      logRetentionDays: props.logRetentionDays,
       timeout: REFRESH_TIMEOUT,
       memorySize: 256,
       environment: {
         PARAMETER_PREFIX: prefix,
-        LINUX_DOCUMENT_NAME: props.linuxDocument.ref,
-        WINDOWS_DOCUMENT_NAME: props.windowsDocument.ref,
-        ALLOY_VERSION: config.agent.alloyVersion,
-        STOP_LEGACY_AGENTS: String(config.enrollment.stopLegacyAgents),
-        ALLOWED_TENANTS: config.tenants.allowed.join(','),
+        LINUX_DOCUMENT_NAME: agentConfigs.linuxDocument.ref,
+        WINDOWS_DOCUMENT_NAME: agentConfigs.windowsDocument.ref,
+        ALLOY_VERSION: props.alloyVersion,
+        STOP_LEGACY_AGENTS: String(props.stopLegacyAgents),
+        ALLOWED_TENANTS: agentConfigs.tenants.join(','),
         CLUSTER_ARN: props.cluster.clusterArn,
         SERVICES: stack.toJsonString(Object.fromEntries(Object.entries(props.services).map(([name, s]) => [name, s.serviceArn]))),
-        MAX_CONCURRENCY: config.refresh.maxConcurrency,
-        MAX_ERRORS: config.refresh.maxErrors,
+        MAX_CONCURRENCY: props.maxConcurrency,
+        MAX_ERRORS: props.maxErrors,
         COMMAND_TIMEOUT_SECONDS: '600',
         // Command output stays in SSM: writing it to CloudWatch Logs needs more than the instance's core role.
         COMMAND_LOG_GROUP: '',
@@ -149,7 +164,7 @@ export class ConfigRefresh extends Construct {
         source: ['aws.ssm'],
         detailType: [COMMAND_STATUS_CHANGE],
         detail: {
-          'document-name': [props.linuxDocument.ref, props.windowsDocument.ref],
+          'document-name': [agentConfigs.linuxDocument.ref, agentConfigs.windowsDocument.ref],
           status: ['Success', 'Failed', 'TimedOut', 'Cancelled'],
           parameters: { Action: ['reload'] },
         },
@@ -162,19 +177,14 @@ export class ConfigRefresh extends Construct {
 
   private grantRefreshPermissions(refresh: LgtmFunction, props: ConfigRefreshProps): void {
     const stack = Stack.of(this);
-    const prefix = parameterPrefix(props.config).slice(1);
+    const prefix = props.agentConfigs.parameterPrefix.slice(1);
     const role = refresh.role;
     const parameterArn = (name: string) => Arn.format({ service: 'ssm', resource: 'parameter', resourceName: name }, stack);
-    const documentArn = (doc: ssm.CfnDocument) => Arn.format({ service: 'ssm', resource: 'document', resourceName: doc.ref }, stack);
     const instanceArn = Arn.format({ service: 'ec2', resource: 'instance', resourceName: '*' }, stack);
     const services = Object.values(props.services);
 
+    props.agentConfigs.grantRead(role, 'ReadAgentConfigs');
     const statements = [
-      new iam.PolicyStatement({
-        sid: 'ReadAgentConfigs',
-        actions: ['ssm:GetParameters'],
-        resources: props.agentParameters.map((p) => p.parameterArn),
-      }),
       new iam.PolicyStatement({
         sid: 'ReadServiceConfigs',
         actions: ['ssm:GetParametersByPath'],
@@ -183,14 +193,14 @@ export class ConfigRefresh extends Construct {
       new iam.PolicyStatement({
         sid: 'ReloadWithProjectDocuments',
         actions: ['ssm:SendCommand'],
-        resources: [documentArn(props.linuxDocument), documentArn(props.windowsDocument)],
+        resources: props.agentConfigs.documentArns,
       }),
       // Only instances enrolled into an allowed tenant can be reached at all.
       new iam.PolicyStatement({
         sid: 'ReloadEnrolledAgents',
         actions: ['ssm:SendCommand'],
         resources: [instanceArn],
-        conditions: { StringEquals: { [`ssm:resourceTag/${AGENT_TAGS.tenant}`]: props.config.tenants.allowed } },
+        conditions: { StringEquals: { [`ssm:resourceTag/${AGENT_TAGS.tenant}`]: props.agentConfigs.tenants } },
       }),
       new iam.PolicyStatement({ sid: 'FindEarlierRollouts', actions: ['ssm:ListCommands'], resources: ['*'] }),
       new iam.PolicyStatement({
@@ -220,7 +230,10 @@ export class ConfigRefresh extends Construct {
       new iam.PolicyStatement({
         sid: 'PassServiceRoles',
         actions: ['iam:PassRole'],
-        resources: services.flatMap((s) => [s.taskDefinition.taskRole.roleArn, s.taskDefinition.obtainExecutionRole().roleArn]),
+        resources: services.flatMap(({ taskDefinition }) => [
+          taskDefinition.taskRole.roleArn,
+          ...(taskDefinition.executionRole ? [taskDefinition.executionRole.roleArn] : []),
+        ]),
         conditions: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
       }),
       new iam.PolicyStatement({

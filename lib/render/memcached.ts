@@ -25,17 +25,15 @@ export function memcachedItemMemoryMiB(taskMemoryMiB: number): number {
   return taskMemoryMiB - overhead;
 }
 
-/**
- * Arguments for the official memcached image: its entrypoint prepends `memcached` when the
- * first argument starts with `-`.
- */
+/** {@link memcachedArguments} for the configured task size. */
 export function memcachedCommand(config: LgtmConfig): string[] {
-  return [
-    '-m',
-    String(memcachedItemMemoryMiB(config.services.memcached.memoryMiB)),
-    '-c',
-    String(MEMCACHED_MAX_CONNECTIONS),
-    '-I',
-    MEMCACHED_MAX_ITEM_SIZE,
-  ];
+  return memcachedArguments(config.services.memcached.memoryMiB);
+}
+
+/**
+ * Arguments for the official memcached image in a task of `taskMemoryMiB`: its entrypoint
+ * prepends `memcached` when the first argument starts with `-`.
+ */
+export function memcachedArguments(taskMemoryMiB: number): string[] {
+  return ['-m', String(memcachedItemMemoryMiB(taskMemoryMiB)), '-c', String(MEMCACHED_MAX_CONNECTIONS), '-I', MEMCACHED_MAX_ITEM_SIZE];
 }

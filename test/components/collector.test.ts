@@ -1,11 +1,30 @@
-import { Match, type Template } from 'aws-cdk-lib/assertions';
-import { containerNamed, logicalIdOf, resourcesOf, statementsOfRole, synthStack } from '../helpers';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as efs from 'aws-cdk-lib/aws-efs';
+import { Collector, type CollectorProps } from '../../lib/components/collector';
+import { collectorEntrypoint, collectorLogGroupArnPatterns } from '../../lib/render/collector';
+import { componentBasics, containerNamed, statementsOfRole, testConfig, testStack } from '../helpers';
+
+/** The collector alone, with the default config's entry point and log groups unless given others. */
+function collector(props: Partial<CollectorProps> = {}): Template {
+  const stack = testStack();
+  const basics = componentBasics(stack);
+  const config = testConfig();
+  new Collector(stack, 'Collector', {
+    ...basics,
+    parameterPrefix: '/Test',
+    image: 'grafana/alloy:v1.21.2',
+    size: { cpu: 512, memoryMiB: 1024 },
+    configFile: 'logging {\n\tlevel = "info"\n}\n',
+    entryPoint: collectorEntrypoint(config),
+    logGroupPatterns: collectorLogGroupArnPatterns(config),
+    fileSystem: new efs.FileSystem(stack, 'FileSystem', { vpc: basics.cluster.vpc }),
+    ...props,
+  });
+  return Template.fromStack(stack);
+}
 
 describe('collector', () => {
-  let template: Template;
-  beforeAll(() => {
-    template = synthStack().template;
-  });
+  const template = collector();
 
   test('runs pinned Alloy on the shared namespace with the experimental stability level', () => {
     template.hasResourceProperties('AWS::ServiceDiscovery::Service', { Name: 'collector' });
@@ -18,7 +37,11 @@ describe('collector', () => {
   });
 
   test('its config is a Parameter Store parameter delivered by the init container', () => {
-    template.hasResourceProperties('AWS::SSM::Parameter', { Name: '/LgtmFleet/config/collector', Tier: 'Advanced' });
+    template.hasResourceProperties('AWS::SSM::Parameter', {
+      Name: '/Test/config/collector',
+      Tier: 'Advanced',
+      Value: 'logging {\n\tlevel = "info"\n}\n',
+    });
     const main = containerNamed(template, 'CollectorBackend', 'collector');
     expect(main.DependsOn).toEqual([{ ContainerName: 'config-init', Condition: 'SUCCESS' }]);
     expect(main.MountPoints).toContainEqual({ SourceVolume: 'config', ContainerPath: '/etc/alloy', ReadOnly: true });
@@ -47,48 +70,18 @@ describe('collector', () => {
   });
 
   test('named log groups are granted by name, and no discovery without prefixes', () => {
-    const { template: named } = synthStack({
-      collector: { logs: { logGroupNames: ['/aws/rds/instance/db1/error'], logGroupPrefixes: [] } },
-    });
+    const named = collector({ logGroupPatterns: ['/aws/rds/instance/db1/error'] });
     const statements = statementsOfRole(named, 'CollectorBackendTaskTaskRole');
     const filter = statements.find((s) => [s.Action].flat().includes('logs:FilterLogEvents'));
     expect(JSON.stringify(filter?.Resource)).toContain(':log-group:/aws/rds/instance/db1/error');
     expect(statements.some((s) => [s.Action].flat().includes('logs:DescribeLogGroups'))).toBe(false);
   });
 
-  test('its UI/health port is open to Grafana only', () => {
-    const collectorSg = logicalIdOf(template, 'AWS::EC2::SecurityGroup', 'CollectorBackendSecurityGroup');
-    const ingress = Object.values(resourcesOf(template, 'AWS::EC2::SecurityGroupIngress'))
-      .map((r) => r.Properties)
-      .filter((r) => JSON.stringify(r.GroupId).includes(collectorSg));
-    expect(ingress).toEqual([
-      expect.objectContaining({
-        FromPort: 12345,
-        SourceSecurityGroupId: {
-          'Fn::GetAtt': [logicalIdOf(template, 'AWS::EC2::SecurityGroup', 'GrafanaBackendSecurityGroup'), 'GroupId'],
-        },
-      }),
-    ]);
-  });
-
-  test('may reach every service it scrapes or writes to', () => {
-    const collectorSg = logicalIdOf(template, 'AWS::EC2::SecurityGroup', 'CollectorBackendSecurityGroup');
-    const fromCollector = Object.values(resourcesOf(template, 'AWS::EC2::SecurityGroupIngress'))
-      .map((r) => r.Properties)
-      .filter((r) => JSON.stringify(r.SourceSecurityGroupId).includes(collectorSg))
-      .map((r) => r.FromPort)
-      .sort();
-    // 2049: NFS to its own checkpoint file system.
-    expect(fromCollector).toEqual([2049, 3000, 3100, 3200, 8080, 11211].sort());
-  });
-
-  test('disabled: no collector, and the file system holds only Tempo', () => {
-    const { template: off } = synthStack({ collector: { enabled: false } });
-    off.resourceCountIs('AWS::EFS::FileSystem', 1);
-    expect(
-      Object.values(resourcesOf(off, 'AWS::EFS::AccessPoint')).map((a) => (a.Properties.RootDirectory as { Path: string }).Path),
-    ).toEqual(['/tempo']);
-    const names = Object.values(resourcesOf(off, 'AWS::ServiceDiscovery::Service')).map((s) => s.Properties.Name);
-    expect(names).not.toContain('collector');
+  test('without log groups, no CloudWatch Logs access at all', () => {
+    const actions = statementsOfRole(collector({ logGroupPatterns: [] }), 'CollectorBackendTaskTaskRole').flatMap(
+      (s) => [s.Action].flat() as string[],
+    );
+    expect(actions.filter((a) => a.startsWith('logs:'))).toEqual([]);
+    expect(actions).toContain('cloudwatch:GetMetricData');
   });
 });

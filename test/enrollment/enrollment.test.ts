@@ -1,13 +1,33 @@
-import { Match, type Template } from 'aws-cdk-lib/assertions';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as events from 'aws-cdk-lib/aws-events';
+import { Duration } from 'aws-cdk-lib/core';
 import { planRetry } from '../../lambdas/enroll/retry';
-import { logicalIdOf, resourcesOf, statementsOfRole, synthStack } from '../helpers';
+import { Enrollment, type EnrollmentProps } from '../../lib/enrollment/enrollment';
+import { logicalIdOf, resourcesOf, statementsOfRole, testAgentConfigs, testStack } from '../helpers';
+
+/** Enrollment alone, with an event bus and agent configs for tenants team-a and team-b. */
+function enrollment(props: Partial<EnrollmentProps> = {}): Template {
+  const stack = testStack();
+  new Enrollment(stack, 'Enrollment', {
+    agentConfigs: testAgentConfigs(stack, ['team-a', 'team-b']),
+    eventBus: new events.EventBus(stack, 'EventBus'),
+    tenantTagKey: 'lgtm:tenant',
+    optOutTagKey: 'lgtm:opt-out',
+    defaultTenant: 'team-a',
+    alloyVersion: '1.21.2',
+    stopLegacyAgents: true,
+    deadline: Duration.minutes(15),
+    lifecycleFailureResult: 'CONTINUE',
+    reconcileInterval: Duration.minutes(30),
+    logRetentionDays: 30,
+    ...props,
+  });
+  return Template.fromStack(stack);
+}
+
+const template = enrollment();
 
 describe('enrollment infrastructure', () => {
-  let template: Template;
-  beforeAll(() => {
-    template = synthStack().template;
-  });
-
   const queueId = () => logicalIdOf(template, 'AWS::SQS::Queue', 'EnrollmentQueue');
   const dlqId = () => logicalIdOf(template, 'AWS::SQS::Queue', 'EnrollmentDeadLetterQueue');
 
@@ -45,7 +65,7 @@ describe('enrollment infrastructure', () => {
   test.each([15, 240, 720])(
     'with a %i-minute deadline, the handler dead-letters a waiting request (with its reason) before SQS would',
     (deadlineMinutes) => {
-      const { template: t } = synthStack({ enrollment: { deadlineMinutes } });
+      const t = enrollment({ deadline: Duration.minutes(deadlineMinutes) });
       const queue = resourcesOf(t, 'AWS::SQS::Queue')[logicalIdOf(t, 'AWS::SQS::Queue', 'EnrollmentQueue')].Properties;
       const env = (
         resourcesOf(t, 'AWS::Lambda::Function')[logicalIdOf(t, 'AWS::Lambda::Function', 'EnrollmentEnrollFunction')].Properties
@@ -108,42 +128,45 @@ describe('enrollment infrastructure', () => {
       Architectures: ['arm64'],
       Environment: {
         Variables: Match.objectLike({
-          ALLOWED_TENANTS: 'aws-rag-ec2,aws-rag-cloudwatch,aws-rag-rds',
-          DEFAULT_TENANT: 'aws-rag-ec2',
+          ALLOWED_TENANTS: 'team-a,team-b',
+          DEFAULT_TENANT: 'team-a',
           TENANT_TAG_KEY: 'lgtm:tenant',
           OPT_OUT_TAG_KEY: 'lgtm:opt-out',
-          PARAMETER_PREFIX: '/LgtmFleet',
+          SCOPE_TAG_KEY: '',
+          SCOPE_TAG_VALUES: '',
+          PARAMETER_PREFIX: '/Test',
           ENROLL_DEADLINE_SECONDS: '900',
-          LINUX_DOCUMENT_NAME: { Ref: logicalIdOf(template, 'AWS::SSM::Document', 'EnrollmentLinuxDocument') },
-          WINDOWS_DOCUMENT_NAME: { Ref: logicalIdOf(template, 'AWS::SSM::Document', 'EnrollmentWindowsDocument') },
+          ALLOY_VERSION: '1.21.2',
+          STOP_LEGACY_AGENTS: 'true',
+          LIFECYCLE_FAILURE_RESULT: 'CONTINUE',
+          LINUX_DOCUMENT_NAME: { Ref: logicalIdOf(template, 'AWS::SSM::Document', 'AgentsLinuxDocument') },
+          WINDOWS_DOCUMENT_NAME: { Ref: logicalIdOf(template, 'AWS::SSM::Document', 'AgentsWindowsDocument') },
         }),
       },
     });
   });
 
-  test('an untagged-instance default of null reaches the function as an empty default tenant', () => {
-    const { template: skipping } = synthStack({ tenants: { ec2Default: null } });
-    skipping.hasResourceProperties('AWS::Lambda::Function', {
-      Environment: { Variables: Match.objectLike({ DEFAULT_TENANT: '' }) },
+  test('without a default tenant, a scope and a lifecycle result reach both the enroll and the reconcile function', () => {
+    const scoped = enrollment({
+      defaultTenant: undefined,
+      scope: { tagKey: 'env', values: ['prod', 'staging'] },
+      lifecycleFailureResult: 'ABANDON',
+    });
+    for (const fn of ['EnrollmentEnrollFunction', 'EnrollmentReconcileFunction']) {
+      const variables = (
+        resourcesOf(scoped, 'AWS::Lambda::Function')[logicalIdOf(scoped, 'AWS::Lambda::Function', fn)].Properties.Environment as {
+          Variables: Record<string, string>;
+        }
+      ).Variables;
+      expect(variables).toMatchObject({ DEFAULT_TENANT: '', SCOPE_TAG_KEY: 'env', SCOPE_TAG_VALUES: 'prod,staging' });
+    }
+    scoped.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ LIFECYCLE_FAILURE_RESULT: 'ABANDON', ENROLL_DEADLINE_SECONDS: '900' }) },
     });
   });
 
-  test('both SSM command documents are created', () => {
-    const documents = Object.values(resourcesOf(template, 'AWS::SSM::Document')).map((d) => d.Properties);
-    expect(documents).toHaveLength(2);
-    const plugins = documents.map((d) => (d.Content as { mainSteps: Array<{ action: string }> }).mainSteps[0].action).sort();
-    expect(plugins).toEqual(['aws:runPowerShellScript', 'aws:runShellScript']);
-    for (const d of documents) expect(d.DocumentType).toBe('Command');
-  });
-
-  test('an agent config parameter per tenant and platform', () => {
-    const names = Object.values(resourcesOf(template, 'AWS::SSM::Parameter'))
-      .map((p) => p.Properties.Name as string)
-      .filter((n) => n.startsWith('/LgtmFleet/agent/'))
-      .sort();
-    expect(names).toEqual(
-      ['aws-rag-cloudwatch', 'aws-rag-ec2', 'aws-rag-rds'].flatMap((t) => [`/LgtmFleet/agent/${t}/linux`, `/LgtmFleet/agent/${t}/windows`]),
-    );
+  test('a default tenant without an agent config is refused, naming it', () => {
+    expect(() => enrollment({ defaultTenant: 'team-c' })).toThrow('defaultTenant "team-c" has no agent config (tenants: team-a, team-b)');
   });
 
   describe('the outcome (status) handler', () => {
@@ -154,8 +177,8 @@ describe('enrollment infrastructure', () => {
           'detail-type': ['EC2 Command Invocation Status-change Notification'],
           detail: {
             'document-name': [
-              { Ref: logicalIdOf(template, 'AWS::SSM::Document', 'EnrollmentLinuxDocument') },
-              { Ref: logicalIdOf(template, 'AWS::SSM::Document', 'EnrollmentWindowsDocument') },
+              { Ref: logicalIdOf(template, 'AWS::SSM::Document', 'AgentsLinuxDocument') },
+              { Ref: logicalIdOf(template, 'AWS::SSM::Document', 'AgentsWindowsDocument') },
             ],
             status: ['Success', 'Failed', 'TimedOut', 'Cancelled'],
           },
@@ -204,7 +227,7 @@ describe('enrollment infrastructure', () => {
   });
 
   describe('the reconciliation backstop', () => {
-    test('runs on a schedule of enrollment.reconcileIntervalMinutes, without async retries', () => {
+    test('runs on a schedule of reconcileInterval, without async retries', () => {
       const functionId = logicalIdOf(template, 'AWS::Lambda::Function', 'EnrollmentReconcileFunction');
       template.hasResourceProperties('AWS::Events::Rule', {
         ScheduleExpression: 'rate(30 minutes)',
@@ -216,7 +239,7 @@ describe('enrollment infrastructure', () => {
         // A failed run is recorded where the alarm sees it.
         DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [dlqId(), 'Arn'] } } },
       });
-      const { template: hourly } = synthStack({ enrollment: { reconcileIntervalMinutes: 60 } });
+      const hourly = enrollment({ reconcileInterval: Duration.hours(1) });
       hourly.hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: 'rate(1 hour)' });
     });
 
@@ -237,8 +260,8 @@ describe('enrollment infrastructure', () => {
     test('sends commands only with the project documents, to instances', () => {
       const [send] = find('ssm:SendCommand');
       const text = JSON.stringify(send.Resource);
-      expect(text).toContain(logicalIdOf(template, 'AWS::SSM::Document', 'EnrollmentLinuxDocument'));
-      expect(text).toContain(logicalIdOf(template, 'AWS::SSM::Document', 'EnrollmentWindowsDocument'));
+      expect(text).toContain(logicalIdOf(template, 'AWS::SSM::Document', 'AgentsLinuxDocument'));
+      expect(text).toContain(logicalIdOf(template, 'AWS::SSM::Document', 'AgentsWindowsDocument'));
       expect(text).toContain(':instance/*');
       expect(text).not.toContain('document/*');
     });
@@ -266,8 +289,8 @@ describe('enrollment infrastructure', () => {
       const reads = find('ssm:GetParameters');
       expect(reads).toHaveLength(1);
       const text = JSON.stringify(reads[0].Resource);
-      for (const tenant of ['awsragec2', 'awsragcloudwatch', 'awsragrds']) {
-        for (const platform of ['linux', 'windows']) expect(text).toContain(`EnrollmentAgent${tenant}${platform}`);
+      for (const tenant of ['teama', 'teamb']) {
+        for (const platform of ['linux', 'windows']) expect(text).toContain(`AgentsAgent${tenant}${platform}`);
       }
       expect(text).not.toContain('*');
       expect(text).not.toContain('BackendConfig');
@@ -328,8 +351,6 @@ describe('enrollment infrastructure', () => {
 });
 
 describe('launch claims', () => {
-  const { template } = synthStack();
-
   test('an on-demand table keyed by launch, expiring claims by TTL, written by the enroll function only', () => {
     const tableId = logicalIdOf(template, 'AWS::DynamoDB::Table', 'EnrollmentClaims');
     template.hasResourceProperties('AWS::DynamoDB::Table', {

@@ -1,11 +1,43 @@
-import { Match, type Template } from 'aws-cdk-lib/assertions';
-import { logicalIdOf, resourcesOf, statementsOfRole, synthStack } from '../helpers';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as events from 'aws-cdk-lib/aws-events';
+import { ConfigRefresh, type ConfigRefreshProps } from '../../lib/refresh/config-refresh';
+import { logicalIdOf, resourcesOf, statementsOfRole, testAgentConfigs, testConfig, testNetwork, testStack } from '../helpers';
+
+/** ConfigRefresh alone: an event bus, agent configs for team-a and team-b, and two services in a cluster. */
+function refresh(props: Partial<ConfigRefreshProps> = {}): Template {
+  const stack = testStack();
+  const { cluster } = testNetwork(stack);
+  const service = (name: string) => {
+    const taskDefinition = new ecs.FargateTaskDefinition(stack, `${name}Task`);
+    taskDefinition.addContainer('main', {
+      image: ecs.ContainerImage.fromRegistry(`example/${name}:1.0.0`),
+      logging: ecs.LogDrivers.awsLogs({ streamPrefix: name }),
+    });
+    return new ecs.FargateService(stack, `${name}Service`, {
+      cluster,
+      taskDefinition,
+      minHealthyPercent: 100,
+      circuitBreaker: { rollback: true },
+    });
+  };
+  new ConfigRefresh(stack, 'Refresh', {
+    agentConfigs: testAgentConfigs(stack, ['team-a', 'team-b']),
+    eventBus: new events.EventBus(stack, 'EventBus'),
+    cluster,
+    services: { mimir: service('Mimir'), grafana: service('Grafana') },
+    alloyVersion: '1.21.2',
+    stopLegacyAgents: true,
+    maxConcurrency: '10%',
+    maxErrors: '1',
+    logRetentionDays: 30,
+    ...props,
+  });
+  return Template.fromStack(stack);
+}
 
 describe('config refresh infrastructure', () => {
-  let template: Template;
-  beforeAll(() => {
-    template = synthStack().template;
-  });
+  const template = refresh();
   const queueId = () => logicalIdOf(template, 'AWS::SQS::Queue', 'RefreshQueue');
   const dlqId = () => logicalIdOf(template, 'AWS::SQS::Queue', 'RefreshDeadLetterQueue');
   const functionId = () => logicalIdOf(template, 'AWS::Lambda::Function', 'RefreshFunction');
@@ -17,7 +49,7 @@ describe('config refresh infrastructure', () => {
       EventPattern: {
         source: ['aws.ssm'],
         'detail-type': ['Parameter Store Change'],
-        detail: { name: [{ prefix: '/LgtmFleet/agent/' }, { prefix: '/LgtmFleet/config/' }] },
+        detail: { name: [{ prefix: '/Test/agent/' }, { prefix: '/Test/config/' }] },
       },
       Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [queueId(), 'Arn'] } })],
     });
@@ -64,14 +96,26 @@ describe('config refresh infrastructure', () => {
     });
   });
 
-  test('rate controls and the services map come from the config and the stack', () => {
+  test('rate controls, agent settings and the services map reach the function', () => {
     const fn = resourcesOf(template, 'AWS::Lambda::Function')[functionId()].Properties;
     const variables = (fn.Environment as { Variables: Record<string, unknown> }).Variables;
-    expect(variables).toMatchObject({ MAX_CONCURRENCY: '10%', MAX_ERRORS: '1', PARAMETER_PREFIX: '/LgtmFleet' });
+    expect(variables).toMatchObject({
+      MAX_CONCURRENCY: '10%',
+      MAX_ERRORS: '1',
+      PARAMETER_PREFIX: '/Test',
+      ALLOWED_TENANTS: 'team-a,team-b',
+      ALLOY_VERSION: '1.21.2',
+      STOP_LEGACY_AGENTS: 'true',
+      LINUX_DOCUMENT_NAME: { Ref: logicalIdOf(template, 'AWS::SSM::Document', 'AgentsLinuxDocument') },
+    });
     const services = JSON.stringify(variables.SERVICES);
-    for (const name of ['mimir', 'loki', 'tempo', 'grafana', 'collector']) expect(services).toContain(`\\"${name}\\":`);
-    const { template: strict } = synthStack({ refresh: { maxConcurrency: '2', maxErrors: '0' } });
+    expect(services).toContain(`\\"mimir\\":`);
+    expect(services).toContain(logicalIdOf(template, 'AWS::ECS::Service', 'MimirService'));
+    expect(services).toContain(`\\"grafana\\":`);
+    const strict = refresh({ maxConcurrency: '2', maxErrors: '0', stopLegacyAgents: false });
     expect(JSON.stringify(strict.toJSON())).toContain('"MAX_CONCURRENCY":"2"');
+    expect(JSON.stringify(strict.toJSON())).toContain('"MAX_ERRORS":"0"');
+    expect(JSON.stringify(strict.toJSON())).toContain('"STOP_LEGACY_AGENTS":"false"');
   });
 
   describe('the refresh role', () => {
@@ -80,34 +124,40 @@ describe('config refresh infrastructure', () => {
       expect(send).toHaveLength(2);
       const toInstances = send.find((s) => JSON.stringify(s.Resource).includes(':instance/*'));
       expect(toInstances?.Condition).toEqual({
-        StringEquals: { 'ssm:resourceTag/lgtm:agent-tenant': ['aws-rag-ec2', 'aws-rag-cloudwatch', 'aws-rag-rds'] },
+        StringEquals: { 'ssm:resourceTag/lgtm:agent-tenant': ['team-a', 'team-b'] },
       });
       const toDocuments = send.find((s) => s !== toInstances);
-      expect(JSON.stringify(toDocuments?.Resource)).toContain(logicalIdOf(template, 'AWS::SSM::Document', 'EnrollmentLinuxDocument'));
+      expect(JSON.stringify(toDocuments?.Resource)).toContain(logicalIdOf(template, 'AWS::SSM::Document', 'AgentsLinuxDocument'));
+      expect(JSON.stringify(toDocuments?.Resource)).toContain(logicalIdOf(template, 'AWS::SSM::Document', 'AgentsWindowsDocument'));
       expect(JSON.stringify(toDocuments?.Resource)).not.toContain('*');
     });
 
-    test('rolls only the project services, in the project cluster', () => {
+    test('rolls only the given services, in the given cluster, passing only their roles', () => {
       const [roll] = withAction('ecs:UpdateService');
-      const resources = JSON.stringify(roll.Resource);
-      for (const prefix of [
-        'MimirBackendService',
-        'LokiBackendService',
-        'TempoBackendService',
-        'GrafanaBackendService',
-        'CollectorBackendService',
-      ]) {
-        expect(resources).toContain(logicalIdOf(template, 'AWS::ECS::Service', prefix));
-      }
-      expect(resources).not.toContain('MemcachedBackendService');
-      expect(roll.Condition).toEqual({ ArnEquals: { 'ecs:cluster': expect.anything() } });
+      const services = Object.keys(resourcesOf(template, 'AWS::ECS::Service'));
+      expect(roll.Resource).toEqual(expect.arrayContaining(services.map((id) => ({ Ref: id }))));
+      expect(roll.Resource).toHaveLength(2);
+      expect(roll.Condition).toEqual({
+        ArnEquals: { 'ecs:cluster': { 'Fn::GetAtt': [logicalIdOf(template, 'AWS::ECS::Cluster', 'Cluster'), 'Arn'] } },
+      });
+      const [pass] = withAction('iam:PassRole');
+      const roles = ['MimirTaskTaskRole', 'MimirTaskExecutionRole', 'GrafanaTaskTaskRole', 'GrafanaTaskExecutionRole'];
+      expect(pass.Resource).toEqual(
+        expect.arrayContaining(roles.map((prefix) => ({ 'Fn::GetAtt': [logicalIdOf(template, 'AWS::IAM::Role', prefix), 'Arn'] }))),
+      );
+      expect(pass.Resource).toHaveLength(roles.length);
+      expect(pass.Condition).toEqual({ StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } });
     });
 
     test("reads only the project's parameters", () => {
-      const [byName] = withAction('ssm:GetParameters');
+      const [byName] = withAction('ssm:GetParameters').filter((s) => s.Sid === 'ReadAgentConfigs');
+      const agentParameters = Object.keys(resourcesOf(template, 'AWS::SSM::Parameter'));
+      expect(byName.Resource).toEqual(
+        agentParameters.map((id) => ({ 'Fn::Join': expect.arrayContaining([expect.arrayContaining([{ Ref: id }])]) })),
+      );
       expect(JSON.stringify(byName.Resource)).not.toContain('*');
       const [byPath] = withAction('ssm:GetParametersByPath');
-      expect(JSON.stringify(byPath.Resource)).toContain(':parameter/LgtmFleet/config');
+      expect(JSON.stringify(byPath.Resource)).toContain(':parameter/Test/config');
     });
 
     test('publishes only Config Refresh outcomes from lgtm-fleet', () => {
@@ -121,9 +171,9 @@ describe('config refresh infrastructure', () => {
     });
   });
 
-  test('an invalid rate control fails synth naming the field', () => {
-    expect(() => synthStack({ refresh: { maxConcurrency: '150%' } })).toThrow(/refresh\.maxConcurrency: .*"150%"/);
-    expect(() => synthStack({ refresh: { maxConcurrency: '0' } })).toThrow(/refresh\.maxConcurrency: .*"0"/);
-    expect(() => synthStack({ refresh: { maxErrors: 'some' } })).toThrow(/refresh\.maxErrors: .*"some"/);
+  test('an invalid rate control is refused with the config, naming the field', () => {
+    expect(() => testConfig({ refresh: { maxConcurrency: '150%' } })).toThrow(/refresh\.maxConcurrency: .*"150%"/);
+    expect(() => testConfig({ refresh: { maxConcurrency: '0' } })).toThrow(/refresh\.maxConcurrency: .*"0"/);
+    expect(() => testConfig({ refresh: { maxErrors: 'some' } })).toThrow(/refresh\.maxErrors: .*"some"/);
   });
 });

@@ -7,7 +7,7 @@ import {
   MAX_DOCUMENT_BYTES,
   WINDOWS_INSTALL_SCRIPT,
   windowsAgentDocument,
-} from '../../lib/enrollment/agent-documents';
+} from '../../lib/agents/agent-documents';
 
 const PARAMETER_NAMES = ['AgentConfig', 'Tenant', 'AlloyVersion', 'ConfigVersion', 'Action', 'StopLegacyAgents'];
 

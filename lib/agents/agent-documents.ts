@@ -5,8 +5,8 @@ import { TENANT_ID_PATTERN } from '../config/schema';
 
 /**
  * Content of the two SSM Command documents that install and reload the Alloy agent. The
- * scripts live in `assets/agent/` and are embedded at synth time; the enrollment construct
- * turns this content into `AWS::SSM::Document` resources.
+ * scripts live in `assets/agent/` and are embedded at synth time; the AgentConfigs construct
+ * (agent-configs.ts) turns this content into `AWS::SSM::Document` resources.
  *
  * Every parameter uses `interpolationType: ENV_VAR`: SSM Agent hands the value to the script
  * as the environment variable `SSM_<name>` and nothing is spliced into script text, so a
