@@ -16,9 +16,14 @@ import { LgtmFleetStack } from '../lib/lgtm-fleet-stack';
 /** The feature flags in cdk.json, so tests synthesize exactly what `cdk synth` does. */
 const CDK_CONTEXT = (JSON.parse(readFileSync(join(__dirname, '..', 'cdk.json'), 'utf8')) as { context: Record<string, unknown> }).context;
 
-/** A new App with cdk.json's feature flags. */
-export function newApp(outdir?: string): App {
-  return new App({ context: CDK_CONTEXT, outdir });
+/**
+ * A new App with cdk.json's feature flags. Handler bundling is skipped (CDK's `bundlingStacks`
+ * context, a placeholder asset instead) unless `bundle` is set: a template test looks at the
+ * function's settings, not at its code, and bundling is most of a synth's time once warm.
+ * test/lgtm-function.test.ts and the IAM coverage test look at the bundles themselves.
+ */
+export function newApp(outdir?: string, { bundle = false }: { bundle?: boolean } = {}): App {
+  return new App({ context: { ...CDK_CONTEXT, ...(bundle ? {} : { 'aws:cdk:bundling-stacks': [] }) }, outdir });
 }
 
 /** An empty stack named `Test` (environment-agnostic, as the default config), for one construct's tests. */
@@ -54,8 +59,11 @@ export function testConfig(values: LgtmConfigInput | Record<string, unknown> = {
 }
 
 /** The stack and its template for a config (no cdk-nag: see {@link nagViolations}). */
-export function synthStack(values: LgtmConfigInput | Record<string, unknown> = {}): { stack: LgtmFleetStack; template: Template } {
-  const app = newApp();
+export function synthStack(
+  values: LgtmConfigInput | Record<string, unknown> = {},
+  { bundle = false }: { bundle?: boolean } = {},
+): { stack: LgtmFleetStack; template: Template } {
+  const app = newApp(undefined, { bundle });
   const config = testConfig(values);
   const stack = new LgtmFleetStack(app, config.stackName, { config, env: config.env });
   return { stack, template: Template.fromStack(stack) };

@@ -5,7 +5,7 @@ import { LgtmFunction } from '../lib/lgtm-function';
 import { resourcesOf, synthStack } from './helpers';
 
 describe('handler bundles', () => {
-  const { stack, template } = synthStack();
+  const { stack, template } = synthStack({}, { bundle: true });
   const outdir = Stage.of(stack)?.outdir as string;
   const functions = stack.node.findAll().filter((c): c is LgtmFunction => c instanceof LgtmFunction);
   /** The staged asset directory of a function, from the S3 key `<hash>.zip` in its template. */
@@ -73,7 +73,7 @@ describe('handler bundles', () => {
   test('a second synth bundles again to the same bytes (the asset hashes do not churn)', () => {
     // Without this, CDK would hand the second app the first one's staged bundles.
     AssetStaging.clearAssetHashCache();
-    const again = synthStack();
+    const again = synthStack({}, { bundle: true });
     const keys = (t: typeof template) =>
       Object.values(resourcesOf(t, 'AWS::Lambda::Function'))
         .map((r) => (r.Properties.Code as { S3Key: string }).S3Key)

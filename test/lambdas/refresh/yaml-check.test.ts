@@ -121,7 +121,7 @@ describe('findYamlProblem', () => {
     }
   });
 
-  test('agrees with a full load on 20,000 random edits of the rendered configs, with one-line messages inside the file', () => {
+  test('agrees with a full load on 2,000 random edits of the rendered configs, with one-line messages inside the file', () => {
     const documents = RENDERED_YAML.map(([, content]) => content);
     let seed = 7;
     const random = (limit: number): number => {
@@ -131,7 +131,7 @@ describe('findYamlProblem', () => {
     const inserts = [' ', '  ', ':', ': ', '"', "'", '\t', '- ', '[', '{', ']', '\n', '#', '|', '&a ', '*a', '<<: '];
     const disagreements: string[] = [];
     let refused = 0;
-    for (let run = 0; run < 20_000; run++) {
+    for (let run = 0; run < 2_000; run++) {
       let text = documents[random(documents.length)] as string;
       for (let edit = 0, edits = 1 + random(2); edit < edits; edit++) {
         const at = random(text.length);
@@ -152,7 +152,7 @@ describe('findYamlProblem', () => {
     }
     expect(disagreements.slice(0, 3)).toEqual([]);
     // The edits break a good share of the files, so both verdicts are exercised.
-    expect(refused).toBeGreaterThan(5_000);
-    expect(refused).toBeLessThan(19_000);
+    expect(refused).toBeGreaterThan(500);
+    expect(refused).toBeLessThan(1_900);
   });
 });
