@@ -17,13 +17,20 @@ import { LgtmFleetStack } from '../lib/lgtm-fleet-stack';
 const CDK_CONTEXT = (JSON.parse(readFileSync(join(__dirname, '..', 'cdk.json'), 'utf8')) as { context: Record<string, unknown> }).context;
 
 /**
- * A new App with cdk.json's feature flags. Handler bundling is skipped (CDK's `bundlingStacks`
- * context, a placeholder asset instead) unless `bundle` is set: a template test looks at the
- * function's settings, not at its code, and bundling is most of a synth's time once warm.
- * test/lgtm-function.test.ts and the IAM coverage test look at the bundles themselves.
+ * A new App with cdk.json's feature flags, made for template tests:
+ * - handler bundling is skipped (CDK's `bundlingStacks` context, a placeholder asset instead)
+ *   unless `bundle` is set: a template test looks at a function's settings, not at its code
+ *   (test/lgtm-function.test.ts looks at the bundles);
+ * - CDK's built-in template validation is off: building its engine is about 4 s of every test
+ *   file's first synth. `cdk synth` runs it (lib/synth-speed/template-validation.ts), and so do
+ *   the slow checks CI runs: test/synth-speed/template-validation.test.ts and test/cfn-lint.test.ts.
  */
 export function newApp(outdir?: string, { bundle = false }: { bundle?: boolean } = {}): App {
-  return new App({ context: { ...CDK_CONTEXT, ...(bundle ? {} : { 'aws:cdk:bundling-stacks': [] }) }, outdir });
+  return new App({
+    context: { ...CDK_CONTEXT, ...(bundle ? {} : { 'aws:cdk:bundling-stacks': [] }) },
+    outdir,
+    builtinCloudFormationValidation: false,
+  });
 }
 
 /** An empty stack named `Test` (environment-agnostic, as the default config), for one construct's tests. */
