@@ -111,7 +111,9 @@ It runs offline: no AWS credentials, no Docker, no network. Allow a few minutes 
   untimed warm-up of each. Both use \`--no-notices\` and telemetry off so the CLI makes no
   network call. The synth-speed rows time each piece of \`lib/synth-speed/\` against CDK's plain
   way in the same runs: CDK's validation plugin in the main thread (\`LGTM_VALIDATION=main-thread\`),
-  and the type-check run before the app instead of beside it (after a source change).
+  and the type-check run before the app instead of beside it (after a source change); and, with
+  the Lambda bundles, all handlers in one in-process esbuild run against one esbuild process per
+  handler with the same options, as \`NodejsFunction\` spawns it (median of 9, alternating).
 - **Lambda bundles** (no target; ${BUNDLE_TARGET_KB} KB shown for reference, 1 KB = 1,024 bytes): every \`lambdas/<name>/index.ts\`, bundled
   with esbuild's API and the options \`lib/synth-speed/bundling.ts\` gives the construct (minify, CJS,
   platform node, target node24, source map, \`@aws-sdk/*\` external); the size is \`index.js\`.

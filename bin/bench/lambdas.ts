@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { build } from 'esbuild';
+import { build, buildSync } from 'esbuild';
 import { HANDLER_BUNDLE_OPTIONS } from '../../lib/synth-speed/bundling';
 import { errorRow, median, progress, type Row, row, tail } from './table';
 
@@ -27,6 +27,11 @@ export async function benchLambdas(repo: string, work: string, assemblyDir: stri
     .map((entry) => entry.name)
     .sort();
   const rows: Row[] = [];
+  try {
+    rows.push(benchBundling(repo, join(work, 'bundling'), names));
+  } catch (error) {
+    rows.push(errorRow('synth-speed: handler bundling', error));
+  }
   for (const name of names) {
     try {
       rows.push(...(await benchLambda(repo, join(work, `lambda-${name}`), name, assemblyDir)));
@@ -212,4 +217,55 @@ async function testEnvironment(repo: string, name: string): Promise<Record<strin
     if (harness.TEST_ENV) return harness.TEST_ENV;
   }
   return undefined;
+}
+
+/** Timed runs per side of the bundling comparison, alternating, after one untimed warm-up of each. */
+const BUNDLING_RUNS = 9;
+
+/**
+ * lib/synth-speed/bundling.ts against the plain way: every handler in one in-process esbuild run
+ * (what a synth does), against one esbuild process per handler with the same options (what
+ * NodejsFunction's local bundling spawns). Both write nothing but their output files.
+ */
+function benchBundling(repo: string, outDir: string, names: readonly string[]): Row {
+  mkdirSync(outDir, { recursive: true });
+  const entries = names.map((name) => join(repo, 'lambdas', name, 'index.ts'));
+  const esbuild = join(repo, 'node_modules', '.bin', 'esbuild');
+  const oneRun = (): number => {
+    const start = performance.now();
+    buildSync({
+      ...HANDLER_BUNDLE_OPTIONS,
+      entryPoints: entries,
+      outbase: join(repo, 'lambdas'),
+      outdir: join(outDir, 'one'),
+      logLevel: 'error',
+    });
+    return performance.now() - start;
+  };
+  const perHandler = (): number => {
+    const start = performance.now();
+    for (const [index, entry] of entries.entries()) {
+      const args = [entry, '--bundle', '--platform=node', '--target=node24', '--format=cjs', '--minify', '--sourcemap'];
+      args.push('--external:@aws-sdk/*', `--outfile=${join(outDir, `each-${index}`, 'index.js')}`, '--log-level=error');
+      const result = spawnSync(esbuild, args, { encoding: 'utf8' });
+      if (result.status !== 0) throw new Error(`esbuild failed for ${entry}: ${tail(result.stderr)}`);
+    }
+    return performance.now() - start;
+  };
+  progress('synth-speed: handler bundling, one run against one process per handler');
+  oneRun();
+  perHandler();
+  const times = { one: [] as number[], each: [] as number[] };
+  for (let run = 0; run < BUNDLING_RUNS; run += 1) {
+    times.one.push(oneRun());
+    times.each.push(perHandler());
+  }
+  const one = median(times.one);
+  const each = median(times.each);
+  return row(
+    `synth-speed: ${names.length} handlers bundled in one in-process esbuild run (lib/synth-speed/bundling.ts) against one esbuild process per handler, as NodejsFunction spawns it (median of ${BUNDLING_RUNS})`,
+    `${one.toFixed(0)} ms against ${each.toFixed(0)} ms: ${(each - one).toFixed(0)} ms saved`,
+    'saves time',
+    each > one,
+  );
 }
