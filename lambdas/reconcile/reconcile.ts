@@ -6,9 +6,11 @@ import type { SSMClient } from '@aws-sdk/client-ssm';
 import { errorMessage, errorName, isThrottlingError } from '../shared/aws';
 import { RECONCILE_ENROLLMENT } from '../shared/event-types';
 import { listRunningInstances } from './fleet';
-import { checkOnline, type OnlineLookup } from './online';
-import { buildReconcileRequests, publishReconcileRequests } from './publish';
-import { keepOnline, prioritize, type SkipCounts, selectDue } from './select';
+import { checkOnline } from './online';
+import { planRequests } from './plan';
+import { publishReconcileRequests } from './publish';
+import { type ReconcileSummary, type RunOutcome, resolveRun } from './resolve';
+import { keepOnline, selectDue } from './select';
 import type { ReconcileSettings } from './settings';
 
 export interface ReconcileClients {
@@ -30,24 +32,7 @@ export interface ReconcileDependencies {
   readonly sleep?: (milliseconds: number) => Promise<void>;
 }
 
-export interface ReconcileSummary {
-  /** Running EC2 instances. */
-  readonly running: number;
-  /** Running instances due on every rule but SSM's online check, which were then checked with SSM. */
-  readonly checkedOnline: number;
-  /** How SSM was asked about them (see online.ts). */
-  readonly onlineLookup: OnlineLookup;
-  /** Instances due for enrollment: the checked instances SSM sees online. */
-  readonly candidates: number;
-  /** Instances named in published `Reconcile Enrollment` events. */
-  readonly requested: number;
-  /** Candidates left for the next run by MAX_INSTANCES_PER_RUN. */
-  readonly deferred: number;
-  /** Events published. */
-  readonly events: number;
-  /** Running instances not requested for a reason, by reason; `ssm-not-online` counts the checked instances SSM does not see online. */
-  readonly skippedByReason: SkipCounts;
-}
+export type { ReconcileSummary } from './resolve';
 
 /** Metric names, each a Count. */
 export const METRIC = {
@@ -78,7 +63,7 @@ const sleepFor = (milliseconds: number) => new Promise<void>((resolve) => setTim
  * nothing is half-remembered between runs.
  */
 export async function reconcile(deps: ReconcileDependencies): Promise<ReconcileSummary> {
-  const { clients, settings, logger, metrics } = deps;
+  const { clients, settings, logger } = deps;
   const now = deps.now?.() ?? new Date();
 
   const running = await lookUp(logger, 'DescribeInstances', () => listRunningInstances(clients.ec2));
@@ -91,65 +76,46 @@ export async function reconcile(deps: ReconcileDependencies): Promise<ReconcileS
       logger,
     ),
   );
-  const selection = keepOnline(judged, online.onlineIds);
-
-  const ordered = prioritize(selection.candidates, deps.random ?? Math.random);
-  const chosen = ordered.slice(0, settings.maxInstancesPerRun);
-  const deferred = ordered.length - chosen.length;
-  if (deferred > 0) {
+  const plan = planRequests(keepOnline(judged, online.onlineIds), settings, deps.random ?? Math.random);
+  if (plan.deferred > 0) {
     logger.info('more candidates than one run may request: the rest are left for the next run', {
-      candidates: ordered.length,
-      requesting: chosen.length,
-      deferred,
+      candidates: plan.candidates,
+      requesting: plan.requesting,
+      deferred: plan.deferred,
       maxInstancesPerRun: settings.maxInstancesPerRun,
     });
   }
 
-  const requests = buildReconcileRequests(
-    chosen.map((candidate) => candidate.instanceId),
-    settings,
-  );
-  const result = await publishReconcileRequests(clients.eventBridge, requests, deps.sleep ?? sleepFor);
-  const requestedIds = result.published.flatMap((request) => request.instanceIds);
+  const published = await publishReconcileRequests(clients.eventBridge, plan.requests, deps.sleep ?? sleepFor);
+  const outcome = resolveRun({ running: running.size, checkedOnline: judged.due.length, onlineLookup: online.lookup, plan, published });
+  return finish(outcome, deps);
+}
 
-  metrics.addMetric(METRIC.candidates, MetricUnit.Count, ordered.length);
-  metrics.addMetric(METRIC.requested, MetricUnit.Count, requestedIds.length);
-  const summary: ReconcileSummary = {
-    running: running.size,
-    checkedOnline: judged.due.length,
-    onlineLookup: online.lookup,
-    candidates: ordered.length,
-    requested: requestedIds.length,
-    deferred,
-    events: result.published.length,
-    skippedByReason: selection.skippedByReason,
-  };
+/** Records the run's metrics and log lines, and fails the run unless every request was published. */
+function finish({ summary, requestedIds, verdict }: RunOutcome, { logger, metrics }: ReconcileDependencies): ReconcileSummary {
+  metrics.addMetric(METRIC.candidates, MetricUnit.Count, summary.candidates);
+  metrics.addMetric(METRIC.requested, MetricUnit.Count, summary.requested);
   if (requestedIds.length > 0) {
-    logger.info('enrollment requested', { detailType: RECONCILE_ENROLLMENT, events: result.published.length, instanceIds: requestedIds });
+    logger.info('enrollment requested', { detailType: RECONCILE_ENROLLMENT, events: summary.events, instanceIds: requestedIds });
   }
 
-  if (result.error !== undefined) {
+  if (verdict.kind === 'call-failed') {
     logger.error('PutEvents failed after the SDK retries; the next scheduled run requests the rest', {
       ...summary,
       operation: 'PutEvents',
-      throttled: isThrottlingError(result.error),
-      errorName: errorName(result.error),
-      errorMessage: errorMessage(result.error),
-      notPublished: requests.length - result.published.length,
+      throttled: isThrottlingError(verdict.error),
+      errorName: errorName(verdict.error),
+      errorMessage: errorMessage(verdict.error),
+      notPublished: verdict.notPublished,
     });
-    throw result.error;
+    throw verdict.error;
   }
-  if (result.failed.length > 0) {
-    const refused = result.failed.map(({ request, errorCode, errorMessage: message }) => ({
-      errorCode,
-      errorMessage: message,
-      instanceIds: request.instanceIds,
-    }));
-    logger.error('PutEvents refused events again after one retry; the next scheduled run requests them', { ...summary, refused });
-    const codes = [...new Set(refused.map(({ errorCode }) => errorCode))].join(', ');
-    throw new ReconcileError(
-      `${refused.length} ${RECONCILE_ENROLLMENT} event(s) for ${refused.reduce((sum, { instanceIds }) => sum + instanceIds.length, 0)} instance(s) refused by PutEvents after one retry: ${codes}`,
-    );
+  if (verdict.kind === 'refused') {
+    logger.error('PutEvents refused events again after one retry; the next scheduled run requests them', {
+      ...summary,
+      refused: verdict.refused,
+    });
+    throw new ReconcileError(verdict.message);
   }
 
   logger.info('reconciliation finished', { ...summary });
