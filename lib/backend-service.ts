@@ -24,7 +24,6 @@ import { acknowledgeWildcardResource } from './nag';
 
 /** Standard-tier parameters hold 4 KB, advanced-tier 8 KB. */
 export const STANDARD_PARAMETER_BYTES = 4096;
-export const ADVANCED_PARAMETER_BYTES = PARAMETER_VALUE_MAX_BYTES;
 /** Bytes assumed for a deploy-time value (region, bucket name) when sizing a parameter at synth time. */
 const TOKEN_ALLOWANCE_BYTES = 63;
 
@@ -56,9 +55,9 @@ export function parameterTierFor(name: string, value: string, kind: ParameterTie
         '(a parameter cannot go back from the advanced tier, so the tier never follows the size): reduce it',
     );
   }
-  if (bytes > ADVANCED_PARAMETER_BYTES) {
+  if (bytes > PARAMETER_VALUE_MAX_BYTES) {
     throw new Error(
-      `rendered config for ${name} is about ${bytes} bytes, over the ${ADVANCED_PARAMETER_BYTES}-byte Parameter Store limit: ` +
+      `rendered config for ${name} is about ${bytes} bytes, over the ${PARAMETER_VALUE_MAX_BYTES}-byte Parameter Store limit: ` +
         'reduce it (fewer tenants or settings) or split it into several files',
     );
   }
@@ -372,7 +371,7 @@ export class BackendService extends Construct {
         }
         const stored = encoded ? encodeConfig(file.content) : file.content;
         const tier = file.tier ?? 'standard';
-        const whole = tier === 'standard' || deployedLengthUpperBound(stored) <= ADVANCED_PARAMETER_BYTES;
+        const whole = tier === 'standard' || deployedLengthUpperBound(stored) <= PARAMETER_VALUE_MAX_BYTES;
         if (!whole && Token.isUnresolved(stored)) {
           throw new Error(
             `config file ${file.fileName} of ${props.serviceName} is too large for one parameter and contains deploy-time values`,

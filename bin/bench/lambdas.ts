@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node
 import { join, resolve } from 'node:path';
 import { build, buildSync } from 'esbuild';
 import { HANDLER_BUNDLE_OPTIONS } from '../../lib/synth-speed/bundling';
+import { harnessEnvironment } from '../../test/support/function-environment';
 import { errorRow, median, progress, type Row, row, tail } from './table';
 
 /**
@@ -189,15 +190,11 @@ function templateEnvironment(
       if (!existsSync(sourceMap)) continue;
       const { sources = [], sourceRoot = '' } = JSON.parse(readFileSync(sourceMap, 'utf8')) as { sources?: string[]; sourceRoot?: string };
       if (!sources.some((source) => resolve(assetDir, sourceRoot, source) === entry)) continue;
-      const variables = Object.entries(resource.Properties?.Environment?.Variables ?? {}).filter(
-        ([variable]) => variable !== 'NODE_OPTIONS',
+      const { NODE_OPTIONS: _sourceMaps, ...environment } = harnessEnvironment(
+        resource.Properties?.Environment?.Variables ?? {},
+        deployTimeValues,
       );
-      return Object.fromEntries(
-        variables.map(([variable, value]) => [
-          variable,
-          typeof value === 'string' ? value : (deployTimeValues[variable] ?? `dummy-${variable.toLowerCase()}`),
-        ]),
-      );
+      return environment;
     }
   }
   return undefined;

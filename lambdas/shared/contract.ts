@@ -11,6 +11,8 @@
  *   template.
  */
 
+import type { Environment } from './env';
+
 /** The platforms an agent is rendered, installed and reloaded for. */
 export const PLATFORMS = ['linux', 'windows'] as const;
 export type Platform = (typeof PLATFORMS)[number];
@@ -136,4 +138,4 @@ export const REFRESH_VARIABLES = [
 export type RefreshEnvironment = EnvironmentOf<typeof REFRESH_VARIABLES>;
 
 /** What a settings loader reads: some of its function's variables (a test may leave any out). */
-export type EnvironmentInput<Names extends readonly string[]> = { readonly [Name in Names[number]]?: string | undefined };
+export type EnvironmentInput<Names extends readonly string[]> = Environment<Names[number]>;

@@ -1,6 +1,7 @@
 import { Lazy } from 'aws-cdk-lib';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
-import { ADVANCED_PARAMETER_BYTES, deployedLengthUpperBound, parameterTierFor } from '../../lib/backend-service';
+import { PARAMETER_VALUE_MAX_BYTES } from '../../lambdas/shared/contract';
+import { deployedLengthUpperBound, parameterTierFor } from '../../lib/backend-service';
 import { loadConfig } from '../../lib/config/load';
 import type { LgtmConfig, LgtmConfigInput } from '../../lib/config/schema';
 import type { DeployFacts } from '../../lib/render/catalog';
@@ -371,7 +372,7 @@ describe('size', () => {
     });
     const text = render(config, { ...deploy, region: Lazy.string({ produce: () => 'eu-west-1' }) });
     expect(structuralProblems(text)).toEqual([]);
-    expect(deployedLengthUpperBound(text)).toBeLessThanOrEqual(ADVANCED_PARAMETER_BYTES);
+    expect(deployedLengthUpperBound(text)).toBeLessThanOrEqual(PARAMETER_VALUE_MAX_BYTES);
   });
 });
 
