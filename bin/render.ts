@@ -47,6 +47,7 @@ export function renderAll(config: LgtmConfig, costAssumptions: CostAssumptions =
       region: config.env?.region ?? '<region>',
       bucketName: config.storage.bucketName ?? '<data-bucket>',
       urlSuffix: 'amazonaws.com',
+      availabilityZones: 2,
     },
   };
   return [

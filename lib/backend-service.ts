@@ -4,180 +4,27 @@ import * as efs from 'aws-cdk-lib/aws-efs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as servicediscovery from 'aws-cdk-lib/aws-servicediscovery';
-import * as ssm from 'aws-cdk-lib/aws-ssm';
-import { Arn, Duration, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib/core';
+import type * as ssm from 'aws-cdk-lib/aws-ssm';
+import { Arn, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib/core';
 import { Construct } from 'constructs';
-import {
-  CONFIG_INIT_CONTAINER,
-  configDigest,
-  configPartName,
-  deployedConfigName,
-  deployedConfigPath,
-  ENCODED_CONFIG_PREFIX,
-  encodeConfig,
-  mustEncodeConfig,
-} from '../lambdas/shared/config-files';
-import { PARAMETER_VALUE_MAX_BYTES } from '../lambdas/shared/contract';
+import { CONFIG_INIT_CONTAINER } from '../lambdas/shared/config-files';
 import type { TaskSize } from './config/schema';
+import { type ConfigFilesProps, InitContainerPlan, storeConfigFile } from './config-delivery';
 import type { IImageRegistry } from './image-registry';
 import { acknowledgeWildcardResource } from './nag';
 
-/** Standard-tier parameters hold 4 KB, advanced-tier 8 KB. */
-export const STANDARD_PARAMETER_BYTES = 4096;
-/** Bytes assumed for a deploy-time value (region, bucket name) when sizing a parameter at synth time. */
-const TOKEN_ALLOWANCE_BYTES = 63;
-
-/**
- * Upper bound of the byte length `value` will have once deployed: literal parts are
- * counted exactly, each unresolved token as {@link TOKEN_ALLOWANCE_BYTES}.
- */
-export function deployedLengthUpperBound(value: string): number {
-  if (!Token.isUnresolved(value)) return Buffer.byteLength(value, 'utf8');
-  // Stringified tokens look like `${Token[AWS.Region.12]}`.
-  const withAllowance = value.replace(/\$\{Token\[[^\]]+\]\}/g, 'x'.repeat(TOKEN_ALLOWANCE_BYTES));
-  return Buffer.byteLength(withAllowance, 'utf8');
-}
-
-/**
- * Which Parameter Store tier a kind of file lives in. Parameter Store upgrades a parameter from
- * standard to advanced but refuses the way back, so the tier follows the kind of file, never its
- * rendered size (a file that shrank would otherwise ask for a downgrade and fail the update):
- * `standard` for files whose size does not grow with the configuration, `advanced` for the rest.
- */
-export type ParameterTierKind = 'standard' | 'advanced';
-
-/** The tier of a `kind` parameter holding `value`; throws, naming it, when the value does not fit that tier. */
-export function parameterTierFor(name: string, value: string, kind: ParameterTierKind): ssm.ParameterTier {
-  const bytes = deployedLengthUpperBound(value);
-  if (kind === 'standard' && bytes > STANDARD_PARAMETER_BYTES) {
-    throw new Error(
-      `rendered config for ${name} is about ${bytes} bytes, over the ${STANDARD_PARAMETER_BYTES}-byte standard tier its kind of file is kept in ` +
-        '(a parameter cannot go back from the advanced tier, so the tier never follows the size): reduce it',
-    );
-  }
-  if (bytes > PARAMETER_VALUE_MAX_BYTES) {
-    throw new Error(
-      `rendered config for ${name} is about ${bytes} bytes, over the ${PARAMETER_VALUE_MAX_BYTES}-byte Parameter Store limit: ` +
-        'reduce it (fewer tenants or settings) or split it into several files',
-    );
-  }
-  return kind === 'advanced' ? ssm.ParameterTier.ADVANCED : ssm.ParameterTier.STANDARD;
-}
-
-/**
- * A value the init container writes into a config file in place of a placeholder: a secret (never
- * stored in Parameter Store or the template) or a deploy-time value (a token, such as a generated
- * queue name, kept out of the stored file so the file can be encoded at synth time). The value is
- * escaped character by character (`escapes`), trailing line breaks are dropped, and a value with a
- * line break inside stops the task with a message naming it.
- */
-export interface ConfigValue {
-  /** Text of the file the value replaces (every occurrence). */
-  readonly placeholder: string;
-  /** The value, from a secret or as a deploy-time string: exactly one of the two. */
-  readonly source: { readonly secret: ecs.Secret } | { readonly value: string };
-  /** Replacement of single characters, e.g. `$` → `$$`. */
-  readonly escapes: Readonly<Record<string, string>>;
-  /** Names the value in the init container's error message. */
-  readonly description: string;
-}
-
-/** One config file, stored in its own Parameter Store parameter. */
-export interface ConfigFile {
-  /** Parameter Store name holding the file, e.g. `/LgtmFleet/config/mimir`. */
-  readonly parameterName: string;
-  /** The rendered file content (may contain tokens). */
-  readonly content: string;
-  /** File name inside the config directory. */
-  readonly fileName: string;
-  /**
-   * Values written into the file by the init container.
-   * @default none
-   */
-  readonly values?: readonly ConfigValue[];
-  /**
-   * Parameter tier of the file's kind (see {@link ParameterTierKind}); a file larger than one
-   * advanced parameter is split into parts, which needs `advanced`.
-   * @default 'standard'
-   */
-  readonly tier?: ParameterTierKind;
-}
-
-/**
- * Shell commands that write a config file from the environment variables holding its parameter
- * values (`"$CONFIG_0"`…, parts in order). An encoded file is decoded, unless its stored value is
- * plain text (put there by hand), which is written as it is.
- */
-export function writeConfigCommands(file: string, variables: readonly string[], encoded: boolean): string[] {
-  // printf repeats its format for each argument: the parts are written one after the other.
-  const write = (target: string) => `printf '%s' ${variables.join(' ')} > ${target}`;
-  if (!encoded) return [write(file)];
-  const stored = `${file}.stored`;
-  return [
-    write(stored),
-    `case "$(head -c ${ENCODED_CONFIG_PREFIX.length} ${stored})" in ${ENCODED_CONFIG_PREFIX}) base64 -d < ${stored} | gunzip > ${file} ;; *) cp ${stored} ${file} ;; esac`,
-    `rm ${stored}`,
-  ];
-}
-
-/** An awk string literal: no `'`, so the program can sit in single quotes inside `sh -c`. */
-function awkString(value: string): string {
-  return `"${value.replaceAll('\\', '\\\\').replaceAll('"', '\\"').replaceAll("'", '\\047')}"`;
-}
-
-/**
- * The shell command that replaces `placeholder` in `file` with the value of the environment
- * variable `variable`, escaped by `escapes` (busybox and POSIX awk; the file is rewritten in place).
- */
-export function substitutionCommand(file: string, variable: string, value: ConfigValue): string {
-  if (!/^[A-Za-z0-9_@.-]+$/.test(value.placeholder)) {
-    throw new Error(`placeholder "${value.placeholder}" may hold only letters, digits and _@.-`);
-  }
-  for (const from of Object.keys(value.escapes)) {
-    if ([...from].length !== 1) throw new Error(`escape "${from}" must be one character`);
-  }
-  const escapes = Object.entries(value.escapes)
-    .map(([from, to]) => `if (c == ${awkString(from)}) c = ${awkString(to)}; else `)
-    .join('');
-  const program = [
-    'BEGIN {',
-    `v = ENVIRON[${awkString(variable)}]; sub(/[\\r\\n]+$/, "", v);`,
-    `if (index(v, "\\n") || index(v, "\\r")) { print ${awkString(`lgtm-fleet: ${value.description} contains a line break`)} > "/dev/stderr"; exit 1 }`,
-    `o = ""; for (i = 1; i <= length(v); i++) { c = substr(v, i, 1); ${escapes}c = c; o = o c } v = o`,
-    '}',
-    `{ l = $0; r = ""; while ((k = index(l, ${awkString(value.placeholder)})) > 0) { r = r substr(l, 1, k - 1) v; l = substr(l, k + ${value.placeholder.length}) } print r l }`,
-  ].join(' ');
-  return `awk '${program}' ${file} > ${file}.tmp && mv ${file}.tmp ${file}`;
-}
-
-/** Config files delivered from Parameter Store into one directory of the container. */
-export interface ConfigFilesProps {
-  /** Directory the files appear in, inside the main container (mounted read-only). */
-  readonly directory: string;
-  /**
-   * One or more files. A file larger than one parameter is stored as several parameters
-   * (`<name>/part-<n>`, see lambdas/shared/config-files.ts) and concatenated by the init container.
-   */
-  readonly files: readonly ConfigFile[];
-}
-
-/** Bytes of one part of a split file: under the advanced tier's 8 KB, with room for multi-byte characters. */
-const PART_CHARACTERS = 7000;
-
-/** Splits `content` into parts that each fit an advanced parameter (by characters, so UTF-8 never splits). */
-export function splitIntoParts(content: string): string[] {
-  const parts: string[] = [];
-  let part = '';
-  for (const char of content) {
-    if (Buffer.byteLength(part + char, 'utf8') > PART_CHARACTERS) {
-      parts.push(part);
-      part = '';
-    }
-    part += char;
-  }
-  parts.push(part);
-  return parts;
-}
+export {
+  type ConfigFile,
+  type ConfigFilesProps,
+  type ConfigValue,
+  deployedLengthUpperBound,
+  type ParameterTierKind,
+  parameterTierFor,
+  STANDARD_PARAMETER_BYTES,
+  splitIntoParts,
+  substitutionCommand,
+  writeConfigCommands,
+} from './config-delivery';
 
 interface DataVolumeBase {
   /** Where the volume is mounted in the main container. */
@@ -198,6 +45,47 @@ export type DataVolumeProps =
   | (DataVolumeBase & { readonly kind: 'ephemeral' })
   /** An EFS access point: survives crashes and task replacement. */
   | (DataVolumeBase & { readonly kind: 'efs'; readonly fileSystem: efs.IFileSystem });
+
+/** The command creating the data volume's sub-directories, if it has any. */
+function makeDataDirectoriesCommands(serviceName: string, data: DataVolumeProps): string[] {
+  const directories = (data.directories ?? []).map((dir) => {
+    if (!/^[a-z0-9_-]+(\/[a-z0-9_-]+)*$/.test(dir))
+      throw new Error(`data directory of ${serviceName} must be a relative path, got "${dir}"`);
+    return `/data/${dir}`;
+  });
+  return directories.length > 0 ? [`mkdir -p ${directories.join(' ')}`] : [];
+}
+
+/** The EFS data volume: the service's own access point, which only its task role may mount and write through. */
+function addEfsDataVolume(
+  taskDefinition: ecs.TaskDefinition,
+  serviceName: string,
+  data: Extract<DataVolumeProps, { readonly kind: 'efs' }>,
+): void {
+  // In the file system's scope, as FileSystem.addAccessPoint puts it: the access point keeps its logical ID.
+  const accessPoint = new efs.AccessPoint(data.fileSystem, `${serviceName}AccessPoint`, {
+    fileSystem: data.fileSystem,
+    path: `/${serviceName}`,
+    posixUser: { uid: String(data.uid), gid: String(data.uid) },
+    createAcl: { ownerUid: String(data.uid), ownerGid: String(data.uid), permissions: '750' },
+  });
+  taskDefinition.addVolume({
+    name: 'data',
+    efsVolumeConfiguration: {
+      fileSystemId: data.fileSystem.fileSystemId,
+      transitEncryption: 'ENABLED',
+      authorizationConfig: { accessPointId: accessPoint.accessPointId, iam: 'ENABLED' },
+    },
+  });
+  // Mount and write through this service's access point only.
+  taskDefinition.taskRole.addToPrincipalPolicy(
+    new iam.PolicyStatement({
+      actions: ['elasticfilesystem:ClientMount', 'elasticfilesystem:ClientWrite'],
+      resources: [data.fileSystem.fileSystemArn],
+      conditions: { StringEquals: { 'elasticfilesystem:AccessPointArn': accessPoint.accessPointArn } },
+    }),
+  );
+}
 
 export interface BackendServiceProps {
   /** The cluster the service runs in; the service's security group is created in the cluster's VPC. */
@@ -312,7 +200,6 @@ export class BackendService extends Construct {
       removalPolicy: RemovalPolicy.DESTROY,
     });
     const logging = ecs.LogDrivers.awsLogs({ logGroup: this.logGroup, streamPrefix: props.serviceName });
-
     this.taskDefinition = new ecs.FargateTaskDefinition(this, 'Task', {
       cpu: props.size.cpu,
       memoryLimitMiB: props.size.memoryMiB,
@@ -322,16 +209,38 @@ export class BackendService extends Construct {
         operatingSystemFamily: ecs.OperatingSystemFamily.LINUX,
       },
     });
+    this.container = this.addMainContainer(props, logging);
 
-    /** The image a container pulls, through the registry's cache when it has one, with the execution role allowed to. */
-    const pulled = (image: string): ecs.ContainerImage => {
-      props.registry?.grantPull(this.taskDefinition.obtainExecutionRole(), image);
-      return ecs.ContainerImage.fromRegistry(props.registry?.resolve(image) ?? image);
-    };
+    const init = new InitContainerPlan();
+    const deployedPaths = this.addConfigFiles(props.serviceName, props.config ?? [], init);
+    if (props.data) this.addDataVolume(props.serviceName, props.data, init);
+    this.addInitContainer(props, init, logging);
 
-    this.container = this.taskDefinition.addContainer('main', {
+    this.securityGroup = this.createSecurityGroup(props);
+    this.service = this.createService(props);
+
+    this.grantReadDeployedConfig(deployedPaths);
+    // The stack updates a config parameter only once the service runs that config: its change event
+    // then finds the service already carrying it, and a refresh does not restart the tasks again.
+    for (const parameter of this.configParameters) parameter.node.addDependency(this.service);
+
+    Validations.of(this.taskDefinition).acknowledge({
+      id: 'AwsSolutions-ECS2',
+      reason:
+        'Environment variables carry only non-secret settings; secrets arrive through ECS secrets from Secrets Manager/Parameter Store.',
+    });
+  }
+
+  /** The image a container pulls, through the registry's cache when it has one, with the execution role allowed to. */
+  private pulledImage(image: string, registry: IImageRegistry | undefined): ecs.ContainerImage {
+    registry?.grantPull(this.taskDefinition.obtainExecutionRole(), image);
+    return ecs.ContainerImage.fromRegistry(registry?.resolve(image) ?? image);
+  }
+
+  private addMainContainer(props: BackendServiceProps, logging: ecs.LogDriver): ecs.ContainerDefinition {
+    return this.taskDefinition.addContainer('main', {
       containerName: props.serviceName,
-      image: pulled(props.image),
+      image: this.pulledImage(props.image, props.registry),
       entryPoint: props.entryPoint,
       command: props.command,
       essential: true,
@@ -342,159 +251,94 @@ export class BackendService extends Construct {
       stopTimeout: props.stopTimeout ?? Duration.seconds(30),
       portMappings: props.ports.map((containerPort) => ({ containerPort, protocol: ecs.Protocol.TCP })),
     });
+  }
 
-    const initCommands: string[] = [];
-    const initSecrets: Record<string, ecs.Secret> = {};
-    const initEnvironment: Record<string, string> = {};
-    let substitutions = 0;
-    const initMounts: ecs.MountPoint[] = [];
-
+  /**
+   * Stores the config files in Parameter Store, for the init container to write each directory's
+   * files into a volume of its own, mounted read-only in the main container. Returns the paths the
+   * files' deployed copies lie below.
+   */
+  private addConfigFiles(serviceName: string, config: readonly ConfigFilesProps[], init: InitContainerPlan): Set<string> {
     const fileNames = new Set<string>();
     const deployedPaths = new Set<string>();
-    const singleFile = (props.config ?? []).reduce((count, directory) => count + directory.files.length, 0) === 1;
-    for (const [dirIndex, directory] of (props.config ?? []).entries()) {
+    const singleFile = config.reduce((count, directory) => count + directory.files.length, 0) === 1;
+    for (const [dirIndex, directory] of config.entries()) {
       if (directory.files.length === 0) continue;
       // The first directory's volume keeps the plain name.
       const volume = dirIndex === 0 ? 'config' : `config-${dirIndex}`;
       for (const file of directory.files) {
         if (!/^[A-Za-z0-9_.-]+$/.test(file.fileName)) {
-          throw new Error(`config file name of ${props.serviceName} must be a plain file name, got "${file.fileName}"`);
+          throw new Error(`config file name of ${serviceName} must be a plain file name, got "${file.fileName}"`);
         }
-        if (fileNames.has(file.fileName)) throw new Error(`config file name "${file.fileName}" of ${props.serviceName} is used twice`);
+        if (fileNames.has(file.fileName)) throw new Error(`config file name "${file.fileName}" of ${serviceName} is used twice`);
         fileNames.add(file.fileName);
-        const encoded = mustEncodeConfig(file.content);
-        if (encoded && Token.isUnresolved(file.content)) {
-          throw new Error(
-            `config file ${file.fileName} of ${props.serviceName} contains "{{", which Parameter Store refuses, and deploy-time values: ` +
-              'pass those as values written in by the init container, so that the file can be encoded at synth time',
-          );
-        }
-        const stored = encoded ? encodeConfig(file.content) : file.content;
-        const tier = file.tier ?? 'standard';
-        const whole = tier === 'standard' || deployedLengthUpperBound(stored) <= PARAMETER_VALUE_MAX_BYTES;
-        if (!whole && Token.isUnresolved(stored)) {
-          throw new Error(
-            `config file ${file.fileName} of ${props.serviceName} is too large for one parameter and contains deploy-time values`,
-          );
-        }
-        const parts = whole ? [stored] : splitIntoParts(stored);
-        const variables = parts.map((content, partIndex) => {
-          const name = whole ? file.parameterName : configPartName(file.parameterName, partIndex + 1);
-          // The logical ID follows the file's name, never its position: reordering tenants moves no parameter.
-          const id = singleFile && whole ? 'Config' : `Config-${file.fileName}${whole ? '' : `-${partIndex + 1}`}`;
-          const parameter = new ssm.StringParameter(this, id, {
-            parameterName: name,
-            stringValue: content,
-            tier: parameterTierFor(name, content, tier),
-            description: `Rendered ${props.serviceName} configuration (${file.fileName}${whole ? '' : `, part ${partIndex + 1} of ${parts.length}`}); a change rolls the service`,
-          });
-          this.configParameters.push(parameter);
-          // The task definition delivers a copy named by its content, never the parameter itself: ECS would
-          // resolve that to its latest version, so a rollback or a replaced task would run whatever was
-          // written last (see deployedConfigName). A new content is a new copy and a new task definition.
-          const digest = configDigest(JSON.stringify(Stack.of(this).resolve(content)));
-          const deployed = new ssm.StringParameter(this, `${id}-Deployed`, {
-            parameterName: deployedConfigName(name, 'stack', digest),
-            stringValue: content,
-            tier: parameterTierFor(name, content, tier),
-            description: `${props.serviceName} configuration as this stack deploys it (${file.fileName}); never changed`,
-          });
-          this.deployedParameters.push(deployed);
-          // `/<stack>/deployed/<service>`: every copy of this service's files lies below it.
-          deployedPaths.add(deployedConfigPath(name).split('/').slice(0, 4).join('/'));
-          const variable = `CONFIG_${this.configParameters.length - 1}`;
-          initSecrets[variable] = ecs.Secret.fromSsmParameter(deployed);
-          return `"$${variable}"`;
-        });
-        initCommands.push(...writeConfigCommands(`/${volume}/${file.fileName}`, variables, encoded));
-        for (const value of file.values ?? []) {
-          if (!file.content.includes(value.placeholder)) {
-            throw new Error(`config file ${file.fileName} of ${props.serviceName} does not contain the placeholder "${value.placeholder}"`);
-          }
-          const variable = `VALUE_${substitutions++}`;
-          if ('secret' in value.source) initSecrets[variable] = value.source.secret;
-          else initEnvironment[variable] = value.source.value;
-          initCommands.push(substitutionCommand(`/${volume}/${file.fileName}`, variable, value));
+        for (const stored of storeConfigFile(this, serviceName, file, `/${volume}/${file.fileName}`, singleFile, init)) {
+          this.configParameters.push(stored.parameter);
+          this.deployedParameters.push(stored.deployed);
+          deployedPaths.add(stored.deployedPath);
         }
       }
       this.taskDefinition.addVolume({ name: volume });
-      initMounts.push({ sourceVolume: volume, containerPath: `/${volume}`, readOnly: false });
+      init.mounts.push({ sourceVolume: volume, containerPath: `/${volume}`, readOnly: false });
       this.container.addMountPoints({ sourceVolume: volume, containerPath: directory.directory, readOnly: true });
     }
+    return deployedPaths;
+  }
 
-    if (props.data) {
-      const data = props.data;
-      const directories = (data.directories ?? []).map((dir) => {
-        if (!/^[a-z0-9_-]+(\/[a-z0-9_-]+)*$/.test(dir))
-          throw new Error(`data directory of ${props.serviceName} must be a relative path, got "${dir}"`);
-        return `/data/${dir}`;
-      });
-      const mkdir = directories.length > 0 ? [`mkdir -p ${directories.join(' ')}`] : [];
-      if (data.kind === 'ephemeral') {
-        this.taskDefinition.addVolume({ name: 'data' });
-        // Bind mounts start out owned by root; the backends run as an unprivileged user.
-        initMounts.push({ sourceVolume: 'data', containerPath: '/data', readOnly: false });
-        initCommands.push(...mkdir, `chown -R ${data.uid}:${data.uid} /data`);
-      } else {
-        if (mkdir.length > 0) {
-          // Through the access point the init container acts as the backend's user already.
-          initMounts.push({ sourceVolume: 'data', containerPath: '/data', readOnly: false });
-          initCommands.push(...mkdir);
-        }
-        // In the file system's scope, as FileSystem.addAccessPoint puts it: the access point keeps its logical ID.
-        const accessPoint = new efs.AccessPoint(data.fileSystem, `${props.serviceName}AccessPoint`, {
-          fileSystem: data.fileSystem,
-          path: `/${props.serviceName}`,
-          posixUser: { uid: String(data.uid), gid: String(data.uid) },
-          createAcl: { ownerUid: String(data.uid), ownerGid: String(data.uid), permissions: '750' },
-        });
-        this.taskDefinition.addVolume({
-          name: 'data',
-          efsVolumeConfiguration: {
-            fileSystemId: data.fileSystem.fileSystemId,
-            transitEncryption: 'ENABLED',
-            authorizationConfig: { accessPointId: accessPoint.accessPointId, iam: 'ENABLED' },
-          },
-        });
-        // Mount and write through this service's access point only.
-        this.taskDefinition.taskRole.addToPrincipalPolicy(
-          new iam.PolicyStatement({
-            actions: ['elasticfilesystem:ClientMount', 'elasticfilesystem:ClientWrite'],
-            resources: [data.fileSystem.fileSystemArn],
-            conditions: { StringEquals: { 'elasticfilesystem:AccessPointArn': accessPoint.accessPointArn } },
-          }),
-        );
+  /** Mounts the data volume in the main container, with the init container preparing it when it must. */
+  private addDataVolume(serviceName: string, data: DataVolumeProps, init: InitContainerPlan): void {
+    const mkdir = makeDataDirectoriesCommands(serviceName, data);
+    const initMount: ecs.MountPoint = { sourceVolume: 'data', containerPath: '/data', readOnly: false };
+    if (data.kind === 'ephemeral') {
+      this.taskDefinition.addVolume({ name: 'data' });
+      // Bind mounts start out owned by root; the backends run as an unprivileged user.
+      init.mounts.push(initMount);
+      init.commands.push(...mkdir, `chown -R ${data.uid}:${data.uid} /data`);
+    } else {
+      if (mkdir.length > 0) {
+        // Through the access point the init container acts as the backend's user already.
+        init.mounts.push(initMount);
+        init.commands.push(...mkdir);
       }
-      this.container.addMountPoints({ sourceVolume: 'data', containerPath: data.path, readOnly: false });
+      addEfsDataVolume(this.taskDefinition, serviceName, data);
     }
+    this.container.addMountPoints({ sourceVolume: 'data', containerPath: data.path, readOnly: false });
+  }
 
-    if (initCommands.length > 0) {
-      const init = this.taskDefinition.addContainer('init', {
-        containerName: CONFIG_INIT_CONTAINER,
-        image: pulled(props.configInitImage),
-        essential: false,
-        entryPoint: ['sh', '-c'],
-        command: [['set -e', ...initCommands].join(' && ')],
-        secrets: initSecrets,
-        environment: Object.keys(initEnvironment).length > 0 ? initEnvironment : undefined,
-        logging,
-        memoryReservationMiB: 32,
-      });
-      init.addMountPoints(...initMounts);
-      this.container.addContainerDependencies({ container: init, condition: ecs.ContainerDependencyCondition.SUCCESS });
-    }
+  /** The init container, when it has anything to do: the main container starts once it has succeeded. */
+  private addInitContainer(props: BackendServiceProps, init: InitContainerPlan, logging: ecs.LogDriver): void {
+    if (init.commands.length === 0) return;
+    const container = this.taskDefinition.addContainer('init', {
+      containerName: CONFIG_INIT_CONTAINER,
+      image: this.pulledImage(props.configInitImage, props.registry),
+      essential: false,
+      entryPoint: ['sh', '-c'],
+      command: [['set -e', ...init.commands].join(' && ')],
+      secrets: init.secrets,
+      environment: Object.keys(init.environment).length > 0 ? init.environment : undefined,
+      logging,
+      memoryReservationMiB: 32,
+    });
+    container.addMountPoints(...init.mounts);
+    this.container.addContainerDependencies({ container, condition: ecs.ContainerDependencyCondition.SUCCESS });
+  }
 
-    this.securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
+  /** The tasks' security group, allowed to reach the EFS data volume when there is one. */
+  private createSecurityGroup(props: BackendServiceProps): ec2.SecurityGroup {
+    const securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
       vpc: props.cluster.vpc,
       description: `lgtm-fleet ${props.serviceName}`,
       allowAllOutbound: true,
     });
     if (props.data?.kind === 'efs') {
-      props.data.fileSystem.connections.allowDefaultPortFrom(this.securityGroup, `${props.serviceName} mounts its data volume`);
+      props.data.fileSystem.connections.allowDefaultPortFrom(securityGroup, `${props.serviceName} mounts its data volume`);
     }
+    return securityGroup;
+  }
 
+  private createService(props: BackendServiceProps): ecs.FargateService {
     const singleWriter = (props.deployment ?? 'single-writer') === 'single-writer';
-    this.service = new ecs.FargateService(this, 'Service', {
+    return new ecs.FargateService(this, 'Service', {
       cluster: props.cluster,
       taskDefinition: this.taskDefinition,
       desiredCount: 1,
@@ -514,30 +358,22 @@ export class BackendService extends Construct {
         container: this.container,
       },
     });
+  }
 
-    if (deployedPaths.size > 0) {
-      // The copies a config refresh makes (one per checked version) are read by the same role, at task start.
-      const resources = [...deployedPaths].map((path) =>
-        Arn.format({ service: 'ssm', resource: 'parameter', resourceName: `${path.slice(1)}/*` }, Stack.of(this)),
+  /** Lets the execution role read, at task start, the copies a config refresh makes (one per checked version). */
+  private grantReadDeployedConfig(deployedPaths: ReadonlySet<string>): void {
+    if (deployedPaths.size === 0) return;
+    const resources = [...deployedPaths].map((path) =>
+      Arn.format({ service: 'ssm', resource: 'parameter', resourceName: `${path.slice(1)}/*` }, Stack.of(this)),
+    );
+    const role = this.taskDefinition.obtainExecutionRole();
+    role.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'ReadDeployedConfig', actions: ['ssm:GetParameters'], resources }));
+    for (const resource of resources) {
+      acknowledgeWildcardResource(
+        role.node.tryFindChild('DefaultPolicy') ?? role,
+        resource,
+        'A config refresh names each copy by version and digest when it makes it: the execution role reads any copy of this service’s files, only those.',
       );
-      const role = this.taskDefinition.obtainExecutionRole();
-      role.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'ReadDeployedConfig', actions: ['ssm:GetParameters'], resources }));
-      for (const resource of resources) {
-        acknowledgeWildcardResource(
-          role.node.tryFindChild('DefaultPolicy') ?? role,
-          resource,
-          'A config refresh names each copy by version and digest when it makes it: the execution role reads any copy of this service’s files, only those.',
-        );
-      }
     }
-    // The stack updates a config parameter only once the service runs that config: its change event
-    // then finds the service already carrying it, and a refresh does not restart the tasks again.
-    for (const parameter of this.configParameters) parameter.node.addDependency(this.service);
-
-    Validations.of(this.taskDefinition).acknowledge({
-      id: 'AwsSolutions-ECS2',
-      reason:
-        'Environment variables carry only non-secret settings; secrets arrive through ECS secrets from Secrets Manager/Parameter Store.',
-    });
   }
 }

@@ -1,36 +1,39 @@
+import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
-import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as efs from 'aws-cdk-lib/aws-efs';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
-import { Aws, CfnElement, CfnOutput, Duration, Lazy, Names, RemovalPolicy, Stack, type StackProps, Validations } from 'aws-cdk-lib/core';
+import { CfnElement, CfnOutput, Duration, Lazy, Names, RemovalPolicy, Stack, type StackProps, Validations } from 'aws-cdk-lib/core';
 import { Construct, type IConstruct, RootConstruct } from 'constructs';
 import type { Platform } from '../lambdas/shared/contract';
 import { AgentConfigs } from './agents/agent-configs';
-import { Collector } from './components/collector';
-import { Grafana } from './components/grafana';
-import { IngestGateway } from './components/ingest-gateway';
-import { Loki } from './components/loki';
-import { Memcached } from './components/memcached';
-import { Mimir } from './components/mimir';
-import { Tempo } from './components/tempo';
+import type { Collector } from './components/collector';
+import type { Grafana } from './components/grafana';
+import type { IngestGateway } from './components/ingest-gateway';
+import type { Loki } from './components/loki';
+import type { Memcached } from './components/memcached';
+import type { Mimir } from './components/mimir';
+import type { Tempo } from './components/tempo';
 import type { LgtmConfig } from './config/schema';
 import { Enrollment } from './enrollment/enrollment';
+import {
+  connectServices,
+  createBackends,
+  createCollector,
+  createGrafana,
+  createIngestGateway,
+  type FleetServices,
+  refreshedServices,
+  serviceContext,
+} from './fleet-services';
 import { ImageRegistry } from './image-registry';
 import { Network } from './network';
 import { ObjectStore } from './object-store';
 import { ConfigRefresh } from './refresh/config-refresh';
 import { renderAgentConfig } from './render/agent';
-import { BACKENDS, type DeployFacts, parameterPrefix, type RenderInput } from './render/catalog';
-import { COLLECTOR, collectorEntrypoint, collectorLogGroupArnPatterns, renderCollectorConfig } from './render/collector';
-import { renderGrafanaDatasourceFiles } from './render/grafana';
-import { alertContactUrlSecret, deadLetterQueuePlaceholder, renderGrafanaAlertFiles } from './render/grafana-alerts';
-import { GRAFANA_DIRECTORIES, type GrafanaFile, renderGrafanaDashboardFiles } from './render/grafana-dashboards';
-import { renderLokiConfig } from './render/loki';
-import { renderMimirConfig } from './render/mimir';
-import { renderTempoConfig } from './render/tempo';
+import { parameterPrefix } from './render/catalog';
 
 export interface LgtmFleetStackProps extends StackProps {
   /** The validated configuration (see lib/config/schema.ts). */
@@ -38,7 +41,7 @@ export interface LgtmFleetStackProps extends StackProps {
 }
 
 /** The whole lgtm-fleet deployment: network, object storage, the backends and their endpoints. */
-export class LgtmFleetStack extends Stack {
+export class LgtmFleetStack extends Stack implements FleetServices {
   public readonly network: Network;
   public readonly store: ObjectStore;
   public readonly memcached: Memcached;
@@ -66,157 +69,33 @@ export class LgtmFleetStack extends Stack {
     super(scope, id, props);
     const { config } = props;
 
-    this.network = new Network(this, 'Network', {
-      vpc: config.network.vpc,
-      namespaceName: config.network.namespaceName,
-    });
+    this.network = new Network(this, 'Network', { vpc: config.network.vpc, namespaceName: config.network.namespaceName });
     this.store = new ObjectStore(this, 'Storage', {
       bucketName: config.storage.bucketName,
       importExisting: config.storage.importBucket,
       noncurrentVersionDays: config.storage.noncurrentVersionDays,
       incompleteUploadDays: config.storage.incompleteUploadDays,
     });
-    // Tempo needs it in every configuration (see Tempo), so the file system always exists.
-    this.fileSystem = new efs.FileSystem(this, 'StateFileSystem', {
-      vpc: this.network.vpc,
-      vpcSubnets: this.network.privateSubnets,
-      encrypted: true,
-      enableAutomaticBackups: true,
-      performanceMode: efs.PerformanceMode.GENERAL_PURPOSE,
-      throughputMode: efs.ThroughputMode.ELASTIC,
-      // Kept on update and delete, removed when the first create fails (nothing is lost yet).
-      removalPolicy: RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
-    });
-
-    const deploy: DeployFacts = { region: Aws.REGION, bucketName: this.store.bucket.bucketName, urlSuffix: Aws.URL_SUFFIX };
-    const render: RenderInput = { config, deploy };
-    const prefix = parameterPrefix(config);
+    this.fileSystem = createStateFileSystem(this, this.network);
     const registry = new ImageRegistry(this, 'Images', { dockerHubCredentialsSecretArn: config.images.dockerHubCredentialsSecretArn });
-    const runtime = {
-      cluster: this.network.cluster,
-      namespace: this.network.namespace,
-      vpcSubnets: this.network.privateSubnets,
-      registry,
-      configInitImage: config.images.configInit,
-      logRetentionDays: config.retention.containerLogsDays,
-    };
-    const backendFileSystem = config.storage.durability === 'efs' ? this.fileSystem : undefined;
-    const stateful = {
-      ...runtime,
-      parameterPrefix: prefix,
-      bucket: this.store.bucket,
-      fileSystem: backendFileSystem,
-      ephemeralStorageGiB: config.storage.ephemeralStorageGiB,
-    };
+    const shared = serviceContext({ config, network: this.network, store: this.store, fileSystem: this.fileSystem, registry });
 
-    this.memcached = new Memcached(this, 'Memcached', { ...runtime, image: config.images.memcached, size: config.services.memcached });
-    this.mimir = new Mimir(this, 'Mimir', {
-      ...stateful,
-      image: config.images.mimir,
-      size: config.services.mimir,
-      configFile: renderMimirConfig(render),
-    });
-    this.loki = new Loki(this, 'Loki', {
-      ...stateful,
-      image: config.images.loki,
-      size: config.services.loki,
-      configFile: renderLokiConfig(render),
-    });
-    this.tempo = new Tempo(this, 'Tempo', {
-      ...stateful,
-      image: config.images.tempo,
-      size: config.services.tempo,
-      configFile: renderTempoConfig(render),
-      fileSystem: this.fileSystem,
-    });
-    // The queues are created further down, with the pipelines that own them.
-    const deadLetterQueueNames = [
-      Lazy.string({ produce: () => this.enrollment.deadLetterQueue.queueName }),
-      Lazy.string({ produce: () => this.refresh.deadLetterQueue.queueName }),
-    ];
-    this.grafana = new Grafana(this, 'Grafana', {
-      ...runtime,
-      parameterPrefix: prefix,
-      image: config.images.grafana,
-      size: config.services.grafana,
-      files: grafanaFiles(render, deadLetterQueueNames.length),
-      deadLetterQueueNames,
-      alertContactUrlSecret: alertContactUrlSecret(config),
-      internetFacing: config.grafana.internetFacing,
-      loadBalancerSubnets: config.grafana.internetFacing ? this.network.publicSubnets : this.network.privateSubnets,
-      certificateArn: config.grafana.certificateArn,
-      domainName: config.grafana.domainName,
-      allowedCidrs: config.grafana.allowedCidrs,
-      accessLogsBucket: this.store.accessLogsBucket,
-      fileSystem: backendFileSystem,
-    });
-    if (config.collector.enabled) {
-      this.collector = new Collector(this, 'Collector', {
-        ...runtime,
-        parameterPrefix: prefix,
-        image: config.images.alloy,
-        size: config.services.collector,
-        configFile: renderCollectorConfig(render),
-        entryPoint: collectorEntrypoint(config),
-        logGroupPatterns: collectorLogGroupArnPatterns(config),
-        fileSystem: this.fileSystem,
-      });
-    }
-    this.ingest = new IngestGateway(this, 'Ingest', {
-      vpc: this.network.vpc,
-      vpcSubnets: this.network.privateSubnets,
-      allowedCidrs: config.ingest.allowedCidrs,
-      allowedSecurityGroupIds: config.ingest.allowedSecurityGroupIds,
-      mimir: this.mimir.backend.service,
-      loki: this.loki.backend.service,
-      tempo: this.tempo.backend.service,
-      accessLogsBucket: this.store.accessLogsBucket,
-    });
+    ({ memcached: this.memcached, mimir: this.mimir, loki: this.loki, tempo: this.tempo } = createBackends(this, shared));
+    this.grafana = createGrafana(this, shared, this.deadLetterQueueNames());
+    if (config.collector.enabled) this.collector = createCollector(this, shared);
+    this.ingest = createIngestGateway(this, shared, this);
 
     this.eventBus = new events.EventBus(this, 'EventBus', {
       eventBusName: this.stackName,
       description: 'lgtm-fleet outcomes: Agent Enrolled / Enrollment Failed / Refused, Config Refresh …',
     });
-    const endpoints = { metricsUrl: this.ingest.metricsUrl, logsUrl: this.ingest.logsUrl, tracesUrl: this.ingest.tracesUrl };
-    const agentConfig = (tenant: string, platform: Platform) => renderAgentConfig({ config, tenant, platform, endpoints });
-    // The construct ID sorts between Collector and Grafana, where Enrollment does: limitParameterWrites
-    // chains parameters in path order, and the chains stay as they were.
-    this.agentConfigs = new AgentConfigs(this, 'FleetAgents', {
-      parameterPrefix: prefix,
-      tenants: config.tenants.allowed.map((tenant) => ({
-        tenant,
-        configs: { linux: agentConfig(tenant, 'linux'), windows: agentConfig(tenant, 'windows') },
-      })),
-    });
-    // The documents and parameters were created inside Enrollment before they had an owner of their
-    // own: they keep the logical IDs they had there.
-    keepLogicalIds(this.agentConfigs, ['Enrollment']);
-    this.enrollment = new Enrollment(this, 'Enrollment', {
-      agentConfigs: this.agentConfigs,
-      eventBus: this.eventBus,
-      tenantTagKey: config.tags.tenant,
-      optOutTagKey: config.tags.optOut,
-      defaultTenant: config.tenants.ec2Default ?? undefined,
-      scope: config.enrollment.scope,
-      alloyVersion: config.agent.alloyVersion,
-      stopLegacyAgents: config.enrollment.stopLegacyAgents,
-      deadline: Duration.minutes(config.enrollment.deadlineMinutes),
-      lifecycleFailureResult: config.enrollment.lifecycleFailureResult,
-      reconcileInterval: Duration.minutes(config.enrollment.reconcileIntervalMinutes),
-      logRetentionDays: config.retention.containerLogsDays,
-    });
-
+    this.agentConfigs = createAgentConfigs(this, config, this.ingest);
+    this.enrollment = createEnrollment(this, config, this.agentConfigs, this.eventBus);
     this.refresh = new ConfigRefresh(this, 'Refresh', {
       agentConfigs: this.agentConfigs,
       eventBus: this.eventBus,
       cluster: this.network.cluster,
-      services: {
-        mimir: this.mimir.backend.service,
-        loki: this.loki.backend.service,
-        tempo: this.tempo.backend.service,
-        grafana: this.grafana.backend.service,
-        ...(this.collector ? { collector: this.collector.backend.service } : {}),
-      },
+      services: refreshedServices(this),
       alloyVersion: config.agent.alloyVersion,
       stopLegacyAgents: config.enrollment.stopLegacyAgents,
       maxConcurrency: config.refresh.maxConcurrency,
@@ -224,92 +103,111 @@ export class LgtmFleetStack extends Stack {
       logRetentionDays: config.retention.containerLogsDays,
     });
 
-    // Who talks to whom on the shared network; nothing else is open.
-    const memcachedPort = ec2.Port.tcp(BACKENDS.memcached.port);
-    for (const client of [this.mimir.backend, this.loki.backend]) {
-      this.memcached.backend.securityGroup.connections.allowFrom(client.securityGroup, memcachedPort, 'cache clients');
-      // Mimir 3.1+ refuses to start while memcached's name resolves to no address; CloudFormation
-      // creates the cache clients only once memcached's service is stable (its tasks registered in
-      // Cloud Map). Later, memcached rolls new-before-old, so its name never empties during its own
-      // deployments; a Mimir task started while memcached is down exits and ECS starts another.
-      client.service.node.addDependency(this.memcached.backend.service);
-    }
-    const grafanaQueries: Array<[typeof this.mimir.backend, number]> = [
-      [this.mimir.backend, BACKENDS.mimir.httpPort],
-      [this.loki.backend, BACKENDS.loki.httpPort],
-      [this.tempo.backend, BACKENDS.tempo.httpPort],
-    ];
-    for (const [backend, port] of grafanaQueries) {
-      backend.securityGroup.connections.allowFrom(this.grafana.backend.securityGroup, ec2.Port.tcp(port), 'Grafana queries');
-    }
-    if (this.collector) {
-      // Remote write and push, plus scraping every service's /metrics for the meta tenant.
-      const scraped: Array<[typeof this.mimir.backend, number]> = [
-        ...grafanaQueries,
-        [this.grafana.backend, BACKENDS.grafana.httpPort],
-        [this.memcached.backend, BACKENDS.memcached.port],
-      ];
-      for (const [backend, port] of scraped) {
-        backend.securityGroup.connections.allowFrom(this.collector.backend.securityGroup, ec2.Port.tcp(port), 'collector');
-      }
-      this.collector.backend.securityGroup.connections.allowFrom(
-        this.grafana.backend.securityGroup,
-        ec2.Port.tcp(COLLECTOR.httpPort),
-        'collector UI from Grafana',
-      );
-    }
-
+    connectServices(this);
     limitParameterWrites(this, PARAMETER_WRITE_LANES);
+    this.alarmTopic = createAlarmTopic(this, config, [this.enrollment.deadLetterAlarm, this.refresh.deadLetterAlarm]);
+    addOutputs(this, config);
+  }
 
-    // Every CloudWatch alarm of the stack announces itself on one topic.
-    this.alarmTopic = new sns.Topic(this, 'Alarms', { displayName: `${this.stackName} alarms`, enforceSSL: true });
-    Validations.of(this.alarmTopic).acknowledge({
-      id: 'AwsSolutions-SNS2',
-      reason:
-        'Alarm notifications carry alarm names and states only; CloudWatch cannot publish to a topic encrypted with the AWS-managed SNS key, and a customer-managed key for them is not worth its cost.',
-    });
-    if (config.alarms.email) this.alarmTopic.addSubscription(new subscriptions.EmailSubscription(config.alarms.email));
-    for (const alarm of [this.enrollment.deadLetterAlarm, this.refresh.deadLetterAlarm]) {
-      alarm.addAlarmAction(new cloudwatchActions.SnsAction(this.alarmTopic));
-    }
-    new CfnOutput(this, 'AlarmTopicArn', {
-      value: this.alarmTopic.topicArn,
-      description: `where the stack's alarms are announced${config.alarms.email ? ` (and emailed to ${config.alarms.email})` : ': subscribe to it'}`,
-    });
-
-    new CfnOutput(this, 'EnrollmentScope', {
-      value: describeEnrollmentScope(config),
-      description: 'which instances get the Alloy agent (installed as root); the value ends with the command that counts them',
-    });
-    new CfnOutput(this, 'GrafanaUrl', { value: this.grafana.url, description: 'Grafana (user admin)' });
-    new CfnOutput(this, 'GrafanaAdminSecretArn', {
-      value: this.grafana.adminSecret.secretArn,
-      description: 'Secrets Manager secret holding the Grafana admin password',
-    });
-    new CfnOutput(this, 'IngestUrl', { value: this.ingest.url, description: 'Base URL agents push to' });
-    new CfnOutput(this, 'DataBucketName', { value: this.store.bucket.bucketName });
-    new CfnOutput(this, 'ClusterName', { value: this.network.cluster.clusterName });
-    new CfnOutput(this, 'EventBusName', { value: this.eventBus.eventBusName, description: 'lgtm-fleet outcome events' });
-    new CfnOutput(this, 'EnrollmentDeadLetterQueueUrl', {
-      value: this.enrollment.deadLetterQueue.queueUrl,
-      description: 'enrollment events that could not be processed, each with a reason attribute',
-    });
+  /** The names of the pipelines' dead-letter queues, which Grafana's alert watches. */
+  private deadLetterQueueNames(): string[] {
+    // The queues are created further down, with the pipelines that own them.
+    return [
+      Lazy.string({ produce: () => this.enrollment.deadLetterQueue.queueName }),
+      Lazy.string({ produce: () => this.refresh.deadLetterQueue.queueName }),
+    ];
   }
 }
 
-/** Grafana's provisioning files: data sources, dashboards, and alerts watching `deadLetterQueues` queues. */
-function grafanaFiles(render: RenderInput, deadLetterQueues: number): GrafanaFile[] {
-  return [
-    ...renderGrafanaDatasourceFiles(render).map((file) => ({ ...file, directory: GRAFANA_DIRECTORIES.datasources })),
-    ...renderGrafanaDashboardFiles(render),
-    ...renderGrafanaAlertFiles({
-      ...render,
-      deploy: {
-        ...render.deploy,
-        deadLetterQueueNames: Array.from({ length: deadLetterQueues }, (_, index) => deadLetterQueuePlaceholder(index)),
-      },
-    }),
-  ];
+/** The encrypted, backed-up file system for state: Tempo needs it in every configuration (see Tempo), so it always exists. */
+function createStateFileSystem(scope: Construct, network: Network): efs.FileSystem {
+  return new efs.FileSystem(scope, 'StateFileSystem', {
+    vpc: network.vpc,
+    vpcSubnets: network.privateSubnets,
+    encrypted: true,
+    enableAutomaticBackups: true,
+    performanceMode: efs.PerformanceMode.GENERAL_PURPOSE,
+    throughputMode: efs.ThroughputMode.ELASTIC,
+    // Kept on update and delete, removed when the first create fails (nothing is lost yet).
+    removalPolicy: RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
+  });
+}
+
+/** Each tenant's agent config for both platforms, pushing to `ingest`, and the agent documents. */
+function createAgentConfigs(scope: Construct, config: LgtmConfig, ingest: IngestGateway): AgentConfigs {
+  const endpoints = { metricsUrl: ingest.metricsUrl, logsUrl: ingest.logsUrl, tracesUrl: ingest.tracesUrl };
+  const agentConfig = (tenant: string, platform: Platform) => renderAgentConfig({ config, tenant, platform, endpoints });
+  // The construct ID sorts between Collector and Grafana, where Enrollment does: limitParameterWrites
+  // chains parameters in path order, and the chains stay as they were.
+  const agentConfigs = new AgentConfigs(scope, 'FleetAgents', {
+    parameterPrefix: parameterPrefix(config),
+    tenants: config.tenants.allowed.map((tenant) => ({
+      tenant,
+      configs: { linux: agentConfig(tenant, 'linux'), windows: agentConfig(tenant, 'windows') },
+    })),
+  });
+  // The documents and parameters were created inside Enrollment before they had an owner of their
+  // own: they keep the logical IDs they had there.
+  keepLogicalIds(agentConfigs, ['Enrollment']);
+  return agentConfigs;
+}
+
+/** The pipeline that installs the agent on every instance in the enrollment scope. */
+function createEnrollment(scope: Construct, config: LgtmConfig, agentConfigs: AgentConfigs, eventBus: events.IEventBus): Enrollment {
+  return new Enrollment(scope, 'Enrollment', {
+    agentConfigs,
+    eventBus,
+    tenantTagKey: config.tags.tenant,
+    optOutTagKey: config.tags.optOut,
+    defaultTenant: config.tenants.ec2Default ?? undefined,
+    scope: config.enrollment.scope,
+    alloyVersion: config.agent.alloyVersion,
+    stopLegacyAgents: config.enrollment.stopLegacyAgents,
+    deadline: Duration.minutes(config.enrollment.deadlineMinutes),
+    lifecycleFailureResult: config.enrollment.lifecycleFailureResult,
+    reconcileInterval: Duration.minutes(config.enrollment.reconcileIntervalMinutes),
+    logRetentionDays: config.retention.containerLogsDays,
+  });
+}
+
+/** The topic every CloudWatch alarm of the stack announces itself on, emailed when `alarms.email` is set. */
+function createAlarmTopic(stack: Stack, config: LgtmConfig, alarms: readonly cloudwatch.Alarm[]): sns.Topic {
+  const topic = new sns.Topic(stack, 'Alarms', { displayName: `${stack.stackName} alarms`, enforceSSL: true });
+  Validations.of(topic).acknowledge({
+    id: 'AwsSolutions-SNS2',
+    reason:
+      'Alarm notifications carry alarm names and states only; CloudWatch cannot publish to a topic encrypted with the AWS-managed SNS key, and a customer-managed key for them is not worth its cost.',
+  });
+  if (config.alarms.email) topic.addSubscription(new subscriptions.EmailSubscription(config.alarms.email));
+  for (const alarm of alarms) {
+    alarm.addAlarmAction(new cloudwatchActions.SnsAction(topic));
+  }
+  new CfnOutput(stack, 'AlarmTopicArn', {
+    value: topic.topicArn,
+    description: `where the stack's alarms are announced${config.alarms.email ? ` (and emailed to ${config.alarms.email})` : ': subscribe to it'}`,
+  });
+  return topic;
+}
+
+/** What the operator needs after a deploy: who gets the agent, where Grafana and the ingest endpoint are. */
+function addOutputs(stack: LgtmFleetStack, config: LgtmConfig): void {
+  new CfnOutput(stack, 'EnrollmentScope', {
+    value: describeEnrollmentScope(config),
+    description: 'which instances get the Alloy agent (installed as root); the value ends with the command that counts them',
+  });
+  new CfnOutput(stack, 'GrafanaUrl', { value: stack.grafana.url, description: 'Grafana (user admin)' });
+  new CfnOutput(stack, 'GrafanaAdminSecretArn', {
+    value: stack.grafana.adminSecret.secretArn,
+    description: 'Secrets Manager secret holding the Grafana admin password',
+  });
+  new CfnOutput(stack, 'IngestUrl', { value: stack.ingest.url, description: 'Base URL agents push to' });
+  new CfnOutput(stack, 'DataBucketName', { value: stack.store.bucket.bucketName });
+  new CfnOutput(stack, 'ClusterName', { value: stack.network.cluster.clusterName });
+  new CfnOutput(stack, 'EventBusName', { value: stack.eventBus.eventBusName, description: 'lgtm-fleet outcome events' });
+  new CfnOutput(stack, 'EnrollmentDeadLetterQueueUrl', {
+    value: stack.enrollment.deadLetterQueue.queueUrl,
+    description: 'enrollment events that could not be processed, each with a reason attribute',
+  });
 }
 
 /**

@@ -58,7 +58,7 @@ test('dashboards are stored encoded, each decoding to its rendered JSON', () => 
   const stored = new Map(parameterValues(template).map((p) => [p.name, p.value]));
   const rendered = renderGrafanaDashboardFiles({
     config: testConfig({}),
-    deploy: { region: 'eu-west-1', bucketName: 'b', urlSuffix: 'amazonaws.com' },
+    deploy: { region: 'eu-west-1', bucketName: 'b', urlSuffix: 'amazonaws.com', availabilityZones: 2 },
   }).filter((f) => f.fileName.endsWith('.json'));
   expect(rendered.length).toBeGreaterThan(5);
   for (const file of rendered) {

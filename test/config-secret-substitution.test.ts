@@ -47,7 +47,10 @@ function alertingFile(): string {
   const config = loadConfig([
     { origin: 'test', values: { grafana: { alertContactPoint: { type: 'webhook', urlSecretArn: SECRET_ARN } } } },
   ]);
-  return renderGrafanaAlertFiles({ config, deploy: { region: 'eu-west-1', bucketName: 'b', urlSuffix: 'amazonaws.com' } })[0].content;
+  return renderGrafanaAlertFiles({
+    config,
+    deploy: { region: 'eu-west-1', bucketName: 'b', urlSuffix: 'amazonaws.com', availabilityZones: 2 },
+  })[0].content;
 }
 
 function substitute(path: string, secret: string, file: string): { status: number | null; stderr: string; text: string } {

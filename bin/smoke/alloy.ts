@@ -16,7 +16,10 @@ const AGENT_VALIDATE_FLAGS: readonly string[] = [];
 
 export function smokeAlloy(binary: string, config: LgtmConfig, workDir: string): Checks {
   const checks = new Checks('alloy', '—');
-  const input: RenderInput = { config, deploy: { region: 'us-east-1', bucketName: 'lgtm-smoke', urlSuffix: 'amazonaws.com' } };
+  const input: RenderInput = {
+    config,
+    deploy: { region: 'us-east-1', bucketName: 'lgtm-smoke', urlSuffix: 'amazonaws.com', availabilityZones: 2 },
+  };
   const tenant = config.tenants.ec2Default ?? config.tenants.allowed[0];
   const endpoints = {
     metricsUrl: 'http://127.0.0.1:8080/api/v1/push',

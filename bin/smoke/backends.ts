@@ -228,7 +228,10 @@ export async function smokeBackend(spec: BackendSpec, run: BackendRun): Promise<
   const tenant = run.config.tenants.ec2Default ?? run.config.tenants.allowed[0];
   const otherTenant = `${tenant}-other`;
   const dirs: LocalDirs = { data: join(run.workDir, 'data'), bucket: join(run.workDir, 'bucket') };
-  const input: RenderInput = { config: run.config, deploy: { region: 'us-east-1', bucketName: 'lgtm-smoke', urlSuffix: 'amazonaws.com' } };
+  const input: RenderInput = {
+    config: run.config,
+    deploy: { region: 'us-east-1', bucketName: 'lgtm-smoke', urlSuffix: 'amazonaws.com', availabilityZones: 2 },
+  };
   const local = spec.local(input, dirs, run.memcached);
   run.printOverrides(spec.program, run.variant, local.overrides);
   const configFile = join(run.workDir, `${spec.program}.yaml`);

@@ -60,7 +60,7 @@ export const PARAMETER_VALUE_MAX_BYTES = 8192;
 /** The environment of a function: exactly these variables, each a string (empty for "none"). */
 export type EnvironmentOf<Names extends readonly string[]> = { readonly [Name in Names[number]]: string };
 
-/** The enroll function (lib/enrollment/enrollment.ts → lambdas/enroll/settings.ts). */
+/** The enroll function (lib/enrollment/enroll-handler.ts → lambdas/enroll/settings.ts). */
 export const ENROLL_VARIABLES = [
   'CLAIM_TABLE_NAME',
   'LINUX_DOCUMENT_NAME',
@@ -87,7 +87,7 @@ export const ENROLL_VARIABLES = [
 ] as const;
 export type EnrollEnvironment = EnvironmentOf<typeof ENROLL_VARIABLES>;
 
-/** The status function (lib/enrollment/enrollment.ts → lambdas/status/settings.ts). */
+/** The status function (lib/enrollment/status-handler.ts → lambdas/status/settings.ts). */
 export const STATUS_VARIABLES = [
   'STATUS_TAG_KEY',
   'EVENT_BUS_NAME',
@@ -98,7 +98,7 @@ export const STATUS_VARIABLES = [
 ] as const;
 export type StatusEnvironment = EnvironmentOf<typeof STATUS_VARIABLES>;
 
-/** The reconcile function (lib/enrollment/enrollment.ts → lambdas/reconcile/settings.ts). */
+/** The reconcile function (lib/enrollment/reconcile-backstop.ts → lambdas/reconcile/settings.ts). */
 export const RECONCILE_VARIABLES = [
   'EVENT_BUS_NAME',
   'EVENT_SOURCE',

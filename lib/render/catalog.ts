@@ -85,6 +85,8 @@ export interface DeployFacts {
   readonly bucketName: string;
   /** Domain suffix of AWS endpoints in the partition (`amazonaws.com`, `amazonaws.com.cn`). */
   readonly urlSuffix: string;
+  /** Availability zones the services' subnets span (zone-aware replication needs at least 3). */
+  readonly availabilityZones: number;
 }
 
 /** Everything a renderer needs: the validated config plus deploy-time facts. */

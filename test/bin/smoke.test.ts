@@ -33,7 +33,7 @@ const ALLOWED = [
 function input(values: Record<string, unknown>): RenderInput {
   return {
     config: loadConfig([{ origin: 'test', values }]),
-    deploy: { region: 'us-east-1', bucketName: 'lgtm-smoke', urlSuffix: 'amazonaws.com' },
+    deploy: { region: 'us-east-1', bucketName: 'lgtm-smoke', urlSuffix: 'amazonaws.com', availabilityZones: 2 },
   };
 }
 

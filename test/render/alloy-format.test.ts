@@ -56,7 +56,10 @@ describe('Alloy files are written in alloy fmt form', () => {
   const files = {
     'agent (linux)': renderAgentConfig({ config, tenant: 'aws-rag-ec2', platform: 'linux', endpoints }),
     'agent (windows)': renderAgentConfig({ config, tenant: 'aws-rag-ec2', platform: 'windows', endpoints }),
-    collector: renderCollectorConfig({ config, deploy: { region: 'eu-west-1', bucketName: 'b', urlSuffix: 'amazonaws.com' } }),
+    collector: renderCollectorConfig({
+      config,
+      deploy: { region: 'eu-west-1', bucketName: 'b', urlSuffix: 'amazonaws.com', availabilityZones: 2 },
+    }),
   };
 
   test.each(Object.entries(files))('%s: no unaligned attribute run, no two blank lines, one trailing newline', (_, text) => {

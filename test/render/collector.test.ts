@@ -16,7 +16,7 @@ import {
 } from '../../lib/render/collector';
 import { attr, child, component, type Node, objectEntries, parse, structuralProblems } from './alloy-syntax';
 
-const deploy: DeployFacts = { region: 'eu-west-1', bucketName: 'data-bucket', urlSuffix: 'amazonaws.com' };
+const deploy: DeployFacts = { region: 'eu-west-1', bucketName: 'data-bucket', urlSuffix: 'amazonaws.com', availabilityZones: 2 };
 
 function configWith(values: LgtmConfigInput | Record<string, unknown> = {}): LgtmConfig {
   return loadConfig([{ origin: 'test', values }]);

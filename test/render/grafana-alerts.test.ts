@@ -16,7 +16,12 @@ import {
 import { AGENT_SELF_METRICS, GRAFANA_DIRECTORIES, GRAFANA_FOLDER, STACK_METRICS } from '../../lib/render/grafana-dashboards';
 import { matcherValues, promqlSelectors, syntaxProblems } from './grafana-queries';
 
-const DEPLOY = { region: 'eu-west-1', bucketName: 'lgtmfleet-databucket-1a2b3c4d5e6f-123456789012', urlSuffix: 'amazonaws.com' };
+const DEPLOY = {
+  region: 'eu-west-1',
+  bucketName: 'lgtmfleet-databucket-1a2b3c4d5e6f-123456789012',
+  urlSuffix: 'amazonaws.com',
+  availabilityZones: 2,
+};
 const QUEUES = ['LgtmFleet-EnrollmentDeadLetterQueue3F5B1E2A-AbCdEf123456', 'LgtmFleet-RefreshDeadLetterQueueB3C2D1A0-XyZ987654321'];
 const SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:lgtm/alert-webhook-AbCdEf';
 

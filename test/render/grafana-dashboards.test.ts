@@ -46,7 +46,12 @@ import {
   variableOf,
 } from './grafana-queries';
 
-const DEPLOY = { region: 'eu-west-1', bucketName: 'lgtmfleet-databucket-1a2b3c4d5e6f-123456789012', urlSuffix: 'amazonaws.com' };
+const DEPLOY = {
+  region: 'eu-west-1',
+  bucketName: 'lgtmfleet-databucket-1a2b3c4d5e6f-123456789012',
+  urlSuffix: 'amazonaws.com',
+  availabilityZones: 2,
+};
 
 function input(values: Record<string, unknown> = {}): RenderInput {
   return { config: loadConfig([{ origin: 'test', values }]), deploy: DEPLOY };

@@ -43,7 +43,12 @@ interface DataSource {
   secureJsonData?: Record<string, string>;
 }
 
-const DEPLOY = { region: 'eu-west-1', bucketName: 'lgtmfleet-databucket-1a2b3c4d5e6f-123456789012', urlSuffix: 'amazonaws.com' };
+const DEPLOY = {
+  region: 'eu-west-1',
+  bucketName: 'lgtmfleet-databucket-1a2b3c4d5e6f-123456789012',
+  urlSuffix: 'amazonaws.com',
+  availabilityZones: 2,
+};
 
 function render(values: Record<string, unknown> = {}, deploy: RenderInput['deploy'] = DEPLOY) {
   const input: RenderInput = { config: loadConfig([{ origin: 'test', values }]), deploy };

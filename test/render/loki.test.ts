@@ -4,7 +4,12 @@ import { loadConfig } from '../../lib/config/load';
 import { BUCKET_PREFIXES, type RenderInput } from '../../lib/render/catalog';
 import { LOKI_SCHEMA_FROM, renderLokiConfig } from '../../lib/render/loki';
 
-const DEPLOY = { region: 'eu-central-1', bucketName: 'lgtmfleet-databucket-1a2b3c4d5e6f-123456789012', urlSuffix: 'amazonaws.com' };
+const DEPLOY = {
+  region: 'eu-central-1',
+  bucketName: 'lgtmfleet-databucket-1a2b3c4d5e6f-123456789012',
+  urlSuffix: 'amazonaws.com',
+  availabilityZones: 2,
+};
 
 function render(values: Record<string, unknown> = {}, deploy = DEPLOY) {
   const input: RenderInput = { config: loadConfig([{ origin: 'test', values }]), deploy };
@@ -83,7 +88,7 @@ describe('renderLokiConfig', () => {
 
   test('emits CDK token strings for region and bucket verbatim', () => {
     const BUCKET_TOKEN = Lazy.string({ produce: () => 'generated-bucket' });
-    const { doc } = render({}, { region: Aws.REGION, bucketName: BUCKET_TOKEN, urlSuffix: Aws.URL_SUFFIX });
+    const { doc } = render({}, { region: Aws.REGION, bucketName: BUCKET_TOKEN, urlSuffix: Aws.URL_SUFFIX, availabilityZones: 2 });
     expect(doc.common.storage.s3).toEqual({ region: Aws.REGION, bucketnames: BUCKET_TOKEN });
   });
 

@@ -4,7 +4,12 @@ import { loadConfig } from '../../lib/config/load';
 import { BUCKET_PREFIXES, type RenderInput } from '../../lib/render/catalog';
 import { renderTempoConfig, TEMPO_LIVE_STORE_DIR } from '../../lib/render/tempo';
 
-const DEPLOY = { region: 'us-west-2', bucketName: 'lgtmfleet-databucket-1a2b3c4d5e6f-123456789012', urlSuffix: 'amazonaws.com' };
+const DEPLOY = {
+  region: 'us-west-2',
+  bucketName: 'lgtmfleet-databucket-1a2b3c4d5e6f-123456789012',
+  urlSuffix: 'amazonaws.com',
+  availabilityZones: 2,
+};
 
 function render(values: Record<string, unknown> = {}, deploy = DEPLOY) {
   const input: RenderInput = { config: loadConfig([{ origin: 'test', values }]), deploy };
@@ -81,7 +86,7 @@ describe('renderTempoConfig', () => {
 
   test('emits CDK token strings for region and bucket verbatim', () => {
     const BUCKET_TOKEN = Lazy.string({ produce: () => 'generated-bucket' });
-    const { doc } = render({}, { region: Aws.REGION, bucketName: BUCKET_TOKEN, urlSuffix: Aws.URL_SUFFIX });
+    const { doc } = render({}, { region: Aws.REGION, bucketName: BUCKET_TOKEN, urlSuffix: Aws.URL_SUFFIX, availabilityZones: 2 });
     expect(doc.storage.trace.s3.region).toBe(Aws.REGION);
     expect(doc.storage.trace.s3.endpoint).toBe(`s3.${Aws.REGION}.${Aws.URL_SUFFIX}`);
     expect(doc.storage.trace.s3.bucket).toBe(BUCKET_TOKEN);
