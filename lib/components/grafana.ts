@@ -95,6 +95,35 @@ function grafanaConfigDirectories(
   }));
 }
 
+/** Grafana's environment: a single admin user, no sign-up, no anonymous access, no phoning home. */
+function grafanaEnvironment(url: string, https: boolean): Record<string, string> {
+  return {
+    GF_SECURITY_ADMIN_USER: 'admin',
+    GF_SERVER_ROOT_URL: url,
+    GF_SECURITY_COOKIE_SECURE: String(https),
+    GF_USERS_ALLOW_SIGN_UP: 'false',
+    GF_AUTH_ANONYMOUS_ENABLED: 'false',
+    GF_ANALYTICS_REPORTING_ENABLED: 'false',
+    GF_ANALYTICS_CHECK_FOR_UPDATES: 'false',
+    GF_LOG_MODE: 'console',
+  };
+}
+
+/** The pipeline dashboard and the dead-letter alert read CloudWatch through the task role. */
+function allowCloudWatchReads(role: iam.IRole): void {
+  role.addToPrincipalPolicy(
+    new iam.PolicyStatement({
+      sid: 'ReadCloudWatchMetrics',
+      actions: ['cloudwatch:GetMetricData', 'cloudwatch:ListMetrics'],
+      resources: ['*'],
+    }),
+  );
+  Validations.of(role.node.tryFindChild('DefaultPolicy') ?? role).acknowledge({
+    id: 'AwsSolutions-IAM5[Resource::*]',
+    reason: 'cloudwatch:GetMetricData and cloudwatch:ListMetrics support no resource-level permissions.',
+  });
+}
+
 /**
  * Grafana with one data source per tenant, an admin password generated into Secrets
  * Manager, behind a load balancer: internal by default, internet-facing with HTTPS
@@ -109,24 +138,37 @@ export class Grafana extends Construct {
 
   constructor(scope: Construct, id: string, props: GrafanaProps) {
     super(scope, id);
-    const spec = BACKENDS.grafana;
     const https = props.certificateArn !== undefined;
     if (props.internetFacing && !https) {
       throw new Error('an internet-facing grafana needs certificateArn, so that it is served over HTTPS only');
     }
-    const vpc = props.cluster.vpc;
+    this.adminSecret = this.createAdminSecret();
+    this.loadBalancer = this.createLoadBalancer(props, https);
+    const host = props.domainName ?? this.loadBalancer.loadBalancerDnsName;
+    this.url = `${https ? 'https' : 'http'}://${host}`;
+    this.backend = this.createBackend(props, this.deployTimeValues(props), https);
+    allowCloudWatchReads(this.backend.taskDefinition.taskRole);
+    this.addListeners(props.certificateArn);
+  }
 
-    this.adminSecret = new secretsmanager.Secret(this, 'AdminPassword', {
+  /** The admin password, generated once and never rotated. */
+  private createAdminSecret(): secretsmanager.Secret {
+    const secret = new secretsmanager.Secret(this, 'AdminPassword', {
       description: 'lgtm-fleet Grafana admin password (user "admin")',
       generateSecretString: { passwordLength: 32, excludePunctuation: true },
     });
-    Validations.of(this.adminSecret).acknowledge({
+    Validations.of(secret).acknowledge({
       id: 'AwsSolutions-SMG4',
       reason:
         'Grafana reads GF_SECURITY_ADMIN_PASSWORD only when it first creates the admin user; a rotated secret would no longer match the real password.',
     });
+    return secret;
+  }
 
-    this.loadBalancer = restrictedLoadBalancer(this, 'LoadBalancer', {
+  /** The load balancer, open only on the ports its listeners will use. */
+  private createLoadBalancer(props: GrafanaProps, https: boolean): elbv2.ApplicationLoadBalancer {
+    const vpc = props.cluster.vpc;
+    return restrictedLoadBalancer(this, 'LoadBalancer', {
       vpc,
       vpcSubnets: props.loadBalancerSubnets,
       internetFacing: props.internetFacing ?? false,
@@ -136,9 +178,13 @@ export class Grafana extends Construct {
       accessLogsPrefix: 'alb/grafana',
       description: 'lgtm-fleet Grafana',
     });
-    const host = props.domainName ?? this.loadBalancer.loadBalancerDnsName;
-    this.url = `${https ? 'https' : 'http'}://${host}`;
+  }
 
+  /**
+   * The values the init container writes into the files: the dead-letter queue names and the
+   * alert contact point URL secret.
+   */
+  private deployTimeValues(props: GrafanaProps): ConfigValue[] {
     const contactSecret = props.alertContactUrlSecret;
     // The queue names are deploy-time values: the alerting file (it holds `{{`, so it is stored
     // encoded) carries placeholders, and the init container writes the names in.
@@ -162,7 +208,13 @@ export class Grafana extends Construct {
         description: 'the alert contact point URL secret (grafana.alertContactPoint.urlSecretArn)',
       });
     }
-    this.backend = new BackendService(this, 'Backend', {
+    return values;
+  }
+
+  /** The service: one task at a time, its provisioning files, its data on the file system if any. */
+  private createBackend(props: GrafanaProps, values: readonly ConfigValue[], https: boolean): BackendService {
+    const spec = BACKENDS.grafana;
+    return new BackendService(this, 'Backend', {
       ...serviceBasics(props),
       serviceName: 'grafana',
       ports: [spec.httpPort],
@@ -172,35 +224,16 @@ export class Grafana extends Construct {
       deployment: 'single-writer',
       stopTimeout: Duration.seconds(30),
       healthCheckGracePeriod: Duration.minutes(2),
-      environment: {
-        GF_SECURITY_ADMIN_USER: 'admin',
-        GF_SERVER_ROOT_URL: this.url,
-        GF_SECURITY_COOKIE_SECURE: String(https),
-        GF_USERS_ALLOW_SIGN_UP: 'false',
-        GF_AUTH_ANONYMOUS_ENABLED: 'false',
-        GF_ANALYTICS_REPORTING_ENABLED: 'false',
-        GF_ANALYTICS_CHECK_FOR_UPDATES: 'false',
-        GF_LOG_MODE: 'console',
-      },
+      environment: grafanaEnvironment(this.url, https),
       secrets: {
         GF_SECURITY_ADMIN_PASSWORD: ecs.Secret.fromSecretsManager(this.adminSecret),
       },
     });
+  }
 
-    // The pipeline dashboard and the dead-letter alert read CloudWatch through the task role.
-    const role = this.backend.taskDefinition.taskRole;
-    role.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        sid: 'ReadCloudWatchMetrics',
-        actions: ['cloudwatch:GetMetricData', 'cloudwatch:ListMetrics'],
-        resources: ['*'],
-      }),
-    );
-    Validations.of(role.node.tryFindChild('DefaultPolicy') ?? role).acknowledge({
-      id: 'AwsSolutions-IAM5[Resource::*]',
-      reason: 'cloudwatch:GetMetricData and cloudwatch:ListMetrics support no resource-level permissions.',
-    });
-
+  /** HTTPS on 443 with 80 redirected to it when a certificate is given, HTTP on 80 otherwise. */
+  private addListeners(certificateArn: string | undefined): void {
+    const spec = BACKENDS.grafana;
     const target = this.backend.service.loadBalancerTarget({ containerName: 'grafana', containerPort: spec.httpPort });
     const healthCheck: elbv2.HealthCheck = {
       path: spec.healthPath,
@@ -209,19 +242,19 @@ export class Grafana extends Construct {
       healthyThresholdCount: 2,
       unhealthyThresholdCount: 3,
     };
-    if (https) {
-      const listener = this.loadBalancer.addListener('Https', {
-        port: 443,
-        protocol: elbv2.ApplicationProtocol.HTTPS,
-        certificates: [elbv2.ListenerCertificate.fromArn(props.certificateArn as string)],
-        sslPolicy: elbv2.SslPolicy.RECOMMENDED_TLS,
-        open: false,
-      });
-      listener.addTargets('Grafana', { port: spec.httpPort, protocol: elbv2.ApplicationProtocol.HTTP, targets: [target], healthCheck });
+    const listener =
+      certificateArn === undefined
+        ? this.loadBalancer.addListener('Http', { port: 80, protocol: elbv2.ApplicationProtocol.HTTP, open: false })
+        : this.loadBalancer.addListener('Https', {
+            port: 443,
+            protocol: elbv2.ApplicationProtocol.HTTPS,
+            certificates: [elbv2.ListenerCertificate.fromArn(certificateArn)],
+            sslPolicy: elbv2.SslPolicy.RECOMMENDED_TLS,
+            open: false,
+          });
+    listener.addTargets('Grafana', { port: spec.httpPort, protocol: elbv2.ApplicationProtocol.HTTP, targets: [target], healthCheck });
+    if (certificateArn !== undefined) {
       this.loadBalancer.addRedirect({ sourcePort: 80, targetPort: 443, open: false });
-    } else {
-      const listener = this.loadBalancer.addListener('Http', { port: 80, protocol: elbv2.ApplicationProtocol.HTTP, open: false });
-      listener.addTargets('Grafana', { port: spec.httpPort, protocol: elbv2.ApplicationProtocol.HTTP, targets: [target], healthCheck });
     }
   }
 }

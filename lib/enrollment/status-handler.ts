@@ -9,6 +9,7 @@ import type { Construct } from 'constructs';
 import type { StatusEnvironment } from '../../lambdas/shared/contract';
 import { COMMAND_INVOCATION_STATUS_CHANGE, ENROLLMENT_OUTCOME } from '../../lambdas/shared/event-types';
 import { STATUS_DELETED_TAG_KEYS, STATUS_WRITTEN_TAG_KEYS } from '../../lambdas/shared/tags';
+import { agentCommandFinishedPattern } from '../agents/agent-command-events';
 import { LgtmFunction } from '../lgtm-function';
 import { acknowledgeWildcardResource } from '../nag';
 import { EVENT_SOURCE, STATUS_TAG_KEY } from './contract';
@@ -47,14 +48,7 @@ export function createStatusHandler(
   });
   const rule = new events.Rule(scope, 'CommandOutcome', {
     description: 'lgtm-fleet: final results of agent install and reload commands',
-    eventPattern: {
-      source: ['aws.ssm'],
-      detailType: [COMMAND_INVOCATION_STATUS_CHANGE],
-      detail: {
-        'document-name': [agentConfigs.linuxDocument.ref, agentConfigs.windowsDocument.ref],
-        status: ['Success', 'Failed', 'TimedOut', 'Cancelled'],
-      },
-    },
+    eventPattern: agentCommandFinishedPattern(agentConfigs, COMMAND_INVOCATION_STATUS_CHANGE),
     targets: [new targets.LambdaFunction(status.function, { deadLetterQueue, retryAttempts: 185 })],
   });
   grantStatusPermissions(status.role, props.eventBus);

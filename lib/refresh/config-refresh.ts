@@ -1,28 +1,26 @@
 import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as events from 'aws-cdk-lib/aws-events';
-import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
-import { Arn, Duration, Stack, Validations } from 'aws-cdk-lib/core';
+import { Duration, Stack, Validations } from 'aws-cdk-lib/core';
 import { Construct } from 'constructs';
 import { PARAMETER_VALUE_MAX_BYTES, type RefreshEnvironment } from '../../lambdas/shared/contract';
 import {
   COMMAND_STATUS_CHANGE,
-  CONFIG_REFRESH_OUTCOME,
   CONFIG_REFRESH_REQUESTED,
   DEPLOYMENT_COMPLETED,
   DEPLOYMENT_FAILED,
   ECS_DEPLOYMENT_STATE_CHANGE,
   PARAMETER_STORE_CHANGE,
 } from '../../lambdas/shared/refresh-events';
-import { AGENT_TAGS } from '../../lambdas/shared/tags';
+import { agentCommandFinishedPattern } from '../agents/agent-command-events';
 import type { AgentConfigs } from '../agents/agent-configs';
 import { EVENT_SOURCE } from '../enrollment/enrollment';
 import { createEventQueue, queueTarget } from '../event-queue';
 import { LgtmFunction } from '../lgtm-function';
-import { acknowledgeWildcardResource } from '../nag';
+import { grantRefreshPermissions } from './refresh-permissions';
 
 /** A service a config refresh rolls: a new revision of its task definition, run with the same roles. */
 export interface RefreshedService extends ecs.IBaseService {
@@ -75,10 +73,6 @@ export class ConfigRefresh extends Construct {
 
   constructor(scope: Construct, id: string, props: ConfigRefreshProps) {
     super(scope, id);
-    const { agentConfigs } = props;
-    const stack = Stack.of(this);
-    const prefix = agentConfigs.parameterPrefix;
-
     ({
       queue: this.queue,
       deadLetterQueue: this.deadLetterQueue,
@@ -89,7 +83,15 @@ export class ConfigRefresh extends Construct {
       visibilityTimeout: Duration.seconds(REFRESH_TIMEOUT.toSeconds() * 6),
       maxReceiveCount: 5,
     }));
+    const refresh = this.createRefreshFunction(props);
+    this.refreshFunction = refresh.function;
+    this.parameterChangeRule = this.routeChangesToQueue(props);
+    this.routeOutcomesToQueue(props);
+    grantRefreshPermissions(refresh.role, props, this.deadLetterQueue);
+  }
 
+  /** The refresh function, fed by the queue in batches. */
+  private createRefreshFunction(props: ConfigRefreshProps): LgtmFunction {
     const refresh = new LgtmFunction(this, 'Refresh', {
       handlerFolder: 'refresh',
       description: 'lgtm-fleet: rolls a changed config out to exactly the affected agents or ECS service',
@@ -97,32 +99,12 @@ export class ConfigRefresh extends Construct {
       logRetentionDays: props.logRetentionDays,
       timeout: REFRESH_TIMEOUT,
       memorySize: 256,
-      environment: {
-        PARAMETER_PREFIX: prefix,
-        LINUX_DOCUMENT_NAME: agentConfigs.linuxDocument.ref,
-        WINDOWS_DOCUMENT_NAME: agentConfigs.windowsDocument.ref,
-        ALLOY_VERSION: props.alloyVersion,
-        STOP_LEGACY_AGENTS: String(props.stopLegacyAgents),
-        ALLOWED_TENANTS: agentConfigs.tenants.join(','),
-        CLUSTER_ARN: props.cluster.clusterArn,
-        SERVICES: stack.toJsonString(Object.fromEntries(Object.entries(props.services).map(([name, s]) => [name, s.serviceArn]))),
-        MAX_CONCURRENCY: props.maxConcurrency,
-        MAX_ERRORS: props.maxErrors,
-        COMMAND_TIMEOUT_SECONDS: '600',
-        // Command output stays in SSM: writing it to CloudWatch Logs needs more than the instance's core role.
-        COMMAND_LOG_GROUP: '',
-        MAX_CONFIG_BYTES: String(PARAMETER_VALUE_MAX_BYTES),
-        EVENT_BUS_NAME: props.eventBus.eventBusName,
-        EVENT_SOURCE,
-        DEAD_LETTER_QUEUE_URL: this.deadLetterQueue.queueUrl,
-      } satisfies RefreshEnvironment,
+      environment: refreshEnvironment(props, Stack.of(this), this.deadLetterQueue),
     });
-    this.refreshFunction = refresh.function;
-    Validations.of(this.refreshFunction).acknowledge({
+    Validations.of(refresh.function).acknowledge({
       id: 'Serverless-LambdaEventSourceMappingDestination',
       reason: 'SQS event sources do not support on-failure destinations; failed messages are redriven to the dead-letter queue.',
     });
-
     refresh.function.addEventSource(
       new SqsEventSource(this.queue, {
         batchSize: 100,
@@ -132,8 +114,13 @@ export class ConfigRefresh extends Construct {
         maxConcurrency: 2,
       }),
     );
+    return refresh;
+  }
 
-    this.parameterChangeRule = new events.Rule(this, 'ParameterChanged', {
+  /** What starts a refresh: a change to a project config parameter, or a request on the project bus. */
+  private routeChangesToQueue(props: ConfigRefreshProps): events.Rule {
+    const prefix = props.agentConfigs.parameterPrefix;
+    const parameterChangeRule = new events.Rule(this, 'ParameterChanged', {
       description: 'lgtm-fleet: a change to a project config parameter rolls it out',
       eventPattern: {
         source: ['aws.ssm'],
@@ -148,6 +135,11 @@ export class ConfigRefresh extends Construct {
       eventPattern: { source: [EVENT_SOURCE], detailType: [CONFIG_REFRESH_REQUESTED] },
       targets: [queueTarget(this)],
     });
+    return parameterChangeRule;
+  }
+
+  /** What ends a rollout: the ECS deployment of a project service, or an agent reload command, finishing. */
+  private routeOutcomesToQueue(props: ConfigRefreshProps): void {
     new events.Rule(this, 'ServiceDeploymentFinished', {
       description: 'lgtm-fleet: outcome of service rollouts',
       eventPattern: {
@@ -160,112 +152,32 @@ export class ConfigRefresh extends Construct {
     });
     new events.Rule(this, 'AgentReloadFinished', {
       description: 'lgtm-fleet: outcome of agent config reload commands',
-      eventPattern: {
-        source: ['aws.ssm'],
-        detailType: [COMMAND_STATUS_CHANGE],
-        detail: {
-          'document-name': [agentConfigs.linuxDocument.ref, agentConfigs.windowsDocument.ref],
-          status: ['Success', 'Failed', 'TimedOut', 'Cancelled'],
-          parameters: { Action: ['reload'] },
-        },
-      },
+      eventPattern: agentCommandFinishedPattern(props.agentConfigs, COMMAND_STATUS_CHANGE, { parameters: { Action: ['reload'] } }),
       targets: [queueTarget(this)],
     });
-
-    this.grantRefreshPermissions(refresh, props);
   }
+}
 
-  private grantRefreshPermissions(refresh: LgtmFunction, props: ConfigRefreshProps): void {
-    const stack = Stack.of(this);
-    const prefix = props.agentConfigs.parameterPrefix.slice(1);
-    const role = refresh.role;
-    const parameterArn = (name: string) => Arn.format({ service: 'ssm', resource: 'parameter', resourceName: name }, stack);
-    const instanceArn = Arn.format({ service: 'ec2', resource: 'instance', resourceName: '*' }, stack);
-    const services = Object.values(props.services);
-
-    props.agentConfigs.grantRead(role, 'ReadAgentConfigs');
-    const statements = [
-      new iam.PolicyStatement({
-        sid: 'ReadServiceConfigs',
-        actions: ['ssm:GetParametersByPath'],
-        resources: [parameterArn(`${prefix}/config`), parameterArn(`${prefix}/config/*`)],
-      }),
-      new iam.PolicyStatement({
-        sid: 'ReloadWithProjectDocuments',
-        actions: ['ssm:SendCommand'],
-        resources: props.agentConfigs.documentArns,
-      }),
-      // Only instances enrolled into an allowed tenant can be reached at all.
-      new iam.PolicyStatement({
-        sid: 'ReloadEnrolledAgents',
-        actions: ['ssm:SendCommand'],
-        resources: [instanceArn],
-        conditions: { StringEquals: { [`ssm:resourceTag/${AGENT_TAGS.tenant}`]: props.agentConfigs.tenants } },
-      }),
-      new iam.PolicyStatement({ sid: 'FindEarlierRollouts', actions: ['ssm:ListCommands'], resources: ['*'] }),
-      new iam.PolicyStatement({
-        sid: 'RollServices',
-        actions: ['ecs:UpdateService', 'ecs:DescribeServices'],
-        resources: services.map((s) => s.serviceArn),
-        conditions: { ArnEquals: { 'ecs:cluster': props.cluster.clusterArn } },
-      }),
-      // A service rollout is a new task definition revision reading copies of the checked versions.
-      new iam.PolicyStatement({
-        sid: 'CopyCheckedConfigs',
-        actions: ['ssm:GetParameters', 'ssm:PutParameter', 'ssm:DeleteParameters'],
-        resources: [parameterArn(`${prefix}/deployed/*`)],
-      }),
-      new iam.PolicyStatement({ sid: 'FindOldCopies', actions: ['ssm:DescribeParameters'], resources: ['*'] }),
-      new iam.PolicyStatement({
-        sid: 'RegisterRevisions',
-        actions: ['ecs:DescribeTaskDefinition', 'ecs:RegisterTaskDefinition'],
-        resources: ['*'],
-      }),
-      new iam.PolicyStatement({
-        sid: 'TagRevisions',
-        actions: ['ecs:TagResource'],
-        resources: ['*'],
-        conditions: { StringEquals: { 'ecs:CreateAction': 'RegisterTaskDefinition' } },
-      }),
-      new iam.PolicyStatement({
-        sid: 'PassServiceRoles',
-        actions: ['iam:PassRole'],
-        resources: services.flatMap(({ taskDefinition }) => [
-          taskDefinition.taskRole.roleArn,
-          ...(taskDefinition.executionRole ? [taskDefinition.executionRole.roleArn] : []),
-        ]),
-        conditions: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
-      }),
-      new iam.PolicyStatement({
-        sid: 'PublishOutcome',
-        actions: ['events:PutEvents'],
-        resources: [props.eventBus.eventBusArn],
-        conditions: { StringEquals: { 'events:source': EVENT_SOURCE, 'events:detail-type': Object.values(CONFIG_REFRESH_OUTCOME) } },
-      }),
-    ];
-    for (const statement of statements) role.addToPrincipalPolicy(statement);
-    this.deadLetterQueue.grant(role, 'sqs:SendMessage');
-
-    const policy = role.node.tryFindChild('DefaultPolicy') ?? role;
-    Validations.of(policy).acknowledge({
-      id: 'AwsSolutions-IAM5[Resource::*]',
-      reason:
-        'ssm:ListCommands, ssm:DescribeParameters, ecs:DescribeTaskDefinition and ecs:RegisterTaskDefinition support no resource-level permissions; ecs:TagResource is limited to RegisterTaskDefinition by condition.',
-    });
-    acknowledgeWildcardResource(
-      policy,
-      instanceArn,
-      'Agents are addressed by tag, not known by ID; the ssm:resourceTag condition limits SendCommand to instances enrolled into an allowed tenant.',
-    );
-    acknowledgeWildcardResource(
-      policy,
-      parameterArn(`${prefix}/config/*`),
-      "A service's config may span several files under its path (Grafana's data sources); all live under the project's own prefix.",
-    );
-    acknowledgeWildcardResource(
-      policy,
-      parameterArn(`${prefix}/deployed/*`),
-      'Each rollout writes copies named by version and digest under the project prefix; their names are not known before.',
-    );
-  }
+/** The refresh function's settings: what to send agents, which services to roll, where outcomes go. */
+function refreshEnvironment(props: ConfigRefreshProps, stack: Stack, deadLetterQueue: sqs.IQueue): RefreshEnvironment {
+  const { agentConfigs } = props;
+  return {
+    PARAMETER_PREFIX: agentConfigs.parameterPrefix,
+    LINUX_DOCUMENT_NAME: agentConfigs.linuxDocument.ref,
+    WINDOWS_DOCUMENT_NAME: agentConfigs.windowsDocument.ref,
+    ALLOY_VERSION: props.alloyVersion,
+    STOP_LEGACY_AGENTS: String(props.stopLegacyAgents),
+    ALLOWED_TENANTS: agentConfigs.tenants.join(','),
+    CLUSTER_ARN: props.cluster.clusterArn,
+    SERVICES: stack.toJsonString(Object.fromEntries(Object.entries(props.services).map(([name, s]) => [name, s.serviceArn]))),
+    MAX_CONCURRENCY: props.maxConcurrency,
+    MAX_ERRORS: props.maxErrors,
+    COMMAND_TIMEOUT_SECONDS: '600',
+    // Command output stays in SSM: writing it to CloudWatch Logs needs more than the instance's core role.
+    COMMAND_LOG_GROUP: '',
+    MAX_CONFIG_BYTES: String(PARAMETER_VALUE_MAX_BYTES),
+    EVENT_BUS_NAME: props.eventBus.eventBusName,
+    EVENT_SOURCE,
+    DEAD_LETTER_QUEUE_URL: deadLetterQueue.queueUrl,
+  };
 }

@@ -72,10 +72,19 @@ describe('config refresh infrastructure', () => {
       }),
     });
     template.hasResourceProperties('AWS::Events::Rule', {
-      EventPattern: Match.objectLike({
+      EventPattern: {
+        source: ['aws.ssm'],
         'detail-type': ['EC2 Command Status-change Notification'],
-        detail: Match.objectLike({ parameters: { Action: ['reload'] } }),
-      }),
+        detail: {
+          'document-name': [
+            { Ref: logicalIdOf(template, 'AWS::SSM::Document', 'AgentsLinuxDocument') },
+            { Ref: logicalIdOf(template, 'AWS::SSM::Document', 'AgentsWindowsDocument') },
+          ],
+          status: ['Success', 'Failed', 'TimedOut', 'Cancelled'],
+          parameters: { Action: ['reload'] },
+        },
+      },
+      Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [queueId(), 'Arn'] } })],
     });
   });
 
