@@ -5,7 +5,7 @@
  *   npm run smoke -- --only loki,memcached # some programs
  *   npm run smoke -- --require memcached   # fail, rather than skip, when one of these is missing
  * For Mimir, Loki and Tempo it runs the default deployment's config and the `storage.durability:
- * efs` one. It prints every override it needed off AWS, then one table; it exits non-zero if a
+ * efs` one; for Loki also three replicas as one cluster, through a crash and a rolling restart. It prints every override it needed off AWS, then one table; it exits non-zero if a
  * check failed or a required program is missing.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -16,6 +16,7 @@ import { loadConfig } from '../lib/config/load';
 import type { LgtmConfig } from '../lib/config/schema';
 import { smokeAlloy } from './smoke/alloy';
 import { BACKEND_SPECS, smokeBackend } from './smoke/backends';
+import { CLUSTER_REPLICAS, smokeLokiCluster } from './smoke/cluster';
 import type { Override } from './smoke/local-config';
 import { LOCAL_MEMCACHED_PORT, localMemcachedArgs, smokeMemcached } from './smoke/memcached';
 import { findProgram, programVersion, type Server } from './smoke/process';
@@ -115,6 +116,21 @@ async function main(): Promise<number> {
           }),
         );
       }
+    }
+    const loki = found.get('loki');
+    if (loki) {
+      progress(`loki (${CLUSTER_REPLICAS} replicas)`);
+      const config = loadConfig([{ origin: 'smoke cluster', values: { services: { loki: { replicas: CLUSTER_REPLICAS } } } }]);
+      keep(
+        await smokeLokiCluster({
+          binary: loki,
+          // Three zones: the rings are zone-aware, one replica per zone.
+          input: { config, deploy: { region: 'us-east-1', bucketName: 'lgtm-smoke', urlSuffix: 'amazonaws.com', availabilityZones: 3 } },
+          workDir: mkdtempSync(join(workRoot, 'loki-cluster-')),
+          memcached: memcached?.running ? `127.0.0.1:${LOCAL_MEMCACHED_PORT}` : undefined,
+          printOverrides,
+        }),
+      );
     }
     const alloy = found.get('alloy');
     if (alloy) {

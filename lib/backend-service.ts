@@ -87,6 +87,31 @@ function addEfsDataVolume(
   );
 }
 
+/**
+ * The `maximumPercent` that lets a rolling deployment run exactly one task beyond `replicas`
+ * (ECS rounds the task count down): new tasks replace old ones one at a time.
+ */
+export function oneExtraTaskPercent(replicas: number): number {
+  return Math.ceil((100 * (replicas + 1)) / replicas);
+}
+
+/** Refuses props no deployment could run, naming the service and the value. */
+function checkServiceProps(props: BackendServiceProps): void {
+  if (props.stopTimeout && props.stopTimeout.toSeconds() > 120) {
+    throw new Error(`stopTimeout of ${props.serviceName} is ${props.stopTimeout.toSeconds()} s; Fargate allows at most 120 s`);
+  }
+  const replicas = props.replicas ?? 1;
+  if (!Number.isInteger(replicas) || replicas < 1) {
+    throw new Error(`replicas of ${props.serviceName} must be a whole number of at least 1, got ${replicas}`);
+  }
+  if (replicas > 1 && (props.deployment ?? 'single-writer') === 'single-writer') {
+    throw new Error(`${props.serviceName} has ${replicas} replicas: a single-writer deployment runs one task only, use rolling`);
+  }
+  if (replicas > 1 && props.data?.kind === 'efs') {
+    throw new Error(`${props.serviceName} has ${replicas} replicas: they cannot share one data directory on EFS`);
+  }
+}
+
 export interface BackendServiceProps {
   /** The cluster the service runs in; the service's security group is created in the cluster's VPC. */
   readonly cluster: ecs.ICluster;
@@ -145,11 +170,22 @@ export interface BackendServiceProps {
    */
   readonly stopTimeout?: Duration;
   /**
-   * `single-writer` stops the old task before the new one starts, so two tasks never
-   * share a WAL or a one-node ring; `rolling` starts the new task first.
+   * Tasks the service keeps running; each registers its own address under the Cloud Map name.
+   * @default 1
+   */
+  readonly replicas?: number;
+  /**
+   * `single-writer` stops the old task before the new one starts, so two tasks never share a WAL
+   * or a one-node ring (one replica only); `rolling` starts one new task, waits until it is
+   * healthy, then stops one old one, and so on: the others keep serving throughout.
    * @default single-writer
    */
   readonly deployment?: 'single-writer' | 'rolling';
+  /**
+   * Ports the service's own tasks reach each other on (a cluster's gossip and gRPC).
+   * @default none
+   */
+  readonly peerPorts?: readonly number[];
   /**
    * Environment variables of the main container.
    * @default none
@@ -191,9 +227,7 @@ export class BackendService extends Construct {
 
   constructor(scope: Construct, id: string, props: BackendServiceProps) {
     super(scope, id);
-    if (props.stopTimeout && props.stopTimeout.toSeconds() > 120) {
-      throw new Error(`stopTimeout of ${props.serviceName} is ${props.stopTimeout.toSeconds()} s; Fargate allows at most 120 s`);
-    }
+    checkServiceProps(props);
 
     this.logGroup = new logs.LogGroup(this, 'Logs', {
       retention: props.logRetentionDays as logs.RetentionDays,
@@ -333,20 +367,26 @@ export class BackendService extends Construct {
     if (props.data?.kind === 'efs') {
       props.data.fileSystem.connections.allowDefaultPortFrom(securityGroup, `${props.serviceName} mounts its data volume`);
     }
+    for (const port of props.peerPorts ?? []) {
+      securityGroup.addIngressRule(securityGroup, ec2.Port.tcp(port), `${props.serviceName} replicas reach each other`);
+    }
     return securityGroup;
   }
 
   private createService(props: BackendServiceProps): ecs.FargateService {
+    const replicas = props.replicas ?? 1;
     const singleWriter = (props.deployment ?? 'single-writer') === 'single-writer';
     return new ecs.FargateService(this, 'Service', {
       cluster: props.cluster,
       taskDefinition: this.taskDefinition,
-      desiredCount: 1,
+      desiredCount: replicas,
       securityGroups: [this.securityGroup],
       vpcSubnets: props.vpcSubnets,
       assignPublicIp: false,
       minHealthyPercent: singleWriter ? 0 : 100,
-      maxHealthyPercent: singleWriter ? 100 : 200,
+      maxHealthyPercent: singleWriter ? 100 : oneExtraTaskPercent(replicas),
+      // Replicas spread over the zones, and back after a zone's outage (ECS's default for new services).
+      ...(replicas > 1 ? { availabilityZoneRebalancing: ecs.AvailabilityZoneRebalancing.ENABLED } : {}),
       circuitBreaker: { enable: true, rollback: true },
       healthCheckGracePeriod: props.healthCheckGracePeriod,
       enableExecuteCommand: false,

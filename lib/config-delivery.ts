@@ -19,6 +19,7 @@ import {
   mustEncodeConfig,
 } from '../lambdas/shared/config-files';
 import { PARAMETER_VALUE_MAX_BYTES } from '../lambdas/shared/contract';
+import type { TaskValue } from './render/cluster';
 
 /** Standard-tier parameters hold 4 KB, advanced-tier 8 KB. */
 export const STANDARD_PARAMETER_BYTES = 4096;
@@ -64,16 +65,17 @@ export function parameterTierFor(name: string, value: string, kind: ParameterTie
 
 /**
  * A value the init container writes into a config file in place of a placeholder: a secret (never
- * stored in Parameter Store or the template) or a deploy-time value (a token, such as a generated
- * queue name, kept out of the stored file so the file can be encoded at synth time). The value is
- * escaped character by character (`escapes`), trailing line breaks are dropped, and a value with a
- * line break inside stops the task with a message naming it.
+ * stored in Parameter Store or the template), a deploy-time value (a token, such as a generated
+ * queue name, kept out of the stored file so the file can be encoded at synth time), or a value of
+ * the task itself, known only once it runs (its address, its zone). The value is escaped character
+ * by character (`escapes`), trailing line breaks are dropped, and a value with a line break inside
+ * stops the task with a message naming it.
  */
 export interface ConfigValue {
   /** Text of the file the value replaces (every occurrence). */
   readonly placeholder: string;
-  /** The value, from a secret or as a deploy-time string: exactly one of the two. */
-  readonly source: { readonly secret: ecs.Secret } | { readonly value: string };
+  /** The value: from a secret, as a deploy-time string, or read from the task metadata endpoint. */
+  readonly source: { readonly secret: ecs.Secret } | { readonly value: string } | { readonly task: TaskValue };
   /** Replacement of single characters, e.g. `$` → `$$`. */
   readonly escapes: Readonly<Record<string, string>>;
   /** Names the value in the init container's error message. */
@@ -197,13 +199,39 @@ export class InitContainerPlan {
     return `"$${variable}"`;
   }
 
-  /** Passes `value` in as `VALUE_<n>` and writes it into `file` in place of its placeholder. */
+  /** Passes `value` in as `VALUE_<n>` (or reads it from the task metadata) and writes it into `file` in place of its placeholder. */
   public writeValue(file: string, value: ConfigValue): void {
     const variable = `VALUE_${this.valuesWritten++}`;
     if ('secret' in value.source) this.secrets[variable] = value.source.secret;
-    else this.environment[variable] = value.source.value;
+    else if ('value' in value.source) this.environment[variable] = value.source.value;
+    else this.commands.push(...readTaskValueCommands(variable, value.source.task, value.description));
     this.commands.push(substitutionCommand(file, variable, value));
   }
+}
+
+/**
+ * Where each task value is in the ECS task metadata (endpoint v4, `/task`, Fargate platform 1.4),
+ * once every blank is removed from the JSON (none of these values holds one), and what a
+ * well-formed one looks like. In awsvpc mode every container of a task shares the task's one
+ * address, so any `IPv4Addresses` entry is the task's.
+ */
+const TASK_VALUE_FIELDS: Record<TaskValue, { readonly extract: string; readonly valid: string }> = {
+  address: { extract: 's/.*"IPv4Addresses":\\["\\([0-9.]*\\)".*/\\1/p', valid: '^[0-9]{1,3}([.][0-9]{1,3}){3}$' },
+  availabilityZone: { extract: 's/.*"AvailabilityZone":"\\([a-z0-9-]*\\)".*/\\1/p', valid: '^[a-z]{2}(-[a-z0-9]+)+$' },
+};
+
+/**
+ * Shell commands that set and export `variable` to the task's `value`, read from the metadata
+ * endpoint ECS gives every container (`$ECS_CONTAINER_METADATA_URI_V4`); the task stops with a
+ * message naming the value when it is missing or malformed (busybox `wget`, `tr`, `sed` and `grep`).
+ */
+export function readTaskValueCommands(variable: string, value: TaskValue, description: string): string[] {
+  const field = TASK_VALUE_FIELDS[value];
+  return [
+    `${variable}="$(wget -qO- "$ECS_CONTAINER_METADATA_URI_V4/task" | tr -d ' \\t\\r\\n' | sed -n '${field.extract}' | head -n 1)"`,
+    `export ${variable}`,
+    `{ echo "$${variable}" | grep -Eq '${field.valid}' || { echo "lgtm-fleet: no valid ${description} in the task metadata (got '$${variable}')" >&2; exit 1; }; }`,
+  ];
 }
 
 /** One parameter holding a config file (or one part of it), and the copy of it the task definition delivers. */

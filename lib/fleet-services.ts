@@ -1,6 +1,6 @@
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as efs from 'aws-cdk-lib/aws-efs';
-import { Aws } from 'aws-cdk-lib/core';
+import { Annotations, Aws } from 'aws-cdk-lib/core';
 import type { Construct } from 'constructs';
 import type { BackendService } from './backend-service';
 import { Collector } from './components/collector';
@@ -16,7 +16,7 @@ import type { IImageRegistry } from './image-registry';
 import type { Network } from './network';
 import type { ObjectStore } from './object-store';
 import type { RefreshedService } from './refresh/config-refresh';
-import { BACKENDS, type DeployFacts, parameterPrefix, type RenderInput } from './render/catalog';
+import { BACKENDS, type DeployFacts, parameterPrefix, type RenderInput, stateOnFileSystem } from './render/catalog';
 import { COLLECTOR, collectorEntrypoint, collectorLogGroupArnPatterns, renderCollectorConfig } from './render/collector';
 import { renderGrafanaDatasourceFiles } from './render/grafana';
 import { alertContactUrlSecret, deadLetterQueuePlaceholder, renderGrafanaAlertFiles } from './render/grafana-alerts';
@@ -52,6 +52,21 @@ export interface FleetServices {
   readonly collector?: Collector;
 }
 
+/**
+ * A created VPC asked for 3 or more zones gets 2 in a stack with no account and region (CDK cannot
+ * look them up), and replicas are then not zone-aware: say so at synth rather than leave it silent.
+ */
+function warnIfZonesMissing(network: Network, config: LgtmConfig): void {
+  const vpc = config.network.vpc;
+  const replicated = config.services.mimir.replicas > 1 || config.services.loki.replicas > 1;
+  if (!replicated || vpc.mode !== 'create' || vpc.maxAzs < 3 || network.vpc.availabilityZones.length >= 3) return;
+  Annotations.of(network).addWarningV2(
+    'lgtm-fleet:replicas-not-zone-aware',
+    `network.vpc.maxAzs is ${vpc.maxAzs}, but a stack without env (account and region) gets ${network.vpc.availabilityZones.length} zones: ` +
+      'Mimir and Loki replicas are not zone-aware. Set env to spread them over 3 zones.',
+  );
+}
+
 /** The {@link ServiceContext} of a stack's network, storage and image registry. */
 export function serviceContext(shared: {
   config: LgtmConfig;
@@ -61,6 +76,7 @@ export function serviceContext(shared: {
   registry: IImageRegistry;
 }): ServiceContext {
   const { config, network, store, fileSystem, registry } = shared;
+  warnIfZonesMissing(network, config);
   const deploy: DeployFacts = {
     region: Aws.REGION,
     bucketName: store.bucket.bucketName,
@@ -89,17 +105,26 @@ export function serviceContext(shared: {
 /** The cache and the three backends, each with its rendered configuration. */
 export function createBackends(scope: Construct, context: ServiceContext): Pick<FleetServices, 'memcached' | 'mimir' | 'loki' | 'tempo'> {
   const { config, render, runtime, stateful } = context;
-  const memcached = new Memcached(scope, 'Memcached', { ...runtime, image: config.images.memcached, size: config.services.memcached });
+  const memcached = new Memcached(scope, 'Memcached', {
+    ...runtime,
+    image: config.images.memcached,
+    size: config.services.memcached,
+    replicas: config.services.memcached.replicas,
+  });
   const mimir = new Mimir(scope, 'Mimir', {
     ...stateful,
     image: config.images.mimir,
     size: config.services.mimir,
+    replicas: config.services.mimir.replicas,
+    fileSystem: stateOnFileSystem(config, 'mimir') ? stateful.fileSystem : undefined,
     configFile: renderMimirConfig(render),
   });
   const loki = new Loki(scope, 'Loki', {
     ...stateful,
     image: config.images.loki,
     size: config.services.loki,
+    replicas: config.services.loki.replicas,
+    fileSystem: stateOnFileSystem(config, 'loki') ? stateful.fileSystem : undefined,
     configFile: renderLokiConfig(render),
   });
   const tempo = new Tempo(scope, 'Tempo', {

@@ -81,7 +81,7 @@ export class LgtmFleetStack extends Stack implements FleetServices {
     const shared = serviceContext({ config, network: this.network, store: this.store, fileSystem: this.fileSystem, registry });
 
     ({ memcached: this.memcached, mimir: this.mimir, loki: this.loki, tempo: this.tempo } = createBackends(this, shared));
-    this.grafana = createGrafana(this, shared, this.deadLetterQueueNames());
+    this.grafana = createGrafana(this, shared, this.deadLetterQueueNames(config));
     if (config.collector.enabled) this.collector = createCollector(this, shared);
     this.ingest = createIngestGateway(this, shared, this);
 
@@ -105,16 +105,24 @@ export class LgtmFleetStack extends Stack implements FleetServices {
 
     connectServices(this);
     limitParameterWrites(this, PARAMETER_WRITE_LANES);
-    this.alarmTopic = createAlarmTopic(this, config, [this.enrollment.deadLetterAlarm, this.refresh.deadLetterAlarm]);
+    const ringForget = this.mimir.ringForget;
+    this.alarmTopic = createAlarmTopic(this, config, [
+      this.enrollment.deadLetterAlarm,
+      this.refresh.deadLetterAlarm,
+      ...(ringForget ? [ringForget.deadLetterAlarm] : []),
+    ]);
     addOutputs(this, config);
   }
 
   /** The names of the pipelines' dead-letter queues, which Grafana's alert watches. */
-  private deadLetterQueueNames(): string[] {
-    // The queues are created further down, with the pipelines that own them.
+  private deadLetterQueueNames(config: LgtmConfig): string[] {
+    // The queues are created further down, with the pipelines that own them; the Mimir ring's only with replicas.
     return [
       Lazy.string({ produce: () => this.enrollment.deadLetterQueue.queueName }),
       Lazy.string({ produce: () => this.refresh.deadLetterQueue.queueName }),
+      ...(config.services.mimir.replicas > 1
+        ? [Lazy.string({ produce: () => this.mimir.ringForget?.deadLetterQueue.queueName ?? '' })]
+        : []),
     ];
   }
 }

@@ -1,3 +1,4 @@
+import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -35,12 +36,33 @@ export interface LgtmFunctionProps {
    * @default none
    */
   readonly onFailure?: lambda.IDestination;
+  /**
+   * The VPC to run in, for a function that calls something only reachable there. Its role may then
+   * manage the function's network interfaces (AWSLambdaVPCAccessExecutionRole, which CDK attaches to
+   * the roles it creates itself for VPC functions).
+   * @default none: the function runs outside any VPC
+   */
+  readonly vpc?: ec2.IVpc;
+  /**
+   * Subnets of `vpc` the function's network interfaces are in.
+   * @default the VPC's private subnets
+   */
+  readonly vpcSubnets?: ec2.SubnetSelection;
+  /**
+   * Security groups of the function's network interfaces, in `vpc`.
+   * @default one CDK creates, all outbound traffic allowed
+   */
+  readonly securityGroups?: ec2.ISecurityGroup[];
 }
+
+/** The AWS managed policy CDK gives a VPC function's role: creating, describing and deleting its network interfaces. */
+export const VPC_ACCESS_POLICY = 'service-role/AWSLambdaVPCAccessExecutionRole';
 
 /**
  * A handler from `lambdas/` with the project's defaults: Node.js 24 on ARM64, bundled by the
  * local esbuild (lib/synth-speed/bundling.ts), JSON logs into its own
- * log group, and a role that may write to that log group and nothing else until granted more.
+ * log group, and a role that may write to that log group (and, in a VPC, manage the function's
+ * network interfaces) and nothing else until granted more.
  */
 export class LgtmFunction extends Construct {
   public readonly function: lambda.Function;
@@ -67,6 +89,7 @@ export class LgtmFunction extends Construct {
         resources: [this.logGroup.logGroupArn],
       }),
     );
+    if (props.vpc) this.allowVpcAccess();
     this.function = new lambda.Function(this, 'Function', {
       description: props.description,
       code: handlerCode(props.handlerFolder),
@@ -76,6 +99,9 @@ export class LgtmFunction extends Construct {
       memorySize: props.memorySize ?? 512,
       retryAttempts: props.retryAttempts,
       onFailure: props.onFailure,
+      vpc: props.vpc,
+      vpcSubnets: props.vpcSubnets,
+      securityGroups: props.securityGroups,
       timeout: props.timeout ?? Duration.minutes(1),
       role: this.role,
       logGroup: this.logGroup,
@@ -100,6 +126,17 @@ export class LgtmFunction extends Construct {
       reason: props.onFailure
         ? 'Failed asynchronous invocations go to an on-failure destination, which records the error as well as the event.'
         : 'Invoked through an SQS event source: failed messages reach the dead-letter queue by the queue redrive policy.',
+    });
+  }
+
+  /** What Lambda needs of the role to attach the function to the VPC: CDK's choice for the roles it creates. */
+  private allowVpcAccess(): void {
+    const policy = iam.ManagedPolicy.fromAwsManagedPolicyName(VPC_ACCESS_POLICY);
+    this.role.addManagedPolicy(policy);
+    Validations.of(this.role).acknowledge({
+      id: `AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/${VPC_ACCESS_POLICY}]`,
+      reason:
+        'Lambda creates and deletes the network interfaces of a VPC function with its role; their IDs are not known in advance, and DescribeNetworkInterfaces has no resource-level permissions.',
     });
   }
 }

@@ -1,6 +1,7 @@
 import { loadEnrollSettings } from '../lambdas/enroll/settings';
 import { loadReconcileSettings } from '../lambdas/reconcile/settings';
 import { loadRefreshSettings } from '../lambdas/refresh/settings';
+import { loadRingForgetSettings } from '../lambdas/ring-forget/settings';
 import {
   agentParameterName,
   ENROLL_VARIABLES,
@@ -8,16 +9,18 @@ import {
   PARAMETER_VALUE_MAX_BYTES,
   RECONCILE_VARIABLES,
   REFRESH_VARIABLES,
+  RING_FORGET_VARIABLES,
   STATUS_VARIABLES,
   serviceParameterName,
 } from '../lambdas/shared/contract';
 import { requireString } from '../lambdas/shared/env';
 import { loadStatusSettings } from '../lambdas/status/settings';
-import { backendParameterName, agentParameterName as configAgentParameterName, parameterPrefix } from '../lib/render/catalog';
+import { backendParameterName, agentParameterName as configAgentParameterName, parameterPrefix, serviceUrl } from '../lib/render/catalog';
 import { synthStack, testConfig } from './helpers';
 import { TEST_ENV as ENROLL_TEST_ENV } from './lambdas/enroll/fake-aws';
 import { TEST_ENV as RECONCILE_TEST_ENV } from './lambdas/reconcile/fake-fleet';
 import { TEST_ENV as REFRESH_TEST_ENV, serviceArn } from './lambdas/refresh/fake-aws';
+import { TEST_ENV as RING_FORGET_TEST_ENV } from './lambdas/ring-forget/fake-mimir';
 import { TEST_ENV as STATUS_TEST_ENV } from './lambdas/status/fake-aws';
 import { COMMON_VARIABLES, FUNCTION_SERVICE_NAMES, functionVariables, harnessEnvironment } from './support/function-environment';
 
@@ -30,6 +33,9 @@ import { COMMON_VARIABLES, FUNCTION_SERVICE_NAMES, functionVariables, harnessEnv
 const CONFIG = {
   enrollment: { scope: { tagKey: 'lgtm:observe', values: ['yes', 'prod'] }, deadlineMinutes: 720 },
   tenants: { ec2Default: 'team-a', allowed: ['aws-rag-ec2', 'aws-rag-cloudwatch', 'aws-rag-rds', 'team-a'] },
+  // Mimir replicas bring the ring-forget function; a namespace of its own shows where its URL comes from.
+  services: { mimir: { replicas: 3 } },
+  network: { namespaceName: 'observability.internal' },
 };
 const config = testConfig(CONFIG);
 const { template } = synthStack(CONFIG);
@@ -46,6 +52,7 @@ describe.each([
   ['status', STATUS_VARIABLES],
   ['reconcile', RECONCILE_VARIABLES],
   ['refresh', REFRESH_VARIABLES],
+  ['ring-forget', RING_FORGET_VARIABLES],
 ] as const)('the %s function', (name, variables) => {
   test('gets exactly the variables of its contract', () => {
     const set = Object.keys(environmentOf(name, {})).sort();
@@ -101,6 +108,12 @@ describe('each settings loader reads the environment the stack sets', () => {
     expect(settings.maxErrors).toBe(config.refresh.maxErrors);
     expect(settings.maxConfigBytes).toBe(PARAMETER_VALUE_MAX_BYTES);
     expect([...settings.services.keys()].sort()).toEqual(['collector', 'grafana', 'loki', 'mimir', 'tempo']);
+  });
+
+  test('ring-forget calls Mimir where the other services reach it', () => {
+    const settings = loadRingForgetSettings(environmentOf('ring-forget', RING_FORGET_TEST_ENV));
+    expect(settings.mimirUrl).toBe(serviceUrl(config, 'mimir'));
+    expect(settings.mimirUrl).toBe('http://mimir.observability.internal:8080');
   });
 });
 

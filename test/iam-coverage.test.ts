@@ -3,7 +3,7 @@ import { join, relative, resolve } from 'node:path';
 import { Stack } from 'aws-cdk-lib';
 import type { Template } from 'aws-cdk-lib/assertions';
 import { buildSync } from 'esbuild';
-import { LgtmFunction } from '../lib/lgtm-function';
+import { LgtmFunction, VPC_ACCESS_POLICY } from '../lib/lgtm-function';
 import { statementsOfRole, synthStack } from './helpers';
 import { RECORD_DIR, readTestFileRecords, type TestFileRecord } from './support/sdk-call-records';
 
@@ -61,6 +61,12 @@ const RUNTIME_ONLY = {
   sqsEventSource: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:ChangeMessageVisibility'],
 };
 
+/**
+ * Handlers that call no AWS API (the ring-forget function calls Mimir only): their bundles import no
+ * AWS SDK package, their tests record no command, and their roles allow what the runtime needs only.
+ */
+const WITHOUT_AWS_CALLS: ReadonlySet<string> = new Set(['ring-forget']);
+
 /** IAM prefix of the service whose package or client class is `name`; `where` uses it. */
 function servicePrefix(key: 'pkg' | 'client', name: string, where: string): string {
   const service = SERVICES.find((candidate) => candidate[key] === name);
@@ -78,9 +84,9 @@ function iamAction(call: string): string {
   return ACTION_OF_CALL[call] ?? call;
 }
 
-/** API calls of every SDK command imported by the files bundled into `lambdas/<folder>/index.ts`. */
-function callsImportedBy(folder: string): Set<string> {
-  const result = buildSync({
+/** The bundle of `lambdas/<folder>/index.ts` as deployed (AWS SDK external), with its metafile. */
+function bundleOf(folder: string) {
+  return buildSync({
     entryPoints: [join(ROOT, 'lambdas', folder, 'index.ts')],
     bundle: true,
     write: false,
@@ -90,6 +96,17 @@ function callsImportedBy(folder: string): Set<string> {
     external: ['@aws-sdk/*'],
     logLevel: 'silent',
   });
+}
+
+/** The AWS SDK packages the bundle of `lambdas/<folder>/index.ts` imports, from esbuild's own record of its imports. */
+function sdkPackagesImportedBy(folder: string): Set<string> {
+  const imports = Object.values(bundleOf(folder).metafile.inputs).flatMap((input) => input.imports);
+  return new Set(imports.filter((imported) => imported.external && imported.path.startsWith('@aws-sdk/')).map((imported) => imported.path));
+}
+
+/** API calls of every SDK command imported by the files bundled into `lambdas/<folder>/index.ts`. */
+function callsImportedBy(folder: string): Set<string> {
+  const result = bundleOf(folder);
   const ownSources = Object.keys(result.metafile.inputs).filter((input) => input.startsWith('lambdas/'));
   const calls = new Set<string>();
   const importPattern = /import\s*(type\s*)?\{([^}]*)\}\s*from\s*'@aws-sdk\/(client-[a-z0-9-]+)'/g;
@@ -118,7 +135,7 @@ function callsSentBy(folder: string, records: readonly TestFileRecord[]): Set<st
       calls.add(apiCall(servicePrefix('client', call.client, record.testFile), call.command));
     }
   }
-  if (calls.size === 0) throw new Error(`no recorded SDK calls for handler ${folder}: ${RERUN}`);
+  if (calls.size === 0 && !WITHOUT_AWS_CALLS.has(folder)) throw new Error(`no recorded SDK calls for handler ${folder}: ${RERUN}`);
   return calls;
 }
 
@@ -148,6 +165,18 @@ function hasSqsEventSource(template: Template, fn: LgtmFunction): boolean {
   return mappings.some((m) => JSON.stringify(m.Properties.FunctionName).includes(`"${functionId}"`));
 }
 
+/** The managed policies attached to the function's role, by name below `policy/`. */
+function managedPoliciesOf(template: Template, fn: LgtmFunction): string[] {
+  const roleId = Stack.of(fn).getLogicalId(fn.role.node.defaultChild as never);
+  const arns = (template.toJSON().Resources[roleId]?.Properties?.ManagedPolicyArns ?? []) as unknown[];
+  return arns.map((arn) => JSON.stringify(arn).replace(/^.*:iam::aws:policy\/([^"]+)".*$/, '$1'));
+}
+
+function isInVpc(template: Template, fn: LgtmFunction): boolean {
+  const functionId = Stack.of(fn).getLogicalId(fn.function.node.defaultChild as never);
+  return template.toJSON().Resources[functionId]?.Properties?.VpcConfig !== undefined;
+}
+
 function hasOnFailureQueue(template: Template, fn: LgtmFunction): boolean {
   const functionId = Stack.of(fn).getLogicalId(fn.function.node.defaultChild as never);
   return Object.values(template.findResources('AWS::Lambda::EventInvokeConfig')).some(
@@ -156,11 +185,12 @@ function hasOnFailureQueue(template: Template, fn: LgtmFunction): boolean {
 }
 
 const records = readTestFileRecords();
-const { stack, template } = synthStack();
+// Mimir replicas add the ring-forget function: every function any configuration has is checked.
+const { stack, template } = synthStack({ services: { mimir: { replicas: 3 } } });
 const functions = stack.node.findAll().filter((c): c is LgtmFunction => c instanceof LgtmFunction);
 
 test('every Lambda of the stack is covered', () => {
-  expect(functions.map((f) => f.handlerFolder).sort()).toEqual(expect.arrayContaining(['enroll', 'reconcile', 'status']));
+  expect(functions.map((f) => f.handlerFolder).sort()).toEqual(expect.arrayContaining(['enroll', 'reconcile', 'ring-forget', 'status']));
   expect(Object.keys(template.findResources('AWS::Lambda::Function')).length).toBeGreaterThanOrEqual(functions.length);
 });
 
@@ -194,6 +224,17 @@ describe.each(functions.map((f) => [f.handlerFolder, f] as const))('%s function'
     const sent = new Set([...callsSentBy(folder, records)].flatMap((call) => [iamAction(call), ...(ALSO_AUTHORIZED_FOR_CALL[call] ?? [])]));
     expect([...allowed].filter((action) => !sent.has(action) && !runtime.has(action))).toEqual([]);
   });
+
+  test('its role has no managed policy, but the VPC access one when it runs in a VPC', () => {
+    expect(managedPoliciesOf(template, fn)).toEqual(isInVpc(template, fn) ? [VPC_ACCESS_POLICY] : []);
+  });
+
+  if (WITHOUT_AWS_CALLS.has(folder)) {
+    test('imports no AWS SDK package at all', () => {
+      expect([...sdkPackagesImportedBy(folder)]).toEqual([]);
+    });
+    return;
+  }
 
   test('imports some AWS SDK command (the scan works)', () => {
     expect(imported.size).toBeGreaterThan(0);

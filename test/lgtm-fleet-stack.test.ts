@@ -1,9 +1,13 @@
 import { Annotations, Match, type Template } from 'aws-cdk-lib/assertions';
 import { decodeConfig } from '../lambdas/shared/config-files';
+import { TASK_PLACEHOLDERS } from '../lib/render/cluster';
 import { deadLetterQueuePlaceholder } from '../lib/render/grafana-alerts';
 import { containerNamed, containersOf, logicalIdOf, nagViolations, resourcesOf, statementsOfRole, synthStack } from './helpers';
 
 const SERVICES = ['mimir', 'loki', 'tempo', 'grafana', 'memcached'] as const;
+
+/** Mimir and Loki as three-replica clusters, with three memcached nodes. */
+const CLUSTERED = { services: { mimir: { replicas: 3 }, loki: { replicas: 3 }, memcached: { replicas: 3 } } };
 
 /** An existing VPC as a user would describe it for `network.vpc.mode: import`. */
 const IMPORTED_VPC = {
@@ -674,10 +678,85 @@ describe('configuration variants', () => {
   });
 });
 
+describe('Mimir and Loki clusters and several memcached nodes', () => {
+  /** The stored config file of `service`, as text (it holds the bucket name as a token). */
+  const storedConfig = (template: Template, service: string) =>
+    JSON.stringify(
+      Object.values(resourcesOf(template, 'AWS::SSM::Parameter')).find((p) => p.Properties.Name === `/LgtmFleet/config/${service}`)
+        ?.Properties.Value,
+    );
+
+  test('each clustered service runs three tasks; Tempo and Grafana keep one', () => {
+    const { template } = synthStack(CLUSTERED);
+    const counts = Object.fromEntries(
+      ['Mimir', 'Loki', 'Memcached', 'Tempo', 'Grafana'].map((prefix) => [
+        prefix,
+        resourcesOf(template, 'AWS::ECS::Service')[logicalIdOf(template, 'AWS::ECS::Service', `${prefix}BackendService`)].Properties
+          .DesiredCount,
+      ]),
+    );
+    expect(counts).toEqual({ Mimir: 3, Loki: 3, Memcached: 3, Tempo: 1, Grafana: 1 });
+    // Two zones (an environment-agnostic VPC): the configs carry the task address, not the zone.
+    for (const service of ['mimir', 'loki']) {
+      expect(storedConfig(template, service)).toContain(TASK_PLACEHOLDERS.address);
+      expect(storedConfig(template, service)).not.toContain(TASK_PLACEHOLDERS.availabilityZone);
+    }
+  });
+
+  test('with efs durability, clustered Mimir and Loki keep their state on task storage; Tempo keeps EFS', () => {
+    const { template } = synthStack({ ...CLUSTERED, storage: { durability: 'efs' } });
+    const paths = Object.values(resourcesOf(template, 'AWS::EFS::AccessPoint')).map(
+      (a) => (a.Properties.RootDirectory as { Path: string }).Path,
+    );
+    expect(paths).toContain('/tempo');
+    expect(paths).not.toContain('/mimir');
+    expect(paths).not.toContain('/loki');
+    const dataVolume = (prefix: string) =>
+      (
+        resourcesOf(template, 'AWS::ECS::TaskDefinition')[logicalIdOf(template, 'AWS::ECS::TaskDefinition', prefix)].Properties
+          .Volumes as Array<Record<string, unknown>>
+      ).find((v) => v.Name === 'data');
+    for (const prefix of ['MimirBackendTask', 'LokiBackendTask']) expect(dataVolume(prefix)).not.toHaveProperty('EFSVolumeConfiguration');
+    expect(dataVolume('TempoBackendTask')).toHaveProperty('EFSVolumeConfiguration');
+  });
+
+  test('over three zones the configs are zone-aware and the init container writes in the task zone', () => {
+    const { template } = synthStack({
+      ...CLUSTERED,
+      env: { account: '123456789012', region: 'eu-west-1' },
+      network: { vpc: { mode: 'create', maxAzs: 3 } },
+    });
+    for (const [prefix, service] of [
+      ['Mimir', 'mimir'],
+      ['Loki', 'loki'],
+    ]) {
+      expect(storedConfig(template, service)).toContain(TASK_PLACEHOLDERS.availabilityZone);
+      const init = (containerNamed(template, `${prefix}Backend`, 'config-init').Command as string[])[0];
+      expect(init).toContain('"AvailabilityZone"');
+      expect(init).toContain(TASK_PLACEHOLDERS.availabilityZone);
+    }
+  });
+
+  test('warns at synth when 3 zones were asked for but a stack without env gets 2 (replicas not zone-aware)', () => {
+    const warnings = (values: Record<string, unknown>) =>
+      Annotations.fromStack(synthStack(values).stack)
+        .findWarning('*', Match.stringLikeRegexp('not zone-aware'))
+        .map((w) => String(w.entry.data));
+    const threeZones = { network: { vpc: { mode: 'create', maxAzs: 3 } } };
+    expect(warnings({ ...CLUSTERED, ...threeZones })).toEqual([expect.stringContaining('network.vpc.maxAzs is 3')]);
+    // Nothing to warn about: no replicas, the default 2 zones, or an environment that gets its 3 zones.
+    expect(warnings(threeZones)).toEqual([]);
+    expect(warnings(CLUSTERED)).toEqual([]);
+    expect(warnings({ ...CLUSTERED, ...threeZones, env: { account: '123456789012', region: 'eu-west-1' } })).toEqual([]);
+  });
+});
+
 describe('cdk-nag AwsSolutions', () => {
   test.each([
     ['default', {}],
     ['efs durability', { storage: { durability: 'efs' } }],
+    ['three replicas of Mimir, Loki and memcached', CLUSTERED],
+    ['three replicas with efs durability', { ...CLUSTERED, storage: { durability: 'efs' } }],
     [
       'internet-facing Grafana in a fixed region',
       {
@@ -698,5 +777,120 @@ describe('cdk-nag AwsSolutions', () => {
     ],
   ])('%s configuration has no unacknowledged finding', (_name, values) => {
     expect(nagViolations(values)).toEqual([]);
+  });
+});
+
+describe('the ingester ring entries of stopped Mimir tasks are forgotten', () => {
+  const { template } = synthStack(CLUSTERED);
+  const id = (type: string, prefix: string) => logicalIdOf(template, type, prefix);
+  const getAtt = (type: string, prefix: string, attribute: string) => ({ 'Fn::GetAtt': [id(type, prefix), attribute] });
+  const functionsOf = (t: Template) =>
+    Object.entries(resourcesOf(t, 'AWS::Lambda::Function')).filter(
+      ([, fn]) =>
+        (fn.Properties.Environment as { Variables?: Record<string, unknown> } | undefined)?.Variables?.POWERTOOLS_SERVICE_NAME ===
+        'lgtm-fleet-ring-forget',
+    );
+  /** Rules on ECS task state changes (config refresh has one on deployment state changes). */
+  const ruleOf = (t: Template) =>
+    Object.values(resourcesOf(t, 'AWS::Events::Rule')).filter((rule) =>
+      JSON.stringify(rule.Properties.EventPattern ?? {}).includes('"ECS Task State Change"'),
+    );
+  const functionId = () => (functionsOf(template)[0] as [string, unknown])[0];
+  const deadLetterQueue = () => getAtt('AWS::SQS::Queue', 'MimirRingForgetDeadLetterQueue', 'Arn');
+
+  test('a function in the services’ private subnets calls Mimir by its Cloud Map name', () => {
+    const [fn] = functionsOf(template).map(([, resource]) => resource.Properties);
+    const mimirNetwork = resourcesOf(template, 'AWS::ECS::Service')[id('AWS::ECS::Service', 'MimirBackendService')].Properties
+      .NetworkConfiguration as { AwsvpcConfiguration: { Subnets: unknown[] } };
+
+    expect(functionsOf(template)).toHaveLength(1);
+    expect(fn).toMatchObject({
+      Handler: 'index.handler',
+      Environment: { Variables: expect.objectContaining({ MIMIR_URL: 'http://mimir.lgtm.internal:8080' }) },
+      VpcConfig: {
+        SubnetIds: mimirNetwork.AwsvpcConfiguration.Subnets,
+        SecurityGroupIds: [getAtt('AWS::EC2::SecurityGroup', 'MimirRingForgetSecurityGroup', 'GroupId')],
+      },
+    });
+  });
+
+  test('its rule takes the STOPPED task state changes of the Mimir service, in the stack’s cluster', () => {
+    expect(ruleOf(template)).toHaveLength(1);
+    expect(ruleOf(template)[0]?.Properties).toMatchObject({
+      EventPattern: {
+        source: ['aws.ecs'],
+        'detail-type': ['ECS Task State Change'],
+        detail: {
+          clusterArn: [getAtt('AWS::ECS::Cluster', 'NetworkCluster', 'Arn')],
+          group: [{ 'Fn::Join': ['', ['service:', getAtt('AWS::ECS::Service', 'MimirBackendService', 'Name')]] }],
+          lastStatus: ['STOPPED'],
+        },
+      },
+      Targets: [
+        {
+          Arn: { 'Fn::GetAtt': [functionId(), 'Arn'] },
+          DeadLetterConfig: { Arn: deadLetterQueue() },
+          RetryPolicy: { MaximumRetryAttempts: 185 },
+        },
+      ],
+    });
+  });
+
+  test('a failed invocation is retried twice, then dead-lettered, with an alarm from the first dead letter', () => {
+    template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      FunctionName: { Ref: functionId() },
+      MaximumRetryAttempts: 2,
+      DestinationConfig: { OnFailure: { Destination: deadLetterQueue() } },
+    });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Dimensions: [{ Name: 'QueueName', Value: getAtt('AWS::SQS::Queue', 'MimirRingForgetDeadLetterQueue', 'QueueName') }],
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+    });
+  });
+
+  test('it reaches Mimir on its HTTP port, and nothing else', () => {
+    const own = getAtt('AWS::EC2::SecurityGroup', 'MimirRingForgetSecurityGroup', 'GroupId');
+    const mimir = getAtt('AWS::EC2::SecurityGroup', 'MimirBackendSecurityGroup', 'GroupId');
+    const rules = (type: string) =>
+      Object.values(resourcesOf(template, type))
+        .map((rule) => rule.Properties)
+        .filter((rule) => JSON.stringify(rule).includes(`"${own['Fn::GetAtt'][0]}"`));
+
+    expect(rules('AWS::EC2::SecurityGroupEgress')).toEqual([
+      { GroupId: own, DestinationSecurityGroupId: mimir, IpProtocol: 'tcp', FromPort: 8080, ToPort: 8080, Description: expect.any(String) },
+    ]);
+    expect(rules('AWS::EC2::SecurityGroupIngress')).toEqual([
+      { GroupId: mimir, SourceSecurityGroupId: own, IpProtocol: 'tcp', FromPort: 8080, ToPort: 8080, Description: expect.any(String) },
+    ]);
+    const group = resourcesOf(template, 'AWS::EC2::SecurityGroup')[own['Fn::GetAtt'][0] as string].Properties;
+    expect(JSON.stringify(group.SecurityGroupEgress ?? [])).not.toContain('0.0.0.0/0');
+  });
+
+  test('its role writes its logs and its dead letters, and may attach it to the VPC; nothing else', () => {
+    const role = resourcesOf(template, 'AWS::IAM::Role')[id('AWS::IAM::Role', 'MimirRingForgetFunctionRole')].Properties;
+    const actions = statementsOfRole(template, 'MimirRingForgetFunctionRole').flatMap((statement) => [statement.Action].flat());
+
+    expect(actions.sort()).toEqual([
+      'logs:CreateLogStream',
+      'logs:PutLogEvents',
+      'sqs:GetQueueAttributes',
+      'sqs:GetQueueUrl',
+      'sqs:SendMessage',
+    ]);
+    expect(JSON.stringify(role.ManagedPolicyArns)).toContain(':iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole');
+    expect(role.ManagedPolicyArns).toHaveLength(1);
+  });
+
+  test.each([
+    ['one Mimir task', {}],
+    ['Loki replicas beside one Mimir task', { services: { loki: { replicas: 3 } } }],
+  ])('%s: no function, no rule', (_name, values) => {
+    const single = synthStack(values).template;
+
+    expect(functionsOf(single)).toEqual([]);
+    expect(ruleOf(single)).toEqual([]);
+    expect(Object.keys(single.toJSON().Resources).filter((logicalId) => logicalId.startsWith('MimirRingForget'))).toEqual([]);
   });
 });

@@ -5,7 +5,9 @@ import { LgtmFunction } from '../lib/lgtm-function';
 import { resourcesOf, synthStack } from './helpers';
 
 describe('handler bundles', () => {
-  const { stack, template } = synthStack({}, { bundle: true });
+  // Mimir replicas: the stack then has every function (ring-forget exists only with them).
+  const VALUES = { services: { mimir: { replicas: 3 } } };
+  const { stack, template } = synthStack(VALUES, { bundle: true });
   const outdir = Stage.of(stack)?.outdir as string;
   const functions = stack.node.findAll().filter((c): c is LgtmFunction => c instanceof LgtmFunction);
   /** The staged asset directory of a function, from the S3 key `<hash>.zip` in its template. */
@@ -54,6 +56,10 @@ describe('handler bundles', () => {
     reconcile: { carries: [], never: ['node_modules/zod/', 'lambdas/shared/schema.ts', 'lambdas/shared/events.ts'] },
     refresh: { carries: ['lambdas/shared/refresh-events.ts'], never: ['lambdas/shared/events.ts'] },
     status: { carries: ['lambdas/shared/schema.ts'], never: ['lambdas/shared/events.ts', 'lambdas/shared/refresh-events.ts'] },
+    'ring-forget': {
+      carries: ['lambdas/shared/schema.ts'],
+      never: ['lambdas/shared/events.ts', 'lambdas/shared/refresh-events.ts', 'node_modules/@aws-sdk/'],
+    },
   };
 
   test('every handler has an entry in the table of the schema modules its bundle may carry', () => {
@@ -73,7 +79,7 @@ describe('handler bundles', () => {
   test('a second synth bundles again to the same bytes (the asset hashes do not churn)', () => {
     // Without this, CDK would hand the second app the first one's staged bundles.
     AssetStaging.clearAssetHashCache();
-    const again = synthStack({}, { bundle: true });
+    const again = synthStack(VALUES, { bundle: true });
     const keys = (t: typeof template) =>
       Object.values(resourcesOf(t, 'AWS::Lambda::Function'))
         .map((r) => (r.Properties.Code as { S3Key: string }).S3Key)

@@ -5,6 +5,7 @@
  * change is returned as an {@link Override}, so the harness prints exactly what it did not test.
  */
 import { parse, stringify } from 'yaml';
+import { TASK_PLACEHOLDERS } from '../../lib/render/cluster';
 
 export interface Override {
   /** Dotted key path in the config, e.g. `common.storage.backend`. */
@@ -23,9 +24,17 @@ export interface LocalDirs {
   readonly bucket: string;
 }
 
-/** The memcached the local run points the caches at, or none (the caches are then removed). */
+/** Where a local process listens and what it talks to. */
 export interface LocalEndpoints {
+  /** The memcached the local run points the caches at, or none (the caches are then removed). */
   readonly memcached?: string;
+  /**
+   * The loopback address this process binds and advertises (`127.0.0.<n>`: one per replica).
+   * @default '127.0.0.1'
+   */
+  readonly address?: string;
+  /** A replica of a cluster: its zone and the memberlist addresses it joins instead of the Cloud Map name. */
+  readonly replica?: { readonly zone: string; readonly members: readonly string[] };
 }
 
 export interface LocalConfig {
@@ -80,6 +89,31 @@ class Rewriter {
     walk(this.doc, '');
   }
 
+  /** Every string value holding `from` gets `to` in its place (the task values the init container writes on ECS). */
+  replaceText(from: string, to: string): void {
+    const walk = (node: unknown, path: string): void => {
+      if (node === null || typeof node !== 'object') return;
+      for (const [key, value] of Object.entries(node as Doc)) {
+        const here = path ? `${path}.${key}` : key;
+        if (typeof value === 'string' && value.includes(from)) this.set(here, value.replaceAll(from, to));
+        else walk(value, here);
+      }
+    };
+    walk(this.doc, '');
+  }
+
+  /**
+   * A cluster replica: the task placeholders get this process's address and zone, and memberlist
+   * joins the other local replicas by address instead of the Cloud Map name.
+   */
+  replica(address: string, replica: LocalEndpoints['replica']): void {
+    this.replaceText(TASK_PLACEHOLDERS.address, address);
+    if (this.get('memberlist') !== undefined) this.set('memberlist.bind_addr', [address]);
+    if (!replica) return;
+    this.replaceText(TASK_PLACEHOLDERS.availabilityZone, replica.zone);
+    if (this.get('memberlist.join_members') !== undefined) this.set('memberlist.join_members', [...replica.members]);
+  }
+
   /** Every memcached address (`dns+<cloud map name>:port`) points at the local memcached, or its cache is removed. */
   memcached(cachePaths: readonly string[], endpoints: LocalEndpoints, addressKey: string): void {
     for (const cache of cachePaths) {
@@ -94,19 +128,21 @@ class Rewriter {
   }
 }
 
-/** A rewriter of `rendered` with the data directory moved and the HTTP and gRPC servers on loopback. */
-function rewriter(rendered: string, dataDir: string, dirs: LocalDirs): Rewriter {
+/** A rewriter of `rendered` with the data directory moved and the HTTP and gRPC servers on `address`. */
+function rewriter(rendered: string, dataDir: string, dirs: LocalDirs, endpoints: LocalEndpoints = {}): Rewriter {
   const r = new Rewriter(parse(rendered) as Doc);
+  const address = endpoints.address ?? '127.0.0.1';
   r.movePaths(dataDir, dirs.data);
-  r.set('server.http_listen_address', '127.0.0.1');
-  r.set('server.grpc_listen_address', '127.0.0.1');
+  r.set('server.http_listen_address', address);
+  r.set('server.grpc_listen_address', address);
+  r.replica(address, endpoints.replica);
   return r;
 }
 
 /** Loki: filesystem object store, loopback listeners and ring address, local data dir, local memcached. */
 export function localLokiConfig(rendered: string, dataDir: string, dirs: LocalDirs, endpoints: LocalEndpoints): LocalConfig {
-  const r = rewriter(rendered, dataDir, dirs);
-  r.set('common.instance_addr', '127.0.0.1');
+  const r = rewriter(rendered, dataDir, dirs, endpoints);
+  r.set('common.instance_addr', endpoints.address ?? '127.0.0.1');
   r.set('common.storage.s3', undefined);
   r.set('common.storage.filesystem', { chunks_directory: `${dirs.bucket}/chunks`, rules_directory: `${dirs.bucket}/rules` });
   const schemas = r.get('schema_config.configs') as Doc[];
@@ -143,11 +179,12 @@ export function localTempoConfig(rendered: string, dataDir: string, dirs: LocalD
 
 /** Mimir: filesystem object store, loopback listeners and ring addresses, local data dir, local memcached. */
 export function localMimirConfig(rendered: string, dataDir: string, dirs: LocalDirs, endpoints: LocalEndpoints): LocalConfig {
-  const r = rewriter(rendered, dataDir, dirs);
+  const r = rewriter(rendered, dataDir, dirs, endpoints);
+  const address = endpoints.address ?? '127.0.0.1';
   r.set('common.storage.backend', 'filesystem');
   r.set('common.storage.s3', undefined);
   r.set('common.storage.filesystem', { dir: dirs.bucket });
-  r.set('memberlist.bind_addr', ['127.0.0.1']);
+  r.set('memberlist.bind_addr', [address]);
   for (const ring of [
     'ingester.ring',
     'distributor.ring',
@@ -156,9 +193,9 @@ export function localMimirConfig(rendered: string, dataDir: string, dirs: LocalD
     'ruler.ring',
     'query_scheduler.ring',
   ]) {
-    r.set(`${ring}.instance_addr`, '127.0.0.1');
+    r.set(`${ring}.instance_addr`, address);
   }
-  r.set('frontend.address', '127.0.0.1');
+  r.set('frontend.address', address);
   r.memcached(
     [
       'blocks_storage.bucket_store.index_cache',

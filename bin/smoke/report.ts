@@ -8,7 +8,7 @@ export type Outcome = 'pass' | 'FAIL' | 'skipped' | 'known issue';
 
 export interface SmokeRow {
   readonly program: string;
-  /** `default` (storage.durability ephemeral) or `efs`, or `—` where the variant does not matter. */
+  /** `default` (storage.durability ephemeral), `efs`, `3 replicas`, or `—` where the variant does not matter. */
   readonly variant: string;
   readonly check: string;
   readonly outcome: Outcome;

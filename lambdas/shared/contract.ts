@@ -5,6 +5,7 @@
  *
  * - The agent platforms and what a tenant ID may be.
  * - The Parameter Store naming scheme of config parameters.
+ * - The events a function is fed by a rule the stack creates, where the function checks them too.
  * - The environment variables of each function: the construct's `environment` is typed by them
  *   (a missing or unknown variable does not compile), and the function's settings loader reads
  *   only these names. test/contract.test.ts feeds each loader the environment of the synthesized
@@ -136,6 +137,16 @@ export const REFRESH_VARIABLES = [
   'DEAD_LETTER_QUEUE_URL',
 ] as const;
 export type RefreshEnvironment = EnvironmentOf<typeof REFRESH_VARIABLES>;
+
+/** The ring-forget function (lib/components/mimir-ring-forget.ts → lambdas/ring-forget/settings.ts). */
+export const RING_FORGET_VARIABLES = ['MIMIR_URL'] as const;
+export type RingForgetEnvironment = EnvironmentOf<typeof RING_FORGET_VARIABLES>;
+
+/**
+ * The event the ring-forget function is fed: ECS's task state change, for a task that has stopped.
+ * The rule matches these values and the function parses them.
+ */
+export const TASK_STOPPED_EVENT = { source: 'aws.ecs', detailType: 'ECS Task State Change', lastStatus: 'STOPPED' } as const;
 
 /** What a settings loader reads: some of its function's variables (a test may leave any out). */
 export type EnvironmentInput<Names extends readonly string[]> = Environment<Names[number]>;

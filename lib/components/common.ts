@@ -6,11 +6,12 @@ import type * as servicediscovery from 'aws-cdk-lib/aws-servicediscovery';
 import { Duration } from 'aws-cdk-lib/core';
 import type { Construct } from 'constructs';
 import { serviceParameterName } from '../../lambdas/shared/contract';
-import { BackendService, type BackendServiceProps, type DataVolumeProps } from '../backend-service';
+import { BackendService, type BackendServiceProps, type ConfigValue, type DataVolumeProps } from '../backend-service';
 import type { TaskSize } from '../config/schema';
 import type { IImageRegistry } from '../image-registry';
 import { grantPrefixes } from '../object-store';
 import { BACKENDS } from '../render/catalog';
+import { TASK_PLACEHOLDERS, type TaskValue } from '../render/cluster';
 
 /** What every component's service needs: where it runs, which image, how large, where it logs. */
 export interface ComponentProps {
@@ -63,6 +64,12 @@ export interface StatefulComponentProps extends ConfiguredComponentProps {
    * @default 20 (the Fargate default)
    */
   readonly ephemeralStorageGiB?: number;
+  /**
+   * Replicas forming one cluster (its rendered config must be the clustered one: see
+   * lib/render/cluster.ts). They replace each other one at a time, the others serving throughout.
+   * @default 1: one task, stopped before its replacement starts (single writer)
+   */
+  readonly replicas?: number;
 }
 
 /** The part of a component's props its {@link BackendService} takes as it is. */
@@ -104,14 +111,34 @@ export interface StatefulBackendSpec {
   readonly bucketPrefixes: readonly string[];
   /** Sub-directories of the data volume that must exist before the backend starts. */
   readonly dataDirectories?: readonly string[];
+  /**
+   * Ports the replicas of a cluster reach each other on.
+   * @default none (a backend that never runs several replicas)
+   */
+  readonly peerPorts?: readonly number[];
+}
+
+/** The task's own values (address, zone) that `content` holds placeholders for, as the init container writes them in. */
+export function taskValuesOf(content: string, serviceName: string): ConfigValue[] | undefined {
+  const values = (Object.keys(TASK_PLACEHOLDERS) as TaskValue[])
+    .filter((value) => content.includes(TASK_PLACEHOLDERS[value]))
+    .map((value) => ({
+      placeholder: TASK_PLACEHOLDERS[value],
+      source: { task: value },
+      escapes: {},
+      description: `${serviceName} task ${value === 'address' ? 'address' : 'availability zone'}`,
+    }));
+  return values.length > 0 ? values : undefined;
 }
 
 /**
- * A backend that writes to S3 and keeps a WAL: single writer during deployments, the
- * Fargate maximum stop timeout (120 s) for the flush on shutdown, its own bucket prefixes.
+ * A backend that writes to S3 and keeps a WAL: the Fargate maximum stop timeout (120 s) for the
+ * flush on shutdown, its own bucket prefixes. One replica is a single writer during deployments;
+ * several roll one task at a time and reach each other on `spec.peerPorts`.
  */
 export function statefulBackend(scope: Construct, props: StatefulComponentProps, spec: StatefulBackendSpec): BackendService {
   const files = BACKENDS[spec.serviceName];
+  const replicas = props.replicas ?? 1;
   const backend = new BackendService(scope, 'Backend', {
     ...serviceBasics(props),
     serviceName: spec.serviceName,
@@ -125,6 +152,7 @@ export function statefulBackend(scope: Construct, props: StatefulComponentProps,
             parameterName: serviceParameterName(props.parameterPrefix, spec.serviceName),
             content: props.configFile,
             fileName: files.configFile,
+            values: taskValuesOf(props.configFile, spec.serviceName),
           },
         ],
       },
@@ -132,7 +160,9 @@ export function statefulBackend(scope: Construct, props: StatefulComponentProps,
     data: dataVolume(props.fileSystem, files.dataDir, files.uid, spec.dataDirectories),
     ephemeralStorageGiB: props.ephemeralStorageGiB,
     stopTimeout: Duration.seconds(120),
-    deployment: 'single-writer',
+    replicas,
+    deployment: replicas > 1 ? 'rolling' : 'single-writer',
+    peerPorts: replicas > 1 ? spec.peerPorts : undefined,
     healthCheckGracePeriod: Duration.minutes(3),
   });
   grantPrefixes(props.bucket, backend.taskDefinition.taskRole, spec.bucketPrefixes);

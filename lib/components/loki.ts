@@ -1,6 +1,7 @@
 import { Construct } from 'constructs';
 import type { BackendService } from '../backend-service';
 import { BACKENDS, BUCKET_PREFIXES } from '../render/catalog';
+import { clusterPorts } from '../render/cluster';
 import { LOKI_RULES_DIRECTORY } from '../render/loki';
 import { type StatefulComponentProps, statefulBackend } from './common';
 
@@ -16,6 +17,7 @@ export class Loki extends Construct {
     this.backend = statefulBackend(this, props, {
       serviceName: 'loki',
       ports: [BACKENDS.loki.httpPort, BACKENDS.loki.grpcPort],
+      peerPorts: clusterPorts('loki'),
       bucketPrefixes: [BUCKET_PREFIXES.loki],
       // The ruler reads rule files from here (see renderLokiConfig) and refuses to start without it.
       dataDirectories: [LOKI_RULES_DIRECTORY],

@@ -6,7 +6,14 @@ import { memcachedArguments } from '../render/memcached';
 import { type ComponentProps, serviceBasics } from './common';
 
 /** memcached's props; its item memory follows `size` (see lib/render/memcached.ts). */
-export interface MemcachedProps extends ComponentProps {}
+export interface MemcachedProps extends ComponentProps {
+  /**
+   * Cache nodes. Clients resolve every node's address from the Cloud Map name and spread keys over
+   * them, so a node's restart empties only its share of the cache.
+   * @default 1
+   */
+  readonly replicas?: number;
+}
 
 /** memcached shared by Mimir and Loki for index, chunk, metadata and query-result caches. */
 export class Memcached extends Construct {
@@ -20,6 +27,7 @@ export class Memcached extends Construct {
       serviceName: 'memcached',
       command: memcachedArguments(props.size.memoryMiB),
       ports: [port],
+      replicas: props.replicas,
       // A cache: a fresh task may start before the old one stops.
       deployment: 'rolling',
       // The Debian-based image has bash: a real `stats` round trip proves the server answers.

@@ -63,19 +63,47 @@ const pinnedImage = z
   })
   .refine((v) => !v.endsWith(':latest'), { message: 'the "latest" tag is not allowed: pin a version' });
 
-const taskSize = (cpu: number, memoryMiB: number) =>
-  z
-    .strictObject({
-      /** Fargate CPU units (1024 = 1 vCPU). */
-      cpu: z.number().int().default(cpu),
-      /** Fargate memory in MiB, a valid pairing with `cpu`. */
-      memoryMiB: z.number().int().default(memoryMiB),
-    })
-    .superRefine((size, ctx) => {
-      const problem = fargateSizeProblem(size.cpu, size.memoryMiB);
-      if (problem) ctx.addIssue({ code: 'custom', message: problem, input: size });
-    })
-    .prefault({});
+const sizeFields = (cpu: number, memoryMiB: number) => ({
+  /** Fargate CPU units (1024 = 1 vCPU). */
+  cpu: z.number().int().default(cpu),
+  /** Fargate memory in MiB, a valid pairing with `cpu`. */
+  memoryMiB: z.number().int().default(memoryMiB),
+});
+
+/** The refinement of every task size: a CPU and memory pairing Fargate offers. */
+function fargateSize(size: { cpu: number; memoryMiB: number }, ctx: z.RefinementCtx): void {
+  const problem = fargateSizeProblem(size.cpu, size.memoryMiB);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem, input: { cpu: size.cpu, memoryMiB: size.memoryMiB } });
+}
+
+const taskSize = (cpu: number, memoryMiB: number) => z.strictObject(sizeFields(cpu, memoryMiB)).superRefine(fargateSize).prefault({});
+
+/** Most replicas of a clustered backend (a guard against typos; beyond it see docs/scaling.md). */
+export const MAX_BACKEND_REPLICAS = 30;
+
+/**
+ * Replicas of Mimir or Loki: 1 (one task, the single-writer rule) or 3 and more (a ring with
+ * replication factor 3). Two replicas are refused: with replication factor 2 every write needs both,
+ * so losing either refuses writes, and replication factor 1 would lose data with each lost task.
+ */
+const backendReplicas = z
+  .number()
+  .int()
+  .min(1)
+  .max(MAX_BACKEND_REPLICAS, `at most ${MAX_BACKEND_REPLICAS} replicas (beyond that, see docs/scaling.md)`)
+  .refine((n) => n !== 2, {
+    message: '2 replicas cannot lose one (every write needs both): use 1, or 3 or more for replication factor 3',
+  })
+  .default(1);
+
+/**
+ * memcached nodes. Clients find them through Cloud Map's multivalue answer, which returns at most 8
+ * addresses: with more nodes, each client would see a different subset and hash keys differently.
+ */
+export const MAX_MEMCACHED_NODES = 8;
+
+/** A service that runs as one task, with the reason given to anyone asking for more. */
+const singleReplica = (reason: string) => z.literal(1, { message: reason }).default(1);
 
 const createVpc = z.strictObject({
   mode: z.literal('create'),
@@ -430,7 +458,9 @@ export const configSchema = z
         /**
          * Where Mimir, Loki and Tempo keep their WAL and local state.
          * `ephemeral`: task storage, flushed to S3 on every planned stop;
-         * `efs`: an encrypted EFS file system that survives crashes.
+         * `efs`: an encrypted EFS file system that survives crashes. A backend with several replicas
+         * keeps its WAL on task storage either way: every write is on 3 replicas, which replaces
+         * the file system (they could not share one WAL directory).
          */
         durability: z.enum(['ephemeral', 'efs']).default('ephemeral'),
         /** Fargate ephemeral storage per backend task, GiB (21-200). */
@@ -468,11 +498,53 @@ export const configSchema = z
       .prefault({}),
     services: z
       .strictObject({
-        mimir: taskSize(1024, 4096),
-        loki: taskSize(1024, 2048),
-        tempo: taskSize(512, 2048),
-        grafana: taskSize(512, 1024),
-        memcached: taskSize(256, 1024),
+        mimir: z
+          .strictObject({
+            ...sizeFields(1024, 4096),
+            /** Monolithic replicas forming one cluster (1, or 3 and more: replication factor 3). */
+            replicas: backendReplicas,
+          })
+          .superRefine(fargateSize)
+          .prefault({}),
+        loki: z
+          .strictObject({
+            ...sizeFields(1024, 2048),
+            /** Monolithic replicas forming one cluster (1, or 3 and more: replication factor 3). */
+            replicas: backendReplicas,
+          })
+          .superRefine(fargateSize)
+          .prefault({}),
+        tempo: z
+          .strictObject({
+            ...sizeFields(512, 2048),
+            /** Always 1: Tempo 3 monolithic does not scale out without Kafka (docs/scaling.md). */
+            replicas: singleReplica(
+              'Tempo runs as one replica: Tempo 3 scales out only in its Kafka-based microservices mode (docs/scaling.md)',
+            ),
+          })
+          .superRefine(fargateSize)
+          .prefault({}),
+        grafana: z
+          .strictObject({
+            ...sizeFields(512, 1024),
+            /** Always 1: Grafana keeps its database on one task's file system (docs/scaling.md). */
+            replicas: singleReplica('Grafana runs as one replica: its database lives on one task (docs/scaling.md)'),
+          })
+          .superRefine(fargateSize)
+          .prefault({}),
+        memcached: z
+          .strictObject({
+            ...sizeFields(256, 1024),
+            /** Cache nodes; each client spreads keys over all of them, so one restart costs a share of the cache. */
+            replicas: z
+              .number()
+              .int()
+              .min(1)
+              .max(MAX_MEMCACHED_NODES, `at most ${MAX_MEMCACHED_NODES} nodes: Cloud Map's DNS answer lists at most 8 addresses`)
+              .default(1),
+          })
+          .superRefine(fargateSize)
+          .prefault({}),
         collector: taskSize(512, 1024),
       })
       .prefault({}),
@@ -710,5 +782,5 @@ export const configSchema = z
 export type LgtmConfigInput = z.input<typeof configSchema>;
 /** The validated configuration with every default applied. */
 export type LgtmConfig = z.output<typeof configSchema>;
-export type TaskSize = LgtmConfig['services']['mimir'];
+export type TaskSize = Pick<LgtmConfig['services']['mimir'], 'cpu' | 'memoryMiB'>;
 export type ServiceName = keyof LgtmConfig['services'];

@@ -95,6 +95,15 @@ export interface RenderInput {
   readonly deploy: DeployFacts;
 }
 
+/**
+ * Whether Mimir's or Loki's WAL and local state live on the EFS file system: in `efs` durability,
+ * for one replica. Replicas keep theirs on task storage (every write is on 3 of them, and they
+ * could not share one directory).
+ */
+export function stateOnFileSystem(config: LgtmConfig, backend: 'mimir' | 'loki'): boolean {
+  return config.storage.durability === 'efs' && config.services[backend].replicas === 1;
+}
+
 /** Fully qualified Cloud Map name of a service, e.g. `mimir.lgtm.internal`. */
 export function serviceHost(config: LgtmConfig, service: keyof typeof BACKENDS): string {
   return `${service}.${config.network.namespaceName}`;

@@ -306,15 +306,39 @@ function logsPipeline(input: RenderInput): AlloyBlock[] {
   ];
 }
 
+/** Services with several replicas: each is found through its Cloud Map name, every replica a target of its own. */
+function replicated(config: LgtmConfig): Array<'mimir' | 'loki'> {
+  return (['mimir', 'loki'] as const).filter((service) => config.services[service].replicas > 1);
+}
+
 function selfMonitoring(input: RenderInput): AlloyBlock[] {
   const { config } = input;
-  const targets = SELF_MONITORED.map((service) =>
+  const clustered = replicated(config);
+  const targets = SELF_MONITORED.filter((service) => !(clustered as readonly string[]).includes(service)).map((service) =>
     object([
       ['__address__', alloyString(`${serviceHost(config, service)}:${BACKENDS[service].httpPort}`)],
       ['job', alloyString(service)],
     ]),
   );
+  // One A record per running task: scraping the name itself would reach one replica at a time.
+  const discovered = clustered.flatMap((service) => [
+    block(
+      'discovery.dns',
+      service,
+      ['names', stringList([serviceHost(config, service)])],
+      ['type', alloyString('A')],
+      ['port', String(BACKENDS[service].httpPort)],
+    ),
+    block(
+      'discovery.relabel',
+      service,
+      ['targets', `discovery.dns.${service}.targets`],
+      block('rule', undefined, ['target_label', alloyString('job')], ['replacement', alloyString(service)]),
+    ),
+  ]);
+  const scraped = [list(targets), ...clustered.map((service) => `discovery.relabel.${service}.output`)];
   return [
+    ...discovered,
     // memcached speaks no HTTP: the embedded memcached_exporter queries its stats port instead
     // of a sidecar.
     block('prometheus.exporter.memcached', 'cache', [
@@ -325,7 +349,10 @@ function selfMonitoring(input: RenderInput): AlloyBlock[] {
     block(
       'prometheus.scrape',
       'stack',
-      ['targets', `array.concat(${list(targets)}, prometheus.exporter.memcached.cache.targets, prometheus.exporter.self.alloy.targets)`],
+      [
+        'targets',
+        `array.concat(${scraped.join(', ')}, prometheus.exporter.memcached.cache.targets, prometheus.exporter.self.alloy.targets)`,
+      ],
       ['forward_to', list(['prometheus.remote_write.meta.receiver'])],
       ['scrape_interval', alloyString(COLLECTOR_SCRAPE_INTERVAL)],
     ),

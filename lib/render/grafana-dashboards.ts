@@ -252,6 +252,19 @@ export interface DashboardJson {
 
 const PLUGIN_BACKEND: Readonly<Record<string, Backend>> = { prometheus: 'mimir', loki: 'loki', tempo: 'tempo' };
 
+/** Functions only some configurations create (by Powertools service name), and when they do. */
+export const OPTIONAL_FUNCTIONS: Readonly<Record<string, (config: LgtmConfig) => boolean>> = {
+  'lgtm-fleet-ring-forget': (config) => config.services.mimir.replicas > 1,
+};
+
+/** A panel charting only functions the configuration does not create is left out, as a dashboard without data is. */
+function panelHasData(config: LgtmConfig, panel: Record<string, unknown>): boolean {
+  const targets = (panel.targets ?? []) as Array<{ dimensions?: { service?: string } }>;
+  const services = targets.map((target) => target.dimensions?.service);
+  const absent = (service: string | undefined) => service !== undefined && OPTIONAL_FUNCTIONS[service]?.(config) === false;
+  return services.length === 0 || !services.every(absent);
+}
+
 /** The UID and display name a `datasource` variable of `backend` starts on. */
 export function defaultDataSource(config: LgtmConfig, source: DefaultSource, backend: Backend): { uid: string; name: string } {
   const tenants = config.tenants.allowed;
@@ -281,6 +294,7 @@ export function readDashboardAsset(file: string): DashboardJson {
 /** A dashboard with its variables' defaults set for `config`, minified. */
 export function renderDashboard(config: LgtmConfig, spec: DashboardSpec, asset: DashboardJson = readDashboardAsset(spec.file)): string {
   const dashboard = structuredClone(asset);
+  dashboard.panels = dashboard.panels?.filter((panel) => panelHasData(config, panel));
   const variables = dashboard.templating?.list ?? [];
   for (const variable of variables) {
     if (variable.type === 'datasource') {

@@ -1,5 +1,6 @@
 import { stringify } from 'yaml';
-import { BACKENDS, BUCKET_PREFIXES, daysToHours, memcachedAddress, type RenderInput, s3Endpoint } from './catalog';
+import { BACKENDS, BUCKET_PREFIXES, daysToHours, memcachedAddress, type RenderInput, s3Endpoint, stateOnFileSystem } from './catalog';
+import { type Cluster, clusterOf, ringInstance, TASK_PLACEHOLDERS } from './cluster';
 
 /**
  * With an ephemeral disk, samples of the last ~3 h (the TSDB head: 2 h block range, compacted at
@@ -35,17 +36,20 @@ export const MIMIR_EPHEMERAL_VISIBILITY = {
  * (ingesters with a local WAL, no Kafka), storing blocks, rules and alertmanager state in S3
  * under separate prefixes and caching in the shared memcached.
  *
- * Ring membership uses Mimir's default memberlist KV with no join members: a one-node cluster
- * that needs nothing else today and lets more replicas join later. Interface names are left at
- * Mimir's default, which picks every interface holding an RFC 1918 address (the task ENI on
- * Fargate awsvpc, whatever it is called) and falls back to eth0/en0.
+ * One replica: ring membership uses Mimir's default memberlist KV with no join members, a
+ * one-node cluster. Interface names are left at Mimir's default, which picks every interface
+ * holding an RFC 1918 address (the task ENI on Fargate awsvpc, whatever it is called) and falls
+ * back to eth0/en0.
+ *
+ * Several replicas: see {@link mimirCluster}.
  */
 export function renderMimirConfig(input: RenderInput): string {
   const { config, deploy } = input;
   const dataDir = BACKENDS.mimir.dataDir;
-  const ephemeral = config.storage.durability === 'ephemeral';
+  const ephemeral = !stateOnFileSystem(config, 'mimir');
   const cache = () => ({ backend: 'memcached', memcached: { addresses: memcachedAddress(config) } });
   const visibility = MIMIR_EPHEMERAL_VISIBILITY;
+  const cluster = clusterOf(input, 'mimir');
 
   const mimir = {
     target: 'all',
@@ -122,5 +126,41 @@ export function renderMimirConfig(input: RenderInput): string {
     },
   };
 
-  return stringify(mimir, { lineWidth: 0 });
+  // Written out in full: the rings share one settings object, which YAML would otherwise alias (&a1/*a1).
+  return stringify(cluster ? mimirCluster(mimir, cluster) : mimir, { lineWidth: 0, aliasDuplicateObjects: false });
+}
+
+/**
+ * What several Mimir replicas change (keys checked against Mimir 3.2's ring configs and dskit):
+ * - memberlist joins the other replicas through Cloud Map (see lib/render/cluster.ts);
+ * - the ingester and store-gateway rings keep 3 copies (`replication_factor`), zone-aware when the
+ *   deployment spans at least 3 zones;
+ * - every ring another replica dials (ingester, store-gateway, ruler; distributor and compactor
+ *   too, for the ring pages) and the query-frontend carry the task's own address, and use it as
+ *   their instance ID, so a task that reuses a dead one's address takes over its entry. The
+ *   querier ring (informational, experimental in 3.x) keeps Mimir's interface detection.
+ * Dead distributor, store-gateway, compactor and ruler entries are forgotten by Mimir itself; the
+ * ingester ring has no such option (grafana/mimir#2869): a task that stops cleanly unregisters
+ * (`unregister_on_shutdown`), one that is killed leaves its entry until the ring-forget function,
+ * invoked by the task's STOPPED event, forgets it through the ring page's Forget action
+ * (lib/components/mimir-ring-forget.ts; docs/scaling.md). A new ingester becomes ready regardless
+ * (`readiness_check_ring_health` is off by default in Mimir).
+ */
+function mimirCluster<T extends Record<string, unknown>>(
+  mimir: T & { ingester: { ring: object }; store_gateway: { sharding_ring: object }; compactor: object; ruler: object },
+  cluster: Cluster,
+) {
+  const address = TASK_PLACEHOLDERS.address;
+  const ring = { instance_addr: address, instance_id: address };
+  const replicated = { ...ringInstance(cluster), instance_id: address, replication_factor: cluster.replicationFactor };
+  return {
+    ...mimir,
+    memberlist: cluster.memberlist,
+    ingester: { ...mimir.ingester, ring: { ...mimir.ingester.ring, ...replicated } },
+    distributor: { ring },
+    store_gateway: { ...mimir.store_gateway, sharding_ring: { ...mimir.store_gateway.sharding_ring, ...replicated } },
+    compactor: { ...mimir.compactor, sharding_ring: ring },
+    ruler: { ...mimir.ruler, ring },
+    frontend: { ...(mimir.frontend as object), address },
+  };
 }

@@ -27,7 +27,7 @@ const bundlesByStagingRoot = new Map<string, Map<string, OutputFile[]>>();
 /**
  * The bundle of one handler, for CDK's bundling folder `outputDir`. The first call bundles every
  * handler at once: one esbuild run over all entry points parses the shared code once (about 0.2 s
- * for four handlers, against 0.4 to 0.6 s one by one). The files are computed as if written next
+ * for the four handlers measured then, against 0.4 to 0.6 s one by one). The files are computed as if written next
  * to `outputDir` (same depth), so their source maps point to the sources exactly as a build into
  * `outputDir` itself would; the JavaScript is byte-identical to a one-entry build.
  */

@@ -100,6 +100,57 @@ describe('rejected values name the field and the value', () => {
   });
 });
 
+describe('replicas', () => {
+  test('every service runs one task by default', () => {
+    const { services } = loadConfig([]);
+    for (const service of ['mimir', 'loki', 'tempo', 'grafana', 'memcached'] as const) expect(services[service].replicas).toBe(1);
+  });
+
+  test.each([
+    ['mimir', 3],
+    ['mimir', 30],
+    ['loki', 3],
+    ['loki', 30],
+    ['memcached', 8],
+  ] as const)('%s with %d replicas is accepted, the other services keep one', (service, replicas) => {
+    const { services } = loadConfig([{ origin: 'test.json', values: { services: { [service]: { replicas } } } }]);
+    expect(services[service].replicas).toBe(replicas);
+    const others = (['mimir', 'loki', 'memcached'] as const).filter((other) => other !== service);
+    for (const other of others) expect(services[other].replicas).toBe(1);
+  });
+
+  test.each([
+    [{ mimir: { replicas: 2 } }, 'services.mimir.replicas', 'every write needs both', 2],
+    [{ loki: { replicas: 2 } }, 'services.loki.replicas', 'every write needs both', 2],
+    [{ mimir: { replicas: 31 } }, 'services.mimir.replicas', 'at most 30', 31],
+    [{ loki: { replicas: 0 } }, 'services.loki.replicas', '>=1', 0],
+    [{ loki: { replicas: 3.5 } }, 'services.loki.replicas', 'int', 3.5],
+    [{ memcached: { replicas: 9 } }, 'services.memcached.replicas', 'at most 8', 9],
+    [{ tempo: { replicas: 3 } }, 'services.tempo.replicas', 'Tempo runs as one replica', 3],
+    [{ grafana: { replicas: 3 } }, 'services.grafana.replicas', 'Grafana runs as one replica', 3],
+  ])('%j is refused, naming %s and why', (services, field, reason, value) => {
+    const problems = problemsOf({ services });
+    expect(problems).toHaveLength(1);
+    expect(problems[0].startsWith(`${field}: `)).toBe(true);
+    expect(problems[0]).toContain(reason);
+    expect(problems[0]).toContain(`(got ${value})`);
+  });
+
+  test('2 replicas are refused with the choices that work', () => {
+    expect(problemsOf({ services: { loki: { replicas: 2 } } })[0]).toContain('use 1, or 3 or more');
+  });
+
+  test('efs durability with replicas is accepted (the replicas keep their WAL on task storage)', () => {
+    const values = {
+      storage: { durability: 'efs' },
+      services: { mimir: { replicas: 3 }, loki: { replicas: 5 }, memcached: { replicas: 3 } },
+    };
+    const config = loadConfig([{ origin: 'test.json', values }]);
+    expect(config.storage.durability).toBe('efs');
+    expect([config.services.mimir.replicas, config.services.loki.replicas]).toEqual([3, 5]);
+  });
+});
+
 describe('tenant IDs', () => {
   test.each(['aws-rag-ec2', 'team_a', 'a.b', 'A1'])('%s is accepted', (id) => expect(tenantIdProblem(id)).toBeUndefined());
   test.each(['', 'has space', 'a|b', 'slash/no', '.', '..', '__mimir_cluster', 'ünïcode'])('%j is rejected', (id) =>

@@ -19,6 +19,7 @@ export const KNOWN_COMPONENTS: Record<string, readonly string[]> = {
   'prometheus.exporter.windows': ['targets'],
   'prometheus.exporter.self': ['targets'],
   'discovery.relabel': ['output'],
+  'discovery.dns': ['targets'],
   'prometheus.scrape': [],
   'prometheus.remote_write': ['receiver'],
   'loki.relabel': ['receiver', 'rules'],

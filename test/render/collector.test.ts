@@ -327,6 +327,27 @@ describe('self-monitoring', () => {
     expect(objectEntries(attr(endpoint, 'headers'))).toEqual({ 'X-Scope-OrgID': '"lgtm-meta"' });
   });
 
+  it('scrapes every replica of a clustered Mimir or Loki, found through its Cloud Map name', () => {
+    const nodes = parse(render(configWith({ services: { loki: { replicas: 3 } } })));
+    expect(structuralProblems(render(configWith({ services: { loki: { replicas: 3 } } })))).toEqual([]);
+    const dns = component(nodes, 'discovery.dns', 'loki');
+    expect([attr(dns, 'names'), attr(dns, 'type'), attr(dns, 'port')]).toEqual(['["loki.lgtm.internal"]', '"A"', '3100']);
+    const relabel = component(nodes, 'discovery.relabel', 'loki');
+    expect(attr(relabel, 'targets')).toBe('discovery.dns.loki.targets');
+    const rule = child(relabel, 'rule');
+    expect([attr(rule, 'target_label'), attr(rule, 'replacement')]).toEqual(['"job"', '"loki"']);
+    const targets = attr(component(nodes, 'prometheus.scrape', 'stack'), 'targets');
+    // Loki leaves the static list (one address would reach one replica at a time); Mimir, with one replica, stays in it.
+    expect(targets).not.toContain('loki.lgtm.internal:3100');
+    expect(targets).toContain('{__address__ = "mimir.lgtm.internal:8080", job = "mimir"}');
+    expect(targets).toContain('discovery.relabel.loki.output');
+    expect(nodes.some((n) => n.name === 'discovery.dns' && n.label === 'mimir')).toBe(false);
+  });
+
+  it('has no DNS discovery with one replica of each backend', () => {
+    expect(render()).not.toMatch(/discovery\.(dns|relabel) "(mimir|loki)"/);
+  });
+
   it('follows network.namespaceName and collector.metaTenant', () => {
     const text = render(configWith({ network: { namespaceName: 'obs.example.internal' }, collector: { metaTenant: 'platform.self' } }));
     expect(text).toContain('{__address__ = "mimir.obs.example.internal:8080", job = "mimir"}');

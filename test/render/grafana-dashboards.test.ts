@@ -4,6 +4,7 @@ import { parse as parseYaml } from 'yaml';
 import { METRIC as ENROLL_METRIC } from '../../lambdas/enroll/outcomes';
 import { METRIC as RECONCILE_METRIC } from '../../lambdas/reconcile/reconcile';
 import { METRIC as REFRESH_METRIC } from '../../lambdas/refresh/outcomes';
+import { METRIC as RING_FORGET_METRIC } from '../../lambdas/ring-forget/resolve';
 import type { Platform } from '../../lambdas/shared/contract';
 import { METRIC as STATUS_METRIC } from '../../lambdas/status/process-event';
 import { loadConfig } from '../../lib/config/load';
@@ -24,6 +25,7 @@ import {
   GRAFANA_DIRECTORIES,
   GRAFANA_FOLDER,
   NODE_EXPORTER_METRICS,
+  OPTIONAL_FUNCTIONS,
   promString,
   renderDashboard,
   renderGrafanaDashboardFiles,
@@ -518,7 +520,8 @@ describe('stack health dashboard', () => {
 });
 
 describe('enrollment and refresh pipeline dashboard', () => {
-  const pipeline = dashboard('pipeline');
+  // With Mimir replicas the stack has every function, and the dashboard a panel for each.
+  const pipeline = render({ services: { mimir: { replicas: 3 } } }).dashboards.get('pipeline') as Dashboard;
   const targets = dashboardQueries(pipeline).filter((q) => q.pluginType === 'cloudwatch' && q.target.metricName);
   const libSources = (dir: string): string[] =>
     readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
@@ -532,7 +535,22 @@ describe('enrollment and refresh pipeline dashboard', () => {
     'lgtm-fleet-status': STATUS_METRIC,
     'lgtm-fleet-reconcile': RECONCILE_METRIC,
     'lgtm-fleet-refresh': REFRESH_METRIC,
+    'lgtm-fleet-ring-forget': RING_FORGET_METRIC,
   };
+
+  test('leaves out the panels of functions the configuration does not create', () => {
+    const titles = (d: Dashboard) => (d.panels ?? []).map((p) => String((p as { title?: unknown }).title));
+    expect(titles(dashboard('pipeline'))).not.toContain('Mimir ring: entries of stopped tasks forgotten');
+    expect(titles(pipeline)).toContain('Mimir ring: entries of stopped tasks forgotten');
+    expect(titles(pipeline).length).toBe(titles(dashboard('pipeline')).length + 1);
+    for (const [service, creates] of Object.entries(OPTIONAL_FUNCTIONS)) {
+      expect([service, creates(input().config), creates(input({ services: { mimir: { replicas: 3 } } }).config)]).toEqual([
+        service,
+        false,
+        true,
+      ]);
+    }
+  });
 
   test('queries the handlers namespace by the Powertools service dimension, with metric names the handlers emit', () => {
     expect(PIPELINE_METRICS_NAMESPACE).toBe(METRICS_NAMESPACE);

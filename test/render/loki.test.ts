@@ -1,7 +1,8 @@
 import { Aws, Lazy } from 'aws-cdk-lib';
 import { parse } from 'yaml';
 import { loadConfig } from '../../lib/config/load';
-import { BUCKET_PREFIXES, type RenderInput } from '../../lib/render/catalog';
+import { BACKENDS, BUCKET_PREFIXES, type RenderInput } from '../../lib/render/catalog';
+import { TASK_PLACEHOLDERS } from '../../lib/render/cluster';
 import { LOKI_SCHEMA_FROM, renderLokiConfig } from '../../lib/render/loki';
 
 const DEPLOY = {
@@ -96,5 +97,66 @@ describe('renderLokiConfig', () => {
     const { text } = render();
     expect(Buffer.byteLength(text, 'utf8')).toBeLessThanOrEqual(4096);
     expect(text).not.toMatch(/^\s*#/m);
+  });
+});
+
+describe('renderLokiConfig with replicas', () => {
+  const replicas = (count: number, availabilityZones = 2) =>
+    render({ services: { loki: { replicas: count } } }, { ...DEPLOY, availabilityZones });
+
+  test('one replica: in-memory rings, replication factor 1, no memberlist and no task placeholder', () => {
+    const { text, doc } = replicas(1);
+    expect(doc.common.replication_factor).toBe(1);
+    expect(doc.common.ring).toEqual({ kvstore: { store: 'inmemory' } });
+    expect(doc.common.instance_addr).toBeUndefined();
+    expect(doc.memberlist).toBeUndefined();
+    expect(doc.ingester.autoforget_unhealthy).toBeUndefined();
+    expect(doc.ruler.enable_sharding).toBeUndefined();
+    for (const placeholder of Object.values(TASK_PLACEHOLDERS)) expect(text).not.toContain(placeholder);
+  });
+
+  test('three replicas: every ring in memberlist, joined through the Cloud Map name, with replication factor 3', () => {
+    const { doc } = replicas(3);
+    expect(doc.common.replication_factor).toBe(3);
+    expect(doc.common.ring.kvstore).toEqual({ store: 'memberlist' });
+    expect(doc.memberlist.join_members).toEqual(['dns+loki.lgtm.internal:7946']);
+    // Distinct from the other backends' labels (test/render/cluster.test.ts).
+    expect(doc.memberlist.cluster_label).toMatch(/\S/);
+    expect(doc.memberlist.rejoin_interval).toBeDefined();
+  });
+
+  test('three replicas: each advertises and identifies itself by the task address', () => {
+    const { doc } = replicas(3);
+    expect(doc.common.instance_addr).toBe(TASK_PLACEHOLDERS.address);
+    expect(doc.common.ring.instance_id).toBe(TASK_PLACEHOLDERS.address);
+    expect(doc.memberlist.advertise_addr).toBe(TASK_PLACEHOLDERS.address);
+  });
+
+  test('three replicas: a replaced task is forgotten by the ring, and each rule is evaluated by one replica', () => {
+    const { doc } = replicas(3);
+    expect(doc.ingester.autoforget_unhealthy).toBe(true);
+    expect(doc.ruler.enable_sharding).toBe(true);
+  });
+
+  test("three replicas: each replica's query-frontend and queriers use its own scheduler, never a dead replica's", () => {
+    const own = `${TASK_PLACEHOLDERS.address}:${BACKENDS.loki.grpcPort}`;
+    const { doc } = replicas(3);
+    expect(doc.frontend).toEqual({ scheduler_address: own });
+    expect(doc.frontend_worker).toEqual({ scheduler_address: own });
+    expect(replicas(1).doc.frontend).toBeUndefined();
+  });
+
+  test('zone-aware with the task zone over 3 zones, not over 2', () => {
+    const two = replicas(3, 2);
+    expect(two.doc.common.ring.zone_awareness_enabled).toBeUndefined();
+    expect(two.doc.common.ring.instance_availability_zone).toBeUndefined();
+    expect(two.text).not.toContain(TASK_PLACEHOLDERS.availabilityZone);
+    const three = replicas(3, 3).doc.common.ring;
+    expect(three.zone_awareness_enabled).toBe(true);
+    expect(three.instance_availability_zone).toBe(TASK_PLACEHOLDERS.availabilityZone);
+  });
+
+  test('three replicas still fit a standard parameter', () => {
+    expect(Buffer.byteLength(replicas(3, 3).text, 'utf8')).toBeLessThanOrEqual(4096);
   });
 });

@@ -2,6 +2,7 @@ import { Aws, Lazy } from 'aws-cdk-lib';
 import { parse } from 'yaml';
 import { loadConfig } from '../../lib/config/load';
 import { BUCKET_PREFIXES, MIMIR_STORAGE_PREFIX_PATTERN, type RenderInput } from '../../lib/render/catalog';
+import { TASK_PLACEHOLDERS } from '../../lib/render/cluster';
 import { MIMIR_EPHEMERAL_VISIBILITY, renderMimirConfig } from '../../lib/render/mimir';
 
 const DEPLOY = {
@@ -179,5 +180,72 @@ describe('renderMimirConfig', () => {
     const { text } = render();
     expect(Buffer.byteLength(text, 'utf8')).toBeLessThanOrEqual(4096);
     expect(text).not.toMatch(/^\s*#/m);
+  });
+});
+
+describe('renderMimirConfig with replicas', () => {
+  const replicas = (count: number, availabilityZones = 2) =>
+    render({ services: { mimir: { replicas: count } } }, { ...DEPLOY, availabilityZones });
+  const address = TASK_PLACEHOLDERS.address;
+
+  test('one replica: a one-member ring with nothing to join and no task placeholder', () => {
+    const { text, doc } = replicas(1);
+    expect(doc.memberlist).toBeUndefined();
+    expect(doc.ingester.ring.replication_factor).toBe(1);
+    expect(doc.store_gateway.sharding_ring.replication_factor).toBe(1);
+    expect(doc.ingester.ring.instance_addr).toBeUndefined();
+    expect(doc.distributor).toBeUndefined();
+    expect(doc.frontend.address).toBeUndefined();
+    for (const placeholder of Object.values(TASK_PLACEHOLDERS)) expect(text).not.toContain(placeholder);
+  });
+
+  test('three replicas: memberlist joins through the Cloud Map name under its own label', () => {
+    const { doc } = replicas(3);
+    expect(doc.memberlist.join_members).toEqual(['dns+mimir.lgtm.internal:7946']);
+    expect(doc.memberlist.advertise_addr).toBe(address);
+    // Distinct from the other backends' labels (test/render/cluster.test.ts).
+    expect(doc.memberlist.cluster_label).toMatch(/\S/);
+    expect(doc.memberlist.rejoin_interval).toBeDefined();
+  });
+
+  test('three replicas: ingesters and store-gateways keep 3 copies', () => {
+    const { doc } = replicas(3);
+    expect(doc.ingester.ring.replication_factor).toBe(3);
+    expect(doc.store_gateway.sharding_ring.replication_factor).toBe(3);
+    expect(doc.ingester.ring.unregister_on_shutdown).toBe(true);
+  });
+
+  test('three replicas: every ring another replica dials, and the query-frontend, carry the task address as address and ID', () => {
+    const { doc } = replicas(3);
+    const rings = {
+      ingester: doc.ingester.ring,
+      distributor: doc.distributor.ring,
+      store_gateway: doc.store_gateway.sharding_ring,
+      compactor: doc.compactor.sharding_ring,
+      ruler: doc.ruler.ring,
+    };
+    for (const [name, ring] of Object.entries(rings)) {
+      expect({ name, instance_addr: ring.instance_addr, instance_id: ring.instance_id }).toEqual({
+        name,
+        instance_addr: address,
+        instance_id: address,
+      });
+    }
+    expect(doc.frontend.address).toBe(address);
+  });
+
+  test('zone-aware ingester and store-gateway rings with the task zone over 3 zones, not over 2', () => {
+    const two = replicas(3, 2);
+    expect(two.text).not.toContain(TASK_PLACEHOLDERS.availabilityZone);
+    expect(two.doc.ingester.ring.zone_awareness_enabled).toBeUndefined();
+    const three = replicas(3, 3).doc;
+    for (const ring of [three.ingester.ring, three.store_gateway.sharding_ring]) {
+      expect(ring.zone_awareness_enabled).toBe(true);
+      expect(ring.instance_availability_zone).toBe(TASK_PLACEHOLDERS.availabilityZone);
+    }
+  });
+
+  test('three replicas still fit a standard parameter', () => {
+    expect(Buffer.byteLength(replicas(3, 3).text, 'utf8')).toBeLessThanOrEqual(4096);
   });
 });

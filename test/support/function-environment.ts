@@ -16,6 +16,8 @@ export const FUNCTION_SERVICE_NAMES = {
   status: 'lgtm-fleet-status',
   reconcile: 'lgtm-fleet-reconcile',
   refresh: 'lgtm-fleet-refresh',
+  // Only with `services.mimir.replicas` above 1.
+  'ring-forget': 'lgtm-fleet-ring-forget',
 } as const;
 
 /** The variables every function gets from lib/lgtm-function.ts, beside its own. */

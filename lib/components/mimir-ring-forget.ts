@@ -1,0 +1,117 @@
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import type * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Duration, Token, Validations } from 'aws-cdk-lib/core';
+import { Construct } from 'constructs';
+import { type RingForgetEnvironment, TASK_STOPPED_EVENT } from '../../lambdas/shared/contract';
+import { LgtmFunction } from '../lgtm-function';
+
+export interface IngesterRingForgetProps {
+  /** The Mimir service whose stopped tasks are forgotten; the function runs in its cluster's VPC. */
+  readonly service: ecs.BaseService;
+  /** Base URL of Mimir's HTTP API on the service's Cloud Map name, e.g. `http://mimir.lgtm.internal:8080`. */
+  readonly mimirUrl: string;
+  /** Mimir's HTTP port: the only one the function may reach. */
+  readonly httpPort: number;
+  /**
+   * Subnets the function's network interfaces are in.
+   * @default the VPC's private subnets
+   */
+  readonly vpcSubnets?: ec2.SubnetSelection;
+  /** Retention of the function's logs, in days. */
+  readonly logRetentionDays: number;
+}
+
+/**
+ * Forgets the ingester ring entry of every Mimir task that stops: Mimir's ingester ring has no
+ * auto-forget (grafana/mimir#2869), and a killed task's entry would stay behind. ECS's `STOPPED`
+ * task state change of the service's tasks invokes a function in the VPC, which POSTs the task's
+ * address (its instance ID in the ring) to the ring page's Forget action on any replica. Failures
+ * are retried twice, then land in a dead-letter queue with an alarm on it.
+ */
+export class IngesterRingForget extends Construct {
+  public readonly function: lambda.Function;
+  public readonly rule: events.Rule;
+  /** The function's network interfaces: allowed out to Mimir's HTTP port, nothing else. */
+  public readonly securityGroup: ec2.SecurityGroup;
+  /** Events the function failed on after its retries, and those EventBridge could not deliver. */
+  public readonly deadLetterQueue: sqs.Queue;
+  /** In alarm from the first dead letter. */
+  public readonly deadLetterAlarm: cloudwatch.Alarm;
+
+  constructor(scope: Construct, id: string, props: IngesterRingForgetProps) {
+    super(scope, id);
+    if (!Token.isUnresolved(props.httpPort) && (!Number.isInteger(props.httpPort) || props.httpPort < 1 || props.httpPort > 65535)) {
+      throw new Error(`httpPort of the ring-forget function must be a TCP port, got ${props.httpPort}`);
+    }
+    const { service } = props;
+    this.deadLetterQueue = this.createDeadLetterQueue();
+    this.deadLetterAlarm = this.createDeadLetterAlarm();
+
+    this.securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
+      vpc: service.cluster.vpc,
+      description: 'lgtm-fleet Mimir ring-forget function',
+      allowAllOutbound: false,
+    });
+    service.connections.allowFrom(this.securityGroup, ec2.Port.tcp(props.httpPort), 'ring-forget function forgets ingester entries');
+
+    const ringForget = new LgtmFunction(this, 'Function', {
+      handlerFolder: 'ring-forget',
+      description: 'lgtm-fleet: forgets the Mimir ingester ring entries of stopped tasks',
+      serviceName: 'lgtm-fleet-ring-forget',
+      logRetentionDays: props.logRetentionDays,
+      timeout: Duration.seconds(30),
+      // An error answer or no answer from Mimir throws: Lambda retries twice, then the event lands in the DLQ.
+      retryAttempts: 2,
+      onFailure: new destinations.SqsDestination(this.deadLetterQueue),
+      vpc: service.cluster.vpc,
+      vpcSubnets: props.vpcSubnets,
+      securityGroups: [this.securityGroup],
+      environment: { MIMIR_URL: props.mimirUrl } satisfies RingForgetEnvironment,
+    });
+    this.function = ringForget.function;
+    this.rule = new events.Rule(this, 'TaskStopped', {
+      description: 'lgtm-fleet: Mimir tasks that stopped, whose ingester ring entries are forgotten',
+      eventPattern: {
+        source: [TASK_STOPPED_EVENT.source],
+        detailType: [TASK_STOPPED_EVENT.detailType],
+        detail: {
+          clusterArn: [service.cluster.clusterArn],
+          group: [`service:${service.serviceName}`],
+          lastStatus: [TASK_STOPPED_EVENT.lastStatus],
+        },
+      },
+      targets: [new targets.LambdaFunction(this.function, { deadLetterQueue: this.deadLetterQueue, retryAttempts: 185 })],
+    });
+  }
+
+  private createDeadLetterQueue(): sqs.Queue {
+    const queue = new sqs.Queue(this, 'DeadLetterQueue', {
+      retentionPeriod: Duration.days(14),
+      enforceSSL: true,
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+    });
+    const reason = 'This is the dead-letter queue of the ring-forget function and its rule; events end here, watched by an alarm.';
+    Validations.of(queue).acknowledge({ id: 'Serverless-SQSRedrivePolicy', reason });
+    // cdk-nag recognizes a queue as a dead-letter queue only when another queue redrives to it.
+    Validations.of(queue).acknowledge({ id: 'AwsSolutions-SQS3', reason });
+    return queue;
+  }
+
+  private createDeadLetterAlarm(): cloudwatch.Alarm {
+    return new cloudwatch.Alarm(this, 'DeadLetterAlarm', {
+      alarmDescription:
+        'lgtm-fleet: a stopped Mimir task’s ingester ring entry could not be forgotten (see the function’s logs; forget it on the ring page)',
+      metric: this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1), statistic: 'Maximum' }),
+      threshold: 1,
+      evaluationPeriods: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+  }
+}
