@@ -30,15 +30,7 @@ export interface EventQueue {
  * TLS-only, and alarmed as soon as one message is dead-lettered, so nothing is lost silently.
  */
 export function createEventQueue(scope: Construct, props: EventQueueProps): EventQueue {
-  const deadLetterQueue = new sqs.Queue(scope, 'DeadLetterQueue', {
-    retentionPeriod: Duration.days(14),
-    enforceSSL: true,
-    encryption: sqs.QueueEncryption.SQS_MANAGED,
-  });
-  Validations.of(deadLetterQueue).acknowledge({
-    id: 'Serverless-SQSRedrivePolicy',
-    reason: 'This is the dead-letter queue; messages end here, watched by an alarm.',
-  });
+  const deadLetterQueue = createDeadLetterQueue(scope, 'This is the dead-letter queue; messages end here, watched by an alarm.');
   const queue = new sqs.Queue(scope, 'Queue', {
     visibilityTimeout: props.visibilityTimeout,
     deliveryDelay: props.deliveryDelay,
@@ -47,15 +39,35 @@ export function createEventQueue(scope: Construct, props: EventQueueProps): Even
     encryption: sqs.QueueEncryption.SQS_MANAGED,
     deadLetterQueue: { queue: deadLetterQueue, maxReceiveCount: props.maxReceiveCount },
   });
-  const deadLetterAlarm = new cloudwatch.Alarm(scope, 'DeadLetterAlarm', {
-    alarmDescription: `lgtm-fleet: ${props.events} are in the dead-letter queue (each message has a "reason" attribute)`,
+  const deadLetterAlarm = createDeadLetterAlarm(
+    scope,
+    deadLetterQueue,
+    `lgtm-fleet: ${props.events} are in the dead-letter queue (each message has a "reason" attribute)`,
+  );
+  return { queue, deadLetterQueue, deadLetterAlarm };
+}
+
+/** `DeadLetterQueue` in `scope`: encrypted, TLS-only, messages kept 14 days; `reason` says why cdk-nag's redrive rule does not apply. */
+export function createDeadLetterQueue(scope: Construct, reason: string): sqs.Queue {
+  const deadLetterQueue = new sqs.Queue(scope, 'DeadLetterQueue', {
+    retentionPeriod: Duration.days(14),
+    enforceSSL: true,
+    encryption: sqs.QueueEncryption.SQS_MANAGED,
+  });
+  Validations.of(deadLetterQueue).acknowledge({ id: 'Serverless-SQSRedrivePolicy', reason });
+  return deadLetterQueue;
+}
+
+/** `DeadLetterAlarm` in `scope`: in alarm as soon as one message is in `deadLetterQueue`, so nothing is lost silently. */
+export function createDeadLetterAlarm(scope: Construct, deadLetterQueue: sqs.IQueue, description: string): cloudwatch.Alarm {
+  return new cloudwatch.Alarm(scope, 'DeadLetterAlarm', {
+    alarmDescription: description,
     metric: deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1), statistic: 'Maximum' }),
     threshold: 1,
     evaluationPeriods: 1,
     comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
     treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
   });
-  return { queue, deadLetterQueue, deadLetterAlarm };
 }
 
 /**

@@ -1,14 +1,15 @@
-import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
-import * as sqs from 'aws-cdk-lib/aws-sqs';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Duration, Token, Validations } from 'aws-cdk-lib/core';
 import { Construct } from 'constructs';
 import { type RingForgetEnvironment, TASK_STOPPED_EVENT } from '../../lambdas/shared/contract';
+import { createDeadLetterAlarm, createDeadLetterQueue } from '../event-queue';
 import { LgtmFunction } from '../lgtm-function';
 
 export interface IngesterRingForgetProps {
@@ -91,27 +92,18 @@ export class IngesterRingForget extends Construct {
   }
 
   private createDeadLetterQueue(): sqs.Queue {
-    const queue = new sqs.Queue(this, 'DeadLetterQueue', {
-      retentionPeriod: Duration.days(14),
-      enforceSSL: true,
-      encryption: sqs.QueueEncryption.SQS_MANAGED,
-    });
     const reason = 'This is the dead-letter queue of the ring-forget function and its rule; events end here, watched by an alarm.';
-    Validations.of(queue).acknowledge({ id: 'Serverless-SQSRedrivePolicy', reason });
+    const queue = createDeadLetterQueue(this, reason);
     // cdk-nag recognizes a queue as a dead-letter queue only when another queue redrives to it.
     Validations.of(queue).acknowledge({ id: 'AwsSolutions-SQS3', reason });
     return queue;
   }
 
   private createDeadLetterAlarm(): cloudwatch.Alarm {
-    return new cloudwatch.Alarm(this, 'DeadLetterAlarm', {
-      alarmDescription:
-        'lgtm-fleet: a stopped Mimir task’s ingester ring entry could not be forgotten (see the function’s logs; forget it on the ring page)',
-      metric: this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1), statistic: 'Maximum' }),
-      threshold: 1,
-      evaluationPeriods: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-    });
+    return createDeadLetterAlarm(
+      this,
+      this.deadLetterQueue,
+      'lgtm-fleet: a stopped Mimir task’s ingester ring entry could not be forgotten (see the function’s logs; forget it on the ring page)',
+    );
   }
 }
