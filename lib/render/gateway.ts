@@ -1,0 +1,199 @@
+import type { LgtmConfig } from '../config/schema';
+import { BACKENDS, serviceHost } from './catalog';
+
+/**
+ * The ingest gateway: nginx between the ingest load balancer and Mimir, Loki and Tempo. It decides
+ * the tenant of every write, whatever the sender's `X-Scope-OrgID` says:
+ *
+ * - a sender with a write credential (`Authorization: Bearer <token>`) writes into the credential's
+ *   tenant; an unknown (or revoked) credential is refused with 401;
+ * - a sender without one is looked up by its address (the last `X-Forwarded-For` entry, the one
+ *   the load balancer appended): enrollment records each enrolled instance's private address and
+ *   tenant as an object `bindings/ip/<address>` in the bindings store, tenant in its metadata; no
+ *   binding is refused with 401;
+ * - the bound tenant replaces the sender's `X-Scope-OrgID` (overwritten, not compared: the header
+ *   carries no authority, and a misconfigured sender still lands in the one tenant it may write
+ *   to). The access log records both, so a mismatch is visible.
+ */
+
+/** The port nginx listens on for the load balancer (writes and its health check). */
+export const GATEWAY_PORT = 8080;
+
+/** The load balancer's health check path: answered by nginx itself, no credential needed. */
+export const GATEWAY_HEALTH_PATH = '/healthz';
+
+/** Where the bindings of enrolled instances are kept, under the bindings store's base URL. */
+export const BINDINGS_PREFIX = 'bindings/ip';
+
+/** Response header carrying a binding's tenant (S3 returns object metadata `tenant` as this header). */
+export const BINDING_TENANT_HEADER = 'x-amz-meta-tenant';
+
+/** How long nginx keeps a looked-up binding: a removed binding (a terminated instance) stops working within this. */
+export const BINDING_CACHE_SECONDS = 60;
+
+/** Text the init container replaces with a tenant's write credential (from Secrets Manager) at task start. */
+export function credentialPlaceholder(index: number): string {
+  return `__LGTM_WRITE_CREDENTIAL_${index}__`;
+}
+
+/** Ingest paths, each to its backend's HTTP port. */
+export const GATEWAY_ROUTES: ReadonlyArray<{ readonly paths: readonly string[]; readonly backend: 'mimir' | 'loki' | 'tempo' }> = [
+  { paths: ['/api/v1/push', '/otlp/v1/metrics'], backend: 'mimir' },
+  { paths: ['/loki/api/v1/push', '/otlp/v1/logs'], backend: 'loki' },
+  { paths: ['/v1/traces'], backend: 'tempo' },
+];
+
+/** Where the gateway sends writes and looks bindings up; deploy-time values, local ones in tests. */
+export interface GatewayEndpoints {
+  /** `host:port` of each backend's write path. */
+  readonly backends: Readonly<Record<'mimir' | 'loki' | 'tempo', string>>;
+  /** Base URL of the bindings store, without a trailing slash (the bucket's S3 endpoint). */
+  readonly bindingsUrl: string;
+  /** DNS resolver of the network (the VPC's Amazon-provided DNS). */
+  readonly resolver: string;
+  /** CIDRs the load balancer's requests come from (their last `X-Forwarded-For` entry is trusted). */
+  readonly loadBalancerCidrs: readonly string[];
+}
+
+/** The endpoints of a deployment: Cloud Map names, the bucket's regional S3 endpoint, the VPC resolver. */
+export function deployedGatewayEndpoints(
+  config: LgtmConfig,
+  deploy: { bucketName: string; region: string; urlSuffix: string; vpcCidr: string },
+): GatewayEndpoints {
+  return {
+    backends: {
+      mimir: `${serviceHost(config, 'mimir')}:${BACKENDS.mimir.httpPort}`,
+      loki: `${serviceHost(config, 'loki')}:${BACKENDS.loki.httpPort}`,
+      tempo: `${serviceHost(config, 'tempo')}:${BACKENDS.tempo.otlpHttpPort}`,
+    },
+    bindingsUrl: `http://${deploy.bucketName}.s3.${deploy.region}.${deploy.urlSuffix}`,
+    // The Amazon-provided DNS at a fixed link-local address, reachable from every task.
+    resolver: '169.254.169.253',
+    loadBalancerCidrs: [deploy.vpcCidr],
+  };
+}
+
+const quote = (value: string) => `"${value.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`;
+
+/** Where nginx keeps its files: in the task, its temp directory and the container's standard output. */
+export interface GatewayFiles {
+  /** Directory of the pid file, request bodies and the bindings cache. */
+  readonly tempDir: string;
+  /** Where each write is logged (one JSON line). */
+  readonly accessLog: string;
+}
+
+const TASK_FILES: GatewayFiles = { tempDir: '/tmp/nginx', accessLog: '/dev/stdout' };
+
+/** nginx.conf of the gateway for `tenants` (each with a write credential, written in at task start). */
+export function renderGatewayConfig(tenants: readonly string[], endpoints: GatewayEndpoints, files: GatewayFiles = TASK_FILES): string {
+  const { tempDir } = files;
+  const credentials = tenants.map((tenant, index) => `    ${quote(`Bearer ${credentialPlaceholder(index)}`)} ${quote(tenant)};`);
+  const locations = GATEWAY_ROUTES.flatMap(({ paths, backend }) =>
+    paths.map(
+      (path) => `    location = ${path} {
+      auth_request /_auth;
+      auth_request_set $binding_tenant $upstream_http_${BINDING_TENANT_HEADER.replaceAll('-', '_')};
+      proxy_set_header X-Scope-OrgID $bound_tenant;
+      proxy_set_header Authorization "";
+      proxy_pass http://${endpoints.backends[backend]};
+    }`,
+    ),
+  );
+  return `# lgtm-fleet ingest gateway: every write lands in the tenant its sender is bound to.
+worker_processes auto;
+pid ${tempDir}/nginx.pid;
+error_log stderr warn;
+
+events {
+  worker_connections 4096;
+}
+
+http {
+  client_body_temp_path ${tempDir}/body;
+  proxy_temp_path ${tempDir}/proxy;
+  fastcgi_temp_path ${tempDir}/fastcgi;
+  uwsgi_temp_path ${tempDir}/uwsgi;
+  scgi_temp_path ${tempDir}/scgi;
+  proxy_cache_path ${tempDir}/bindings keys_zone=bindings:10m max_size=64m inactive=10m;
+
+  log_format ingest escape=json '{"time":"$time_iso8601","client":"$remote_addr","path":"$uri","status":$status,'
+    '"bytes":$request_length,"auth":"$auth_mode","bound_tenant":"$bound_tenant","requested_tenant":"$http_x_scope_orgid"}';
+  access_log ${files.accessLog} ingest;
+  server_tokens off;
+  client_max_body_size 64m;
+  proxy_http_version 1.1;
+  proxy_read_timeout 60s;
+  resolver ${endpoints.resolver} valid=10s ipv6=off;
+
+  # The client is the last X-Forwarded-For entry, the one the load balancer appended; entries a
+  # sender wrote itself come before it. Only the load balancer reaches this port (security group).
+${endpoints.loadBalancerCidrs.map((cidr) => `  set_real_ip_from ${cidr};`).join('\n')}
+  real_ip_header X-Forwarded-For;
+  real_ip_recursive off;
+
+  # Write credentials of tenants (from Secrets Manager, written in when the task starts). Each key
+  # is "Bearer <credential>": longer than nginx's default hash bucket of 64 bytes.
+  map_hash_bucket_size 256;
+  map $http_authorization $credential_tenant {
+    default "";
+${credentials.join('\n')}
+  }
+  map $http_authorization $auth_mode {
+    "" address;
+    default credential;
+  }
+  # The bound tenant: the credential's, else the sender's address binding.
+  map "$credential_tenant|$binding_tenant" $bound_tenant {
+    "~^(?<from_credential>[^|]+)\\|" $from_credential;
+    "~^\\|(?<from_binding>[^|]+)$" $from_binding;
+    default "";
+  }
+
+  server {
+    listen ${GATEWAY_PORT};
+
+    location = ${GATEWAY_HEALTH_PATH} {
+      access_log off;
+      return 200 "ok\\n";
+    }
+
+    # A credential decides alone: known, or refused. Without one, the sender's address binding.
+    location = /_auth {
+      internal;
+      if ($auth_mode = credential) {
+        rewrite ^ /_auth_credential last;
+      }
+      proxy_pass ${endpoints.bindingsUrl}/${BINDINGS_PREFIX}/$remote_addr;
+      proxy_method HEAD;
+      proxy_pass_request_body off;
+      proxy_set_header Content-Length "";
+      proxy_set_header Authorization "";
+      proxy_set_header X-Scope-OrgID "";
+      proxy_cache bindings;
+      proxy_cache_key $remote_addr;
+      proxy_cache_valid 200 ${BINDING_CACHE_SECONDS}s;
+      proxy_cache_valid 403 404 10s;
+      proxy_intercept_errors on;
+      error_page 403 404 = @unbound;
+    }
+    location = /_auth_credential {
+      internal;
+      if ($credential_tenant = "") {
+        return 401;
+      }
+      return 204;
+    }
+    location @unbound {
+      return 401;
+    }
+
+${locations.join('\n')}
+
+    location / {
+      return 404 "lgtm-fleet ingest: unknown path (use /api/v1/push, /otlp/v1/metrics, /loki/api/v1/push, /otlp/v1/logs or /v1/traces)\\n";
+    }
+  }
+}
+`;
+}

@@ -1,0 +1,225 @@
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BINDINGS_PREFIX, credentialPlaceholder, GATEWAY_PORT, GATEWAY_ROUTES, renderGatewayConfig } from '../../lib/render/gateway';
+
+/**
+ * The rendered gateway config run by the real nginx (Debian's package in CI) in front of a
+ * stand-in backend that records the tenant header of every write it receives, and a stand-in
+ * bindings store answering as S3 does (200 with the tenant in `x-amz-meta-tenant`, 403 for a
+ * missing object). The load balancer is played by the test client, which appends the sender's
+ * address to `X-Forwarded-For` as the load balancer does.
+ */
+/** nginx from PATH, or where Debian installs it (/usr/sbin is not on a user's PATH). */
+const NGINX = [process.env.NGINX_BIN, 'nginx', '/usr/sbin/nginx'].find(
+  (candidate) => candidate !== undefined && spawnSync(candidate, ['-v']).status === 0,
+);
+const haveNginx = NGINX !== undefined;
+
+test('nginx runs these checks in CI', () => {
+  if (process.env.CI || process.env.LGTM_REQUIRE_NGINX) expect(haveNginx).toBe(true);
+});
+
+const describeNginx = haveNginx ? describe : describe.skip;
+
+/** Addresses of enrolled instances and the tenant each is bound to. */
+const BINDINGS: Record<string, string> = { '10.40.1.5': 'team-a', '10.40.2.7': 'team-b' };
+const TENANTS = ['team-a', 'team-b', 'team-c'];
+
+interface Received {
+  readonly path: string;
+  readonly tenant: string | undefined;
+  readonly authorization: string | undefined;
+}
+
+async function listen(handler: (request: IncomingMessage, response: ServerResponse) => void): Promise<{ server: Server; address: string }> {
+  const server = createServer(handler);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { server, address: `127.0.0.1:${(server.address() as AddressInfo).port}` };
+}
+
+async function freePort(): Promise<number> {
+  const { server, address } = await listen(() => {});
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return Number(address.split(':')[1]);
+}
+
+describeNginx('the ingest gateway with the real nginx', () => {
+  const received: Received[] = [];
+  const servers: Server[] = [];
+  let nginx: ChildProcess;
+  let port = 0;
+  let configFile = '';
+  let accessLog = '';
+  let rendered = '';
+  const credentials = new Map<string, string>(TENANTS.map((tenant) => [tenant, randomBytes(32).toString('hex')]));
+
+  /** The rendered config with the credentials written in (what the init container does) and a local listener. */
+  const writeConfig = () => {
+    let text = rendered.replace(`listen ${GATEWAY_PORT};`, `listen 127.0.0.1:${port};`);
+    TENANTS.forEach((tenant, index) => {
+      text = text.replace(credentialPlaceholder(index), credentials.get(tenant) as string);
+    });
+    writeFileSync(configFile, text);
+  };
+
+  beforeAll(async () => {
+    const backend = await listen((request, response) => {
+      received.push({
+        path: request.url ?? '',
+        tenant: request.headers['x-scope-orgid'] as string | undefined,
+        authorization: request.headers.authorization,
+      });
+      request.resume();
+      request.on('end', () => response.writeHead(204).end());
+    });
+    const store = await listen((request, response) => {
+      const address = (request.url ?? '').replace(`/${BINDINGS_PREFIX}/`, '');
+      const tenant = BINDINGS[address];
+      response.writeHead(tenant ? 200 : 403, tenant ? { 'x-amz-meta-tenant': tenant } : {}).end();
+    });
+    servers.push(backend.server, store.server);
+    const dir = mkdtempSync(join(tmpdir(), 'gateway-'));
+    // nginx's workers run as an unprivileged user when the test runs as root: they must reach the temp directories.
+    chmodSync(dir, 0o755);
+    mkdirSync(join(dir, 'tmp'));
+    rendered = renderGatewayConfig(
+      TENANTS,
+      {
+        backends: { mimir: backend.address, loki: backend.address, tempo: backend.address },
+        bindingsUrl: `http://${store.address}`,
+        resolver: '127.0.0.1',
+        loadBalancerCidrs: ['127.0.0.1/32'],
+      },
+      { tempDir: join(dir, 'tmp'), accessLog: (accessLog = join(dir, 'access.log')) },
+    );
+    configFile = join(dir, 'nginx.conf');
+    port = await freePort();
+    writeConfig();
+    const check = spawnSync(NGINX as string, ['-t', '-c', configFile, '-e', 'stderr'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'inherit', 'pipe'],
+    });
+    expect(check.stderr).toContain('test is successful');
+    nginx = spawn(NGINX as string, ['-c', configFile, '-e', 'stderr', '-g', 'daemon off;'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let errors = '';
+    nginx.stderr?.on('data', (chunk: Buffer) => {
+      errors = `${errors}${chunk}`.slice(-4000);
+    });
+    for (let i = 0; i < 300; i++) {
+      if ((await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => undefined))?.ok) return;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    throw new Error(`nginx did not answer its health check within 30 s: ${errors}`);
+  });
+
+  afterAll(async () => {
+    nginx?.kill('SIGQUIT');
+    await Promise.all(servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
+  });
+
+  /** One write as the load balancer forwards it: the sender's address appended to `X-Forwarded-For`. */
+  async function write(
+    path: string,
+    sender: string,
+    headers: Record<string, string> = {},
+  ): Promise<{ status: number; landed: Received[] }> {
+    const before = received.length;
+    const forwarded = headers['X-Forwarded-For'] ? `${headers['X-Forwarded-For']}, ${sender}` : sender;
+    const response = await fetch(`http://127.0.0.1:${port}${path}`, {
+      method: 'POST',
+      headers: { ...headers, 'X-Forwarded-For': forwarded, 'Content-Type': 'application/x-protobuf' },
+      body: 'payload',
+    });
+    await response.arrayBuffer();
+    return { status: response.status, landed: received.slice(before) };
+  }
+
+  test.each(GATEWAY_ROUTES.flatMap(({ paths }) => paths))('%s: an enrolled instance lands in its bound tenant', async (path) => {
+    const { status, landed } = await write(path, '10.40.1.5', { 'X-Scope-OrgID': 'team-a' });
+    expect([status, landed.map((r) => [r.path, r.tenant])]).toEqual([204, [[path, 'team-a']]]);
+  });
+
+  test('a forged header is overwritten with the bound tenant, and the access log shows both', async () => {
+    const { status, landed } = await write('/loki/api/v1/push', '10.40.1.5', { 'X-Scope-OrgID': 'team-b' });
+    expect([status, landed.map((r) => r.tenant)]).toEqual([204, ['team-a']]);
+    const lines = readFileSync(accessLog, 'utf8').trim().split('\n');
+    expect(JSON.parse(lines[lines.length - 1])).toMatchObject({
+      client: '10.40.1.5',
+      path: '/loki/api/v1/push',
+      status: 204,
+      auth: 'address',
+      bound_tenant: 'team-a',
+      requested_tenant: 'team-b',
+    });
+  });
+
+  test('a correct credential writes into its tenant, whatever the header and the address', async () => {
+    const { status, landed } = await write('/api/v1/push', '10.40.1.5', {
+      Authorization: `Bearer ${credentials.get('team-c')}`,
+      'X-Scope-OrgID': 'team-a',
+    });
+    expect([status, landed.map((r) => [r.tenant, r.authorization])]).toEqual([204, [['team-c', undefined]]]);
+  });
+
+  test('no credential and no binding: 401, nothing forwarded', async () => {
+    expect(await write('/api/v1/push', '10.40.9.9', { 'X-Scope-OrgID': 'team-a' })).toEqual({ status: 401, landed: [] });
+  });
+
+  test('an unknown credential: 401, even from a bound address', async () => {
+    expect(await write('/api/v1/push', '10.40.1.5', { Authorization: 'Bearer not-a-credential' })).toEqual({ status: 401, landed: [] });
+  });
+
+  test('an address written into X-Forwarded-For by the sender is not believed', async () => {
+    // The sender claims team-a's instance; the load balancer appends the sender's real address.
+    expect(await write('/api/v1/push', '10.40.9.9', { 'X-Forwarded-For': '10.40.1.5', 'X-Scope-OrgID': 'team-a' })).toEqual({
+      status: 401,
+      landed: [],
+    });
+  });
+
+  test('spoof attempts: none lands outside the tenant its sender is bound to', async () => {
+    const senders = [...Object.keys(BINDINGS), '10.40.9.9'];
+    let tried = 0;
+    for (const sender of senders) {
+      for (const claimed of [...TENANTS, 'team-a|team-b', '']) {
+        for (const forwarded of ['', ...Object.keys(BINDINGS)]) {
+          const headers: Record<string, string> = {};
+          if (claimed) headers['X-Scope-OrgID'] = claimed;
+          if (forwarded) headers['X-Forwarded-For'] = forwarded;
+          const { landed } = await write('/loki/api/v1/push', sender, headers);
+          tried++;
+          for (const r of landed) expect([sender, claimed, forwarded, r.tenant]).toEqual([sender, claimed, forwarded, BINDINGS[sender]]);
+          if (!BINDINGS[sender]) expect([sender, landed.length]).toEqual([sender, 0]);
+        }
+      }
+    }
+    expect(tried).toBe(senders.length * (TENANTS.length + 2) * (Object.keys(BINDINGS).length + 1));
+  });
+
+  test('health check and unknown paths need no credential', async () => {
+    expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
+    expect(await write('/prometheus/api/v1/query', '10.40.1.5')).toEqual({ status: 404, landed: [] });
+  });
+
+  test('a rotated credential: the old one is refused after the reload, the new one works', async () => {
+    const old = credentials.get('team-b') as string;
+    credentials.set('team-b', randomBytes(32).toString('hex'));
+    writeConfig();
+    expect(readFileSync(configFile, 'utf8')).not.toContain(old);
+    nginx.kill('SIGHUP');
+    // The reload starts new workers; the old ones finish their requests and leave.
+    let status = 0;
+    for (let i = 0; i < 50 && status !== 401; i++) {
+      status = (await write('/api/v1/push', '10.40.9.9', { Authorization: `Bearer ${old}` })).status;
+      if (status !== 401) await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(status).toBe(401);
+    const fresh = await write('/api/v1/push', '10.40.9.9', { Authorization: `Bearer ${credentials.get('team-b')}` });
+    expect([fresh.status, fresh.landed.map((r) => r.tenant)]).toEqual([204, ['team-b']]);
+  });
+});
