@@ -87,6 +87,7 @@ describeNginx('the ingest gateway with the real nginx', () => {
     // nginx's workers run as an unprivileged user when the test runs as root: they must reach the temp directories.
     chmodSync(dir, 0o755);
     mkdirSync(join(dir, 'tmp'));
+    accessLog = join(dir, 'access.log');
     rendered = renderGatewayConfig(
       TENANTS,
       {
@@ -95,7 +96,7 @@ describeNginx('the ingest gateway with the real nginx', () => {
         resolver: '127.0.0.1',
         loadBalancerCidrs: ['127.0.0.1/32'],
       },
-      { tempDir: join(dir, 'tmp'), accessLog: (accessLog = join(dir, 'access.log')) },
+      { tempDir: join(dir, 'tmp'), accessLog },
     );
     configFile = join(dir, 'nginx.conf');
     port = await freePort();
