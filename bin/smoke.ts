@@ -5,7 +5,8 @@
  *   npm run smoke -- --only loki,memcached # some programs
  *   npm run smoke -- --require memcached   # fail, rather than skip, when one of these is missing
  * For Mimir, Loki and Tempo it runs the default deployment's config and the `storage.durability:
- * efs` one; for Loki also three replicas as one cluster, through a crash and a rolling restart. It prints every override it needed off AWS, then one table; it exits non-zero if a
+ * efs` one; for Loki also three replicas as one cluster, through a crash and a rolling restart; and
+ * nginx with the ingest gateway's config in front of Loki, reading back where each write landed. It prints every override it needed off AWS, then one table; it exits non-zero if a
  * check failed or a required program is missing.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -17,12 +18,13 @@ import type { LgtmConfig } from '../lib/config/schema';
 import { smokeAlloy } from './smoke/alloy';
 import { BACKEND_SPECS, smokeBackend } from './smoke/backends';
 import { CLUSTER_REPLICAS, smokeLokiCluster } from './smoke/cluster';
+import { smokeGateway } from './smoke/gateway';
 import type { Override } from './smoke/local-config';
 import { LOCAL_MEMCACHED_PORT, localMemcachedArgs, smokeMemcached } from './smoke/memcached';
 import { findProgram, programVersion, type Server } from './smoke/process';
 import { type Checks, progress, type SmokeRow, smokeTable } from './smoke/report';
 
-export const PROGRAMS = ['memcached', 'mimir', 'loki', 'tempo', 'alloy'] as const;
+export const PROGRAMS = ['memcached', 'mimir', 'loki', 'tempo', 'alloy', 'nginx'] as const;
 type Program = (typeof PROGRAMS)[number];
 
 const VERSION_ARGS: Record<Program, string[]> = {
@@ -31,6 +33,7 @@ const VERSION_ARGS: Record<Program, string[]> = {
   loki: ['-version'],
   tempo: ['-version'],
   alloy: ['--version'],
+  nginx: ['-v'],
 };
 
 /** The deployments the backends run in: the default one and `storage.durability: efs`. */
@@ -131,6 +134,21 @@ async function main(): Promise<number> {
           printOverrides,
         }),
       );
+    }
+    const nginx = found.get('nginx');
+    if (nginx && loki) {
+      progress('nginx (ingest gateway in front of Loki)');
+      keep(
+        await smokeGateway({
+          nginx,
+          loki,
+          config: defaults,
+          workDir: mkdtempSync(join(workRoot, 'gateway-')),
+          memcached: memcached?.running ? `127.0.0.1:${LOCAL_MEMCACHED_PORT}` : undefined,
+        }),
+      );
+    } else if (nginx) {
+      progress('nginx: the gateway run needs loki as well; skipped');
     }
     const alloy = found.get('alloy');
     if (alloy) {

@@ -3,14 +3,17 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 
-/** The binary of `program`: `<PROGRAM>_BIN` if set, else the first on PATH; undefined when neither. */
+/** Where Debian installs system programs (nginx), often not on a user's PATH. */
+const SYSTEM_DIRS = ['/usr/sbin', '/sbin'];
+
+/** The binary of `program`: `<PROGRAM>_BIN` if set, else the first on PATH or in /usr/sbin; undefined when neither. */
 export function findProgram(program: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
   const named = env[`${program.toUpperCase()}_BIN`];
   if (named) {
     if (!existsSync(named)) throw new Error(`${program.toUpperCase()}_BIN is "${named}", which does not exist`);
     return named;
   }
-  for (const dir of (env.PATH ?? '').split(delimiter)) {
+  for (const dir of [...(env.PATH ?? '').split(delimiter), ...SYSTEM_DIRS]) {
     if (dir && existsSync(join(dir, program))) return join(dir, program);
   }
   return undefined;

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { parse } from 'yaml';
 import { VARIANTS } from '../../bin/smoke';
 import { BACKEND_SPECS } from '../../bin/smoke/backends';
+import { localLokiConfig } from '../../bin/smoke/local-config';
 import { itemSizeBytes, localMemcachedArgs } from '../../bin/smoke/memcached';
 import { findProgram } from '../../bin/smoke/process';
 import { Checks, smokeTable } from '../../bin/smoke/report';
@@ -69,6 +70,28 @@ describe('smoke harness: the local run changes only what cannot work off AWS', (
       });
     }
   }
+
+  test('a cluster replica: its own address and zone in place of the task placeholders, the other replicas in place of the Cloud Map name', () => {
+    const clustered = { ...input({ services: { loki: { replicas: 3 } } }), deploy: { ...input({}).deploy, availabilityZones: 3 } };
+    const members = ['127.0.0.1:7946', '127.0.0.2:7946', '127.0.0.3:7946'];
+    const local = localLokiConfig(renderLokiConfig(clustered), '/loki', DIRS, {
+      address: '127.0.0.2',
+      replica: { zone: 'local-b', members },
+    });
+    expect(local.text).not.toMatch(/__LGTM_TASK_|lgtm\.internal|amazonaws\.com/);
+    const doc = parse(local.text);
+    expect([doc.common.instance_addr, doc.common.ring.instance_id, doc.common.ring.instance_availability_zone]).toEqual([
+      '127.0.0.2',
+      '127.0.0.2',
+      'local-b',
+    ]);
+    expect(doc.memberlist).toMatchObject({ join_members: members, bind_addr: ['127.0.0.2'], advertise_addr: '127.0.0.2' });
+    expect([doc.server.http_listen_address, doc.frontend.scheduler_address]).toEqual(['127.0.0.2', '127.0.0.2:9096']);
+    // Each change is listed, as for one process.
+    expect(local.overrides.map((o) => o.path)).toEqual(
+      expect.arrayContaining(['memberlist.join_members', 'memberlist.bind_addr', 'common.ring.instance_availability_zone']),
+    );
+  });
 
   test('S3 and Cloud Map names never reach a local run', () => {
     for (const program of ['mimir', 'loki', 'tempo'] as const) {

@@ -1,0 +1,199 @@
+/**
+ * The ingest gateway's rendered config, run by the real nginx in front of the real Loki: senders
+ * (played by `X-Forwarded-For` entries, as the load balancer appends them) push lines claiming
+ * every tenant, some with forged `X-Forwarded-For` entries, some with write credentials; then
+ * every tenant's lines are read back from Loki itself, and each line must be in its sender's
+ * bound tenant. A stand-in answers for the bindings store as S3 does.
+ */
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server as HttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { LgtmConfig } from '../../lib/config/schema';
+import { BACKENDS, type RenderInput } from '../../lib/render/catalog';
+import { BINDINGS_PREFIX, credentialPlaceholder, GATEWAY_PORT, renderGatewayConfig } from '../../lib/render/gateway';
+import { LOKI_RULES_DIRECTORY, renderLokiConfig } from '../../lib/render/loki';
+import { localLokiConfig } from './local-config';
+import { runCheck, Server } from './process';
+import { Checks, oneLine, progress } from './report';
+
+/** The loopback port nginx listens on instead of the task's. */
+const LOCAL_GATEWAY_PORT = 18080;
+
+export interface GatewayRun {
+  readonly nginx: string;
+  readonly loki: string;
+  readonly config: LgtmConfig;
+  readonly workDir: string;
+  readonly memcached?: string;
+}
+
+/** A sender as the gateway sees it: its address, or a credential. */
+interface Sender {
+  readonly name: string;
+  readonly address: string;
+  readonly credential?: string;
+  /** The tenant its lines must land in; undefined: every write refused. */
+  readonly bound?: string;
+}
+
+async function listen(handler: Parameters<typeof createServer>[1]): Promise<{ server: HttpServer; port: number }> {
+  const server = createServer(handler);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { server, port: (server.address() as AddressInfo).port };
+}
+
+/** Every line of `tenant` whose job is the gateway smoke run's, as `sender id` strings. */
+async function linesOf(tenant: string, runId: string): Promise<string[]> {
+  const params = new URLSearchParams({
+    query: `{job="lgtm-smoke-gateway", run="${runId}"}`,
+    start: String(BigInt(Date.now() - 3_600_000) * 1_000_000n),
+    end: String(BigInt(Date.now() + 60_000) * 1_000_000n),
+    limit: '5000',
+  });
+  const response = await fetch(`http://127.0.0.1:${BACKENDS.loki.httpPort}/loki/api/v1/query_range?${params}`, {
+    headers: { 'X-Scope-OrgID': tenant },
+  });
+  if (!response.ok) throw new Error(`query as ${tenant} answered ${response.status}: ${oneLine(await response.text(), 200)}`);
+  const body = (await response.json()) as { data: { result: Array<{ values: string[][] }> } };
+  return body.data.result.flatMap((stream) => stream.values.map(([, line]) => line));
+}
+
+export async function smokeGateway(run: GatewayRun): Promise<Checks> {
+  const checks = new Checks('nginx', 'gateway → loki');
+  const tenants = run.config.tenants.allowed;
+  const [tenantA, tenantB, tenantC] = [tenants[0], tenants[1] ?? tenants[0], tenants[2] ?? tenants[0]];
+  const credentials = tenants.map((_, index) => `smoke${index}${Math.random().toString(36).slice(2)}${Date.now()}`);
+  const senders: Sender[] = [
+    { name: 'instance of A', address: '10.40.1.5', bound: tenantA },
+    { name: 'instance of B', address: '10.40.2.7', bound: tenantB },
+    { name: 'unenrolled', address: '10.40.9.9' },
+    { name: `credential of ${tenantC}`, address: '10.40.9.9', credential: credentials[tenants.indexOf(tenantC)], bound: tenantC },
+  ];
+  const bindings = new Map(senders.filter((s) => !s.credential && s.bound).map((s) => [s.address, s.bound as string]));
+  const servers: HttpServer[] = [];
+  let temp: string | undefined;
+  let loki: Server | undefined;
+  let nginx: Server | undefined;
+  try {
+    const store = await listen((request, response) => {
+      const tenant = bindings.get((request.url ?? '').replace(`/${BINDINGS_PREFIX}/`, ''));
+      response.writeHead(tenant ? 200 : 403, tenant ? { 'x-amz-meta-tenant': tenant } : {}).end();
+    });
+    servers.push(store.server);
+
+    const input: RenderInput = {
+      config: run.config,
+      deploy: { region: 'us-east-1', bucketName: 'lgtm-smoke', urlSuffix: 'amazonaws.com', availabilityZones: 2 },
+    };
+    const data = join(run.workDir, 'loki-data');
+    mkdirSync(join(data, LOKI_RULES_DIRECTORY), { recursive: true });
+    const lokiConfig = join(run.workDir, 'loki.yaml');
+    writeFileSync(
+      lokiConfig,
+      localLokiConfig(
+        renderLokiConfig(input),
+        BACKENDS.loki.dataDir,
+        { data, bucket: join(run.workDir, 'bucket') },
+        { memcached: run.memcached },
+      ).text,
+    );
+    loki = new Server('loki', run.loki, [`-config.file=${lokiConfig}`], join(run.workDir, 'loki.log'));
+
+    // nginx's workers run as an unprivileged user when the harness runs as root: their temp
+    // directory must be reachable from /, which the run's private work directory is not.
+    temp = mkdtempSync(join(tmpdir(), 'lgtm-smoke-nginx-'));
+    chmodSync(temp, 0o755);
+    const local = `127.0.0.1:${BACKENDS.loki.httpPort}`;
+    let gatewayConfig = renderGatewayConfig(
+      tenants,
+      {
+        backends: { mimir: '127.0.0.1:9', loki: local, tempo: '127.0.0.1:9' },
+        bindingsUrl: `http://127.0.0.1:${store.port}`,
+        resolver: '127.0.0.1',
+        loadBalancerCidrs: ['127.0.0.1/32'],
+      },
+      { tempDir: temp, accessLog: join(run.workDir, 'nginx-access.log') },
+    ).replace(`listen ${GATEWAY_PORT};`, `listen 127.0.0.1:${LOCAL_GATEWAY_PORT};`);
+    credentials.forEach((credential, index) => {
+      gatewayConfig = gatewayConfig.replace(credentialPlaceholder(index), credential);
+    });
+    const nginxConfig = join(run.workDir, 'nginx.conf');
+    writeFileSync(nginxConfig, gatewayConfig);
+    const verify = runCheck(run.nginx, ['-t', '-c', nginxConfig, '-e', 'stderr']);
+    if (!checks.add('config accepted', verify.ok, verify.ok ? 'nginx -t' : oneLine(verify.output))) return checks;
+    nginx = new Server('nginx', run.nginx, ['-c', nginxConfig, '-e', 'stderr', '-g', 'daemon off;'], join(run.workDir, 'nginx.log'));
+    await loki.waitReady(`http://${local}/ready`);
+    await nginx.waitReady(`http://127.0.0.1:${LOCAL_GATEWAY_PORT}/healthz`);
+
+    progress('nginx gateway: spoof attempts in front of Loki');
+    const runId = `${Date.now()}`;
+    const claims = [...new Set([tenantA, tenantB, tenantC, `${tenantA}|${tenantB}`, ''])];
+    const forged = ['', ...bindings.keys()];
+    let tried = 0;
+    let accepted = 0;
+    let refused = 0;
+    const unexpected: string[] = [];
+    for (const sender of senders) {
+      for (const claimed of claims) {
+        for (const forwarded of forged) {
+          const id = `${sender.address}-${tried++}`;
+          const response = await fetch(`http://127.0.0.1:${LOCAL_GATEWAY_PORT}/loki/api/v1/push`, {
+            method: 'POST',
+            headers: {
+              'Content-Type': 'application/json',
+              'X-Forwarded-For': forwarded ? `${forwarded}, ${sender.address}` : sender.address,
+              ...(claimed ? { 'X-Scope-OrgID': claimed } : {}),
+              ...(sender.credential ? { Authorization: `Bearer ${sender.credential}` } : {}),
+            },
+            body: JSON.stringify({
+              streams: [
+                {
+                  stream: { job: 'lgtm-smoke-gateway', run: runId },
+                  values: [[`${BigInt(Date.now()) * 1_000_000n}`, `${sender.name} ${id}`]],
+                },
+              ],
+            }),
+          });
+          await response.arrayBuffer();
+          if (response.ok) accepted++;
+          else if (response.status === 401) refused++;
+          if (response.ok !== (sender.bound !== undefined))
+            unexpected.push(`${sender.name} claiming "${claimed}": HTTP ${response.status}`);
+        }
+      }
+    }
+    checks.add(
+      'writes accepted from bound senders only',
+      unexpected.length === 0,
+      `${tried} tried, ${accepted} accepted, ${refused} refused with 401${unexpected.length ? `; unexpected: ${unexpected.slice(0, 3).join(' | ')}` : ''}`,
+    );
+
+    // Read back from Loki itself, tenant by tenant: where did each accepted line land?
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    let landed = 0;
+    const outside: string[] = [];
+    for (const tenant of new Set([...tenants, ...claims.filter((c) => c && !c.includes('|'))])) {
+      for (const line of await linesOf(tenant, runId)) {
+        landed++;
+        const sender = senders.find((s) => line.startsWith(`${s.name} `));
+        if (sender?.bound !== tenant) outside.push(`"${line}" in ${tenant}`);
+      }
+    }
+    checks.add(
+      'every accepted line is in its sender’s bound tenant (read back from Loki)',
+      outside.length === 0 && landed === accepted,
+      `${landed} of ${accepted} accepted lines read back, ${outside.length} outside their bound tenant${outside.length ? `: ${outside.slice(0, 3).join(' | ')}` : ''}`,
+    );
+  } catch (error) {
+    checks.add('harness', false, oneLine(error instanceof Error ? error.message : String(error)));
+  } finally {
+    // SIGTERM: nginx's master stops its workers (a SIGKILL would leave them holding the port).
+    await nginx?.stop(30);
+    await loki?.kill();
+    await Promise.all(servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
+    if (temp) rmSync(temp, { recursive: true, force: true });
+  }
+  return checks;
+}
