@@ -42,7 +42,10 @@ const CONFIGURATIONS: Array<[string, Record<string, unknown>]> = [
     },
   ],
   // Clusters: replicas, their peer rules, the ring-forget function in the VPC with its rule and queue.
-  ['Mimir, Loki and memcached with 3 replicas', { services: { mimir: { replicas: 3 }, loki: { replicas: 3 }, memcached: { replicas: 3 } } }],
+  [
+    'Mimir, Loki and memcached with 3 replicas',
+    { services: { mimir: { replicas: 3 }, loki: { replicas: 3 }, memcached: { replicas: 3 } } },
+  ],
 ];
 
 describe.each(CONFIGURATIONS)('cfn-lint: %s', (_, values) => {
