@@ -126,6 +126,7 @@ class Writer {
       if (response.ok) return true;
       this.tally.refused++;
       this.note(`${address}: HTTP ${response.status} ${oneLine(body, 160)}`);
+      if (this.tally.refused === 1) this.note(`ring seen by ${address} then: ${await ringSnapshot(address)}`);
       return false;
     } catch (error) {
       this.tally.retried++;
@@ -136,7 +137,7 @@ class Writer {
   }
 
   private note(error: string): void {
-    if (this.errors.length < 5) this.errors.push(error);
+    if (this.errors.length < 6) this.errors.push(error);
   }
 
   /** Stops after the line in flight; returns the tally and the first errors seen. */
@@ -144,6 +145,22 @@ class Writer {
     this.running = false;
     await this.done;
     return { tally: this.tally, errors: this.errors };
+  }
+}
+
+/** The ingester ring as a replica sees it (dskit's ring page in JSON): each member's state, zone and heartbeat age. */
+async function ringSnapshot(address: string): Promise<string> {
+  try {
+    const response = await fetch(`http://${address}:${BACKENDS.loki.httpPort}/ring`, {
+      headers: { Accept: 'application/json' },
+      signal: AbortSignal.timeout(5_000),
+    });
+    const ring = (await response.json()) as { shards: Array<{ id: string; state: string; zone: string; timestamp: string }>; now: string };
+    return ring.shards
+      .map((m) => `${m.id} ${m.state} ${m.zone} ${((Date.parse(ring.now) - Date.parse(m.timestamp)) / 1000).toFixed(0)}s`)
+      .join(', ');
+  } catch (error) {
+    return `unavailable (${error instanceof Error ? error.message : String(error)})`;
   }
 }
 
