@@ -164,6 +164,35 @@ async function ringSnapshot(address: string): Promise<string> {
   }
 }
 
+/** The IDs in the ingester ring as a replica sees it. */
+async function ringMembers(address: string): Promise<string[]> {
+  const response = await fetch(`http://${address}:${BACKENDS.loki.httpPort}/ring`, {
+    headers: { Accept: 'application/json' },
+    signal: AbortSignal.timeout(5_000),
+  });
+  return ((await response.json()) as { shards: Array<{ id: string }> }).shards.map((m) => m.id).sort();
+}
+
+/**
+ * Seconds until every live replica's ring holds exactly the live replicas: a killed replica counts
+ * as healthy until its heartbeat is older than the ring's heartbeat timeout (1 min), and is then
+ * forgotten. Until then the cluster has one copy fewer than it looks, and a planned stop on top of
+ * it takes two of three copies of some streams away (a double fault).
+ */
+async function secondsUntilRingIs(live: readonly string[], timeoutMs: number): Promise<number | undefined> {
+  const start = Date.now();
+  const expected = [...live].sort().join(',');
+  const settled = await eventually(
+    async () => {
+      const views = await Promise.all(live.map((address) => ringMembers(address)));
+      return views.every((view) => view.join(',') === expected) ? true : undefined;
+    },
+    timeoutMs,
+    2_000,
+  );
+  return settled ? (Date.now() - start) / 1000 : undefined;
+}
+
 /** Sequence numbers of this run's lines that `tenant` reads back through `address`. */
 async function readBack(address: string, tenant: string, runId: string, sinceNs: bigint): Promise<Set<number>> {
   const found = new Set<number>();
@@ -256,6 +285,13 @@ export async function smokeLokiCluster(run: ClusterRun): Promise<Checks> {
         await ready(replacement);
         replicas.push(replacement);
       },
+    );
+
+    const recovered = await secondsUntilRingIs(inRotation(), 180_000);
+    checks.add(
+      'after the kill, the dead replica leaves every ring (heartbeat timeout, then forgotten)',
+      recovered !== undefined,
+      recovered !== undefined ? `${recovered.toFixed(0)} s after the replacement was ready` : 'still in a ring after 180 s',
     );
 
     await scenario(
