@@ -5,6 +5,7 @@ import type { Construct } from 'constructs';
 import type { BackendService } from './backend-service';
 import { Collector } from './components/collector';
 import type { ComponentProps, ConfiguredComponentProps, StatefulComponentProps } from './components/common';
+import { Gateway } from './components/gateway';
 import { Grafana } from './components/grafana';
 import { IngestGateway } from './components/ingest-gateway';
 import { Loki } from './components/loki';
@@ -18,6 +19,7 @@ import type { ObjectStore } from './object-store';
 import type { RefreshedService } from './refresh/config-refresh';
 import { BACKENDS, type DeployFacts, parameterPrefix, type RenderInput, stateOnFileSystem } from './render/catalog';
 import { COLLECTOR, collectorEntrypoint, collectorLogGroupArnPatterns, renderCollectorConfig } from './render/collector';
+import { deployedGatewayEndpoints, type GATEWAY_ROUTES, renderGatewayConfig } from './render/gateway';
 import { renderGrafanaDatasourceFiles } from './render/grafana';
 import { alertContactUrlSecret, deadLetterQueuePlaceholder, renderGrafanaAlertFiles } from './render/grafana-alerts';
 import { GRAFANA_DIRECTORIES, type GrafanaFile, renderGrafanaDashboardFiles } from './render/grafana-dashboards';
@@ -50,6 +52,8 @@ export interface FleetServices {
   readonly tempo: Tempo;
   readonly grafana: Grafana;
   readonly collector?: Collector;
+  /** The ingest load balancer, and the tenant-binding gateway behind it when `ingest.tenantBinding`. */
+  readonly ingest?: IngestGateway;
 }
 
 /**
@@ -186,7 +190,21 @@ export function createCollector(scope: Construct, context: ServiceContext): Coll
   });
 }
 
-/** The load balancer agents push to, routing each signal to its backend. */
+/** The tenant-binding gateway: nginx deciding each write's tenant from the sender's write credential. */
+function createTenantGateway(scope: Construct, context: ServiceContext): Gateway {
+  const { config, network } = context;
+  const endpoints = deployedGatewayEndpoints(config, { vpcCidr: network.vpcCidr });
+  return new Gateway(scope, 'Gateway', {
+    ...context.configured,
+    image: config.images.gateway,
+    size: config.services.gateway,
+    replicas: config.services.gateway.replicas,
+    tenants: config.tenants.allowed,
+    configFile: renderGatewayConfig(config.tenants.allowed, endpoints),
+  });
+}
+
+/** The load balancer agents push to, routing each signal to its backend, or every one to the tenant-binding gateway. */
 export function createIngestGateway(
   scope: Construct,
   context: ServiceContext,
@@ -202,6 +220,7 @@ export function createIngestGateway(
     loki: backends.loki.backend.service,
     tempo: backends.tempo.backend.service,
     accessLogsBucket: context.store.accessLogsBucket,
+    gateway: config.ingest.tenantBinding ? createTenantGateway(scope, context) : undefined,
   });
 }
 
@@ -213,7 +232,21 @@ export function refreshedServices(services: FleetServices): Record<string, Refre
     tempo: services.tempo.backend.service,
     grafana: services.grafana.backend.service,
     ...(services.collector ? { collector: services.collector.backend.service } : {}),
+    ...(services.ingest?.gateway ? { gateway: services.ingest.gateway.backend.service } : {}),
   };
+}
+
+/** The gateway writes into each backend's ingest port; the load balancer no longer reaches the backends. */
+function connectGateway(services: FleetServices, gateway: Gateway): void {
+  const { securityGroup } = gateway.backend;
+  const ingestPorts: Record<(typeof GATEWAY_ROUTES)[number]['backend'], [BackendService, number]> = {
+    mimir: [services.mimir.backend, BACKENDS.mimir.httpPort],
+    loki: [services.loki.backend, BACKENDS.loki.httpPort],
+    tempo: [services.tempo.backend, BACKENDS.tempo.otlpHttpPort],
+  };
+  for (const [backend, port] of Object.values(ingestPorts)) {
+    backend.securityGroup.connections.allowFrom(securityGroup, ec2.Port.tcp(port), 'writes from the ingest gateway');
+  }
 }
 
 /** Who talks to whom on the shared network; nothing else is open. */
@@ -252,4 +285,5 @@ export function connectServices(services: FleetServices): void {
       'collector UI from Grafana',
     );
   }
+  if (services.ingest?.gateway) connectGateway(services, services.ingest.gateway);
 }

@@ -894,3 +894,18 @@ describe('the ingester ring entries of stopped Mimir tasks are forgotten', () =>
     expect(Object.keys(single.toJSON().Resources).filter((logicalId) => logicalId.startsWith('MimirRingForget'))).toEqual([]);
   });
 });
+
+describe('the tenant-binding gateway in front of the backends (ingest.tenantBinding)', () => {
+  test.each([
+    ['a created VPC', {}],
+    [
+      'an imported VPC with the S3 gateway endpoint, in a fixed region',
+      {
+        env: { account: '123456789012', region: 'eu-west-1' },
+        network: { vpc: { ...IMPORTED_VPC, createS3GatewayEndpoint: true } },
+      },
+    ],
+  ])('%s: no unacknowledged cdk-nag finding', (_name, values) => {
+    expect(nagViolations({ ...values, ingest: { tenantBinding: true } })).toEqual([]);
+  });
+});

@@ -214,7 +214,7 @@ async function readBack(address: string, tenant: string, runId: string, sinceNs:
     for (const [, line] of values) found.add(Number(line.replace(/^line /, '')));
     if (values.length < 5000) return found;
     // Next page: everything older than the oldest line of this one.
-    end = values.map(([time]) => BigInt(time)).reduce((a, b) => (a < b ? a : b));
+    end = values.map(([time]) => BigInt(time)).reduce((oldest, time) => (time < oldest ? time : oldest));
   }
 }
 

@@ -5,6 +5,8 @@ import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Duration } from 'aws-cdk-lib/core';
 import { Construct } from 'constructs';
 import { BACKENDS } from '../render/catalog';
+import { GATEWAY_HEALTH_PATH, GATEWAY_PORT } from '../render/gateway';
+import type { Gateway } from './gateway';
 import { restrictedLoadBalancer } from './load-balancer';
 
 /** A service the gateway routes to: one of its container ports becomes a load balancer target. */
@@ -39,6 +41,11 @@ export interface IngestGatewayProps {
   readonly tempo: IngestBackend;
   /** Receives the load balancer's access logs, under `alb/ingest`. */
   readonly accessLogsBucket: s3.IBucket;
+  /**
+   * The tenant-binding gateway: every ingest route goes to it, and the backends are no target.
+   * @default none: each route goes straight to its backend
+   */
+  readonly gateway?: Gateway;
 }
 
 /** One ingest route: paths on the gateway → a backend port, health-checked on `/ready`. */
@@ -53,10 +60,19 @@ interface IngestRoute {
   readonly healthPort?: number;
 }
 
+/** How every target group of the load balancer checks its targets. */
+const HEALTH_CHECK_TIMING = {
+  healthyHttpCodes: '200',
+  interval: Duration.seconds(15),
+  healthyThresholdCount: 2,
+  unhealthyThresholdCount: 3,
+} as const;
+
 /**
  * The stable internal endpoint agents push to: an internal load balancer routing
- * Prometheus remote write to Mimir, Loki push to Loki and OTLP/HTTP traces to Tempo,
- * reachable only from the configured CIDRs and security groups.
+ * Prometheus remote write to Mimir, Loki push to Loki and OTLP/HTTP traces to Tempo (or every
+ * route to the tenant-binding gateway in front of them), reachable only from the configured
+ * CIDRs and security groups.
  */
 export class IngestGateway extends Construct {
   public readonly loadBalancer: elbv2.ApplicationLoadBalancer;
@@ -69,6 +85,8 @@ export class IngestGateway extends Construct {
   public readonly logsUrl: string;
   /** OTLP/HTTP base URL for traces (the exporter appends `/v1/traces`). */
   public readonly tracesUrl: string;
+  /** The tenant-binding gateway every route goes to, when there is one. */
+  public readonly gateway?: Gateway;
 
   constructor(scope: Construct, id: string, props: IngestGatewayProps) {
     super(scope, id);
@@ -121,6 +139,18 @@ export class IngestGateway extends Construct {
         healthPort: BACKENDS.tempo.httpPort,
       },
     ];
+    this.gateway = props.gateway;
+    if (props.gateway) this.routeToGateway(routes, props.gateway);
+    else this.routeToBackends(routes);
+
+    this.url = `http://${this.loadBalancer.loadBalancerDnsName}`;
+    this.metricsUrl = `${this.url}/api/v1/push`;
+    this.logsUrl = `${this.url}/loki/api/v1/push`;
+    this.tracesUrl = this.url;
+  }
+
+  /** Each route to its backend's port, health-checked on the backend's `/ready`. */
+  private routeToBackends(routes: readonly IngestRoute[]): void {
     for (const route of routes) {
       const target = route.backend.loadBalancerTarget({ containerName: route.containerName, containerPort: route.port });
       this.listener.addTargets(route.id, {
@@ -133,20 +163,31 @@ export class IngestGateway extends Construct {
         healthCheck: {
           path: '/ready',
           port: route.healthPort ? String(route.healthPort) : undefined,
-          healthyHttpCodes: '200',
-          interval: Duration.seconds(15),
-          healthyThresholdCount: 2,
-          unhealthyThresholdCount: 3,
+          ...HEALTH_CHECK_TIMING,
         },
       });
       if (route.healthPort) {
         target.connections.allowFrom(this.loadBalancer, ec2.Port.tcp(route.healthPort), 'ingest health check');
       }
     }
+  }
 
-    this.url = `http://${this.loadBalancer.loadBalancerDnsName}`;
-    this.metricsUrl = `${this.url}/api/v1/push`;
-    this.logsUrl = `${this.url}/loki/api/v1/push`;
-    this.tracesUrl = this.url;
+  /** Every route, with its priority, to the gateway's one target group; the gateway then accepts the load balancer only. */
+  private routeToGateway(routes: readonly IngestRoute[], gateway: Gateway): void {
+    const targetGroup = new elbv2.ApplicationTargetGroup(this, 'GatewayGroup', {
+      vpc: this.loadBalancer.vpc,
+      port: GATEWAY_PORT,
+      protocol: elbv2.ApplicationProtocol.HTTP,
+      targets: [gateway.backend.service.loadBalancerTarget({ containerName: 'gateway', containerPort: GATEWAY_PORT })],
+      deregistrationDelay: Duration.seconds(15),
+      healthCheck: { path: GATEWAY_HEALTH_PATH, ...HEALTH_CHECK_TIMING },
+    });
+    for (const route of routes) {
+      this.listener.addTargetGroups(route.id, {
+        priority: route.priority,
+        conditions: [elbv2.ListenerCondition.pathPatterns(route.paths)],
+        targetGroups: [targetGroup],
+      });
+    }
   }
 }

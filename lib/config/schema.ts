@@ -102,6 +102,9 @@ const backendReplicas = z
  */
 export const MAX_MEMCACHED_NODES = 8;
 
+/** Most tasks of the ingest gateway (a guard against typos: two tasks carry thousands of agents). */
+export const MAX_GATEWAY_REPLICAS = 10;
+
 /** A service that runs as one task, with the reason given to anyone asking for more. */
 const singleReplica = (reason: string) => z.literal(1, { message: reason }).default(1);
 
@@ -483,6 +486,8 @@ export const configSchema = z
         configInit: pinnedImage.default('public.ecr.aws/docker/library/busybox:1.37.0'),
         /** The collector; keep it on the same release as `agent.alloyVersion`. */
         alloy: pinnedImage.default('grafana/alloy:v1.21.2'),
+        /** The ingest gateway (nginx); ECR Public's copy of the official image, on nginx's stable line. */
+        gateway: pinnedImage.default('public.ecr.aws/docker/library/nginx:1.30.6-alpine'),
         /**
          * Pull Docker Hub images through an ECR pull-through cache authenticated with this Secrets
          * Manager secret (named `ecr-pullthroughcache/…`, holding `username` and `accessToken`).
@@ -546,10 +551,25 @@ export const configSchema = z
           .superRefine(fargateSize)
           .prefault({}),
         collector: taskSize(512, 1024),
+        gateway: z
+          .strictObject({
+            ...sizeFields(256, 512),
+            /** Gateway tasks; at least 2: with `ingest.tenantBinding` the gateway is the only write path. */
+            replicas: z
+              .number()
+              .int()
+              .min(2, 'at least 2 gateway tasks: every write goes through the gateway, one task would be a single point of failure')
+              .max(MAX_GATEWAY_REPLICAS, `at most ${MAX_GATEWAY_REPLICAS} gateway tasks (two carry thousands of agents)`)
+              .default(2),
+          })
+          .superRefine(fargateSize)
+          .prefault({}),
       })
       .prefault({}),
     ingest: z
       .strictObject({
+        /** Put the tenant-binding gateway in front of the backends (docs/security.md); off until enrollment records bindings. */
+        tenantBinding: z.boolean().default(false),
         /** CIDRs allowed to push telemetry; empty = the VPC CIDR. */
         allowedCidrs: z.array(cidr).default([]),
         /** Security groups allowed to push telemetry (e.g. your instances' group). */

@@ -5,15 +5,12 @@ import { BACKENDS, serviceHost } from './catalog';
  * The ingest gateway: nginx between the ingest load balancer and Mimir, Loki and Tempo. It decides
  * the tenant of every write, whatever the sender's `X-Scope-OrgID` says:
  *
- * - a sender with a write credential (`Authorization: Bearer <token>`) writes into the credential's
- *   tenant; an unknown (or revoked) credential is refused with 401;
- * - a sender without one is looked up by its address (the last `X-Forwarded-For` entry, the one
- *   the load balancer appended): enrollment records each enrolled instance's private address and
- *   tenant as an object `bindings/ip/<address>` in the bindings store, tenant in its metadata; no
- *   binding is refused with 401;
+ * - a sender with a write credential (`Authorization: Bearer <credential>`) writes into the
+ *   credential's tenant; no credential, or an unknown (revoked) one, is refused with 401;
  * - the bound tenant replaces the sender's `X-Scope-OrgID` (overwritten, not compared: the header
  *   carries no authority, and a misconfigured sender still lands in the one tenant it may write
- *   to). The access log records both, so a mismatch is visible.
+ *   to). The access log records both, with the sender's address (the last `X-Forwarded-For`
+ *   entry, the one the load balancer appended), so a mismatch is visible.
  */
 
 /** The port nginx listens on for the load balancer (writes and its health check). */
@@ -21,15 +18,6 @@ export const GATEWAY_PORT = 8080;
 
 /** The load balancer's health check path: answered by nginx itself, no credential needed. */
 export const GATEWAY_HEALTH_PATH = '/healthz';
-
-/** Where the bindings of enrolled instances are kept, under the bindings store's base URL. */
-export const BINDINGS_PREFIX = 'bindings/ip';
-
-/** Response header carrying a binding's tenant (S3 returns object metadata `tenant` as this header). */
-export const BINDING_TENANT_HEADER = 'x-amz-meta-tenant';
-
-/** How long nginx keeps a looked-up binding: a removed binding (a terminated instance) stops working within this. */
-export const BINDING_CACHE_SECONDS = 60;
 
 /** Text the init container replaces with a tenant's write credential (from Secrets Manager) at task start. */
 export function credentialPlaceholder(index: number): string {
@@ -43,30 +31,24 @@ export const GATEWAY_ROUTES: ReadonlyArray<{ readonly paths: readonly string[]; 
   { paths: ['/v1/traces'], backend: 'tempo' },
 ];
 
-/** Where the gateway sends writes and looks bindings up; deploy-time values, local ones in tests. */
+/** Where the gateway sends writes; deploy-time values, local ones in tests. */
 export interface GatewayEndpoints {
   /** `host:port` of each backend's write path. */
   readonly backends: Readonly<Record<'mimir' | 'loki' | 'tempo', string>>;
-  /** Base URL of the bindings store, without a trailing slash (the bucket's S3 endpoint). */
-  readonly bindingsUrl: string;
   /** DNS resolver of the network (the VPC's Amazon-provided DNS). */
   readonly resolver: string;
-  /** CIDRs the load balancer's requests come from (their last `X-Forwarded-For` entry is trusted). */
+  /** CIDRs the load balancer's requests come from (their last `X-Forwarded-For` entry is logged as the sender). */
   readonly loadBalancerCidrs: readonly string[];
 }
 
-/** The endpoints of a deployment: Cloud Map names, the bucket's regional S3 endpoint, the VPC resolver. */
-export function deployedGatewayEndpoints(
-  config: LgtmConfig,
-  deploy: { bucketName: string; region: string; urlSuffix: string; vpcCidr: string },
-): GatewayEndpoints {
+/** The endpoints of a deployment: Cloud Map names and the VPC resolver. */
+export function deployedGatewayEndpoints(config: LgtmConfig, deploy: { vpcCidr: string }): GatewayEndpoints {
   return {
     backends: {
       mimir: `${serviceHost(config, 'mimir')}:${BACKENDS.mimir.httpPort}`,
       loki: `${serviceHost(config, 'loki')}:${BACKENDS.loki.httpPort}`,
       tempo: `${serviceHost(config, 'tempo')}:${BACKENDS.tempo.otlpHttpPort}`,
     },
-    bindingsUrl: `http://${deploy.bucketName}.s3.${deploy.region}.${deploy.urlSuffix}`,
     // The Amazon-provided DNS at a fixed link-local address, reachable from every task.
     resolver: '169.254.169.253',
     loadBalancerCidrs: [deploy.vpcCidr],
@@ -77,7 +59,7 @@ const quote = (value: string) => `"${value.replaceAll('\\', '\\\\').replaceAll('
 
 /** Where nginx keeps its files: in the task, its temp directory and the container's standard output. */
 export interface GatewayFiles {
-  /** Directory of the pid file, request bodies and the bindings cache. */
+  /** Directory of the pid file and request bodies. */
   readonly tempDir: string;
   /** Where each write is logged (one JSON line). */
   readonly accessLog: string;
@@ -92,11 +74,15 @@ export function renderGatewayConfig(tenants: readonly string[], endpoints: Gatew
   const locations = GATEWAY_ROUTES.flatMap(({ paths, backend }) =>
     paths.map(
       (path) => `    location = ${path} {
-      auth_request /_auth;
-      auth_request_set $binding_tenant $upstream_http_${BINDING_TENANT_HEADER.replaceAll('-', '_')};
-      proxy_set_header X-Scope-OrgID $bound_tenant;
+      if ($credential_tenant = "") {
+        return 401 "lgtm-fleet ingest: a write credential is required (Authorization: Bearer <credential>)\\n";
+      }
+      # A variable, so that the name is resolved when used (the resolver above, 10 s), not once at
+      # start: backend tasks come and go with new addresses.
+      set $backend "${endpoints.backends[backend]}";
+      proxy_set_header X-Scope-OrgID $credential_tenant;
       proxy_set_header Authorization "";
-      proxy_pass http://${endpoints.backends[backend]};
+      proxy_pass http://$backend;
     }`,
     ),
   );
@@ -115,10 +101,9 @@ http {
   fastcgi_temp_path ${tempDir}/fastcgi;
   uwsgi_temp_path ${tempDir}/uwsgi;
   scgi_temp_path ${tempDir}/scgi;
-  proxy_cache_path ${tempDir}/bindings keys_zone=bindings:10m max_size=64m inactive=10m;
 
   log_format ingest escape=json '{"time":"$time_iso8601","client":"$remote_addr","path":"$uri","status":$status,'
-    '"bytes":$request_length,"auth":"$auth_mode","bound_tenant":"$bound_tenant","requested_tenant":"$http_x_scope_orgid"}';
+    '"bytes":$request_length,"bound_tenant":"$credential_tenant","requested_tenant":"$http_x_scope_orgid"}';
   access_log ${files.accessLog} ingest;
   server_tokens off;
   client_max_body_size 64m;
@@ -126,8 +111,8 @@ http {
   proxy_read_timeout 60s;
   resolver ${endpoints.resolver} valid=10s ipv6=off;
 
-  # The client is the last X-Forwarded-For entry, the one the load balancer appended; entries a
-  # sender wrote itself come before it. Only the load balancer reaches this port (security group).
+  # The sender, for the access log: the last X-Forwarded-For entry, the one the load balancer
+  # appended; entries a sender wrote itself come before it. Only the load balancer reaches this port.
 ${endpoints.loadBalancerCidrs.map((cidr) => `  set_real_ip_from ${cidr};`).join('\n')}
   real_ip_header X-Forwarded-For;
   real_ip_recursive off;
@@ -139,16 +124,6 @@ ${endpoints.loadBalancerCidrs.map((cidr) => `  set_real_ip_from ${cidr};`).join(
     default "";
 ${credentials.join('\n')}
   }
-  map $http_authorization $auth_mode {
-    "" address;
-    default credential;
-  }
-  # The bound tenant: the credential's, else the sender's address binding.
-  map "$credential_tenant|$binding_tenant" $bound_tenant {
-    "~^(?<from_credential>[^|]+)\\|" $from_credential;
-    "~^\\|(?<from_binding>[^|]+)$" $from_binding;
-    default "";
-  }
 
   server {
     listen ${GATEWAY_PORT};
@@ -156,36 +131,6 @@ ${credentials.join('\n')}
     location = ${GATEWAY_HEALTH_PATH} {
       access_log off;
       return 200 "ok\\n";
-    }
-
-    # A credential decides alone: known, or refused. Without one, the sender's address binding.
-    location = /_auth {
-      internal;
-      if ($auth_mode = credential) {
-        rewrite ^ /_auth_credential last;
-      }
-      proxy_pass ${endpoints.bindingsUrl}/${BINDINGS_PREFIX}/$remote_addr;
-      proxy_method HEAD;
-      proxy_pass_request_body off;
-      proxy_set_header Content-Length "";
-      proxy_set_header Authorization "";
-      proxy_set_header X-Scope-OrgID "";
-      proxy_cache bindings;
-      proxy_cache_key $remote_addr;
-      proxy_cache_valid 200 ${BINDING_CACHE_SECONDS}s;
-      proxy_cache_valid 403 404 10s;
-      proxy_intercept_errors on;
-      error_page 403 404 = @unbound;
-    }
-    location = /_auth_credential {
-      internal;
-      if ($credential_tenant = "") {
-        return 401;
-      }
-      return 204;
-    }
-    location @unbound {
-      return 401;
     }
 
 ${locations.join('\n')}

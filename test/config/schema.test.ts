@@ -187,3 +187,37 @@ describe('canonicalCidr', () => {
     expect(canonicalCidr('10.0.0.0/33')).toBeUndefined();
   });
 });
+
+describe('the tenant-binding gateway (ingest.tenantBinding)', () => {
+  /** An existing VPC with two private subnets and their route tables. */
+  const pair = (kind: string) => [`${kind}-0abcdef01`, `${kind}-0abcdef02`];
+  const subnets = {
+    availabilityZones: ['us-east-1a', 'us-east-1b'],
+    privateSubnetIds: pair('subnet'),
+    privateSubnetRouteTableIds: pair('rtb'),
+  };
+  const importedVpc = { mode: 'import', vpcId: 'vpc-0abcdef01', vpcCidr: '10.2.0.0/16', ...subnets };
+
+  test('off by default; two nginx tasks of 0.25 vCPU and 0.5 GB from ECR Public when on', () => {
+    const config = loadConfig([]);
+    expect(config.ingest.tenantBinding).toBe(false);
+    expect(config.images.gateway).toBe('public.ecr.aws/docker/library/nginx:1.30.6-alpine');
+    expect(config.services.gateway).toEqual({ cpu: 256, memoryMiB: 512, replicas: 2 });
+  });
+
+  test.each([
+    [1, 'services.gateway.replicas: at least 2 gateway tasks'],
+    [11, 'services.gateway.replicas: at most 10 gateway tasks'],
+  ])('%i gateway tasks are refused', (replicas, message) => {
+    expect(problemsOf({ services: { gateway: { replicas } } }).join('\n')).toContain(message);
+  });
+
+  test('works with any network and bucket: the gateway needs no look-up', () => {
+    for (const values of [
+      { ingest: { tenantBinding: true }, network: { vpc: importedVpc } },
+      { ingest: { tenantBinding: true }, storage: { bucketName: 'rag-mimir-pos-s3', importBucket: true } },
+    ]) {
+      expect(loadConfig([{ origin: 'test', values }]).ingest.tenantBinding).toBe(true);
+    }
+  });
+});

@@ -1,6 +1,5 @@
 import { loadConfig } from '../../lib/config/load';
 import {
-  BINDINGS_PREFIX,
   credentialPlaceholder,
   deployedGatewayEndpoints,
   GATEWAY_HEALTH_PATH,
@@ -10,12 +9,7 @@ import {
 } from '../../lib/render/gateway';
 
 const config = loadConfig([{ origin: 'test', values: { network: { namespaceName: 'obs.internal' } } }]);
-const endpoints = deployedGatewayEndpoints(config, {
-  bucketName: 'lgtm-data-1234',
-  region: 'eu-west-1',
-  urlSuffix: 'amazonaws.com',
-  vpcCidr: '10.40.0.0/16',
-});
+const endpoints = deployedGatewayEndpoints(config, { vpcCidr: '10.40.0.0/16' });
 
 describe('the gateway config of a deployment', () => {
   test('writes go to the backends by their Cloud Map names, Tempo on its OTLP/HTTP port', () => {
@@ -26,9 +20,11 @@ describe('the gateway config of a deployment', () => {
     });
   });
 
-  test('bindings are looked up in the bucket through its regional endpoint, names resolved by the VPC resolver', () => {
+  test('backend names are resolved when used, by the VPC resolver, not once at start', () => {
     const text = renderGatewayConfig(config.tenants.allowed, endpoints);
-    expect(text).toContain(`proxy_pass http://lgtm-data-1234.s3.eu-west-1.amazonaws.com/${BINDINGS_PREFIX}/$remote_addr;`);
+    expect(text).toContain('set $backend "mimir.obs.internal:8080";');
+    expect(text).toContain('proxy_pass http://$backend;');
+    expect(text).not.toMatch(/proxy_pass http:\/\/[a-z]/);
     expect(text).toContain('resolver 169.254.169.253 valid=10s ipv6=off;');
     expect(text).toContain('set_real_ip_from 10.40.0.0/16;');
     expect(text).toContain('real_ip_recursive off;');
@@ -41,13 +37,15 @@ describe('the gateway config of a deployment', () => {
     expect(text).not.toContain(credentialPlaceholder(2));
   });
 
-  test('every ingest path overwrites the tenant header and drops the credential before the backend', () => {
+  test('every ingest path refuses a write without a credential, overwrites the tenant header and drops the credential', () => {
     const text = renderGatewayConfig(['team-a'], endpoints);
     for (const { paths } of GATEWAY_ROUTES) {
       for (const path of paths) {
-        const block = text.slice(text.indexOf(`location = ${path} {`), text.indexOf('}', text.indexOf(`location = ${path} {`)));
-        expect(block).toContain('auth_request /_auth;');
-        expect(block).toContain('proxy_set_header X-Scope-OrgID $bound_tenant;');
+        const start = text.indexOf(`location = ${path} {`);
+        const block = text.slice(start, text.indexOf('proxy_pass', start));
+        expect(block).toContain('if ($credential_tenant = "") {');
+        expect(block).toContain('return 401');
+        expect(block).toContain('proxy_set_header X-Scope-OrgID $credential_tenant;');
         expect(block).toContain('proxy_set_header Authorization "";');
       }
     }

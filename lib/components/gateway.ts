@@ -1,0 +1,135 @@
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib/core';
+import { Construct } from 'constructs';
+import { serviceParameterName } from '../../lambdas/shared/contract';
+import { BackendService, type ConfigValue } from '../backend-service';
+import { credentialPlaceholder, GATEWAY_HEALTH_PATH, GATEWAY_PORT } from '../render/gateway';
+import { type ConfiguredComponentProps, serviceBasics } from './common';
+
+/** Where the gateway's nginx.conf appears in its container. */
+export const GATEWAY_CONFIG_DIR = '/etc/lgtm-gateway';
+/** nginx's temp directory (pid file, request bodies), as lib/render/gateway.ts sets it. */
+const GATEWAY_TEMP_DIR = '/tmp/nginx';
+/** Characters of a generated write credential (letters and digits only: nothing to escape in nginx.conf). */
+export const WRITE_CREDENTIAL_LENGTH = 64;
+
+export interface GatewayProps extends ConfiguredComponentProps {
+  /** The tenants, in the order the config's credential placeholders follow: tenant `i` replaces `credentialPlaceholder(i)`. */
+  readonly tenants: readonly string[];
+  /** The rendered nginx.conf (see lib/render/gateway.ts). */
+  readonly configFile: string;
+  /**
+   * Gateway tasks, replaced one at a time.
+   * @default 2
+   */
+  readonly replicas?: number;
+}
+
+/** The Secrets Manager name of a tenant's write credential. */
+export function writeCredentialName(stackName: string, tenant: string): string {
+  return `${stackName}/write-credential/${tenant}`;
+}
+
+/**
+ * The ingest gateway (nginx, lib/render/gateway.ts) on Fargate: it decides the tenant of every
+ * write from the sender's credential. Each tenant's write credential is
+ * generated into Secrets Manager and written into the config by the init container when a task
+ * starts; rotating one means a new value and a new deployment of the gateway.
+ */
+export class Gateway extends Construct {
+  public readonly backend: BackendService;
+  /** Each tenant's write credential, by tenant. */
+  public readonly credentials: ReadonlyMap<string, secretsmanager.Secret>;
+
+  constructor(scope: Construct, id: string, props: GatewayProps) {
+    super(scope, id);
+    this.credentials = this.createCredentials(props.tenants);
+    this.backend = this.createBackend(props);
+    this.addTempVolume();
+  }
+
+  /** One generated credential per tenant, named `<stack>/write-credential/<tenant>`. */
+  private createCredentials(tenants: readonly string[]): Map<string, secretsmanager.Secret> {
+    const scope = new Construct(this, 'WriteCredentials');
+    const stackName = Stack.of(this).stackName;
+    const credentials = new Map<string, secretsmanager.Secret>();
+    for (const tenant of tenants) {
+      const secret = new secretsmanager.Secret(scope, tenant, {
+        secretName: writeCredentialName(stackName, tenant),
+        description: `lgtm-fleet write credential of tenant ${tenant}: send it as "Authorization: Bearer <value>" to the ingest endpoint`,
+        // Lowercase letters and digits: nginx matches its map keys without regard to case, so
+        // uppercase would add nothing (64 characters of 36 are over 330 bits).
+        generateSecretString: {
+          passwordLength: WRITE_CREDENTIAL_LENGTH,
+          excludePunctuation: true,
+          excludeUppercase: true,
+          includeSpace: false,
+        },
+        // Removing a tenant revokes its credential: the gateway no longer accepts it, and the secret
+        // goes too (recoverable for Secrets Manager's recovery window) rather than lingering valid-looking.
+        removalPolicy: RemovalPolicy.DESTROY,
+      });
+      Validations.of(secret).acknowledge({
+        id: 'AwsSolutions-SMG4',
+        reason:
+          'Rotated by hand: the senders holding the credential must receive the new value, which no rotation Lambda can hand them; put a new value, roll the gateway (docs/security.md).',
+      });
+      credentials.set(tenant, secret);
+    }
+    return credentials;
+  }
+
+  /** The nginx service: its config from Parameter Store, each tenant's credential written in by the init container. */
+  private createBackend(props: GatewayProps): BackendService {
+    const values: ConfigValue[] = props.tenants.map((tenant, index) => ({
+      placeholder: credentialPlaceholder(index),
+      source: { secret: ecs.Secret.fromSecretsManager(this.credentials.get(tenant) as secretsmanager.Secret) },
+      // Letters and digits only: nothing to escape inside nginx's double quotes.
+      escapes: {},
+      description: `the write credential of tenant ${tenant}`,
+    }));
+    return new BackendService(this, 'Backend', {
+      ...serviceBasics(props),
+      serviceName: 'gateway',
+      // nginx with its own config straight away: the image's entry point would first run its
+      // templates and edits of /etc/nginx/conf.d, which this config does not use.
+      entryPoint: ['nginx', '-c', `${GATEWAY_CONFIG_DIR}/nginx.conf`, '-g', 'daemon off;'],
+      ports: [GATEWAY_PORT],
+      config: [
+        {
+          directory: GATEWAY_CONFIG_DIR,
+          files: [
+            {
+              parameterName: serviceParameterName(props.parameterPrefix, 'gateway'),
+              content: props.configFile,
+              fileName: 'nginx.conf',
+              values,
+              // One line per tenant: the file grows with the configuration.
+              tier: 'advanced',
+            },
+          ],
+        },
+      ],
+      replicas: props.replicas ?? 2,
+      // Stateless: a new task starts before an old one stops, the others serve throughout.
+      deployment: 'rolling',
+      stopTimeout: Duration.seconds(30),
+      healthCheckGracePeriod: Duration.minutes(1),
+      // Alpine's busybox wget: the health path is answered by nginx itself.
+      healthCheck: {
+        command: ['CMD-SHELL', `wget -q -O /dev/null http://127.0.0.1:${GATEWAY_PORT}${GATEWAY_HEALTH_PATH} || exit 1`],
+        interval: Duration.seconds(15),
+        timeout: Duration.seconds(5),
+        retries: 3,
+        startPeriod: Duration.seconds(10),
+      },
+    });
+  }
+
+  /** An empty task volume as nginx's temp directory: nginx creates its sub-directories, not the directory itself. */
+  private addTempVolume(): void {
+    this.backend.taskDefinition.addVolume({ name: 'nginx-temp' });
+    this.backend.container.addMountPoints({ sourceVolume: 'nginx-temp', containerPath: GATEWAY_TEMP_DIR, readOnly: false });
+  }
+}

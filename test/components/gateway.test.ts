@@ -1,0 +1,203 @@
+import { Template } from 'aws-cdk-lib/assertions';
+import { Gateway, type GatewayProps, WRITE_CREDENTIAL_LENGTH } from '../../lib/components/gateway';
+import { BACKENDS } from '../../lib/render/catalog';
+import { credentialPlaceholder, GATEWAY_HEALTH_PATH, GATEWAY_PORT, renderGatewayConfig } from '../../lib/render/gateway';
+import { componentBasics, containerNamed, logicalIdOf, resourcesOf, synthStack, testConfig, testStack } from '../helpers';
+
+const TENANTS = ['team-a', 'team-b'];
+const IMAGE = testConfig().images.gateway;
+/** The whole stack with the gateway, and without (the default). */
+const on = synthStack({ ingest: { tenantBinding: true } }).template;
+const off = synthStack().template;
+
+/** The config as the stack renders it, with local endpoints (no deploy-time values). */
+const CONFIG_FILE = renderGatewayConfig(TENANTS, {
+  backends: { mimir: 'mimir.test.internal:8080', loki: 'loki.test.internal:3100', tempo: 'tempo.test.internal:4318' },
+  resolver: '169.254.169.253',
+  loadBalancerCidrs: ['10.0.0.0/16'],
+});
+
+/** The gateway alone in a bare stack named `Test`. */
+function gateway(props: Partial<GatewayProps> = {}): Template {
+  const stack = testStack();
+  new Gateway(stack, 'Gateway', {
+    ...componentBasics(stack),
+    parameterPrefix: '/Test',
+    image: IMAGE,
+    size: { cpu: 256, memoryMiB: 512 },
+    tenants: TENANTS,
+    configFile: CONFIG_FILE,
+    ...props,
+  });
+  return Template.fromStack(stack);
+}
+
+describe('the gateway service', () => {
+  const template = gateway();
+  const main = containerNamed(template, 'GatewayBackendTask', 'gateway');
+  const init = containerNamed(template, 'GatewayBackendTask', 'config-init');
+
+  test('two tasks by default, replaced one at a time with the others serving', () => {
+    template.hasResourceProperties('AWS::ECS::Service', {
+      DesiredCount: 2,
+      DeploymentConfiguration: {
+        MinimumHealthyPercent: 100,
+        MaximumPercent: 150,
+        DeploymentCircuitBreaker: { Enable: true, Rollback: true },
+      },
+    });
+    gateway({ replicas: 4 }).hasResourceProperties('AWS::ECS::Service', {
+      DesiredCount: 4,
+      DeploymentConfiguration: { MinimumHealthyPercent: 100, MaximumPercent: 125 },
+    });
+  });
+
+  test("nginx runs its own config straight away, bypassing the image's entry point scripts", () => {
+    expect(main.Image).toBe('public.ecr.aws/docker/library/nginx:1.30.6-alpine');
+    expect(main.EntryPoint).toEqual(['nginx', '-c', '/etc/lgtm-gateway/nginx.conf', '-g', 'daemon off;']);
+    expect(main.Command).toBeUndefined();
+    expect(main.PortMappings).toEqual([{ ContainerPort: GATEWAY_PORT, Protocol: 'tcp' }]);
+    expect(main.StopTimeout).toBe(30);
+  });
+
+  test('the container health check asks nginx for its health path with busybox wget', () => {
+    expect(main.HealthCheck).toMatchObject({
+      Command: ['CMD-SHELL', `wget -q -O /dev/null http://127.0.0.1:${GATEWAY_PORT}${GATEWAY_HEALTH_PATH} || exit 1`],
+    });
+  });
+
+  test("nginx's temp directory is a writable task volume, its config directory read-only", () => {
+    expect(CONFIG_FILE).toContain('pid /tmp/nginx/nginx.pid;');
+    expect(main.MountPoints).toEqual(
+      expect.arrayContaining([
+        { ContainerPath: '/tmp/nginx', ReadOnly: false, SourceVolume: 'nginx-temp' },
+        { ContainerPath: '/etc/lgtm-gateway', ReadOnly: true, SourceVolume: 'config' },
+      ]),
+    );
+  });
+
+  test('the config is stored under <prefix>/config/gateway with placeholders, never a credential', () => {
+    template.hasResourceProperties('AWS::SSM::Parameter', { Name: '/Test/config/gateway', Value: CONFIG_FILE, Tier: 'Advanced' });
+    expect(CONFIG_FILE).toContain(`"Bearer ${credentialPlaceholder(0)}" "team-a";`);
+  });
+
+  test("the init container writes each tenant's credential from its own secret into its placeholder", () => {
+    const secretIds = TENANTS.map((tenant) =>
+      logicalIdOf(template, 'AWS::SecretsManager::Secret', `GatewayWriteCredentials${tenant.replace('-', '')}`),
+    );
+    expect(init.Secrets).toEqual(
+      expect.arrayContaining(secretIds.map((id, index) => ({ Name: `VALUE_${index}`, ValueFrom: { Ref: id } }))),
+    );
+    const command = (init.Command as string[])[0];
+    TENANTS.forEach((_, index) => {
+      expect(command).toContain(`ENVIRON["VALUE_${index}"]`);
+      expect(command).toContain(`index(l, "${credentialPlaceholder(index)}")`);
+    });
+  });
+
+  test('one generated credential per tenant: 64 lowercase letters and digits, named <stack>/write-credential/<tenant>', () => {
+    const secrets = Object.values(resourcesOf(template, 'AWS::SecretsManager::Secret'));
+    expect(secrets.map((secret) => secret.Properties.Name).sort()).toEqual([
+      'Test/write-credential/team-a',
+      'Test/write-credential/team-b',
+    ]);
+    for (const secret of secrets) {
+      expect(secret.Properties.GenerateSecretString).toEqual({
+        PasswordLength: WRITE_CREDENTIAL_LENGTH,
+        ExcludePunctuation: true,
+        ExcludeUppercase: true,
+        IncludeSpace: false,
+      });
+      expect(secret.DeletionPolicy).toBe('Delete');
+      expect(secret.Properties.SecretString).toBeUndefined();
+    }
+    expect(WRITE_CREDENTIAL_LENGTH).toBe(64);
+  });
+
+  test('a config without a tenant’s placeholder is refused', () => {
+    expect(() => gateway({ tenants: [...TENANTS, 'team-c'] })).toThrow(`does not contain the placeholder "${credentialPlaceholder(2)}"`);
+  });
+});
+
+describe('no address look-up', () => {
+  test('the data bucket grants nothing to unsigned requests, with the gateway on or off', () => {
+    for (const template of [on, off]) expect(JSON.stringify(resourcesOf(template, 'AWS::S3::BucketPolicy'))).not.toContain('aws:SourceVpc');
+  });
+});
+
+describe('the ingest load balancer with ingest.tenantBinding', () => {
+  const groupId = (template: Template, prefix: string) => ({
+    'Fn::GetAtt': [logicalIdOf(template, 'AWS::EC2::SecurityGroup', prefix), 'GroupId'],
+  });
+  const ingressTo = (template: Template, prefix: string) =>
+    Object.values(resourcesOf(template, 'AWS::EC2::SecurityGroupIngress'))
+      .map((rule) => rule.Properties)
+      .filter((rule) => JSON.stringify(rule.GroupId) === JSON.stringify(groupId(template, prefix)));
+  const forwardTargets = (template: Template) =>
+    Object.values(resourcesOf(template, 'AWS::ElasticLoadBalancingV2::ListenerRule'))
+      .filter((rule) => JSON.stringify(rule.Properties.ListenerArn).includes('IngestLoadBalancerHttp'))
+      .map((rule) => [rule.Properties.Priority, (rule.Properties.Actions as Array<{ TargetGroupArn: unknown }>)[0].TargetGroupArn]);
+
+  test("every ingest route goes to the gateway's one target group, health-checked on its own path", () => {
+    const gatewayGroup = logicalIdOf(on, 'AWS::ElasticLoadBalancingV2::TargetGroup', 'IngestGatewayGroup');
+    expect(forwardTargets(on)).toEqual([
+      [10, { Ref: gatewayGroup }],
+      [20, { Ref: gatewayGroup }],
+      [30, { Ref: gatewayGroup }],
+    ]);
+    on.hasResourceProperties('AWS::ElasticLoadBalancingV2::TargetGroup', {
+      Port: GATEWAY_PORT,
+      TargetType: 'ip',
+      HealthCheckPath: GATEWAY_HEALTH_PATH,
+      Matcher: { HttpCode: '200' },
+    });
+    expect(Object.keys(resourcesOf(on, 'AWS::ElasticLoadBalancingV2::TargetGroup')).filter((id) => id.startsWith('Ingest'))).toEqual([
+      gatewayGroup,
+    ]);
+  });
+
+  test('off: each route still goes to its backend', () => {
+    const groups = ['IngestLoadBalancerHttpMimirGroup', 'IngestLoadBalancerHttpLokiGroup', 'IngestLoadBalancerHttpTempoGroup'];
+    expect(forwardTargets(off)).toEqual(
+      groups.map((prefix, index) => [10 * (index + 1), { Ref: logicalIdOf(off, 'AWS::ElasticLoadBalancingV2::TargetGroup', prefix) }]),
+    );
+    expect(Object.keys(off.toJSON().Resources).filter((id) => id.startsWith('Gateway'))).toEqual([]);
+  });
+
+  test('only the load balancer reaches the gateway, on its port', () => {
+    expect(ingressTo(on, 'GatewayBackendSecurityGroup')).toEqual([
+      expect.objectContaining({
+        SourceSecurityGroupId: groupId(on, 'IngestLoadBalancerSecurityGroup'),
+        IpProtocol: 'tcp',
+        FromPort: GATEWAY_PORT,
+        ToPort: GATEWAY_PORT,
+      }),
+    ]);
+  });
+
+  test.each([
+    ['MimirBackendSecurityGroup', BACKENDS.mimir.httpPort],
+    ['LokiBackendSecurityGroup', BACKENDS.loki.httpPort],
+    ['TempoBackendSecurityGroup', BACKENDS.tempo.otlpHttpPort],
+  ])('%s accepts writes from the gateway on port %i and nothing from the load balancer', (prefix, port) => {
+    const rules = ingressTo(on, prefix);
+    const loadBalancer = JSON.stringify(groupId(on, 'IngestLoadBalancerSecurityGroup'));
+    expect(rules.filter((rule) => JSON.stringify(rule.SourceSecurityGroupId) === loadBalancer)).toEqual([]);
+    expect(
+      rules.filter((rule) => JSON.stringify(rule.SourceSecurityGroupId) === JSON.stringify(groupId(on, 'GatewayBackendSecurityGroup'))),
+    ).toEqual([expect.objectContaining({ IpProtocol: 'tcp', FromPort: port, ToPort: port })]);
+    // Grafana and the collector keep reaching the backends directly.
+    for (const client of ['GrafanaBackendSecurityGroup', 'CollectorBackendSecurityGroup']) {
+      expect(rules.some((rule) => JSON.stringify(rule.SourceSecurityGroupId) === JSON.stringify(groupId(on, client)))).toBe(true);
+    }
+    const offLoadBalancer = JSON.stringify(groupId(off, 'IngestLoadBalancerSecurityGroup'));
+    expect(ingressTo(off, prefix).some((rule) => JSON.stringify(rule.SourceSecurityGroupId) === offLoadBalancer)).toBe(true);
+  });
+
+  test('config refresh rolls the gateway when its config changes', () => {
+    const refresh = Object.values(resourcesOf(on, 'AWS::Lambda::Function')).find((fn) =>
+      JSON.stringify(fn.Properties.Environment ?? {}).includes('"SERVICES"'),
+    );
+    expect(JSON.stringify(refresh?.Properties.Environment)).toContain('\\"gateway\\"');
+  });
+});
