@@ -15,6 +15,7 @@ import type { IngestGateway } from './components/ingest-gateway';
 import type { Loki } from './components/loki';
 import type { Memcached } from './components/memcached';
 import type { Mimir } from './components/mimir';
+import type { RingForget } from './components/ring-forget';
 import type { Tempo } from './components/tempo';
 import type { LgtmConfig } from './config/schema';
 import { Enrollment } from './enrollment/enrollment';
@@ -105,25 +106,32 @@ export class LgtmFleetStack extends Stack implements FleetServices {
 
     connectServices(this);
     limitParameterWrites(this, PARAMETER_WRITE_LANES);
-    const ringForget = this.mimir.ringForget;
     this.alarmTopic = createAlarmTopic(this, config, [
       this.enrollment.deadLetterAlarm,
       this.refresh.deadLetterAlarm,
-      ...(ringForget ? [ringForget.deadLetterAlarm] : []),
+      ...this.ringForgets().map((ringForget) => ringForget.deadLetterAlarm),
     ]);
     addOutputs(this, config);
   }
 
   /** The names of the pipelines' dead-letter queues, which Grafana's alert watches. */
   private deadLetterQueueNames(config: LgtmConfig): string[] {
-    // The queues are created further down, with the pipelines that own them; the Mimir ring's only with replicas.
+    // The queues are created further down, with the pipelines that own them; the rings' only with replicas.
+    const ringForgetQueue = (backend: 'mimir' | 'loki') =>
+      config.services[backend].replicas > 1
+        ? [Lazy.string({ produce: () => this[backend].ringForget?.deadLetterQueue.queueName ?? '' })]
+        : [];
     return [
       Lazy.string({ produce: () => this.enrollment.deadLetterQueue.queueName }),
       Lazy.string({ produce: () => this.refresh.deadLetterQueue.queueName }),
-      ...(config.services.mimir.replicas > 1
-        ? [Lazy.string({ produce: () => this.mimir.ringForget?.deadLetterQueue.queueName ?? '' })]
-        : []),
+      ...ringForgetQueue('mimir'),
+      ...ringForgetQueue('loki'),
     ];
+  }
+
+  /** The ring-forget functions of the replicated backends (Mimir's, then Loki's). */
+  private ringForgets(): RingForget[] {
+    return [this.mimir.ringForget, this.loki.ringForget].filter((ringForget) => ringForget !== undefined);
   }
 }
 

@@ -20,9 +20,15 @@ import { synthStack, testConfig } from './helpers';
 import { TEST_ENV as ENROLL_TEST_ENV } from './lambdas/enroll/fake-aws';
 import { TEST_ENV as RECONCILE_TEST_ENV } from './lambdas/reconcile/fake-fleet';
 import { TEST_ENV as REFRESH_TEST_ENV, serviceArn } from './lambdas/refresh/fake-aws';
-import { TEST_ENV as RING_FORGET_TEST_ENV } from './lambdas/ring-forget/fake-mimir';
+import { TEST_ENV as RING_FORGET_TEST_ENV } from './lambdas/ring-forget/fake-ring-page';
 import { TEST_ENV as STATUS_TEST_ENV } from './lambdas/status/fake-aws';
-import { COMMON_VARIABLES, FUNCTION_SERVICE_NAMES, functionVariables, harnessEnvironment } from './support/function-environment';
+import {
+  COMMON_VARIABLES,
+  everyFunctionVariables,
+  FUNCTION_SERVICE_NAMES,
+  functionVariables,
+  harnessEnvironment,
+} from './support/function-environment';
 
 /**
  * The contract between lib/ and lambdas/ (lambdas/shared/contract.ts), held against the
@@ -33,8 +39,8 @@ import { COMMON_VARIABLES, FUNCTION_SERVICE_NAMES, functionVariables, harnessEnv
 const CONFIG = {
   enrollment: { scope: { tagKey: 'lgtm:observe', values: ['yes', 'prod'] }, deadlineMinutes: 720 },
   tenants: { ec2Default: 'team-a', allowed: ['aws-rag-ec2', 'aws-rag-cloudwatch', 'aws-rag-rds', 'team-a'] },
-  // Mimir replicas bring the ring-forget function; a namespace of its own shows where its URL comes from.
-  services: { mimir: { replicas: 3 } },
+  // Mimir and Loki replicas bring a ring-forget function each; a namespace of its own shows where their URLs come from.
+  services: { mimir: { replicas: 3 }, loki: { replicas: 3 } },
   network: { namespaceName: 'observability.internal' },
 };
 const config = testConfig(CONFIG);
@@ -54,9 +60,9 @@ describe.each([
   ['refresh', REFRESH_VARIABLES],
   ['ring-forget', RING_FORGET_VARIABLES],
 ] as const)('the %s function', (name, variables) => {
-  test('gets exactly the variables of its contract', () => {
-    const set = Object.keys(environmentOf(name, {})).sort();
-    expect(set).toEqual([...variables, ...COMMON_VARIABLES].sort());
+  test('gets exactly the variables of its contract (each of its functions)', () => {
+    const sets = everyFunctionVariables(resources, FUNCTION_SERVICE_NAMES[name]).map((found) => Object.keys(found).sort());
+    expect(sets).toEqual(Array(name === 'ring-forget' ? 2 : 1).fill([...variables, ...COMMON_VARIABLES].sort()));
   });
 });
 
@@ -110,10 +116,12 @@ describe('each settings loader reads the environment the stack sets', () => {
     expect([...settings.services.keys()].sort()).toEqual(['collector', 'grafana', 'loki', 'mimir', 'tempo']);
   });
 
-  test('ring-forget calls Mimir where the other services reach it', () => {
-    const settings = loadRingForgetSettings(environmentOf('ring-forget', RING_FORGET_TEST_ENV));
-    expect(settings.mimirUrl).toBe(serviceUrl(config, 'mimir'));
-    expect(settings.mimirUrl).toBe('http://mimir.observability.internal:8080');
+  test('ring-forget calls Mimir’s and Loki’s ring pages where the other services reach them', () => {
+    const pages = everyFunctionVariables(resources, FUNCTION_SERVICE_NAMES['ring-forget']).map(
+      (variables) => loadRingForgetSettings(harnessEnvironment(variables, RING_FORGET_TEST_ENV, serviceArn)).ringPageUrl,
+    );
+    expect(pages).toEqual([`${serviceUrl(config, 'mimir')}/ingester/ring`, `${serviceUrl(config, 'loki')}/ring`]);
+    expect(pages).toEqual(['http://mimir.observability.internal:8080/ingester/ring', 'http://loki.observability.internal:3100/ring']);
   });
 });
 

@@ -62,8 +62,9 @@ const RUNTIME_ONLY = {
 };
 
 /**
- * Handlers that call no AWS API (the ring-forget function calls Mimir only): their bundles import no
- * AWS SDK package, their tests record no command, and their roles allow what the runtime needs only.
+ * Handlers that call no AWS API (the ring-forget function calls Mimir's or Loki's ring page only):
+ * their bundles import no AWS SDK package, their tests record no command, and their roles allow
+ * what the runtime needs only.
  */
 const WITHOUT_AWS_CALLS: ReadonlySet<string> = new Set(['ring-forget']);
 
@@ -185,12 +186,14 @@ function hasOnFailureQueue(template: Template, fn: LgtmFunction): boolean {
 }
 
 const records = readTestFileRecords();
-// Mimir replicas add the ring-forget function: every function any configuration has is checked.
-const { stack, template } = synthStack({ services: { mimir: { replicas: 3 } } });
+// Mimir and Loki replicas add a ring-forget function each: every function any configuration has is checked.
+const { stack, template } = synthStack({ services: { mimir: { replicas: 3 }, loki: { replicas: 3 } } });
 const functions = stack.node.findAll().filter((c): c is LgtmFunction => c instanceof LgtmFunction);
 
 test('every Lambda of the stack is covered', () => {
   expect(functions.map((f) => f.handlerFolder).sort()).toEqual(expect.arrayContaining(['enroll', 'reconcile', 'ring-forget', 'status']));
+  // Mimir's and Loki's, each with a role of its own.
+  expect(functions.filter((f) => f.handlerFolder === 'ring-forget')).toHaveLength(2);
   expect(Object.keys(template.findResources('AWS::Lambda::Function')).length).toBeGreaterThanOrEqual(functions.length);
 });
 

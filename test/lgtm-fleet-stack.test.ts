@@ -780,7 +780,7 @@ describe('cdk-nag AwsSolutions', () => {
   });
 });
 
-describe('the ingester ring entries of stopped Mimir tasks are forgotten', () => {
+describe('the ring entries of stopped Mimir and Loki tasks are forgotten', () => {
   const { template } = synthStack(CLUSTERED);
   const id = (type: string, prefix: string) => logicalIdOf(template, type, prefix);
   const getAtt = (type: string, prefix: string, attribute: string) => ({ 'Fn::GetAtt': [id(type, prefix), attribute] });
@@ -791,107 +791,143 @@ describe('the ingester ring entries of stopped Mimir tasks are forgotten', () =>
         'lgtm-fleet-ring-forget',
     );
   /** Rules on ECS task state changes (config refresh has one on deployment state changes). */
-  const ruleOf = (t: Template) =>
+  const rulesOf = (t: Template) =>
     Object.values(resourcesOf(t, 'AWS::Events::Rule')).filter((rule) =>
       JSON.stringify(rule.Properties.EventPattern ?? {}).includes('"ECS Task State Change"'),
     );
-  const functionId = () => (functionsOf(template)[0] as [string, unknown])[0];
-  const deadLetterQueue = () => getAtt('AWS::SQS::Queue', 'MimirRingForgetDeadLetterQueue', 'Arn');
+  /** The logical IDs of each backend's ring-forget resources: Mimir's, then Loki's. */
+  const ringForgetIds = (t: Template) =>
+    ['Mimir', 'Loki'].map((backend) =>
+      Object.keys(t.toJSON().Resources).filter((logicalId) => logicalId.startsWith(`${backend}RingForget`)),
+    );
 
-  test('a function in the services’ private subnets calls Mimir by its Cloud Map name', () => {
-    const [fn] = functionsOf(template).map(([, resource]) => resource.Properties);
-    const mimirNetwork = resourcesOf(template, 'AWS::ECS::Service')[id('AWS::ECS::Service', 'MimirBackendService')].Properties
-      .NetworkConfiguration as { AwsvpcConfiguration: { Subnets: unknown[] } };
-
-    expect(functionsOf(template)).toHaveLength(1);
-    expect(fn).toMatchObject({
-      Handler: 'index.handler',
-      Environment: { Variables: expect.objectContaining({ MIMIR_URL: 'http://mimir.lgtm.internal:8080' }) },
-      VpcConfig: {
-        SubnetIds: mimirNetwork.AwsvpcConfiguration.Subnets,
-        SecurityGroupIds: [getAtt('AWS::EC2::SecurityGroup', 'MimirRingForgetSecurityGroup', 'GroupId')],
-      },
-    });
+  test('one function and one rule for each replicated backend', () => {
+    expect(functionsOf(template).map(([logicalId]) => logicalId.replace(/Function[0-9A-F]{8}$/, ''))).toEqual([
+      'MimirRingForget',
+      'LokiRingForget',
+    ]);
+    expect(rulesOf(template)).toHaveLength(2);
   });
 
-  test('its rule takes the STOPPED task state changes of the Mimir service, in the stack’s cluster', () => {
-    expect(ruleOf(template)).toHaveLength(1);
-    expect(ruleOf(template)[0]?.Properties).toMatchObject({
-      EventPattern: {
-        source: ['aws.ecs'],
-        'detail-type': ['ECS Task State Change'],
-        detail: {
-          clusterArn: [getAtt('AWS::ECS::Cluster', 'NetworkCluster', 'Arn')],
-          group: [{ 'Fn::Join': ['', ['service:', getAtt('AWS::ECS::Service', 'MimirBackendService', 'Name')]] }],
-          lastStatus: ['STOPPED'],
+  describe.each([
+    ['Mimir', 'http://mimir.lgtm.internal:8080/ingester/ring', 8080],
+    ['Loki', 'http://loki.lgtm.internal:3100/ring', 3100],
+  ])('%s', (backend, ringPageUrl, httpPort) => {
+    const ringForget = `${backend}RingForget`;
+    const functionId = () => id('AWS::Lambda::Function', `${ringForget}Function`);
+    const deadLetterQueue = () => getAtt('AWS::SQS::Queue', `${ringForget}DeadLetterQueue`, 'Arn');
+    const backendService = () => getAtt('AWS::ECS::Service', `${backend}BackendService`, 'Name');
+
+    test(`a function in the services’ private subnets posts to ${ringPageUrl}, by the service’s Cloud Map name`, () => {
+      const fn = resourcesOf(template, 'AWS::Lambda::Function')[functionId()].Properties;
+      const network = resourcesOf(template, 'AWS::ECS::Service')[id('AWS::ECS::Service', `${backend}BackendService`)].Properties
+        .NetworkConfiguration as { AwsvpcConfiguration: { Subnets: unknown[] } };
+
+      expect(fn).toMatchObject({
+        Handler: 'index.handler',
+        Environment: { Variables: expect.objectContaining({ RING_PAGE_URL: ringPageUrl }) },
+        VpcConfig: {
+          SubnetIds: network.AwsvpcConfiguration.Subnets,
+          SecurityGroupIds: [getAtt('AWS::EC2::SecurityGroup', `${ringForget}SecurityGroup`, 'GroupId')],
         },
-      },
-      Targets: [
-        {
-          Arn: { 'Fn::GetAtt': [functionId(), 'Arn'] },
-          DeadLetterConfig: { Arn: deadLetterQueue() },
-          RetryPolicy: { MaximumRetryAttempts: 185 },
+      });
+    });
+
+    test(`its rule takes the STOPPED task state changes of the ${backend} service, in the stack’s cluster`, () => {
+      const rule = resourcesOf(template, 'AWS::Events::Rule')[id('AWS::Events::Rule', `${ringForget}TaskStopped`)].Properties;
+
+      expect(rule).toMatchObject({
+        EventPattern: {
+          source: ['aws.ecs'],
+          'detail-type': ['ECS Task State Change'],
+          detail: {
+            clusterArn: [getAtt('AWS::ECS::Cluster', 'NetworkCluster', 'Arn')],
+            group: [{ 'Fn::Join': ['', ['service:', backendService()]] }],
+            lastStatus: ['STOPPED'],
+          },
         },
-      ],
+        Targets: [
+          {
+            Arn: { 'Fn::GetAtt': [functionId(), 'Arn'] },
+            DeadLetterConfig: { Arn: deadLetterQueue() },
+            RetryPolicy: { MaximumRetryAttempts: 185 },
+          },
+        ],
+      });
     });
-  });
 
-  test('a failed invocation is retried twice, then dead-lettered, with an alarm from the first dead letter', () => {
-    template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
-      FunctionName: { Ref: functionId() },
-      MaximumRetryAttempts: 2,
-      DestinationConfig: { OnFailure: { Destination: deadLetterQueue() } },
+    test('a failed invocation is retried twice, then dead-lettered, with an alarm from the first dead letter on the alarm topic', () => {
+      template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+        FunctionName: { Ref: functionId() },
+        MaximumRetryAttempts: 2,
+        DestinationConfig: { OnFailure: { Destination: deadLetterQueue() } },
+      });
+      const alarm = resourcesOf(template, 'AWS::CloudWatch::Alarm')[id('AWS::CloudWatch::Alarm', `${ringForget}DeadLetterAlarm`)]
+        .Properties;
+      expect(alarm).toMatchObject({
+        AlarmDescription: expect.stringContaining(`a stopped ${backend} task’s ingester ring entry could not be forgotten`),
+        Dimensions: [{ Name: 'QueueName', Value: getAtt('AWS::SQS::Queue', `${ringForget}DeadLetterQueue`, 'QueueName') }],
+        MetricName: 'ApproximateNumberOfMessagesVisible',
+        Threshold: 1,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        AlarmActions: [{ Ref: id('AWS::SNS::Topic', 'Alarms') }],
+      });
     });
-    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-      Dimensions: [{ Name: 'QueueName', Value: getAtt('AWS::SQS::Queue', 'MimirRingForgetDeadLetterQueue', 'QueueName') }],
-      MetricName: 'ApproximateNumberOfMessagesVisible',
-      Threshold: 1,
-      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+
+    test('Grafana’s dead-letter alert watches its queue', () => {
+      const init = containerNamed(template, 'GrafanaBackend', 'config-init');
+      expect(init.Environment).toContainEqual({
+        Name: expect.stringMatching(/^VALUE_[0-9]+$/),
+        Value: getAtt('AWS::SQS::Queue', `${ringForget}DeadLetterQueue`, 'QueueName'),
+      });
     });
-  });
 
-  test('it reaches Mimir on its HTTP port, and nothing else', () => {
-    const own = getAtt('AWS::EC2::SecurityGroup', 'MimirRingForgetSecurityGroup', 'GroupId');
-    const mimir = getAtt('AWS::EC2::SecurityGroup', 'MimirBackendSecurityGroup', 'GroupId');
-    const rules = (type: string) =>
-      Object.values(resourcesOf(template, type))
-        .map((rule) => rule.Properties)
-        .filter((rule) => JSON.stringify(rule).includes(`"${own['Fn::GetAtt'][0]}"`));
+    test(`it reaches ${backend} on its HTTP port, and nothing else`, () => {
+      const own = getAtt('AWS::EC2::SecurityGroup', `${ringForget}SecurityGroup`, 'GroupId');
+      const target = getAtt('AWS::EC2::SecurityGroup', `${backend}BackendSecurityGroup`, 'GroupId');
+      const rules = (type: string) =>
+        Object.values(resourcesOf(template, type))
+          .map((rule) => rule.Properties)
+          .filter((rule) => JSON.stringify(rule).includes(`"${own['Fn::GetAtt'][0]}"`));
+      const port = { IpProtocol: 'tcp', FromPort: httpPort, ToPort: httpPort, Description: expect.any(String) };
 
-    expect(rules('AWS::EC2::SecurityGroupEgress')).toEqual([
-      { GroupId: own, DestinationSecurityGroupId: mimir, IpProtocol: 'tcp', FromPort: 8080, ToPort: 8080, Description: expect.any(String) },
-    ]);
-    expect(rules('AWS::EC2::SecurityGroupIngress')).toEqual([
-      { GroupId: mimir, SourceSecurityGroupId: own, IpProtocol: 'tcp', FromPort: 8080, ToPort: 8080, Description: expect.any(String) },
-    ]);
-    const group = resourcesOf(template, 'AWS::EC2::SecurityGroup')[own['Fn::GetAtt'][0] as string].Properties;
-    expect(JSON.stringify(group.SecurityGroupEgress ?? [])).not.toContain('0.0.0.0/0');
-  });
+      expect(rules('AWS::EC2::SecurityGroupEgress')).toEqual([{ GroupId: own, DestinationSecurityGroupId: target, ...port }]);
+      expect(rules('AWS::EC2::SecurityGroupIngress')).toEqual([{ GroupId: target, SourceSecurityGroupId: own, ...port }]);
+      const group = resourcesOf(template, 'AWS::EC2::SecurityGroup')[own['Fn::GetAtt'][0] as string].Properties;
+      expect(JSON.stringify(group.SecurityGroupEgress ?? [])).not.toContain('0.0.0.0/0');
+    });
 
-  test('its role writes its logs and its dead letters, and may attach it to the VPC; nothing else', () => {
-    const role = resourcesOf(template, 'AWS::IAM::Role')[id('AWS::IAM::Role', 'MimirRingForgetFunctionRole')].Properties;
-    const actions = statementsOfRole(template, 'MimirRingForgetFunctionRole').flatMap((statement) => [statement.Action].flat());
+    test('its role writes its logs and its dead letters, and may attach it to the VPC; nothing else', () => {
+      const role = resourcesOf(template, 'AWS::IAM::Role')[id('AWS::IAM::Role', `${ringForget}FunctionRole`)].Properties;
+      const actions = statementsOfRole(template, `${ringForget}FunctionRole`).flatMap((statement) => [statement.Action].flat());
 
-    expect(actions.sort()).toEqual([
-      'logs:CreateLogStream',
-      'logs:PutLogEvents',
-      'sqs:GetQueueAttributes',
-      'sqs:GetQueueUrl',
-      'sqs:SendMessage',
-    ]);
-    expect(JSON.stringify(role.ManagedPolicyArns)).toContain(':iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole');
-    expect(role.ManagedPolicyArns).toHaveLength(1);
+      expect(actions.sort()).toEqual([
+        'logs:CreateLogStream',
+        'logs:PutLogEvents',
+        'sqs:GetQueueAttributes',
+        'sqs:GetQueueUrl',
+        'sqs:SendMessage',
+      ]);
+      expect(JSON.stringify(role.ManagedPolicyArns)).toContain(':iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole');
+      expect(role.ManagedPolicyArns).toHaveLength(1);
+    });
   });
 
   test.each([
-    ['one Mimir task', {}],
-    ['Loki replicas beside one Mimir task', { services: { loki: { replicas: 3 } } }],
-  ])('%s: no function, no rule', (_name, values) => {
+    ['one Mimir task and one Loki task: none', {}, { Mimir: false, Loki: false }],
+    ['Mimir replicas beside one Loki task: Mimir’s only', { services: { mimir: { replicas: 3 } } }, { Mimir: true, Loki: false }],
+    ['Loki replicas beside one Mimir task: Loki’s only', { services: { loki: { replicas: 3 } } }, { Mimir: false, Loki: true }],
+  ])('%s', (_name, values, created) => {
     const single = synthStack(values).template;
+    const count = Object.values(created).filter(Boolean).length;
 
-    expect(functionsOf(single)).toEqual([]);
-    expect(ruleOf(single)).toEqual([]);
-    expect(Object.keys(single.toJSON().Resources).filter((logicalId) => logicalId.startsWith('MimirRingForget'))).toEqual([]);
+    expect(functionsOf(single)).toHaveLength(count);
+    expect(rulesOf(single)).toHaveLength(count);
+    expect(Object.fromEntries(ringForgetIds(single).map((ids, index) => [['Mimir', 'Loki'][index], ids.length > 0]))).toEqual(created);
+  });
+
+  test('Loki replicas alone: no unacknowledged cdk-nag finding', () => {
+    expect(nagViolations({ services: { loki: { replicas: 3 } } })).toEqual([]);
   });
 });
 

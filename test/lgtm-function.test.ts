@@ -5,7 +5,8 @@ import { LgtmFunction } from '../lib/lgtm-function';
 import { resourcesOf, synthStack } from './helpers';
 
 describe('handler bundles', () => {
-  // Mimir replicas: the stack then has every function (ring-forget exists only with them).
+  // Mimir replicas: the stack then has every handler (ring-forget exists only with Mimir or Loki
+  // replicas; Loki's function would run the same bundle).
   const VALUES = { services: { mimir: { replicas: 3 } } };
   const { stack, template } = synthStack(VALUES, { bundle: true });
   const outdir = Stage.of(stack)?.outdir as string;

@@ -59,7 +59,7 @@ export async function benchLambdas(repo: string, work: string, assemblyDir: stri
 }
 
 /**
- * A handler without AWS SDK clients (ring-forget calls Mimir only) loads Powertools, middy and its
+ * A handler without AWS SDK clients (ring-forget calls only the Mimir or Loki ring page) loads Powertools, middy and its
  * schemas like every handler, and nothing as heavy as an SDK client: it should load faster than the
  * lightest handler that has one. More would mean a heavy import crept in.
  */

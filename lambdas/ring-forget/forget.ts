@@ -1,13 +1,12 @@
 import { errorName } from '../shared/aws';
 
 /**
- * The one call the handler makes: the ingester ring page's Forget action (dskit
- * `ring/ring_http.go`), which removes one instance ID from the ring and answers with a redirect
- * to the page. Forgetting an ID the ring does not hold changes nothing, and a live ingester whose
+ * The one call the handler makes: the ring page's Forget action (dskit `ring/ring_http.go`, the
+ * same handler behind Mimir's `/ingester/ring` and Loki's `/ring`), which removes one instance ID
+ * from the ring and answers with a redirect to the page. Forgetting an ID the ring does not hold changes nothing, and a live ingester whose
  * entry is removed adds it again on its next heartbeat, so a repeated call does no harm.
  */
 
-export const RING_PATH = '/ingester/ring';
 export const FORGET_FIELD = 'forget';
 /** How long one call may take, answer included. */
 export const FORGET_TIMEOUT_MS = 10_000;
@@ -18,19 +17,19 @@ export interface ForgetRequest {
   readonly body: string;
 }
 
-export function forgetRequest(mimirUrl: string, instanceId: string): ForgetRequest {
-  return { url: `${mimirUrl}${RING_PATH}`, body: new URLSearchParams({ [FORGET_FIELD]: instanceId }).toString() };
+export function forgetRequest(ringPageUrl: string, instanceId: string): ForgetRequest {
+  return { url: ringPageUrl, body: new URLSearchParams({ [FORGET_FIELD]: instanceId }).toString() };
 }
 
 export type ForgetOutcome =
   /** 2xx or 3xx: the ID is no longer in the ring. */
   | { readonly kind: 'forgotten'; readonly status: number }
-  /** Any other status; `answer` is the start of the body (Mimir writes its error there). */
+  /** Any other status; `answer` is the start of the body (the backend writes its error there). */
   | { readonly kind: 'refused'; readonly status: number; readonly answer: string }
   /** No answer: connection refused, DNS failure, timeout. */
   | { readonly kind: 'unreachable'; readonly error: unknown; readonly reason: string };
 
-/** The redirect is Mimir's answer, not a page to load (it points at the ring page itself). */
+/** The redirect is the backend's answer, not a page to load (it points at the ring page itself). */
 export async function sendForget(request: ForgetRequest, fetchFn: typeof fetch, timeoutMs: number): Promise<ForgetOutcome> {
   try {
     const response = await fetchFn(request.url, {

@@ -5,8 +5,9 @@ import { loadRingForgetSettings } from './settings';
 
 /**
  * Ring-forget handler: invoked asynchronously by EventBridge with one ECS task state change of a
- * Mimir task that stopped; removes that task's entry from Mimir's ingester ring, which Mimir does
- * not do itself for a task that was killed (grafana/mimir#2869). Calls Mimir only: no AWS SDK client.
+ * Mimir or Loki task that stopped; removes that task's entry from the backend's ring at once. Mimir
+ * does not do it itself for a task that was killed (grafana/mimir#2869); Loki does only after the
+ * heartbeat timeout. Calls the backend only: no AWS SDK client.
  */
 
 const dependencies: RingForgetDependencies = {

@@ -17,19 +17,19 @@ export interface RingForgetDependencies {
    */
   readonly fetch?: typeof fetch;
   /**
-   * How long the call to Mimir may take, in milliseconds.
+   * How long the call to the ring page may take, in milliseconds.
    * @default FORGET_TIMEOUT_MS (10 s)
    */
   readonly timeoutMs?: number;
 }
 
 /**
- * Forgets the ingester ring entry of one stopped Mimir task (one EventBridge event per task):
+ * Forgets the ring entry of one stopped Mimir or Loki task (one EventBridge event per task):
  * parse (requests.ts) → the Forget call (forget.ts) → resolve (resolve.ts: what is logged, counted,
  * returned or thrown).
  *
  * A task that stopped without a network address never joined the ring: logged and returned. A
- * malformed event, an error answer or no answer from Mimir is logged and thrown, so the
+ * malformed event, an error answer or no answer from the backend is logged and thrown, so the
  * asynchronous invocation's retries and its failure destination keep the event; forgetting again
  * is harmless (see forget.ts).
  */
@@ -42,7 +42,7 @@ async function resolveEvent(event: unknown, deps: RingForgetDependencies): Promi
   if (parsed.kind === 'malformed') return resolveMalformed(parsed.detail, eventIdOf(event));
   const { task } = parsed;
   if (task.address === undefined) return resolveWithoutAddress(task);
-  const request = forgetRequest(deps.settings.mimirUrl, task.address);
+  const request = forgetRequest(deps.settings.ringPageUrl, task.address);
   const outcome = await sendForget(request, deps.fetch ?? fetch, deps.timeoutMs ?? FORGET_TIMEOUT_MS);
   return resolveForget({ ...task, address: task.address }, request, outcome);
 }

@@ -6,7 +6,7 @@ import { describeIssues, eventTime, nonEmpty } from '../shared/schema';
 /**
  * ECS's task state change for a stopped task (only the fields the code reads or logs; others pass
  * through). An awsvpc task's network interface is an attachment of type `eni` whose details name
- * its `privateIPv4Address`: the address the Mimir replica used as its ingester ID.
+ * its `privateIPv4Address`: the address the Mimir or Loki replica used as its instance ID in the ring.
  */
 export const taskStoppedEvent = z.object({
   id: nonEmpty,
@@ -37,7 +37,7 @@ export type TaskStoppedEvent = z.infer<typeof taskStoppedEvent>;
 export const ENI_ATTACHMENT = 'eni';
 export const ADDRESS_DETAIL = 'privateIPv4Address';
 
-/** A stopped task of the Mimir service. */
+/** A stopped task of the Mimir or Loki service. */
 export interface StoppedTask {
   readonly eventId: string;
   readonly taskArn: string;

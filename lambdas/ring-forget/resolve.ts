@@ -27,7 +27,7 @@ export class MalformedEventError extends Error {
   }
 }
 
-/** Mimir refused the call or could not be reached; thrown, so that Lambda retries the invocation. */
+/** The ring page refused the call or could not be reached; thrown, so that Lambda retries the invocation. */
 export class RingForgetError extends Error {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
@@ -95,7 +95,7 @@ export function resolveForget(
   }
   const why =
     outcome.kind === 'refused'
-      ? `Mimir answered ${outcome.status}${outcome.answer ? `: ${outcome.answer}` : ''}`
+      ? `the ring page answered ${outcome.status}${outcome.answer ? `: ${outcome.answer}` : ''}`
       : `no answer: ${outcome.reason}`;
   const failure = outcome.kind === 'refused' ? { status: outcome.status, answer: outcome.answer } : { reason: outcome.reason };
   return {

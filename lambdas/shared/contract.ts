@@ -138,8 +138,8 @@ export const REFRESH_VARIABLES = [
 ] as const;
 export type RefreshEnvironment = EnvironmentOf<typeof REFRESH_VARIABLES>;
 
-/** The ring-forget function (lib/components/mimir-ring-forget.ts → lambdas/ring-forget/settings.ts). */
-export const RING_FORGET_VARIABLES = ['MIMIR_URL'] as const;
+/** The ring-forget function (lib/components/ring-forget.ts → lambdas/ring-forget/settings.ts). */
+export const RING_FORGET_VARIABLES = ['RING_PAGE_URL'] as const;
 export type RingForgetEnvironment = EnvironmentOf<typeof RING_FORGET_VARIABLES>;
 
 /**

@@ -3,7 +3,7 @@ import type { BackendService } from '../backend-service';
 import { BACKENDS, BUCKET_PREFIXES } from '../render/catalog';
 import { clusterPorts } from '../render/cluster';
 import { type StatefulComponentProps, statefulBackend } from './common';
-import { IngesterRingForget } from './mimir-ring-forget';
+import { forgetStoppedReplicas, type RingForget } from './ring-forget';
 
 /** The Cloud Map name Mimir registers under, in the props' namespace. */
 const SERVICE_NAME = 'mimir';
@@ -18,7 +18,7 @@ export interface MimirProps extends StatefulComponentProps {}
 export class Mimir extends Construct {
   public readonly backend: BackendService;
   /** Present with more than one replica. */
-  public readonly ringForget?: IngesterRingForget;
+  public readonly ringForget?: RingForget;
 
   constructor(scope: Construct, id: string, props: MimirProps) {
     super(scope, id);
@@ -29,15 +29,11 @@ export class Mimir extends Construct {
       peerPorts: clusterPorts('mimir'),
       bucketPrefixes: [BUCKET_PREFIXES.mimirBlocks, BUCKET_PREFIXES.mimirRuler, BUCKET_PREFIXES.mimirAlertmanager],
     });
-    if ((props.replicas ?? 1) > 1) {
-      this.ringForget = new IngesterRingForget(this, 'RingForget', {
-        service: this.backend.service,
-        // Every replica registers its address under the service's Cloud Map name; any one of them answers.
-        mimirUrl: `http://${SERVICE_NAME}.${props.namespace.namespaceName}:${BACKENDS.mimir.httpPort}`,
-        httpPort: BACKENDS.mimir.httpPort,
-        vpcSubnets: props.vpcSubnets,
-        logRetentionDays: props.logRetentionDays,
-      });
-    }
+    this.ringForget = forgetStoppedReplicas(this, this.backend.service, props, {
+      backend: 'Mimir',
+      serviceName: SERVICE_NAME,
+      httpPort: BACKENDS.mimir.httpPort,
+      path: '/ingester/ring',
+    });
   }
 }

@@ -254,7 +254,7 @@ const PLUGIN_BACKEND: Readonly<Record<string, Backend>> = { prometheus: 'mimir',
 
 /** Functions only some configurations create (by Powertools service name), and when they do. */
 export const OPTIONAL_FUNCTIONS: Readonly<Record<string, (config: LgtmConfig) => boolean>> = {
-  'lgtm-fleet-ring-forget': (config) => config.services.mimir.replicas > 1,
+  'lgtm-fleet-ring-forget': (config) => config.services.mimir.replicas > 1 || config.services.loki.replicas > 1,
 };
 
 /** A panel charting only functions the configuration does not create is left out, as a dashboard without data is. */

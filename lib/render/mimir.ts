@@ -143,7 +143,7 @@ export function renderMimirConfig(input: RenderInput): string {
  * ingester ring has no such option (grafana/mimir#2869): a task that stops cleanly unregisters
  * (`unregister_on_shutdown`), one that is killed leaves its entry until the ring-forget function,
  * invoked by the task's STOPPED event, forgets it through the ring page's Forget action
- * (lib/components/mimir-ring-forget.ts; docs/scaling.md). A new ingester becomes ready regardless
+ * (lib/components/ring-forget.ts; docs/scaling.md). A new ingester becomes ready regardless
  * (`readiness_check_ring_health` is off by default in Mimir).
  */
 function mimirCluster<T extends Record<string, unknown>>(

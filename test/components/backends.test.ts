@@ -14,8 +14,8 @@ import { renderMimirConfig } from '../../lib/render/mimir';
 import { componentBasics, containerNamed, logicalIdOf, resourcesOf, testConfig, testStack } from '../helpers';
 
 const CLUSTERED = {
-  mimir: { construct: Mimir, id: 'Mimir', render: renderMimirConfig },
-  loki: { construct: Loki, id: 'Loki', render: renderLokiConfig },
+  mimir: { construct: Mimir, id: 'Mimir', render: renderMimirConfig, ringPageUrl: 'http://mimir.test.internal:8080/ingester/ring' },
+  loki: { construct: Loki, id: 'Loki', render: renderLokiConfig, ringPageUrl: 'http://loki.test.internal:3100/ring' },
 } as const;
 type Clustered = keyof typeof CLUSTERED;
 
@@ -137,6 +137,74 @@ describe.each(Object.keys(CLUSTERED) as Clustered[])('%s', (service) => {
     const zone = taskValueSteps(command, service, 'availabilityZone');
     if (withZone) expect(zone?.written).toBeGreaterThan(zone?.read ?? Number.POSITIVE_INFINITY);
     else expect(zone).toBeUndefined();
+  });
+});
+
+describe.each(Object.keys(CLUSTERED) as Clustered[])('%s ring entries of stopped tasks', (service) => {
+  const { id, ringPageUrl } = CLUSTERED[service];
+  const httpPort = BACKENDS[service].httpPort;
+  const ringForgetFunctions = (template: Template) =>
+    Object.entries(resourcesOf(template, 'AWS::Lambda::Function')).filter(([logicalId]) => logicalId.startsWith(`${id}RingForget`));
+  let three: Template;
+  beforeAll(() => {
+    three = backend(service, 3).template;
+  });
+
+  test('three replicas: a function in the VPC posts to the ring page on the service’s Cloud Map name', () => {
+    const functions = ringForgetFunctions(three);
+    expect(functions).toHaveLength(1);
+    expect(functions[0]?.[1].Properties).toMatchObject({
+      Environment: {
+        Variables: expect.objectContaining({ POWERTOOLS_SERVICE_NAME: 'lgtm-fleet-ring-forget', RING_PAGE_URL: ringPageUrl }),
+      },
+      VpcConfig: {
+        SecurityGroupIds: [{ 'Fn::GetAtt': [logicalIdOf(three, 'AWS::EC2::SecurityGroup', `${id}RingForgetSecurityGroup`), 'GroupId'] }],
+      },
+    });
+  });
+
+  test('three replicas: its rule takes the STOPPED task state changes of this service only, in its cluster', () => {
+    const rules = Object.values(resourcesOf(three, 'AWS::Events::Rule'));
+    expect(rules).toHaveLength(1);
+    expect(rules[0]?.Properties.EventPattern).toEqual({
+      source: ['aws.ecs'],
+      'detail-type': ['ECS Task State Change'],
+      detail: {
+        clusterArn: [{ 'Fn::GetAtt': [logicalIdOf(three, 'AWS::ECS::Cluster', 'Cluster'), 'Arn'] }],
+        group: [
+          { 'Fn::Join': ['', ['service:', { 'Fn::GetAtt': [logicalIdOf(three, 'AWS::ECS::Service', `${id}BackendService`), 'Name'] }]] },
+        ],
+        lastStatus: ['STOPPED'],
+      },
+    });
+  });
+
+  test('three replicas: its security group reaches the service’s HTTP port and nothing else', () => {
+    const own = { 'Fn::GetAtt': [logicalIdOf(three, 'AWS::EC2::SecurityGroup', `${id}RingForgetSecurityGroup`), 'GroupId'] };
+    const backendGroup = { 'Fn::GetAtt': [logicalIdOf(three, 'AWS::EC2::SecurityGroup', `${id}BackendSecurityGroup`), 'GroupId'] };
+    const egress = Object.values(resourcesOf(three, 'AWS::EC2::SecurityGroupEgress'))
+      .map((rule) => rule.Properties)
+      .filter((rule) => JSON.stringify(rule.GroupId) === JSON.stringify(own));
+    expect(egress).toEqual([
+      {
+        GroupId: own,
+        DestinationSecurityGroupId: backendGroup,
+        IpProtocol: 'tcp',
+        FromPort: httpPort,
+        ToPort: httpPort,
+        Description: expect.any(String),
+      },
+    ]);
+    const group = resourcesOf(three, 'AWS::EC2::SecurityGroup')[own['Fn::GetAtt'][0] as string].Properties;
+    // No inline egress either: the rule above is all it may send.
+    expect(group).toEqual({ GroupDescription: `lgtm-fleet ${id} ring-forget function`, VpcId: expect.anything() });
+  });
+
+  test('one replica: no function, no rule, no queue', () => {
+    const { template } = backend(service, 1);
+    expect(ringForgetFunctions(template)).toEqual([]);
+    template.resourceCountIs('AWS::Events::Rule', 0);
+    template.resourceCountIs('AWS::SQS::Queue', 0);
   });
 });
 

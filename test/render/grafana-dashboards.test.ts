@@ -520,7 +520,7 @@ describe('stack health dashboard', () => {
 });
 
 describe('enrollment and refresh pipeline dashboard', () => {
-  // With Mimir replicas the stack has every function, and the dashboard a panel for each.
+  // With Mimir (or Loki) replicas the stack has every function, and the dashboard a panel for each.
   const pipeline = render({ services: { mimir: { replicas: 3 } } }).dashboards.get('pipeline') as Dashboard;
   const targets = dashboardQueries(pipeline).filter((q) => q.pluginType === 'cloudwatch' && q.target.metricName);
   const libSources = (dir: string): string[] =>
@@ -540,13 +540,19 @@ describe('enrollment and refresh pipeline dashboard', () => {
 
   test('leaves out the panels of functions the configuration does not create', () => {
     const titles = (d: Dashboard) => (d.panels ?? []).map((p) => String((p as { title?: unknown }).title));
-    expect(titles(dashboard('pipeline'))).not.toContain('Mimir ring: entries of stopped tasks forgotten');
-    expect(titles(pipeline)).toContain('Mimir ring: entries of stopped tasks forgotten');
+    const ringPanel = 'Mimir and Loki rings: entries of stopped tasks forgotten';
+    const withLokiReplicas = render({ services: { loki: { replicas: 3 } } }).dashboards.get('pipeline') as Dashboard;
+    expect(titles(dashboard('pipeline'))).not.toContain(ringPanel);
+    expect(titles(pipeline)).toContain(ringPanel);
+    expect(titles(withLokiReplicas)).toEqual(titles(pipeline));
     expect(titles(pipeline).length).toBe(titles(dashboard('pipeline')).length + 1);
+    const replicas = (mimir: number, loki: number) => input({ services: { mimir: { replicas: mimir }, loki: { replicas: loki } } }).config;
     for (const [service, creates] of Object.entries(OPTIONAL_FUNCTIONS)) {
-      expect([service, creates(input().config), creates(input({ services: { mimir: { replicas: 3 } } }).config)]).toEqual([
+      expect([service, creates(input().config), creates(replicas(3, 1)), creates(replicas(1, 3)), creates(replicas(3, 3))]).toEqual([
         service,
         false,
+        true,
+        true,
         true,
       ]);
     }

@@ -16,23 +16,30 @@ export const FUNCTION_SERVICE_NAMES = {
   status: 'lgtm-fleet-status',
   reconcile: 'lgtm-fleet-reconcile',
   refresh: 'lgtm-fleet-refresh',
-  // Only with `services.mimir.replicas` above 1.
+  // Only with `services.mimir.replicas` or `services.loki.replicas` above 1: one function for each.
   'ring-forget': 'lgtm-fleet-ring-forget',
 } as const;
 
 /** The variables every function gets from lib/lgtm-function.ts, beside its own. */
 export const COMMON_VARIABLES: readonly string[] = ['NODE_OPTIONS', 'POWERTOOLS_SERVICE_NAME', 'POWERTOOLS_METRICS_NAMESPACE'];
 
-/** The environment variables of the function named `serviceName` in a template's resources; undefined when there is none. */
+/** The environment variables of the first function named `serviceName` in a template's resources; undefined when there is none. */
 export function functionVariables(
   resources: Readonly<Record<string, TemplateResource>>,
   serviceName: string,
 ): Record<string, unknown> | undefined {
-  for (const resource of Object.values(resources)) {
+  return everyFunctionVariables(resources, serviceName)[0];
+}
+
+/** The environment variables of every function named `serviceName` (ring-forget has one per replicated backend), in template order. */
+export function everyFunctionVariables(
+  resources: Readonly<Record<string, TemplateResource>>,
+  serviceName: string,
+): Record<string, unknown>[] {
+  return Object.values(resources).flatMap((resource) => {
     const variables = resource.Properties?.Environment?.Variables;
-    if (resource.Type === 'AWS::Lambda::Function' && variables?.POWERTOOLS_SERVICE_NAME === serviceName) return variables;
-  }
-  return undefined;
+    return resource.Type === 'AWS::Lambda::Function' && variables?.POWERTOOLS_SERVICE_NAME === serviceName ? [variables] : [];
+  });
 }
 
 /**

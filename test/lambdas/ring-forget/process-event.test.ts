@@ -1,43 +1,43 @@
 import { METRIC } from '../../../lambdas/ring-forget/process-event';
 import { recordLogs } from '../fault-table';
-import { FakeMimir, RingForgetAccount, STOPPED_TASK, stoppedTask, TASK_ADDRESS, unusedPortUrl } from './fake-mimir';
+import { FakeRingPage, RING_PAGES, RingForgetAccount, STOPPED_TASK, stoppedTask, TASK_ADDRESS, unusedPortUrl } from './fake-ring-page';
 
 const TASK_ARN = (STOPPED_TASK.detail as { taskArn: string }).taskArn;
 const FORGET = { method: 'POST', path: '/ingester/ring', contentType: 'application/x-www-form-urlencoded', body: `forget=${TASK_ADDRESS}` };
 
-let mimir: FakeMimir;
+let page: FakeRingPage;
 let account: RingForgetAccount;
 
 beforeEach(async () => {
-  mimir = await FakeMimir.start();
+  page = await FakeRingPage.start();
   account = new RingForgetAccount();
 });
 
 afterEach(async () => {
-  await mimir.stop();
+  await page.stop();
 });
 
 describe('a stopped task with a network address', () => {
   test.each([302, 200])('posts forget=<address> to the ingester ring page; a %s answer is done', async (status) => {
-    mimir.answerWith(status);
+    page.answerWith(status);
 
-    const result = await account.process(STOPPED_TASK, mimir.url);
+    const result = await account.process(STOPPED_TASK, page.url());
 
     expect(result).toEqual({ result: 'forgotten', taskArn: TASK_ARN, address: TASK_ADDRESS, status });
-    expect(mimir.requests).toEqual([FORGET]);
+    expect(page.requests).toEqual([FORGET]);
     expect(account.metricValues).toEqual(new Map([[METRIC.forgotten, 1]]));
   });
 
   test('does not follow the redirect (it points at the ring page, a GET that would render it)', async () => {
-    await account.process(STOPPED_TASK, mimir.url);
+    await account.process(STOPPED_TASK, page.url());
 
-    expect(mimir.requests.map((request) => request.method)).toEqual(['POST']);
+    expect(page.requests.map((request) => request.method)).toEqual(['POST']);
   });
 
   test('logs the task, why it stopped and the address forgotten', async () => {
     const logs = recordLogs(account.logger);
 
-    await account.process(STOPPED_TASK, mimir.url);
+    await account.process(STOPPED_TASK, page.url());
 
     expect(logs).toEqual([
       {
@@ -49,25 +49,26 @@ describe('a stopped task with a network address', () => {
           group: 'service:LgtmFleet-MimirBackendService1965E86A-x7KpQ2mZr9Tw',
           stopCode: 'EssentialContainerExited',
           address: TASK_ADDRESS,
-          url: `${mimir.url}/ingester/ring`,
+          url: page.url(RING_PAGES.Mimir),
           status: 302,
         }),
       },
     ]);
   });
 
-  test('a base URL with a trailing slash still reaches /ingester/ring', async () => {
-    await account.process(STOPPED_TASK, `${mimir.url}/`);
+  test.each(Object.entries(RING_PAGES))('posts to the page RING_PAGE_URL names, as given: %s’s %s', async (_backend, path) => {
+    const result = await account.process(STOPPED_TASK, page.url(path));
 
-    expect(mimir.requests.map((request) => request.path)).toEqual(['/ingester/ring']);
+    expect(result).toMatchObject({ result: 'forgotten', address: TASK_ADDRESS });
+    expect(page.requests).toEqual([{ ...FORGET, path }]);
   });
 
   test('the same event delivered twice forgets twice, and both succeed (the second changes nothing in the ring)', async () => {
-    const first = await account.process(STOPPED_TASK, mimir.url);
-    const second = await account.process(STOPPED_TASK, mimir.url);
+    const first = await account.process(STOPPED_TASK, page.url());
+    const second = await account.process(STOPPED_TASK, page.url());
 
     expect(second).toEqual(first);
-    expect(mimir.requests).toEqual([FORGET, FORGET]);
+    expect(page.requests).toEqual([FORGET, FORGET]);
     expect(account.metricValues.get(METRIC.forgotten)).toBe(2);
   });
 });
@@ -88,10 +89,10 @@ describe('a task that stopped before its network interface was attached', () => 
   ])('%s: nothing to forget, no request, returned normally', async (_case, detail) => {
     const logs = recordLogs(account.logger);
 
-    const result = await account.process(stoppedTask(detail), mimir.url);
+    const result = await account.process(stoppedTask(detail), page.url());
 
     expect(result).toEqual({ result: 'no-address', taskArn: TASK_ARN });
-    expect(mimir.requests).toEqual([]);
+    expect(page.requests).toEqual([]);
     expect(account.metricValues).toEqual(new Map([[METRIC.withoutAddress, 1]]));
     expect(logs.map((line) => [line.level, line.message])).toEqual([
       ['info', 'task stopped without a network address: no ring entry to forget'],
@@ -99,7 +100,7 @@ describe('a task that stopped before its network interface was attached', () => 
   });
 });
 
-describe('a malformed event is thrown with the field, for the dead-letter queue, and Mimir is not called', () => {
+describe('a malformed event is thrown with the field, for the dead-letter queue, and the ring page is not called', () => {
   test.each([
     ['missing detail', { ...STOPPED_TASK, detail: undefined }, 'detail:'],
     ['another detail-type', { ...STOPPED_TASK, 'detail-type': 'ECS Container Instance State Change' }, 'detail-type:'],
@@ -124,10 +125,10 @@ describe('a malformed event is thrown with the field, for the dead-letter queue,
   ])('%s', async (_case, event, field) => {
     const logs = recordLogs(account.logger);
 
-    const error = await account.process(event, mimir.url).catch((thrown: unknown) => thrown);
+    const error = await account.process(event, page.url()).catch((thrown: unknown) => thrown);
 
     expect(error).toMatchObject({ name: 'MalformedEventError', message: expect.stringContaining(field) });
-    expect(mimir.requests).toEqual([]);
+    expect(page.requests).toEqual([]);
     expect(account.metricValues).toEqual(new Map([[METRIC.malformedEvents, 1]]));
     expect(logs).toEqual([
       {
@@ -139,22 +140,22 @@ describe('a malformed event is thrown with the field, for the dead-letter queue,
   });
 
   test('not an object at all', async () => {
-    await expect(account.process('not an event', mimir.url)).rejects.toThrow('invalid "ECS Task State Change" event: (root):');
+    await expect(account.process('not an event', page.url())).rejects.toThrow('invalid "ECS Task State Change" event: (root):');
   });
 });
 
-describe('Mimir failing is thrown, so that Lambda retries the invocation', () => {
-  test('an error answer: the status and Mimir’s message are in the error and the log', async () => {
-    mimir.answerWith(500);
+describe('the ring page failing is thrown, so that Lambda retries the invocation', () => {
+  test('an error answer: the status and the backend’s message are in the error and the log', async () => {
+    page.answerWith(500);
     const logs = recordLogs(account.logger);
 
-    const error = await account.process(STOPPED_TASK, mimir.url).catch((thrown: unknown) => thrown);
+    const error = await account.process(STOPPED_TASK, page.url()).catch((thrown: unknown) => thrown);
 
     expect(error).toMatchObject({
       name: 'RingForgetError',
-      message: `forgetting ingester ${TASK_ADDRESS} at ${mimir.url}/ingester/ring failed: Mimir answered 500: answered 500`,
+      message: `forgetting ingester ${TASK_ADDRESS} at ${page.url()} failed: the ring page answered 500: answered 500`,
     });
-    expect(mimir.requests).toEqual([FORGET]);
+    expect(page.requests).toEqual([FORGET]);
     expect(account.metricValues).toEqual(new Map([[METRIC.forgetFailed, 1]]));
     expect(logs).toEqual([
       {
@@ -165,10 +166,10 @@ describe('Mimir failing is thrown, so that Lambda retries the invocation', () =>
     ]);
   });
 
-  test('a 4xx answer fails too (the call is not one Mimir understood)', async () => {
-    mimir.answerWith(404);
+  test('a 4xx answer fails too (the call is not one the backend understood)', async () => {
+    page.answerWith(404);
 
-    await expect(account.process(STOPPED_TASK, mimir.url)).rejects.toThrow('Mimir answered 404');
+    await expect(account.process(STOPPED_TASK, page.url())).rejects.toThrow('the ring page answered 404');
   });
 
   test('connection refused', async () => {
@@ -185,13 +186,13 @@ describe('Mimir failing is thrown, so that Lambda retries the invocation', () =>
   });
 
   test('no answer within the timeout', async () => {
-    mimir.answerWith('never');
+    page.answerWith('never');
     const started = Date.now();
 
-    const error = await account.process(STOPPED_TASK, mimir.url, { timeoutMs: 200 }).catch((thrown: unknown) => thrown);
+    const error = await account.process(STOPPED_TASK, page.url(), { timeoutMs: 200 }).catch((thrown: unknown) => thrown);
 
     expect(error).toMatchObject({ name: 'RingForgetError', message: expect.stringContaining('no answer: TimeoutError') });
     expect(Date.now() - started).toBeLessThan(5_000);
-    expect(mimir.requests).toEqual([FORGET]);
+    expect(page.requests).toEqual([FORGET]);
   });
 });

@@ -1,5 +1,5 @@
 import { parseEvent } from '../../../lambdas/ring-forget/requests';
-import { STOPPED_TASK, stoppedTask, TASK_ADDRESS } from './fake-mimir';
+import { STOPPED_TASK, stoppedTask, TASK_ADDRESS } from './fake-ring-page';
 
 describe('parseEvent', () => {
   test('reads the task, why it stopped and the address of its network interface from the sample event', () => {

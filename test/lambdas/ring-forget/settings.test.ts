@@ -1,30 +1,34 @@
 import { loadRingForgetSettings } from '../../../lambdas/ring-forget/settings';
-import { TEST_ENV } from './fake-mimir';
+import { TEST_ENV } from './fake-ring-page';
 
 describe('loadRingForgetSettings', () => {
-  test('reads MIMIR_URL', () => {
-    expect(loadRingForgetSettings(TEST_ENV)).toEqual({ mimirUrl: 'http://mimir.lgtm.internal:8080' });
-  });
-
-  test('drops trailing slashes, so that the ring path joins with one', () => {
-    expect(loadRingForgetSettings({ MIMIR_URL: 'https://mimir.example.internal:8443/ ' }).mimirUrl).toBe(
-      'https://mimir.example.internal:8443',
-    );
-  });
-
-  test('MIMIR_URL is required', () => {
-    expect(() => loadRingForgetSettings({})).toThrow('environment variable MIMIR_URL is missing or empty');
-    expect(() => loadRingForgetSettings({ MIMIR_URL: ' ' })).toThrow('environment variable MIMIR_URL is missing or empty');
+  test('reads RING_PAGE_URL', () => {
+    expect(loadRingForgetSettings(TEST_ENV)).toEqual({ ringPageUrl: 'http://mimir.lgtm.internal:8080/ingester/ring' });
   });
 
   test.each([
-    'mimir.lgtm.internal:8080',
-    'ftp://mimir.lgtm.internal',
-    'http://mimir.lgtm.internal:8080/?x=1',
-    'http://mimir.lgtm.internal#ring',
+    ['Mimir', 'http://mimir.lgtm.internal:8080/ingester/ring'],
+    ['Loki', 'http://loki.lgtm.internal:3100/ring'],
+  ])('takes %s’s ring page as given, surrounding blanks dropped', (_backend, url) => {
+    expect(loadRingForgetSettings({ RING_PAGE_URL: ` ${url} ` }).ringPageUrl).toBe(url);
+  });
+
+  test('RING_PAGE_URL is required', () => {
+    expect(() => loadRingForgetSettings({})).toThrow('environment variable RING_PAGE_URL is missing or empty');
+    expect(() => loadRingForgetSettings({ RING_PAGE_URL: ' ' })).toThrow('environment variable RING_PAGE_URL is missing or empty');
+  });
+
+  test.each([
+    'mimir.lgtm.internal:8080/ingester/ring',
+    'ftp://mimir.lgtm.internal/ingester/ring',
+    // The backend's root, not its ring page: the variable's former meaning (a base URL).
+    'http://mimir.lgtm.internal:8080',
+    'http://loki.lgtm.internal:3100/',
+    'http://mimir.lgtm.internal:8080/ingester/ring?x=1',
+    'http://loki.lgtm.internal:3100/ring#forget',
   ])('%s is refused', (value) => {
-    expect(() => loadRingForgetSettings({ MIMIR_URL: value })).toThrow(
-      `environment variable MIMIR_URL must be an http:// or https:// URL without query or fragment, got "${value}"`,
+    expect(() => loadRingForgetSettings({ RING_PAGE_URL: value })).toThrow(
+      `environment variable RING_PAGE_URL must be an http:// or https:// URL with a path and without query or fragment, got "${value}"`,
     );
   });
 });

@@ -6,8 +6,11 @@ import type { RingForgetEnvironment } from '../../../lambdas/shared/contract';
 import { loadSampleEvent } from '../fixtures';
 import { FakeAccount } from '../harness/fake-account';
 
-/** The environment the CDK construct gives the ring-forget function (the default namespace). */
-export const TEST_ENV = { MIMIR_URL: 'http://mimir.lgtm.internal:8080' } satisfies RingForgetEnvironment;
+/** The environment the CDK construct gives Mimir's ring-forget function (the default namespace). */
+export const TEST_ENV = { RING_PAGE_URL: 'http://mimir.lgtm.internal:8080/ingester/ring' } satisfies RingForgetEnvironment;
+
+/** The ring page of each backend whose stopped tasks are forgotten, on its HTTP port's path. */
+export const RING_PAGES = { Mimir: '/ingester/ring', Loki: '/ring' } as const;
 
 /** The sample event: a Fargate Mimir task killed for its memory, with its network interface. */
 export const STOPPED_TASK = loadSampleEvent('ecs-task-stopped.json');
@@ -19,7 +22,7 @@ export function stoppedTask(detail: Record<string, unknown> = {}): Record<string
   return { ...STOPPED_TASK, detail: Object.fromEntries(Object.entries(merged).filter(([, value]) => value !== undefined)) };
 }
 
-/** One request Mimir received. */
+/** One request the ring page received. */
 export interface ReceivedRequest {
   readonly method: string;
   readonly path: string;
@@ -28,30 +31,31 @@ export interface ReceivedRequest {
 }
 
 /**
- * Mimir's ring page on 127.0.0.1 (a free port): records every request, and answers as the test
- * says: the Forget action's redirect by default, any other status, or nothing at all.
+ * A ring page (Mimir's or Loki's: the same dskit handler) on 127.0.0.1 (a free port): records
+ * every request, whatever its path, and answers as the test says: the Forget action's redirect by
+ * default, any other status, or nothing at all.
  */
-export class FakeMimir {
+export class FakeRingPage {
   readonly requests: ReceivedRequest[] = [];
   private answer: number | 'never' = 302;
 
   private constructor(private readonly server: Server) {}
 
   /** Listens on `port`, by default one the system picks. */
-  static async start(port = 0): Promise<FakeMimir> {
+  static async start(port = 0): Promise<FakeRingPage> {
     const server = createServer();
-    const mimir = new FakeMimir(server);
-    server.on('request', (request, response) => mimir.receive(request, response));
+    const page = new FakeRingPage(server);
+    server.on('request', (request, response) => page.receive(request, response));
     await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
-    return mimir;
+    return page;
   }
 
-  /** The base URL, as MIMIR_URL gives it. */
-  get url(): string {
-    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  /** The URL of `path` on this server, as RING_PAGE_URL gives it. */
+  url(path: string = RING_PAGES.Mimir): string {
+    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}${path}`;
   }
 
-  /** The next requests get `status` (a 302 points at the page itself, as Mimir's does), or no answer. */
+  /** The next requests get `status` (a 302 points at the page itself, as the backends' does), or no answer. */
   answerWith(status: number | 'never'): void {
     this.answer = status;
   }
@@ -78,16 +82,16 @@ export class FakeMimir {
   }
 }
 
-/** A base URL nothing listens on: a port the system gave out and that is closed again (free for a moment). */
+/** A ring page URL nothing listens on: a port the system gave out and that is closed again (free for a moment). */
 export async function unusedPortUrl(): Promise<string> {
   const server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   await new Promise<void>((resolve) => server.close(() => resolve()));
-  return `http://127.0.0.1:${port}`;
+  return `http://127.0.0.1:${port}${RING_PAGES.Mimir}`;
 }
 
-/** The silent logger and recorded metrics of the handler's dependencies (no AWS client: it calls Mimir only). */
+/** The silent logger and recorded metrics of the handler's dependencies (no AWS client: it calls the ring page only). */
 export class RingForgetAccount extends FakeAccount {
   constructor() {
     super('lgtm-fleet-ring-forget');
@@ -97,10 +101,10 @@ export class RingForgetAccount extends FakeAccount {
     return [];
   }
 
-  /** Runs the handler's logic on `event` against Mimir at `mimirUrl`. */
-  process(event: unknown, mimirUrl: string, deps: Partial<RingForgetDependencies> = {}): Promise<RingForgetResult> {
+  /** Runs the handler's logic on `event` against the ring page at `ringPageUrl`. */
+  process(event: unknown, ringPageUrl: string, deps: Partial<RingForgetDependencies> = {}): Promise<RingForgetResult> {
     return processEvent(event, {
-      settings: loadRingForgetSettings({ MIMIR_URL: mimirUrl }),
+      settings: loadRingForgetSettings({ RING_PAGE_URL: ringPageUrl }),
       logger: this.logger,
       metrics: this.metrics,
       ...deps,
