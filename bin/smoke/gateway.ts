@@ -57,9 +57,11 @@ export async function smokeGateway(run: GatewayRun): Promise<Checks> {
   const tenants = run.config.tenants.allowed;
   const [tenantA, tenantB, tenantC] = [tenants[0], tenants[1] ?? tenants[0], tenants[2] ?? tenants[0]];
   const credentials = tenants.map((_, index) => `smoke${index}${Math.random().toString(36).slice(2)}${Date.now()}`);
+  const agentCredentials = tenants.map((_, index) => `agent${index}${Math.random().toString(36).slice(2)}${Date.now()}`);
   const senders: Sender[] = [
     { name: `sender of ${tenantA}`, address: '10.40.1.5', credential: credentials[0], bound: tenantA },
     { name: `sender of ${tenantC}`, address: '10.40.2.7', credential: credentials[tenants.indexOf(tenantC)], bound: tenantC },
+    { name: `agent of ${tenantB}`, address: '10.40.4.4', credential: agentCredentials[tenants.indexOf(tenantB)], bound: tenantB },
     { name: 'unknown credential', address: '10.40.3.3', credential: `${credentials[0]}x` },
     { name: 'no credential', address: '10.40.9.9' },
   ];
@@ -101,6 +103,7 @@ export async function smokeGateway(run: GatewayRun): Promise<Checks> {
     ).replace(`listen ${GATEWAY_PORT};`, `listen 127.0.0.1:${LOCAL_GATEWAY_PORT};`);
     credentials.forEach((credential, index) => {
       gatewayConfig = gatewayConfig.replace(credentialPlaceholder(index), credential);
+      gatewayConfig = gatewayConfig.replace(credentialPlaceholder(index, 'agent'), agentCredentials[index]);
     });
     const nginxConfig = join(run.workDir, 'nginx.conf');
     writeFileSync(nginxConfig, gatewayConfig);

@@ -4,18 +4,18 @@ import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib/core';
 import { Construct } from 'constructs';
 import { serviceParameterName } from '../../lambdas/shared/contract';
 import { BackendService, type ConfigValue } from '../backend-service';
-import { credentialPlaceholder, GATEWAY_HEALTH_PATH, GATEWAY_PORT } from '../render/gateway';
+import { CREDENTIAL_KINDS, type CredentialKind, credentialPlaceholder, GATEWAY_HEALTH_PATH, GATEWAY_PORT } from '../render/gateway';
 import { type ConfiguredComponentProps, serviceBasics } from './common';
 
 /** Where the gateway's nginx.conf appears in its container. */
 export const GATEWAY_CONFIG_DIR = '/etc/lgtm-gateway';
 /** nginx's temp directory (pid file, request bodies), as lib/render/gateway.ts sets it. */
 const GATEWAY_TEMP_DIR = '/tmp/nginx';
-/** Characters of a generated write credential (letters and digits only: nothing to escape in nginx.conf). */
+/** Characters of a generated credential (letters and digits only: nothing to escape in nginx.conf). */
 export const WRITE_CREDENTIAL_LENGTH = 64;
 
 export interface GatewayProps extends ConfiguredComponentProps {
-  /** The tenants, in the order the config's credential placeholders follow: tenant `i` replaces `credentialPlaceholder(i)`. */
+  /** The tenants, in the order the config's credential placeholders follow: tenant `i` replaces `credentialPlaceholder(i, kind)`. */
   readonly tenants: readonly string[];
   /** The rendered nginx.conf (see lib/render/gateway.ts). */
   readonly configFile: string;
@@ -26,10 +26,15 @@ export interface GatewayProps extends ConfiguredComponentProps {
   readonly replicas?: number;
 }
 
-/** The Secrets Manager name of a tenant's write credential. */
-export function writeCredentialName(stackName: string, tenant: string): string {
-  return `${stackName}/write-credential/${tenant}`;
+/** The Secrets Manager name of a tenant's `kind` credential, e.g. `LgtmFleet/write-credential/team-a`. */
+export function credentialName(stackName: string, tenant: string, kind: CredentialKind = 'write'): string {
+  return `${stackName}/${kind}-credential/${tenant}`;
 }
+
+const CREDENTIAL_USE: Record<CredentialKind, string> = {
+  write: 'send it as "Authorization: Bearer <value>" to the ingest endpoint',
+  agent: 'the enrolled instances of the tenant receive it with the install command',
+};
 
 /**
  * The ingest gateway (nginx, lib/render/gateway.ts) on Fargate: it decides the tenant of every
@@ -39,25 +44,28 @@ export function writeCredentialName(stackName: string, tenant: string): string {
  */
 export class Gateway extends Construct {
   public readonly backend: BackendService;
-  /** Each tenant's write credential, by tenant. */
+  /** Each tenant's write credential (other senders), by tenant. */
   public readonly credentials: ReadonlyMap<string, secretsmanager.Secret>;
+  /** Each tenant's agent credential (its enrolled instances), by tenant. */
+  public readonly agentCredentials: ReadonlyMap<string, secretsmanager.Secret>;
 
   constructor(scope: Construct, id: string, props: GatewayProps) {
     super(scope, id);
-    this.credentials = this.createCredentials(props.tenants);
+    this.credentials = this.createCredentials(props.tenants, 'write');
+    this.agentCredentials = this.createCredentials(props.tenants, 'agent');
     this.backend = this.createBackend(props);
     this.addTempVolume();
   }
 
-  /** One generated credential per tenant, named `<stack>/write-credential/<tenant>`. */
-  private createCredentials(tenants: readonly string[]): Map<string, secretsmanager.Secret> {
-    const scope = new Construct(this, 'WriteCredentials');
+  /** One generated `kind` credential per tenant, named `<stack>/<kind>-credential/<tenant>`. */
+  private createCredentials(tenants: readonly string[], kind: CredentialKind): Map<string, secretsmanager.Secret> {
+    const scope = new Construct(this, kind === 'write' ? 'WriteCredentials' : 'AgentCredentials');
     const stackName = Stack.of(this).stackName;
     const credentials = new Map<string, secretsmanager.Secret>();
     for (const tenant of tenants) {
       const secret = new secretsmanager.Secret(scope, tenant, {
-        secretName: writeCredentialName(stackName, tenant),
-        description: `lgtm-fleet write credential of tenant ${tenant}: send it as "Authorization: Bearer <value>" to the ingest endpoint`,
+        secretName: credentialName(stackName, tenant, kind),
+        description: `lgtm-fleet ${kind} credential of tenant ${tenant}: ${CREDENTIAL_USE[kind]}`,
         // Lowercase letters and digits: nginx matches its map keys without regard to case, so
         // uppercase would add nothing (64 characters of 36 are over 330 bits).
         generateSecretString: {
@@ -82,13 +90,19 @@ export class Gateway extends Construct {
 
   /** The nginx service: its config from Parameter Store, each tenant's credential written in by the init container. */
   private createBackend(props: GatewayProps): BackendService {
-    const values: ConfigValue[] = props.tenants.map((tenant, index) => ({
-      placeholder: credentialPlaceholder(index),
-      source: { secret: ecs.Secret.fromSecretsManager(this.credentials.get(tenant) as secretsmanager.Secret) },
-      // Letters and digits only: nothing to escape inside nginx's double quotes.
-      escapes: {},
-      description: `the write credential of tenant ${tenant}`,
-    }));
+    const secrets: Record<CredentialKind, ReadonlyMap<string, secretsmanager.Secret>> = {
+      write: this.credentials,
+      agent: this.agentCredentials,
+    };
+    const values: ConfigValue[] = props.tenants.flatMap((tenant, index) =>
+      CREDENTIAL_KINDS.map((kind) => ({
+        placeholder: credentialPlaceholder(index, kind),
+        source: { secret: ecs.Secret.fromSecretsManager(secrets[kind].get(tenant) as secretsmanager.Secret) },
+        // Letters and digits only: nothing to escape inside nginx's double quotes.
+        escapes: {},
+        description: `the ${kind} credential of tenant ${tenant}`,
+      })),
+    );
     return new BackendService(this, 'Backend', {
       ...serviceBasics(props),
       serviceName: 'gateway',

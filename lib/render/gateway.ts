@@ -19,9 +19,18 @@ export const GATEWAY_PORT = 8080;
 /** The load balancer's health check path: answered by nginx itself, no credential needed. */
 export const GATEWAY_HEALTH_PATH = '/healthz';
 
-/** Text the init container replaces with a tenant's write credential (from Secrets Manager) at task start. */
-export function credentialPlaceholder(index: number): string {
-  return `__LGTM_WRITE_CREDENTIAL_${index}__`;
+/**
+ * The two credentials of a tenant: `write` for other senders (applications, other accounts),
+ * `agent` for its enrolled instances, delivered by the install command; revoking one leaves the
+ * other working.
+ */
+export type CredentialKind = 'write' | 'agent';
+
+export const CREDENTIAL_KINDS: readonly CredentialKind[] = ['write', 'agent'];
+
+/** Text the init container replaces with the `kind` credential of tenant `index` (from Secrets Manager) at task start. */
+export function credentialPlaceholder(index: number, kind: CredentialKind = 'write'): string {
+  return `__LGTM_${kind.toUpperCase()}_CREDENTIAL_${index}__`;
 }
 
 /** Ingest paths, each to its backend's HTTP port. */
@@ -67,10 +76,12 @@ export interface GatewayFiles {
 
 const TASK_FILES: GatewayFiles = { tempDir: '/tmp/nginx', accessLog: '/dev/stdout' };
 
-/** nginx.conf of the gateway for `tenants` (each with a write credential, written in at task start). */
+/** nginx.conf of the gateway for `tenants` (each with a write and an agent credential, written in at task start). */
 export function renderGatewayConfig(tenants: readonly string[], endpoints: GatewayEndpoints, files: GatewayFiles = TASK_FILES): string {
   const { tempDir } = files;
-  const credentials = tenants.map((tenant, index) => `    ${quote(`Bearer ${credentialPlaceholder(index)}`)} ${quote(tenant)};`);
+  const credentials = tenants.flatMap((tenant, index) =>
+    CREDENTIAL_KINDS.map((kind) => `    ${quote(`Bearer ${credentialPlaceholder(index, kind)}`)} ${quote(tenant)};`),
+  );
   const locations = GATEWAY_ROUTES.flatMap(({ paths, backend }) =>
     paths.map(
       (path) => `    location = ${path} {
@@ -117,7 +128,7 @@ ${endpoints.loadBalancerCidrs.map((cidr) => `  set_real_ip_from ${cidr};`).join(
   real_ip_header X-Forwarded-For;
   real_ip_recursive off;
 
-  # Write credentials of tenants (from Secrets Manager, written in when the task starts). Each key
+  # The write and agent credentials of tenants (from Secrets Manager, written in when the task starts). Each key
   # is "Bearer <credential>": longer than nginx's default hash bucket of 64 bytes.
   map_hash_bucket_size 256;
   map $http_authorization $credential_tenant {

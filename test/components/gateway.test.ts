@@ -79,25 +79,29 @@ describe('the gateway service', () => {
   test('the config is stored under <prefix>/config/gateway with placeholders, never a credential', () => {
     template.hasResourceProperties('AWS::SSM::Parameter', { Name: '/Test/config/gateway', Value: CONFIG_FILE, Tier: 'Advanced' });
     expect(CONFIG_FILE).toContain(`"Bearer ${credentialPlaceholder(0)}" "team-a";`);
+    expect(CONFIG_FILE).toContain(`"Bearer ${credentialPlaceholder(0, 'agent')}" "team-a";`);
+    expect(CONFIG_FILE).toContain(`"Bearer ${credentialPlaceholder(1, 'agent')}" "team-b";`);
   });
 
-  test("the init container writes each tenant's credential from its own secret into its placeholder", () => {
-    const secretIds = TENANTS.map((tenant) =>
-      logicalIdOf(template, 'AWS::SecretsManager::Secret', `GatewayWriteCredentials${tenant.replace('-', '')}`),
-    );
-    expect(init.Secrets).toEqual(
-      expect.arrayContaining(secretIds.map((id, index) => ({ Name: `VALUE_${index}`, ValueFrom: { Ref: id } }))),
-    );
+  test("the init container writes each of a tenant's two credentials from its own secret into its placeholder", () => {
+    const secretId = (tenant: string, kind: 'Write' | 'Agent') =>
+      logicalIdOf(template, 'AWS::SecretsManager::Secret', `Gateway${kind}Credentials${tenant.replace('-', '')}`);
+    // Tenant by tenant, the write credential, then the agent credential: VALUE_0, VALUE_1, …
+    const expected = TENANTS.flatMap((tenant) => [secretId(tenant, 'Write'), secretId(tenant, 'Agent')]);
+    expect(init.Secrets).toEqual(expect.arrayContaining(expected.map((id, index) => ({ Name: `VALUE_${index}`, ValueFrom: { Ref: id } }))));
     const command = (init.Command as string[])[0];
     TENANTS.forEach((_, index) => {
-      expect(command).toContain(`ENVIRON["VALUE_${index}"]`);
-      expect(command).toContain(`index(l, "${credentialPlaceholder(index)}")`);
+      expect(command).toContain(`ENVIRON["VALUE_${2 * index}"]`);
+      expect(command).toContain(`index(l, "${credentialPlaceholder(index, 'write')}")`);
+      expect(command).toContain(`index(l, "${credentialPlaceholder(index, 'agent')}")`);
     });
   });
 
-  test('one generated credential per tenant: 64 lowercase letters and digits, named <stack>/write-credential/<tenant>', () => {
+  test('two generated credentials per tenant, write and agent: 64 lowercase letters and digits, named <stack>/<kind>-credential/<tenant>', () => {
     const secrets = Object.values(resourcesOf(template, 'AWS::SecretsManager::Secret'));
     expect(secrets.map((secret) => secret.Properties.Name).sort()).toEqual([
+      'Test/agent-credential/team-a',
+      'Test/agent-credential/team-b',
       'Test/write-credential/team-a',
       'Test/write-credential/team-b',
     ]);

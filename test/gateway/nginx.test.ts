@@ -54,12 +54,15 @@ describeNginx('the ingest gateway with the real nginx', () => {
   let accessLog = '';
   let rendered = '';
   const credentials = new Map<string, string>(TENANTS.map((tenant) => [tenant, randomBytes(32).toString('hex')]));
+  /** Each tenant's agent credential (what its enrolled instances receive with the install command). */
+  const agentCredentials = new Map<string, string>(TENANTS.map((tenant) => [tenant, randomBytes(32).toString('hex')]));
 
   /** The rendered config with the credentials written in (what the init container does) and a local listener. */
   const writeConfig = () => {
     let text = rendered.replace(`listen ${GATEWAY_PORT};`, `listen 127.0.0.1:${port};`);
     TENANTS.forEach((tenant, index) => {
       text = text.replace(credentialPlaceholder(index), credentials.get(tenant) as string);
+      text = text.replace(credentialPlaceholder(index, 'agent'), agentCredentials.get(tenant) as string);
     });
     writeFileSync(configFile, text);
   };
@@ -149,6 +152,16 @@ describeNginx('the ingest gateway with the real nginx', () => {
       bound_tenant: 'team-a',
       requested_tenant: 'team-b',
     });
+  });
+
+  test("a tenant's agent credential binds to the tenant too, and only to it", async () => {
+    for (const tenant of TENANTS) {
+      const { status, landed } = await write('/v1/traces', '10.40.1.5', {
+        Authorization: `Bearer ${agentCredentials.get(tenant)}`,
+        'X-Scope-OrgID': 'team-a',
+      });
+      expect([tenant, status, landed.map((r) => r.tenant)]).toEqual([tenant, 204, [tenant]]);
+    }
   });
 
   test('the credential is not passed on to the backend', async () => {
