@@ -7,7 +7,7 @@ import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { CfnElement, CfnOutput, Duration, Lazy, Names, RemovalPolicy, Stack, type StackProps, Validations } from 'aws-cdk-lib/core';
 import { Construct, type IConstruct, RootConstruct } from 'constructs';
-import type { Platform } from '../lambdas/shared/contract';
+import { agentCredentialSecretPrefixOf, type Platform } from '../lambdas/shared/contract';
 import { AgentConfigs } from './agents/agent-configs';
 import type { Collector } from './components/collector';
 import type { Grafana } from './components/grafana';
@@ -18,6 +18,7 @@ import type { Mimir } from './components/mimir';
 import type { RingForget } from './components/ring-forget';
 import type { Tempo } from './components/tempo';
 import type { LgtmConfig } from './config/schema';
+import { deliverAgentCredentials } from './enrollment/enroll-handler';
 import { Enrollment } from './enrollment/enrollment';
 import {
   connectServices,
@@ -92,6 +93,9 @@ export class LgtmFleetStack extends Stack implements FleetServices {
     });
     this.agentConfigs = createAgentConfigs(this, config, this.ingest);
     this.enrollment = createEnrollment(this, config, this.agentConfigs, this.eventBus);
+    // The gateway's agent credentials (ingest.tenantBinding), written into the configs enroll and refresh send.
+    const agentCredentialSecretPrefix = this.ingest.gateway ? agentCredentialSecretPrefixOf(this.stackName) : undefined;
+    if (agentCredentialSecretPrefix !== undefined) deliverAgentCredentials(this.enrollment.enrollFunction, agentCredentialSecretPrefix);
     this.refresh = new ConfigRefresh(this, 'Refresh', {
       agentConfigs: this.agentConfigs,
       eventBus: this.eventBus,
@@ -102,6 +106,7 @@ export class LgtmFleetStack extends Stack implements FleetServices {
       maxConcurrency: config.refresh.maxConcurrency,
       maxErrors: config.refresh.maxErrors,
       logRetentionDays: config.retention.containerLogsDays,
+      agentCredentialSecretPrefix,
     });
 
     connectServices(this);

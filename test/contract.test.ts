@@ -3,9 +3,12 @@ import { loadReconcileSettings } from '../lambdas/reconcile/settings';
 import { loadRefreshSettings } from '../lambdas/refresh/settings';
 import { loadRingForgetSettings } from '../lambdas/ring-forget/settings';
 import {
+  agentCredentialSecretName,
+  agentCredentialSecretPrefixOf,
   agentParameterName,
   ENROLL_VARIABLES,
   type EnvironmentInput,
+  OPTIONAL_VARIABLES,
   PARAMETER_VALUE_MAX_BYTES,
   RECONCILE_VARIABLES,
   REFRESH_VARIABLES,
@@ -15,6 +18,7 @@ import {
 } from '../lambdas/shared/contract';
 import { requireString } from '../lambdas/shared/env';
 import { loadStatusSettings } from '../lambdas/status/settings';
+import { credentialName } from '../lib/components/gateway';
 import { backendParameterName, agentParameterName as configAgentParameterName, parameterPrefix, serviceUrl } from '../lib/render/catalog';
 import { synthStack, testConfig } from './helpers';
 import { TEST_ENV as ENROLL_TEST_ENV } from './lambdas/enroll/fake-aws';
@@ -47,8 +51,15 @@ const config = testConfig(CONFIG);
 const { template } = synthStack(CONFIG);
 const resources = template.toJSON().Resources as Record<string, { Type?: string }>;
 
-function environmentOf(name: keyof typeof FUNCTION_SERVICE_NAMES, harness: Record<string, string>): Record<string, string> {
-  const variables = functionVariables(resources, FUNCTION_SERVICE_NAMES[name]);
+/** Variables set only when their feature is on: none of them without its switch. */
+const optional: readonly string[] = OPTIONAL_VARIABLES;
+
+function environmentOf(
+  name: keyof typeof FUNCTION_SERVICE_NAMES,
+  harness: Record<string, string>,
+  from: Record<string, { Type?: string }> = resources,
+): Record<string, string> {
+  const variables = functionVariables(from, FUNCTION_SERVICE_NAMES[name]);
   if (variables === undefined) throw new Error(`no ${name} function in the template`);
   return harnessEnvironment(variables, harness, serviceArn);
 }
@@ -62,7 +73,41 @@ describe.each([
 ] as const)('the %s function', (name, variables) => {
   test('gets exactly the variables of its contract (each of its functions)', () => {
     const sets = everyFunctionVariables(resources, FUNCTION_SERVICE_NAMES[name]).map((found) => Object.keys(found).sort());
-    expect(sets).toEqual(Array(name === 'ring-forget' ? 2 : 1).fill([...variables, ...COMMON_VARIABLES].sort()));
+    const always = variables.filter((variable) => !optional.includes(variable));
+    expect(sets).toEqual(Array(name === 'ring-forget' ? 2 : 1).fill([...always, ...COMMON_VARIABLES].sort()));
+  });
+});
+
+describe('with ingest.tenantBinding', () => {
+  const bound = synthStack({ ...CONFIG, ingest: { tenantBinding: true } }).template;
+  const boundResources = bound.toJSON().Resources as Record<string, { Type?: string }>;
+  const prefix = agentCredentialSecretPrefixOf(config.stackName);
+
+  test.each([
+    ['enroll', ENROLL_VARIABLES],
+    ['refresh', REFRESH_VARIABLES],
+  ] as const)('the %s function gets every variable of its contract, the optional ones too', (name, variables) => {
+    const found = everyFunctionVariables(boundResources, FUNCTION_SERVICE_NAMES[name]).map((set) => Object.keys(set).sort());
+    expect(found).toEqual([[...variables, ...COMMON_VARIABLES].sort()]);
+  });
+
+  test('the enroll and refresh loaders read the prefix of the secrets the gateway creates', () => {
+    const enroll = loadEnrollSettings(environmentOf('enroll', ENROLL_TEST_ENV, boundResources));
+    const refresh = loadRefreshSettings(environmentOf('refresh', REFRESH_TEST_ENV, boundResources));
+    expect(enroll.agentCredentialSecretPrefix).toBe(`${config.stackName}/agent-credential/`);
+    expect(refresh.agentCredentialSecretPrefix).toBe(prefix);
+    const secretNames = Object.values(bound.findResources('AWS::SecretsManager::Secret')).map(
+      (resource) => (resource as { Properties: { Name?: unknown } }).Properties.Name,
+    );
+    for (const tenant of config.tenants.allowed) {
+      expect(agentCredentialSecretName(prefix, tenant)).toBe(credentialName(config.stackName, tenant, 'agent'));
+      expect(secretNames).toContain(agentCredentialSecretName(prefix, tenant));
+    }
+  });
+
+  test('without it, the loaders read no prefix: configs are sent as stored', () => {
+    expect(loadEnrollSettings(environmentOf('enroll', ENROLL_TEST_ENV)).agentCredentialSecretPrefix).toBeUndefined();
+    expect(loadRefreshSettings(environmentOf('refresh', REFRESH_TEST_ENV)).agentCredentialSecretPrefix).toBeUndefined();
   });
 });
 

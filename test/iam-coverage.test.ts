@@ -30,6 +30,7 @@ const SERVICES = [
   { pkg: 'client-ec2', client: 'EC2Client', prefix: 'ec2' },
   { pkg: 'client-ecs', client: 'ECSClient', prefix: 'ecs' },
   { pkg: 'client-eventbridge', client: 'EventBridgeClient', prefix: 'events' },
+  { pkg: 'client-secrets-manager', client: 'SecretsManagerClient', prefix: 'secretsmanager' },
   { pkg: 'client-sqs', client: 'SQSClient', prefix: 'sqs' },
   { pkg: 'client-ssm', client: 'SSMClient', prefix: 'ssm' },
 ] as const;
@@ -186,9 +187,33 @@ function hasOnFailureQueue(template: Template, fn: LgtmFunction): boolean {
 }
 
 const records = readTestFileRecords();
-// Mimir and Loki replicas add a ring-forget function each: every function any configuration has is checked.
-const { stack, template } = synthStack({ services: { mimir: { replicas: 3 }, loki: { replicas: 3 } } });
+// Mimir and Loki replicas add a ring-forget function each, and tenant binding the agent credential
+// reads of enroll and refresh: every function and call any configuration has is checked.
+const REPLICAS = { services: { mimir: { replicas: 3 }, loki: { replicas: 3 } } };
+const { stack, template } = synthStack({ ...REPLICAS, ingest: { tenantBinding: true } });
 const functions = stack.node.findAll().filter((c): c is LgtmFunction => c instanceof LgtmFunction);
+
+/** Calls the handlers make only with a switch on; without it their roles allow them not. */
+const ONLY_WITH_TENANT_BINDING: Readonly<Record<string, readonly string[]>> = {
+  enroll: ['secretsmanager:GetSecretValue'],
+  refresh: ['secretsmanager:GetSecretValue'],
+};
+
+describe('without ingest.tenantBinding (the default)', () => {
+  const unbound = synthStack(REPLICAS);
+  const unboundFunctions = unbound.stack.node.findAll().filter((c): c is LgtmFunction => c instanceof LgtmFunction);
+
+  test.each(unboundFunctions.map((f) => [f.handlerFolder, f] as const))(
+    '%s: its role allows what it does with the switch, but the calls only the switch needs',
+    (folder, fn) => {
+      const bound = functions.find((candidate) => candidate.node.path === fn.node.path) as LgtmFunction;
+      const withSwitch = [...allowedActions(template, bound)];
+      const only = ONLY_WITH_TENANT_BINDING[folder] ?? [];
+      expect([...allowedActions(unbound.template, fn)].sort()).toEqual(withSwitch.filter((action) => !only.includes(action)).sort());
+      for (const action of only) expect(withSwitch).toContain(action);
+    },
+  );
+});
 
 test('every Lambda of the stack is covered', () => {
   expect(functions.map((f) => f.handlerFolder).sort()).toEqual(expect.arrayContaining(['enroll', 'reconcile', 'ring-forget', 'status']));

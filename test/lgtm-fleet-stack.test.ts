@@ -1,8 +1,10 @@
 import { Annotations, Match, type Template } from 'aws-cdk-lib/assertions';
 import { decodeConfig } from '../lambdas/shared/config-files';
+import { AGENT_CREDENTIAL_PLACEHOLDER } from '../lambdas/shared/contract';
 import { TASK_PLACEHOLDERS } from '../lib/render/cluster';
 import { deadLetterQueuePlaceholder } from '../lib/render/grafana-alerts';
 import { containerNamed, containersOf, logicalIdOf, nagViolations, resourcesOf, statementsOfRole, synthStack } from './helpers';
+import { functionVariables } from './support/function-environment';
 
 const SERVICES = ['mimir', 'loki', 'tempo', 'grafana', 'memcached'] as const;
 
@@ -943,5 +945,61 @@ describe('the tenant-binding gateway in front of the backends (ingest.tenantBind
     ],
   ])('%s: no unacknowledged cdk-nag finding', (_name, values) => {
     expect(nagViolations({ ...values, ingest: { tenantBinding: true } })).toEqual([]);
+  });
+});
+
+describe('the agent credential in the configs enroll and refresh send (ingest.tenantBinding)', () => {
+  const bound = synthStack({ ingest: { tenantBinding: true } });
+  const unbound = synthStack();
+  const prefix = `${bound.stack.stackName}/agent-credential/`;
+  const variablesOf = (template: Template, service: string) => functionVariables(template.toJSON().Resources, service) ?? {};
+  const readsOf = (template: Template, role: string) =>
+    statementsOfRole(template, role).filter((statement) => JSON.stringify(statement.Action).includes('secretsmanager:'));
+
+  test.each([
+    ['lgtm-fleet-enroll', 'EnrollmentEnrollRole'],
+    ['lgtm-fleet-refresh', 'RefreshRole'],
+  ])('%s: the secrets prefix in its environment, and GetSecretValue on those secrets only', (service, role) => {
+    expect(variablesOf(bound.template, service).AGENT_CREDENTIAL_SECRET_PREFIX).toBe(prefix);
+    expect(readsOf(bound.template, role)).toEqual([
+      {
+        Sid: 'ReadAgentCredentials',
+        Effect: 'Allow',
+        Action: 'secretsmanager:GetSecretValue',
+        Resource: {
+          'Fn::Join': [
+            '',
+            [
+              'arn:',
+              { Ref: 'AWS::Partition' },
+              ':secretsmanager:',
+              { Ref: 'AWS::Region' },
+              ':',
+              { Ref: 'AWS::AccountId' },
+              `:secret:${prefix}*`,
+            ],
+          ],
+        },
+      },
+    ]);
+  });
+
+  test.each([
+    ['lgtm-fleet-enroll', 'EnrollmentEnrollRole'],
+    ['lgtm-fleet-refresh', 'RefreshRole'],
+  ])('%s without the switch: no prefix, no secret read', (service, role) => {
+    expect(variablesOf(unbound.template, service)).not.toHaveProperty('AGENT_CREDENTIAL_SECRET_PREFIX');
+    expect(readsOf(unbound.template, role)).toEqual([]);
+  });
+
+  test('every agent config parameter carries the placeholder with the switch, none without', () => {
+    const agentValues = (template: Template) =>
+      Object.values(resourcesOf(template, 'AWS::SSM::Parameter'))
+        .filter((parameter) => JSON.stringify(parameter.Properties.Name).includes('/agent/'))
+        .map((parameter) => JSON.stringify(parameter.Properties.Value));
+    const withSwitch = agentValues(bound.template);
+    expect(withSwitch.length).toBeGreaterThan(0);
+    for (const value of withSwitch) expect(value.split(AGENT_CREDENTIAL_PLACEHOLDER)).toHaveLength(4);
+    for (const value of agentValues(unbound.template)) expect(value).not.toContain(AGENT_CREDENTIAL_PLACEHOLDER);
   });
 });

@@ -161,8 +161,15 @@ async function bundle(repo: string, entry: string, outDir: string): Promise<{ fi
   });
   const output = Object.entries(result.metafile.outputs).find(([path]) => path.endsWith('index.js'))?.[1];
   if (!output) throw new Error(`esbuild wrote no index.js for ${entry}`);
+  // The packages the sources import statically, which load with the module: a package required
+  // later, at first use (a `require` inside a function, as the agent-credential reader does), is
+  // not part of a cold start. The sources' imports say which is which; the CommonJS output's do not.
   const sdkModules = new Set(
-    output.imports.filter((imported) => imported.external && imported.path.startsWith('@aws-sdk/')).map((i) => i.path),
+    Object.values(result.metafile.inputs).flatMap((input) =>
+      input.imports
+        .filter((imported) => imported.external && imported.path.startsWith('@aws-sdk/') && imported.kind === 'import-statement')
+        .map((imported) => imported.path),
+    ),
   );
   return { file, sdkModules: [...sdkModules].sort() };
 }

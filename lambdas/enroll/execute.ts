@@ -4,6 +4,7 @@ import type { EC2Client } from '@aws-sdk/client-ec2';
 import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { SSMClient } from '@aws-sdk/client-ssm';
+import type { AgentCredentials } from '../shared/agent-credential';
 import { errorMessage, errorName, isThrottlingError } from '../shared/aws';
 import { putEvents } from '../shared/bus';
 import { type DeadLetter, sendToDeadLetterQueue } from '../shared/dead-letter';
@@ -46,6 +47,8 @@ export interface EnrollClients {
   readonly sqs: SQSClient;
   readonly eventBridge: EventBridgeClient;
   readonly autoScaling: AutoScalingClient;
+  /** Secrets Manager, for the tenants' agent credentials (read and cached across invocations). */
+  readonly agentCredentials: AgentCredentials;
 }
 
 /** What the calls of one invocation share. */
@@ -122,12 +125,32 @@ async function sendInstallCommands(run: Invocation, claimed: ReadonlyMap<string,
   recordVerdicts(run.ledger, planned);
   // One call at a time: SendCommand has a low request rate, and the SDK's adaptive retry slows
   // down further once it is throttled.
-  for (const command of planned.commands) {
+  for (const plannedCommand of planned.commands) {
+    const command = await withAgentCredential(run, plannedCommand);
+    if (command === undefined) continue;
     const deliveries = await sendInstallCommand(run.clients.ssm, run.settings, command);
     for (const delivery of deliveries) recordDelivery(run.ledger, command, delivery);
     for (const delivery of deliveries) {
       if (delivery.status === 'sent') await writePendingTags(run, delivery.commandId, delivery.instanceIds);
     }
+  }
+}
+
+/**
+ * The command with its tenant's agent credential in the config (tenant binding on), or as planned.
+ * A credential that cannot be read fails the command's records like a failed send: they are retried.
+ */
+async function withAgentCredential(run: Invocation, command: InstallCommand): Promise<InstallCommand | undefined> {
+  const { tenant, platform, instanceIds } = command;
+  try {
+    return {
+      ...command,
+      config: await run.clients.agentCredentials.writeInto(command.config, tenant, run.settings.agentCredentialSecretPrefix),
+    };
+  } catch (error) {
+    const reason = isThrottlingError(error) ? 'agent-credential-throttled' : 'agent-credential-failed';
+    recordFailure(run.ledger, { instanceIds, reason, error, context: { tenant, platform } });
+    return undefined;
   }
 }
 

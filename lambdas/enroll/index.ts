@@ -5,6 +5,7 @@ import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { AgentCredentials, lazySecretsManagerClient } from '../shared/agent-credential';
 import { SDK_CLIENT_CONFIG } from '../shared/aws';
 import { lambdaHandler } from '../shared/handler';
 import { logger, metrics } from '../shared/powertools';
@@ -25,6 +26,7 @@ const dependencies: EnrollDependencies = {
     sqs: new SQSClient(SDK_CLIENT_CONFIG),
     eventBridge: new EventBridgeClient(SDK_CLIENT_CONFIG),
     autoScaling: new AutoScalingClient(SDK_CLIENT_CONFIG),
+    agentCredentials: new AgentCredentials(lazySecretsManagerClient(SDK_CLIENT_CONFIG)),
   },
   logger,
   metrics,

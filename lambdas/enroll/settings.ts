@@ -70,6 +70,12 @@ export interface EnrollSettings {
    * call: the failed record comes back when its visibility timeout expires anyway.
    */
   readonly queueVisibilityTimeoutSeconds: number | undefined;
+  /**
+   * Secrets Manager name prefix of the tenants' agent credentials, written into each install
+   * command's config; undefined sends the config as stored (AGENT_CREDENTIAL_SECRET_PREFIX, set only
+   * with `ingest.tenantBinding`).
+   */
+  readonly agentCredentialSecretPrefix: string | undefined;
   /** First retry delay while waiting for SSM when the queue's visibility timeout is not given; doubles per receive. */
   readonly retryBaseSeconds: number;
   /** Longest retry delay while waiting for SSM. */
@@ -94,6 +100,7 @@ export function loadEnrollSettings(env: EnvironmentInput<typeof ENROLL_VARIABLES
   }
   const commandLogGroup = optionalString(env, 'COMMAND_LOG_GROUP', '');
   const visibilityTimeout = optionalString(env, 'QUEUE_VISIBILITY_TIMEOUT_SECONDS', '');
+  const agentCredentialSecretPrefix = optionalString(env, 'AGENT_CREDENTIAL_SECRET_PREFIX', '');
   return {
     claimTableName: requireString(env, 'CLAIM_TABLE_NAME'),
     linuxDocumentName: requireString(env, 'LINUX_DOCUMENT_NAME'),
@@ -119,6 +126,7 @@ export function loadEnrollSettings(env: EnvironmentInput<typeof ENROLL_VARIABLES
       visibilityTimeout === ''
         ? undefined
         : requireInteger(env, 'QUEUE_VISIBILITY_TIMEOUT_SECONDS', { min: 1, max: MAX_VISIBILITY_TIMEOUT }),
+    agentCredentialSecretPrefix: agentCredentialSecretPrefix === '' ? undefined : agentCredentialSecretPrefix,
     retryBaseSeconds: RETRY_BASE_SECONDS,
     retryMaxSeconds: RETRY_MAX_SECONDS,
   };

@@ -2,6 +2,7 @@ import type { ECSClient } from '@aws-sdk/client-ecs';
 import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { SSMClient } from '@aws-sdk/client-ssm';
+import type { AgentCredentials } from '../shared/agent-credential';
 import { operationOf, step } from '../shared/aws';
 import { putEvents, type UnpublishedEntry } from '../shared/bus';
 import { type DeadLetter, type DeadLetterResult, sendToDeadLetterQueue } from '../shared/dead-letter';
@@ -17,7 +18,7 @@ import {
   type Rollout,
   type ServiceRollout,
 } from './plan-rollout';
-import { findRefreshCommand, sendRefreshCommand } from './rollout';
+import { findRefreshCommand, sendRefreshCommand, withAgentCredential } from './rollout';
 import type { RefreshSettings } from './settings';
 
 /**
@@ -31,6 +32,8 @@ export interface RefreshClients {
   readonly ecs: ECSClient;
   readonly eventBridge: EventBridgeClient;
   readonly sqs: SQSClient;
+  /** Secrets Manager, for the tenants' agent credentials (read and cached across invocations). */
+  readonly agentCredentials: AgentCredentials;
 }
 
 /** Reads the current versions in one go, before any rollout (a failed call is kept per name, see parameters.ts). */
@@ -61,18 +64,30 @@ export type RolloutResult =
     readonly pruned?: PruneResult;
   };
 
-export function runRollout(rollout: Rollout, clients: RefreshClients, clusterArn: string): Promise<RolloutResult> {
-  return rollout.kind === 'agents' ? runAgentRollout(rollout, clients.ssm) : runServiceRollout(rollout, clients, clusterArn);
+export function runRollout(
+  rollout: Rollout,
+  clients: RefreshClients,
+  settings: Pick<RefreshSettings, 'clusterArn' | 'agentCredentialSecretPrefix'>,
+): Promise<RolloutResult> {
+  return rollout.kind === 'agents'
+    ? runAgentRollout(rollout, clients, settings.agentCredentialSecretPrefix)
+    : runServiceRollout(rollout, clients, settings.clusterArn);
 }
 
-/** ListCommands for an earlier refresh command of the same version, else SendCommand. */
-async function runAgentRollout(rollout: AgentRollout, ssm: SSMClient): Promise<RolloutResult> {
+/**
+ * ListCommands for an earlier refresh command of the same version, else SendCommand, with the
+ * tenant's agent credential written into the config (GetSecretValue, with tenant binding).
+ */
+async function runAgentRollout(rollout: AgentRollout, clients: RefreshClients, secretPrefix: string | undefined): Promise<RolloutResult> {
+  const { ssm } = clients;
   let operation = 'ListCommands';
   try {
     const earlier = await findRefreshCommand(ssm, rollout.document, rollout.comment, rollout.since);
     if (earlier) return { kind: 'already-applied', id: earlier.id };
+    operation = 'GetSecretValue';
+    const command = await withAgentCredential(rollout.command, clients.agentCredentials, secretPrefix);
     operation = 'SendCommand';
-    return { kind: 'started', id: await sendRefreshCommand(ssm, rollout.command) };
+    return { kind: 'started', id: await sendRefreshCommand(ssm, command) };
   } catch (error) {
     return { kind: 'call-failed', operation: operationOf(error) ?? operation, error };
   }

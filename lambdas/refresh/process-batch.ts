@@ -92,7 +92,7 @@ async function refreshJob(job: Job, facts: ParameterFacts, deps: RefreshDependen
   try {
     const plan = planRollout(job, facts, deps.settings);
     if (plan.kind !== 'rollout') return endJob(job, plan);
-    const result = await runRollout(plan.rollout, deps.clients, deps.settings.clusterArn);
+    const result = await runRollout(plan.rollout, deps.clients, deps.settings);
     return endRollout(job, plan, result);
   } catch (error) {
     return endJobUnexpectedly(job, error);

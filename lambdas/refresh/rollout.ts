@@ -1,4 +1,5 @@
 import { paginateListCommands, SendCommandCommand, type SendCommandCommandInput, type SSMClient } from '@aws-sdk/client-ssm';
+import type { AgentCredentials } from '../shared/agent-credential';
 import type { Platform } from '../shared/contract';
 import { AGENT_TAGS } from '../shared/tags';
 import type { RefreshSettings } from './settings';
@@ -79,6 +80,23 @@ export function buildRefreshCommand(
 
 export function documentFor(settings: Pick<RefreshSettings, 'linuxDocumentName' | 'windowsDocumentName'>, platform: Platform): string {
   return platform === 'windows' ? settings.windowsDocumentName : settings.linuxDocumentName;
+}
+
+/**
+ * The command with the tenant's agent credential in its config (tenant binding on), or as planned:
+ * the plan and its checks see the config as stored, the agents get it with their credential.
+ */
+export async function withAgentCredential(
+  command: SendCommandCommandInput,
+  credentials: AgentCredentials,
+  secretPrefix: string | undefined,
+): Promise<SendCommandCommandInput> {
+  const parameters = command.Parameters ?? {};
+  const [config] = parameters.AgentConfig ?? [];
+  const [tenant] = parameters.Tenant ?? [];
+  if (config === undefined || tenant === undefined) return command;
+  const credentialed = await credentials.writeInto(config, tenant, secretPrefix);
+  return credentialed === config ? command : { ...command, Parameters: { ...parameters, AgentConfig: [credentialed] } };
 }
 
 export async function sendRefreshCommand(ssm: SSMClient, input: SendCommandCommandInput): Promise<string> {

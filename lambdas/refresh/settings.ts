@@ -44,6 +44,12 @@ export interface RefreshSettings {
   readonly eventSource: string;
   /** Where malformed events go, with a `reason` attribute (DEAD_LETTER_QUEUE_URL). */
   readonly deadLetterQueueUrl: string;
+  /**
+   * Secrets Manager name prefix of the tenants' agent credentials, written into each reload
+   * command's config; undefined sends the config as stored (AGENT_CREDENTIAL_SECRET_PREFIX, set only
+   * with `ingest.tenantBinding`).
+   */
+  readonly agentCredentialSecretPrefix: string | undefined;
 }
 
 /** SendCommand's MaxConcurrency format: a count from 1, or 1-100%. */
@@ -84,6 +90,7 @@ export function loadRefreshSettings(env: EnvironmentInput<typeof REFRESH_VARIABL
     throw new EnvironmentError(`environment variable CLUSTER_ARN must be an ECS cluster ARN, got "${clusterArn}"`);
   }
   const commandLogGroup = optionalString(env, 'COMMAND_LOG_GROUP', '');
+  const agentCredentialSecretPrefix = optionalString(env, 'AGENT_CREDENTIAL_SECRET_PREFIX', '');
   return {
     parameterPrefix,
     linuxDocumentName: requireString(env, 'LINUX_DOCUMENT_NAME'),
@@ -107,6 +114,7 @@ export function loadRefreshSettings(env: EnvironmentInput<typeof REFRESH_VARIABL
     eventBusName: requireString(env, 'EVENT_BUS_NAME'),
     eventSource: requireString(env, 'EVENT_SOURCE'),
     deadLetterQueueUrl: requireString(env, 'DEAD_LETTER_QUEUE_URL'),
+    agentCredentialSecretPrefix: agentCredentialSecretPrefix === '' ? undefined : agentCredentialSecretPrefix,
   };
 }
 

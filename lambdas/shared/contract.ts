@@ -58,8 +58,36 @@ export function serviceParameterName(prefix: string, service: string, file?: str
 /** The largest Parameter Store value, in bytes (the advanced tier's limit; the standard tier's is 4,096). */
 export const PARAMETER_VALUE_MAX_BYTES = 8192;
 
-/** The environment of a function: exactly these variables, each a string (empty for "none"). */
-export type EnvironmentOf<Names extends readonly string[]> = { readonly [Name in Names[number]]: string };
+/**
+ * Variables a construct sets only when their feature is on, so that a stack without the feature
+ * keeps its template as it was; the loaders take one absent or empty as off.
+ */
+export const OPTIONAL_VARIABLES = ['AGENT_CREDENTIAL_SECRET_PREFIX'] as const;
+type OptionalVariable = (typeof OPTIONAL_VARIABLES)[number];
+
+/**
+ * The environment of a function: exactly these variables, each a string (empty for "none"), but
+ * {@link OPTIONAL_VARIABLES}, which are left out when off.
+ */
+export type EnvironmentOf<Names extends readonly string[]> = {
+  readonly [Name in Exclude<Names[number], OptionalVariable>]: string;
+} & { readonly [Name in Extract<Names[number], OptionalVariable>]?: string };
+
+/**
+ * With `ingest.tenantBinding`, the agent config carries this placeholder as its bearer token on
+ * every write; the enroll and refresh functions replace it with the tenant's agent credential
+ * right before they send the config, so the credential is never stored in Parameter Store.
+ */
+export const AGENT_CREDENTIAL_PLACEHOLDER = '__LGTM_AGENT_CREDENTIAL__';
+
+/** Where the tenants' agent credentials are in Secrets Manager: `<stack>/agent-credential/`, then the tenant. */
+export function agentCredentialSecretPrefixOf(stackName: string): string {
+  return `${stackName}/agent-credential/`;
+}
+
+export function agentCredentialSecretName(prefix: string, tenant: string): string {
+  return `${prefix}${tenant}`;
+}
 
 /** The enroll function (lib/enrollment/enroll-handler.ts → lambdas/enroll/settings.ts). */
 export const ENROLL_VARIABLES = [
@@ -85,6 +113,7 @@ export const ENROLL_VARIABLES = [
   'COMMAND_LOG_GROUP',
   'LIFECYCLE_FAILURE_RESULT',
   'QUEUE_VISIBILITY_TIMEOUT_SECONDS',
+  'AGENT_CREDENTIAL_SECRET_PREFIX',
 ] as const;
 export type EnrollEnvironment = EnvironmentOf<typeof ENROLL_VARIABLES>;
 
@@ -135,6 +164,7 @@ export const REFRESH_VARIABLES = [
   'EVENT_BUS_NAME',
   'EVENT_SOURCE',
   'DEAD_LETTER_QUEUE_URL',
+  'AGENT_CREDENTIAL_SECRET_PREFIX',
 ] as const;
 export type RefreshEnvironment = EnvironmentOf<typeof REFRESH_VARIABLES>;
 

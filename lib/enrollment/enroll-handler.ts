@@ -4,7 +4,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
-import { Duration, Validations } from 'aws-cdk-lib/core';
+import { Arn, ArnFormat, Duration, Stack, Validations } from 'aws-cdk-lib/core';
 import type { Construct } from 'constructs';
 import type { EnrollEnvironment } from '../../lambdas/shared/contract';
 import { ENROLLMENT_OUTCOME } from '../../lambdas/shared/event-types';
@@ -159,5 +159,32 @@ function grantFleetAccess(fn: lambda.Function, documentArns: readonly string[]):
     policy,
     autoScalingGroupArn,
     'Any Auto Scaling group may opt into lifecycle-hook enrollment; the handler completes only actions of launches it was sent.',
+  );
+}
+
+/**
+ * With `ingest.tenantBinding`: the enroll function writes each tenant's agent credential into the
+ * install command's config, reading it from the secrets under `secretPrefix`
+ * (`<stack>/agent-credential/`). Without it the function's environment and role stay as they were.
+ */
+export function deliverAgentCredentials(fn: lambda.Function, secretPrefix: string): void {
+  const variable = 'AGENT_CREDENTIAL_SECRET_PREFIX' satisfies keyof EnrollEnvironment;
+  fn.addEnvironment(variable, secretPrefix);
+  grantAgentCredentialRead(fn.role as iam.IRole, secretPrefix);
+}
+
+/** `secretsmanager:GetSecretValue` on the tenants' agent credentials (`<secretPrefix><tenant>`), for the enroll and refresh functions. */
+export function grantAgentCredentialRead(role: iam.IRole, secretPrefix: string): void {
+  const secretsArn = Arn.format(
+    { service: 'secretsmanager', resource: 'secret', resourceName: `${secretPrefix}*`, arnFormat: ArnFormat.COLON_RESOURCE_NAME },
+    Stack.of(role),
+  );
+  role.addToPrincipalPolicy(
+    new iam.PolicyStatement({ sid: 'ReadAgentCredentials', actions: ['secretsmanager:GetSecretValue'], resources: [secretsArn] }),
+  );
+  acknowledgeWildcardResource(
+    role.node.tryFindChild('DefaultPolicy') ?? role,
+    secretsArn,
+    "Secrets Manager appends a random suffix to every secret's ARN; the pattern covers the tenants' agent credentials under the stack's own prefix only.",
   );
 }

@@ -50,6 +50,12 @@ export interface ConfigRefreshProps {
   readonly maxErrors: string;
   /** Retention of the function's logs, in days. */
   readonly logRetentionDays: number;
+  /**
+   * Secrets Manager name prefix of the tenants' agent credentials (`<stack>/agent-credential/`, with
+   * `ingest.tenantBinding`): a reload command's config then carries its tenant's credential.
+   * @default none: agent configs are sent as stored, and the function reads no secret
+   */
+  readonly agentCredentialSecretPrefix?: string;
 }
 
 /** A burst of changes to one parameter within this window becomes one rollout. */
@@ -179,5 +185,6 @@ function refreshEnvironment(props: ConfigRefreshProps, stack: Stack, deadLetterQ
     EVENT_BUS_NAME: props.eventBus.eventBusName,
     EVENT_SOURCE,
     DEAD_LETTER_QUEUE_URL: deadLetterQueue.queueUrl,
+    ...(props.agentCredentialSecretPrefix === undefined ? {} : { AGENT_CREDENTIAL_SECRET_PREFIX: props.agentCredentialSecretPrefix }),
   };
 }

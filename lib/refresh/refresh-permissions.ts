@@ -3,13 +3,14 @@ import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Arn, Stack, Validations } from 'aws-cdk-lib/core';
 import { CONFIG_REFRESH_OUTCOME } from '../../lambdas/shared/refresh-events';
 import { AGENT_TAGS } from '../../lambdas/shared/tags';
+import { grantAgentCredentialRead } from '../enrollment/enroll-handler';
 import { EVENT_SOURCE } from '../enrollment/enrollment';
 import { anyInstanceArn } from '../enrollment/fleet-arns';
 import { acknowledgeWildcardResource } from '../nag';
 import type { ConfigRefreshProps } from './config-refresh';
 
 /** The parts of the refresh's props its permissions are scoped to. */
-type RefreshScope = Pick<ConfigRefreshProps, 'agentConfigs' | 'eventBus' | 'cluster' | 'services'>;
+type RefreshScope = Pick<ConfigRefreshProps, 'agentConfigs' | 'eventBus' | 'cluster' | 'services' | 'agentCredentialSecretPrefix'>;
 
 /** ARN of the parameter `name` (without its leading slash) in the role's stack. */
 type ParameterArn = (name: string) => string;
@@ -42,6 +43,8 @@ export function grantRefreshPermissions(role: iam.Role, props: RefreshScope, dea
   ];
   for (const statement of statements) role.addToPrincipalPolicy(statement);
   deadLetterQueue.grant(role, 'sqs:SendMessage');
+  // A reload command's config carries its tenant's agent credential (with tenant binding only).
+  if (props.agentCredentialSecretPrefix !== undefined) grantAgentCredentialRead(role, props.agentCredentialSecretPrefix);
 
   acknowledgeRefreshWildcards(role, instanceArn, parameterArn, prefix);
 }

@@ -1,5 +1,5 @@
 import { Token } from 'aws-cdk-lib/core';
-import { PLATFORMS, type Platform } from '../../lambdas/shared/contract';
+import { AGENT_CREDENTIAL_PLACEHOLDER, PLATFORMS, type Platform } from '../../lambdas/shared/contract';
 import { type LgtmConfig, tenantIdProblem } from '../config/schema';
 import { type AlloyBlock, alloyString, block, list, object, renderFile, stringList } from './alloy-syntax';
 
@@ -18,6 +18,11 @@ import { type AlloyBlock, alloyString, block, list, object, renderFile, stringLi
  * - traces: `otelcol.receiver.otlp` → `otelcol.processor.resourcedetection` (ec2
  *   detector) → `otelcol.processor.batch` → `otelcol.exporter.otlphttp` (header
  *   `X-Scope-OrgID`).
+ *
+ * With `ingest.tenantBinding`, every write also carries the tenant's agent credential as its bearer
+ * token (`bearer_token` of the Mimir and Loki endpoints, an `otelcol.auth.bearer` component for the
+ * OTLP exporter). The config holds {@link AGENT_CREDENTIAL_PLACEHOLDER} in its place: the enroll and
+ * refresh functions write the credential in as they send the config, so Parameter Store never holds it.
  */
 
 /** The stack's ingest URLs; CDK tokens are emitted verbatim. */
@@ -124,7 +129,13 @@ export const AGENT_BUILD_INFO_METRIC = 'alloy_build_info';
 
 const TENANT_HEADER = 'X-Scope-OrgID';
 
+export { AGENT_CREDENTIAL_PLACEHOLDER } from '../../lambdas/shared/contract';
 export { alloyString } from './alloy-syntax';
+
+/** The bearer token of every write, with tenant binding: the placeholder the functions replace. */
+function credentialOf(config: LgtmConfig): Array<readonly [string, string]> {
+  return config.ingest.tenantBinding ? [['bearer_token', alloyString(AGENT_CREDENTIAL_PLACEHOLDER)]] : [];
+}
 
 const env = (name: string): string => `sys.env(${alloyString(name)})`;
 
@@ -181,7 +192,13 @@ function metricsPipeline(input: AgentRenderInput): AlloyBlock[] {
       'prometheus.remote_write',
       'mimir',
       ['external_labels', identityLabels(tenant)],
-      block('endpoint', undefined, ['url', alloyString(endpoints.metricsUrl)], ['headers', object([[TENANT_HEADER, alloyString(tenant)]])]),
+      block(
+        'endpoint',
+        undefined,
+        ['url', alloyString(endpoints.metricsUrl)],
+        ['headers', object([[TENANT_HEADER, alloyString(tenant)]])],
+        ...credentialOf(config),
+      ),
     ),
   ];
 }
@@ -234,7 +251,7 @@ function logsPipeline(input: AgentRenderInput): AlloyBlock[] {
       'loki.write',
       'loki',
       ['external_labels', identityLabels(tenant)],
-      block('endpoint', undefined, ['url', alloyString(endpoints.logsUrl)], ['tenant_id', alloyString(tenant)]),
+      block('endpoint', undefined, ['url', alloyString(endpoints.logsUrl)], ['tenant_id', alloyString(tenant)], ...credentialOf(config)),
     ),
   ];
 }
@@ -243,6 +260,7 @@ function tracesPipeline(input: AgentRenderInput): AlloyBlock[] {
   const { config, tenant, endpoints } = input;
   const { otlpListenAddress, otlpGrpcPort, otlpHttpPort } = config.agent;
   const tracesTo = (target: string) => block('output', undefined, ['traces', list([target])]);
+  const binding = config.ingest.tenantBinding;
   return [
     block(
       'otelcol.receiver.otlp',
@@ -261,6 +279,7 @@ function tracesPipeline(input: AgentRenderInput): AlloyBlock[] {
       tracesTo('otelcol.processor.batch.apps.input'),
     ),
     block('otelcol.processor.batch', 'apps', tracesTo('otelcol.exporter.otlphttp.tempo.input')),
+    ...(binding ? [block('otelcol.auth.bearer', 'gateway', ['token', alloyString(AGENT_CREDENTIAL_PLACEHOLDER)])] : []),
     block(
       'otelcol.exporter.otlphttp',
       'tempo',
@@ -269,6 +288,7 @@ function tracesPipeline(input: AgentRenderInput): AlloyBlock[] {
         undefined,
         ['endpoint', alloyString(endpoints.tracesUrl)],
         ['headers', object([[TENANT_HEADER, alloyString(tenant)]])],
+        ...(binding ? [['auth', 'otelcol.auth.bearer.gateway.handler'] as const] : []),
       ),
     ),
   ];

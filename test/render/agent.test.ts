@@ -2,6 +2,7 @@ import { Lazy } from 'aws-cdk-lib';
 import type { Platform } from '../../lambdas/shared/contract';
 import { configSchema, type LgtmConfig, type LgtmConfigInput } from '../../lib/config/schema';
 import {
+  AGENT_CREDENTIAL_PLACEHOLDER,
   AGENT_ENV,
   AGENT_JOBS,
   AGENT_METRIC_PREFIXES,
@@ -178,6 +179,45 @@ describe.each(platforms)('%s agent config', (platform) => {
   });
 });
 
+describe.each(platforms)('%s agent config with ingest.tenantBinding', (platform) => {
+  const config = configWith({ ingest: { tenantBinding: true } });
+  const text = render(platform, { config });
+  const nodes = parse(text);
+  const token = alloyString(AGENT_CREDENTIAL_PLACEHOLDER);
+
+  it('is structurally valid Alloy', () => {
+    expect(structuralProblems(text)).toEqual([]);
+  });
+
+  it('sends the agent credential placeholder as the bearer token of every write', () => {
+    expect(attr(child(component(nodes, 'prometheus.remote_write', 'mimir'), 'endpoint'), 'bearer_token')).toBe(token);
+    expect(attr(child(component(nodes, 'loki.write', 'loki'), 'endpoint'), 'bearer_token')).toBe(token);
+    expect(attr(component(nodes, 'otelcol.auth.bearer', 'gateway'), 'token')).toBe(token);
+    const client = child(component(nodes, 'otelcol.exporter.otlphttp', 'tempo'), 'client');
+    expect(attr(client, 'auth')).toBe('otelcol.auth.bearer.gateway.handler');
+    // Each writer once, and nowhere else.
+    expect(text.split(AGENT_CREDENTIAL_PLACEHOLDER)).toHaveLength(4);
+  });
+
+  it('keeps everything else of the config as it is without the switch', () => {
+    const without = render(platform);
+    const stripped = text
+      .split('\n')
+      .filter((line) => !/bearer_token|\bauth +=/.test(line))
+      .join('\n')
+      .replace(/otelcol\.auth\.bearer "gateway" \{\n\ttoken = "[^"]*"\n\}\n\n/, '');
+    expect(stripped.replace(/ +=/g, ' =')).toBe(without.replace(/ +=/g, ' ='));
+  });
+});
+
+describe('without ingest.tenantBinding (the default)', () => {
+  it.each(platforms)('%s: no credential, placeholder or auth extension', (platform) => {
+    const text = render(platform);
+    expect(text).not.toContain(AGENT_CREDENTIAL_PLACEHOLDER);
+    expect(text).not.toMatch(/bearer|auth/);
+  });
+});
+
 describe('linux specifics', () => {
   const nodes = parse(render('linux'));
 
@@ -328,25 +368,29 @@ describe('input handling', () => {
 });
 
 describe('size', () => {
-  it('stays within 4096 bytes in the worst case: longest tenant, Security log, longest ALB name', () => {
-    const tenant = `t${'x'.repeat(127)}`;
-    const config = configWith({
-      tenants: { allowed: ['aws-rag-ec2', 'aws-rag-cloudwatch', 'aws-rag-rds', tenant] },
-      agent: { windowsSecurityLog: true, otlpListenAddress: '255.255.255.255', otlpGrpcPort: 65534, otlpHttpPort: 65535 },
-    });
-    // internal- + 32-character load balancer name + -<10 digits>.<longest region>.elb.amazonaws.com
-    const host = `internal-${'a'.repeat(32)}-1234567890.ap-southeast-5.elb.amazonaws.com`;
-    const longEndpoints = {
-      metricsUrl: `http://${host}/api/v1/push`,
-      logsUrl: `http://${host}/loki/api/v1/push`,
-      tracesUrl: `http://${host}`,
-    };
-    for (const platform of platforms) {
-      const text = render(platform, { config, tenant, endpoints: longEndpoints });
-      expect(structuralProblems(text)).toEqual([]);
-      expect(Buffer.byteLength(text, 'utf8')).toBeLessThanOrEqual(4096);
-    }
-  });
+  it.each([false, true])(
+    'stays within 4096 bytes in the worst case: longest tenant, Security log, longest ALB name (tenantBinding %s)',
+    (tenantBinding) => {
+      const tenant = `t${'x'.repeat(127)}`;
+      const config = configWith({
+        ingest: { tenantBinding },
+        tenants: { allowed: ['aws-rag-ec2', 'aws-rag-cloudwatch', 'aws-rag-rds', tenant] },
+        agent: { windowsSecurityLog: true, otlpListenAddress: '255.255.255.255', otlpGrpcPort: 65534, otlpHttpPort: 65535 },
+      });
+      // internal- + 32-character load balancer name + -<10 digits>.<longest region>.elb.amazonaws.com
+      const host = `internal-${'a'.repeat(32)}-1234567890.ap-southeast-5.elb.amazonaws.com`;
+      const longEndpoints = {
+        metricsUrl: `http://${host}/api/v1/push`,
+        logsUrl: `http://${host}/loki/api/v1/push`,
+        tracesUrl: `http://${host}`,
+      };
+      for (const platform of platforms) {
+        const text = render(platform, { config, tenant, endpoints: longEndpoints });
+        expect(structuralProblems(text)).toEqual([]);
+        expect(Buffer.byteLength(text, 'utf8')).toBeLessThanOrEqual(4096);
+      }
+    },
+  );
 });
 
 describe('exports for dashboards', () => {

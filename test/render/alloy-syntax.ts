@@ -30,6 +30,7 @@ export const KNOWN_COMPONENTS: Record<string, readonly string[]> = {
   'otelcol.processor.resourcedetection': ['input'],
   'otelcol.processor.batch': ['input'],
   'otelcol.exporter.otlphttp': ['input'],
+  'otelcol.auth.bearer': ['handler'],
   'prometheus.exporter.cloudwatch': ['targets'],
   'prometheus.exporter.memcached': ['targets'],
   'otelcol.storage.file': ['handler'],

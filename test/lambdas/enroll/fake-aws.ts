@@ -13,6 +13,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { CreateTagsCommand, DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { EventBridgeClient, PutEventsCommand, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import {
   ChangeMessageVisibilityBatchCommand,
   type ChangeMessageVisibilityBatchRequestEntry,
@@ -31,12 +32,14 @@ import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { type EnrollDependencies, processBatch } from '../../../lambdas/enroll/process-batch';
 import { type EnrollSettings, loadEnrollSettings } from '../../../lambdas/enroll/settings';
 import type { WaitingRequest } from '../../../lambdas/enroll/wait-envelope';
-import type { EnrollEnvironment } from '../../../lambdas/shared/contract';
+import { AgentCredentials } from '../../../lambdas/shared/agent-credential';
+import { agentCredentialSecretPrefixOf, type EnrollEnvironment } from '../../../lambdas/shared/contract';
 import { mockClient } from '../../support/sdk-call-recorder';
 import { awsError } from '../fixtures';
 import { acceptMessages, acceptVisibilityChanges, putEvents } from '../harness/bus';
 import { describeInstances } from '../harness/ec2';
 import { entriesOf, FakeAccount, inputsOf, REGION } from '../harness/fake-account';
+import { agentCredentialSecrets, getSecretValue } from '../harness/secrets';
 import { settingsWith } from '../harness/settings';
 import { describeInstanceInformation, getParameters, type ManagedInstanceShape } from '../harness/ssm';
 
@@ -73,6 +76,10 @@ export const TEST_ENV = {
 
 export const testSettings = settingsWith(TEST_ENV, loadEnrollSettings);
 
+/** The agent credentials' prefix the stack sets with `ingest.tenantBinding` (TEST_ENV leaves it out, as the default stack does). */
+export const SECRET_PREFIX = agentCredentialSecretPrefixOf('LgtmFleet');
+export const bindingSettings = (): EnrollSettings => testSettings({ AGENT_CREDENTIAL_SECRET_PREFIX: SECRET_PREFIX });
+
 export type FakeInstance = ManagedInstanceShape;
 
 /** The value the fake Parameter Store holds for an agent config parameter at a version. */
@@ -93,6 +100,7 @@ export class FakeAws extends FakeAccount {
   readonly sqsClient = new SQSClient({ region: REGION });
   readonly eventBridgeClient = new EventBridgeClient({ region: REGION });
   readonly autoScalingClient = new AutoScalingClient({ region: REGION });
+  readonly secretsManagerClient = new SecretsManagerClient({ region: REGION });
 
   readonly dynamodb = mockClient(this.dynamodbClient);
   readonly ec2 = mockClient(this.ec2Client);
@@ -100,6 +108,16 @@ export class FakeAws extends FakeAccount {
   readonly sqs = mockClient(this.sqsClient);
   readonly eventBridge = mockClient(this.eventBridgeClient);
   readonly autoScaling = mockClient(this.autoScalingClient);
+  readonly secretsManager = mockClient(this.secretsManagerClient);
+  /** One per function, as at module level in the handler: its cache outlives an invocation. */
+  readonly agentCredentials = new AgentCredentials(
+    () => this.secretsManagerClient,
+    () => this.clock,
+  );
+  /** The clock the credential cache reads: the `now` of the latest batch. */
+  private clock = 0;
+  /** Secret name → value: each allowed tenant's agent credential. */
+  readonly secrets = agentCredentialSecrets(SECRET_PREFIX, ['aws-rag-ec2', 'team-a']);
 
   readonly instances = new Map<string, FakeInstance>();
   /**
@@ -114,6 +132,9 @@ export class FakeAws extends FakeAccount {
     ['/LgtmFleet/agent/team-a/linux', 2],
     ['/LgtmFleet/agent/team-a/windows', 1],
   ]);
+
+  /** The value of an agent config parameter at a version. */
+  configText: (name: string, version: number) => string = agentConfigValue;
 
   /** Launch claims by key → expiry (epoch seconds), shared by every invocation on this fake. */
   readonly claims = new Map<string, number>();
@@ -133,6 +154,7 @@ export class FakeAws extends FakeAccount {
   }
 
   dependencies(now: Date, settings: EnrollSettings = testSettings()): EnrollDependencies {
+    this.clock = now.getTime();
     return {
       clients: {
         dynamodb: this.dynamodbClient,
@@ -141,6 +163,7 @@ export class FakeAws extends FakeAccount {
         sqs: this.sqsClient,
         eventBridge: this.eventBridgeClient,
         autoScaling: this.autoScalingClient,
+        agentCredentials: this.agentCredentials,
       },
       settings,
       logger: this.logger,
@@ -201,7 +224,7 @@ export class FakeAws extends FakeAccount {
   }
 
   protected mockedClients() {
-    return [this.dynamodb, this.ec2, this.ssm, this.sqs, this.eventBridge, this.autoScaling];
+    return [this.dynamodb, this.ec2, this.ssm, this.sqs, this.eventBridge, this.autoScaling, this.secretsManager];
   }
 
   private messagesTo(queueUrl: string): SendMessageBatchRequestEntry[] {
@@ -231,7 +254,7 @@ export class FakeAws extends FakeAccount {
     this.ssm.on(GetParametersCommand).callsFake((input) =>
       getParameters(input, (name) => {
         const version = this.parameters.get(name);
-        return version === undefined ? undefined : { Name: name, Type: 'String', Value: agentConfigValue(name, version), Version: version };
+        return version === undefined ? undefined : { Name: name, Type: 'String', Value: this.configText(name, version), Version: version };
       }),
     );
     this.ssm.on(SendCommandCommand).callsFake((input: SendCommandCommandInput) => {
@@ -240,6 +263,7 @@ export class FakeAws extends FakeAccount {
       return { Command: { CommandId: `command-${this.commandCounter}`, InstanceIds: input.InstanceIds, DocumentName: input.DocumentName } };
     });
     this.eventBridge.on(PutEventsCommand).callsFake((input) => putEvents(input));
+    this.secretsManager.on(GetSecretValueCommand).callsFake((input) => getSecretValue(this.secrets, input));
     this.sqs.on(SendMessageBatchCommand).callsFake(acceptMessages);
     this.sqs.on(ChangeMessageVisibilityBatchCommand).callsFake(acceptVisibilityChanges);
     const lifecycleState = (id: string) => (this.lifecycleStates.has(id) ? this.lifecycleStates.get(id) : 'Pending:Wait');

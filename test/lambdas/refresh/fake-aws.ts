@@ -12,6 +12,7 @@ import {
   type UpdateServiceCommandInput,
 } from '@aws-sdk/client-ecs';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SendMessageBatchCommand, type SendMessageBatchRequestEntry, SQSClient } from '@aws-sdk/client-sqs';
 import {
   type Command,
@@ -37,13 +38,15 @@ import { resolveConfig } from '../../../bin/config-source';
 import { renderAll } from '../../../bin/render';
 import { processBatch, type RefreshDependencies } from '../../../lambdas/refresh/process-batch';
 import { loadRefreshSettings, type RefreshSettings } from '../../../lambdas/refresh/settings';
+import { AgentCredentials } from '../../../lambdas/shared/agent-credential';
 import { CONFIG_INIT_CONTAINER, configDigest, deployedConfigName } from '../../../lambdas/shared/config-files';
-import { PARAMETER_VALUE_MAX_BYTES, type RefreshEnvironment } from '../../../lambdas/shared/contract';
+import { agentCredentialSecretPrefixOf, PARAMETER_VALUE_MAX_BYTES, type RefreshEnvironment } from '../../../lambdas/shared/contract';
 import { mockClient } from '../../support/sdk-call-recorder';
 import { awsError } from '../fixtures';
 import { acceptMessages, putEvents } from '../harness/bus';
 import { ACCOUNT, entriesOf, FakeAccount, inputsOf, REGION } from '../harness/fake-account';
 import { copyingInputs, page } from '../harness/listing';
+import { agentCredentialSecrets, getSecretValue } from '../harness/secrets';
 import { settingsWith } from '../harness/settings';
 import { getParameters } from '../harness/ssm';
 
@@ -79,6 +82,10 @@ export const TEST_ENV = {
 } satisfies RefreshEnvironment;
 
 export const testSettings = settingsWith(TEST_ENV, loadRefreshSettings);
+
+/** The agent credentials' prefix the stack sets with `ingest.tenantBinding` (TEST_ENV leaves it out, as the default stack does). */
+export const SECRET_PREFIX = agentCredentialSecretPrefixOf('lgtm');
+export const bindingSettings = (): RefreshSettings => testSettings({ AGENT_CREDENTIAL_SECRET_PREFIX: SECRET_PREFIX });
 
 /** A valid config per parameter, rendered by the stack's own renderers (agent configs: a small Alloy file). */
 export const RENDERED: ReadonlyMap<string, string> = (() => {
@@ -160,11 +167,20 @@ export class FakeAws extends FakeAccount {
   readonly ecsClient = new ECSClient({ region: REGION });
   readonly eventBridgeClient = new EventBridgeClient({ region: REGION });
   readonly sqsClient = new SQSClient({ region: REGION });
+  readonly secretsManagerClient = new SecretsManagerClient({ region: REGION });
 
   readonly ssm = mockClient(this.ssmClient);
   readonly ecs = mockClient(this.ecsClient);
   readonly eventBridge = mockClient(this.eventBridgeClient);
   readonly sqs = mockClient(this.sqsClient);
+  readonly secretsManager = mockClient(this.secretsManagerClient);
+  /** One per function, as at module level in the handler: its cache outlives an invocation. */
+  readonly agentCredentials = new AgentCredentials(
+    () => this.secretsManagerClient,
+    () => this.now.getTime(),
+  );
+  /** Secret name → value: each allowed tenant's agent credential. */
+  readonly secrets = agentCredentialSecrets(SECRET_PREFIX, ['aws-rag-ec2', 'team-a']);
 
   readonly parameters = new Map<string, FakeParameter>();
   readonly fleet: FakeInstance[] = [];
@@ -356,7 +372,13 @@ export class FakeAws extends FakeAccount {
 
   dependencies(settings: RefreshSettings = testSettings()): RefreshDependencies {
     return {
-      clients: { ssm: this.ssmClient, ecs: this.ecsClient, eventBridge: this.eventBridgeClient, sqs: this.sqsClient },
+      clients: {
+        ssm: this.ssmClient,
+        ecs: this.ecsClient,
+        eventBridge: this.eventBridgeClient,
+        sqs: this.sqsClient,
+        agentCredentials: this.agentCredentials,
+      },
       settings,
       logger: this.logger,
       metrics: this.metrics,
@@ -400,11 +422,12 @@ export class FakeAws extends FakeAccount {
   }
 
   protected mockedClients() {
-    return [this.ssm, this.ecs, this.eventBridge, this.sqs];
+    return [this.ssm, this.ecs, this.eventBridge, this.sqs, this.secretsManager];
   }
 
   private stubDefaults(): void {
     this.ssm.on(GetParametersCommand).callsFake((input) => getParameters(input, (name) => this.toParameter(name)));
+    this.secretsManager.on(GetSecretValueCommand).callsFake((input) => getSecretValue(this.secrets, input));
     this.ssm.on(GetParametersByPathCommand).callsFake(
       copyingInputs(this.getParametersByPathSent, (input: GetParametersByPathCommandInput) => {
         const path = `${input.Path}/`;
