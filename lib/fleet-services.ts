@@ -106,6 +106,22 @@ export function serviceContext(shared: {
   return { config, render: { config, deploy }, network, store, fileSystem, runtime, configured, stateful };
 }
 
+/**
+ * Mimir's or Loki's props: image, size and replicas from the config, state on the file system only
+ * in `efs` durability with one replica (see stateOnFileSystem).
+ */
+function clusteredBackendProps(context: ServiceContext, backend: 'mimir' | 'loki', configFile: string) {
+  const { config, stateful } = context;
+  return {
+    ...stateful,
+    image: config.images[backend],
+    size: config.services[backend],
+    replicas: config.services[backend].replicas,
+    fileSystem: stateOnFileSystem(config, backend) ? stateful.fileSystem : undefined,
+    configFile,
+  };
+}
+
 /** The cache and the three backends, each with its rendered configuration. */
 export function createBackends(scope: Construct, context: ServiceContext): Pick<FleetServices, 'memcached' | 'mimir' | 'loki' | 'tempo'> {
   const { config, render, runtime, stateful } = context;
@@ -115,22 +131,8 @@ export function createBackends(scope: Construct, context: ServiceContext): Pick<
     size: config.services.memcached,
     replicas: config.services.memcached.replicas,
   });
-  const mimir = new Mimir(scope, 'Mimir', {
-    ...stateful,
-    image: config.images.mimir,
-    size: config.services.mimir,
-    replicas: config.services.mimir.replicas,
-    fileSystem: stateOnFileSystem(config, 'mimir') ? stateful.fileSystem : undefined,
-    configFile: renderMimirConfig(render),
-  });
-  const loki = new Loki(scope, 'Loki', {
-    ...stateful,
-    image: config.images.loki,
-    size: config.services.loki,
-    replicas: config.services.loki.replicas,
-    fileSystem: stateOnFileSystem(config, 'loki') ? stateful.fileSystem : undefined,
-    configFile: renderLokiConfig(render),
-  });
+  const mimir = new Mimir(scope, 'Mimir', clusteredBackendProps(context, 'mimir', renderMimirConfig(render)));
+  const loki = new Loki(scope, 'Loki', clusteredBackendProps(context, 'loki', renderLokiConfig(render)));
   const tempo = new Tempo(scope, 'Tempo', {
     ...stateful,
     image: config.images.tempo,
