@@ -19,7 +19,7 @@ import type { ObjectStore } from './object-store';
 import type { RefreshedService } from './refresh/config-refresh';
 import { BACKENDS, type DeployFacts, parameterPrefix, type RenderInput, stateOnFileSystem } from './render/catalog';
 import { COLLECTOR, collectorEntrypoint, collectorLogGroupArnPatterns, renderCollectorConfig } from './render/collector';
-import { deployedGatewayEndpoints, type GATEWAY_ROUTES, renderGatewayConfig } from './render/gateway';
+import { deployedGatewayEndpoints, type GATEWAY_ROUTES, type GatewayBinding, renderGatewayConfig } from './render/gateway';
 import { renderGrafanaDatasourceFiles } from './render/grafana';
 import { alertContactUrlSecret, deadLetterQueuePlaceholder, renderGrafanaAlertFiles } from './render/grafana-alerts';
 import { GRAFANA_DIRECTORIES, type GrafanaFile, renderGrafanaDashboardFiles } from './render/grafana-dashboards';
@@ -193,7 +193,7 @@ export function createCollector(scope: Construct, context: ServiceContext): Coll
 }
 
 /** The tenant-binding gateway: nginx deciding each write's tenant from the sender's write credential. */
-function createTenantGateway(scope: Construct, context: ServiceContext): Gateway {
+function createTenantGateway(scope: Construct, context: ServiceContext, mode: GatewayBinding['mode']): Gateway {
   const { config, network } = context;
   const endpoints = deployedGatewayEndpoints(config, { vpcCidr: network.vpcCidr });
   return new Gateway(scope, 'Gateway', {
@@ -202,7 +202,7 @@ function createTenantGateway(scope: Construct, context: ServiceContext): Gateway
     size: config.services.gateway,
     replicas: config.services.gateway.replicas,
     tenants: config.tenants.allowed,
-    configFile: renderGatewayConfig(config.tenants.allowed, endpoints),
+    configFile: renderGatewayConfig({ tenants: config.tenants.allowed, mode }, endpoints),
   });
 }
 
@@ -222,7 +222,7 @@ export function createIngestGateway(
     loki: backends.loki.backend.service,
     tempo: backends.tempo.backend.service,
     accessLogsBucket: context.store.accessLogsBucket,
-    gateway: config.ingest.tenantBinding ? createTenantGateway(scope, context) : undefined,
+    gateway: config.ingest.tenantBinding === 'off' ? undefined : createTenantGateway(scope, context, config.ingest.tenantBinding),
   });
 }
 

@@ -42,8 +42,8 @@ const CONFIGURATIONS: Array<[string, Record<string, unknown>]> = [
     },
   ],
   // Clusters: replicas, their peer rules, the ring-forget function in the VPC with its rule and queue.
-  // The tenant-binding gateway: its service, credentials, target group and the bucket policy statement.
-  ['the tenant-binding gateway in front of the backends', { ingest: { tenantBinding: true } }],
+  // No tenant-binding gateway: each ingest route straight to its backend's target group.
+  ['no tenant-binding gateway', { ingest: { tenantBinding: 'off' } }],
   [
     'Mimir, Loki and memcached with 3 replicas',
     { services: { mimir: { replicas: 3 }, loki: { replicas: 3 }, memcached: { replicas: 3 } } },

@@ -71,32 +71,21 @@ describe.each([
   ['refresh', REFRESH_VARIABLES],
   ['ring-forget', RING_FORGET_VARIABLES],
 ] as const)('the %s function', (name, variables) => {
-  test('gets exactly the variables of its contract (each of its functions)', () => {
+  test('gets exactly the variables of its contract (each of its functions), the optional ones too', () => {
     const sets = everyFunctionVariables(resources, FUNCTION_SERVICE_NAMES[name]).map((found) => Object.keys(found).sort());
-    const always = variables.filter((variable) => !optional.includes(variable));
-    expect(sets).toEqual(Array(name === 'ring-forget' ? 2 : 1).fill([...always, ...COMMON_VARIABLES].sort()));
+    expect(sets).toEqual(Array(name === 'ring-forget' ? 2 : 1).fill([...variables, ...COMMON_VARIABLES].sort()));
   });
 });
 
-describe('with ingest.tenantBinding', () => {
-  const bound = synthStack({ ...CONFIG, ingest: { tenantBinding: true } }).template;
-  const boundResources = bound.toJSON().Resources as Record<string, { Type?: string }>;
+describe('with ingest.tenantBinding (the default)', () => {
   const prefix = agentCredentialSecretPrefixOf(config.stackName);
 
-  test.each([
-    ['enroll', ENROLL_VARIABLES],
-    ['refresh', REFRESH_VARIABLES],
-  ] as const)('the %s function gets every variable of its contract, the optional ones too', (name, variables) => {
-    const found = everyFunctionVariables(boundResources, FUNCTION_SERVICE_NAMES[name]).map((set) => Object.keys(set).sort());
-    expect(found).toEqual([[...variables, ...COMMON_VARIABLES].sort()]);
-  });
-
   test('the enroll and refresh loaders read the prefix of the secrets the gateway creates', () => {
-    const enroll = loadEnrollSettings(environmentOf('enroll', ENROLL_TEST_ENV, boundResources));
-    const refresh = loadRefreshSettings(environmentOf('refresh', REFRESH_TEST_ENV, boundResources));
+    const enroll = loadEnrollSettings(environmentOf('enroll', ENROLL_TEST_ENV));
+    const refresh = loadRefreshSettings(environmentOf('refresh', REFRESH_TEST_ENV));
     expect(enroll.agentCredentialSecretPrefix).toBe(`${config.stackName}/agent-credential/`);
     expect(refresh.agentCredentialSecretPrefix).toBe(prefix);
-    const secretNames = Object.values(bound.findResources('AWS::SecretsManager::Secret')).map(
+    const secretNames = Object.values(template.findResources('AWS::SecretsManager::Secret')).map(
       (resource) => (resource as { Properties: { Name?: unknown } }).Properties.Name,
     );
     for (const tenant of config.tenants.allowed) {
@@ -104,10 +93,24 @@ describe('with ingest.tenantBinding', () => {
       expect(secretNames).toContain(agentCredentialSecretName(prefix, tenant));
     }
   });
+});
 
-  test('without it, the loaders read no prefix: configs are sent as stored', () => {
-    expect(loadEnrollSettings(environmentOf('enroll', ENROLL_TEST_ENV)).agentCredentialSecretPrefix).toBeUndefined();
-    expect(loadRefreshSettings(environmentOf('refresh', REFRESH_TEST_ENV)).agentCredentialSecretPrefix).toBeUndefined();
+describe("with ingest.tenantBinding 'off'", () => {
+  const unbound = synthStack({ ...CONFIG, ingest: { tenantBinding: 'off' } }).template;
+  const unboundResources = unbound.toJSON().Resources as Record<string, { Type?: string }>;
+
+  test.each([
+    ['enroll', ENROLL_VARIABLES],
+    ['refresh', REFRESH_VARIABLES],
+  ] as const)('the %s function gets the variables of its contract but the optional ones', (name, variables) => {
+    const found = everyFunctionVariables(unboundResources, FUNCTION_SERVICE_NAMES[name]).map((set) => Object.keys(set).sort());
+    const always = variables.filter((variable) => !optional.includes(variable));
+    expect(found).toEqual([[...always, ...COMMON_VARIABLES].sort()]);
+  });
+
+  test('the loaders read no prefix: configs are sent as stored', () => {
+    expect(loadEnrollSettings(environmentOf('enroll', ENROLL_TEST_ENV, unboundResources)).agentCredentialSecretPrefix).toBeUndefined();
+    expect(loadRefreshSettings(environmentOf('refresh', REFRESH_TEST_ENV, unboundResources)).agentCredentialSecretPrefix).toBeUndefined();
   });
 });
 
@@ -158,7 +161,7 @@ describe('each settings loader reads the environment the stack sets', () => {
     expect(settings.maxConcurrency).toBe(config.refresh.maxConcurrency);
     expect(settings.maxErrors).toBe(config.refresh.maxErrors);
     expect(settings.maxConfigBytes).toBe(PARAMETER_VALUE_MAX_BYTES);
-    expect([...settings.services.keys()].sort()).toEqual(['collector', 'grafana', 'loki', 'mimir', 'tempo']);
+    expect([...settings.services.keys()].sort()).toEqual(['collector', 'gateway', 'grafana', 'loki', 'mimir', 'tempo']);
   });
 
   test('ring-forget calls Mimir’s and Loki’s ring pages where the other services reach them', () => {

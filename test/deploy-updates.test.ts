@@ -86,7 +86,8 @@ describe('CloudFormation writes parameters a few at a time (PutParameter through
     expect(heads).toBe(Math.min(PARAMETER_WRITE_LANES, ids.size));
     const names = [...ids].map((id) => String(resources[id].Properties.Name));
     const copies = names.filter((name) => name.includes('/deployed/')).length;
-    expect(ids.size - copies).toBe(count === 1 ? 19 : 79);
+    // The configs, one more with the tenant-binding gateway (its nginx.conf) than without.
+    expect(ids.size - copies).toBe(count === 1 ? 20 : 80);
     // One copy of every service config file (agent configs travel in the command, not in a task definition).
     expect(copies).toBe(names.filter((name) => name.includes('/config/')).length);
   });

@@ -190,7 +190,7 @@ const records = readTestFileRecords();
 // Mimir and Loki replicas add a ring-forget function each, and tenant binding the agent credential
 // reads of enroll and refresh: every function and call any configuration has is checked.
 const REPLICAS = { services: { mimir: { replicas: 3 }, loki: { replicas: 3 } } };
-const { stack, template } = synthStack({ ...REPLICAS, ingest: { tenantBinding: true } });
+const { stack, template } = synthStack(REPLICAS);
 const functions = stack.node.findAll().filter((c): c is LgtmFunction => c instanceof LgtmFunction);
 
 /** Calls the handlers make only with a switch on; without it their roles allow them not. */
@@ -199,8 +199,8 @@ const ONLY_WITH_TENANT_BINDING: Readonly<Record<string, readonly string[]>> = {
   refresh: ['secretsmanager:GetSecretValue'],
 };
 
-describe('without ingest.tenantBinding (the default)', () => {
-  const unbound = synthStack(REPLICAS);
+describe("with ingest.tenantBinding 'off'", () => {
+  const unbound = synthStack({ ...REPLICAS, ingest: { tenantBinding: 'off' } });
   const unboundFunctions = unbound.stack.node.findAll().filter((c): c is LgtmFunction => c instanceof LgtmFunction);
 
   test.each(unboundFunctions.map((f) => [f.handlerFolder, f] as const))(

@@ -34,9 +34,20 @@ const KEPT_LOGICAL_IDS: Record<string, readonly string[]> = {
   'AWS::DynamoDB::Table': ['EnrollmentClaims2B0C5D8D'],
   'AWS::S3::Bucket': ['StorageAccessLogs96FB524C', 'StorageData6BB23F4E'],
   'AWS::EFS::FileSystem': ['StateFileSystem2A7ED472'],
-  'AWS::SecretsManager::Secret': ['GrafanaAdminPassword191CEB07'],
+  'AWS::SecretsManager::Secret': [
+    'GrafanaAdminPassword191CEB07',
+    // Senders hold these: a new logical ID would replace the secret and its value.
+    'GatewayWriteCredentialsawsragec2C61481DE',
+    'GatewayWriteCredentialsawsragcloudwatchC6834BA2',
+    'GatewayWriteCredentialsawsragrds53A65677',
+    'GatewayAgentCredentialsawsragec29C77EE69',
+    'GatewayAgentCredentialsawsragcloudwatchD6BA0767',
+    'GatewayAgentCredentialsawsragrds59F37316',
+  ],
   'AWS::SSM::Document': ['EnrollmentLinuxDocument1D9C17BB', 'EnrollmentWindowsDocumentC3144683'],
   'AWS::SSM::Parameter': [
+    'GatewayBackendConfig09ABC173',
+    'GatewayBackendConfigDeployed3695D171',
     'MimirBackendConfigB5F2E32E',
     'MimirBackendConfigDeployed04E5AC43',
     'LokiBackendConfig16B7E448',
@@ -314,21 +325,23 @@ describe('default configuration', () => {
     });
   });
 
-  test('the ingest gateway is internal, routes each signal to its backend and health-checks /ready', () => {
+  test("the ingest load balancer is internal; with ingest.tenantBinding 'off' it routes each signal to its backend and health-checks /ready", () => {
     template.hasResourceProperties('AWS::ElasticLoadBalancingV2::LoadBalancer', {
       Scheme: 'internal',
       LoadBalancerAttributes: Match.arrayWith([{ Key: 'routing.http.drop_invalid_header_fields.enabled', Value: 'true' }]),
     });
-    const rules = Object.values(resourcesOf(template, 'AWS::ElasticLoadBalancingV2::ListenerRule')).map((r) => r.Properties);
+    // The default sends every route to the gateway (test/components/gateway.test.ts).
+    const off = synthStack({ ingest: { tenantBinding: 'off' } }).template;
+    const rules = Object.values(resourcesOf(off, 'AWS::ElasticLoadBalancingV2::ListenerRule')).map((r) => r.Properties);
     const pathsOf = (r: Record<string, unknown>) =>
       (r.Conditions as Array<{ PathPatternConfig?: { Values: string[] } }>).flatMap((c) => c.PathPatternConfig?.Values ?? []);
     expect(rules.map(pathsOf)).toEqual(
       expect.arrayContaining([['/api/v1/push', '/otlp/v1/metrics'], ['/loki/api/v1/push', '/otlp/v1/logs'], ['/v1/traces']]),
     );
-    template.hasResourceProperties('AWS::ElasticLoadBalancingV2::TargetGroup', { Port: 8080, HealthCheckPath: '/ready' });
-    template.hasResourceProperties('AWS::ElasticLoadBalancingV2::TargetGroup', { Port: 3100, HealthCheckPath: '/ready' });
+    off.hasResourceProperties('AWS::ElasticLoadBalancingV2::TargetGroup', { Port: 8080, HealthCheckPath: '/ready' });
+    off.hasResourceProperties('AWS::ElasticLoadBalancingV2::TargetGroup', { Port: 3100, HealthCheckPath: '/ready' });
     // Tempo takes OTLP on 4318 but answers /ready on its HTTP port.
-    template.hasResourceProperties('AWS::ElasticLoadBalancingV2::TargetGroup', {
+    off.hasResourceProperties('AWS::ElasticLoadBalancingV2::TargetGroup', {
       Port: 4318,
       HealthCheckPath: '/ready',
       HealthCheckPort: '3200',
@@ -933,7 +946,7 @@ describe('the ring entries of stopped Mimir and Loki tasks are forgotten', () =>
   });
 });
 
-describe('the tenant-binding gateway in front of the backends (ingest.tenantBinding)', () => {
+describe('the tenant-binding gateway in front of the backends (ingest.tenantBinding, the default)', () => {
   test.each([
     ['a created VPC', {}],
     [
@@ -944,13 +957,13 @@ describe('the tenant-binding gateway in front of the backends (ingest.tenantBind
       },
     ],
   ])('%s: no unacknowledged cdk-nag finding', (_name, values) => {
-    expect(nagViolations({ ...values, ingest: { tenantBinding: true } })).toEqual([]);
+    expect(nagViolations({ ...values, ingest: { tenantBinding: 'migrate' } })).toEqual([]);
   });
 });
 
 describe('the agent credential in the configs enroll and refresh send (ingest.tenantBinding)', () => {
-  const bound = synthStack({ ingest: { tenantBinding: true } });
-  const unbound = synthStack();
+  const bound = synthStack();
+  const unbound = synthStack({ ingest: { tenantBinding: 'off' } });
   const prefix = `${bound.stack.stackName}/agent-credential/`;
   const variablesOf = (template: Template, service: string) => functionVariables(template.toJSON().Resources, service) ?? {};
   const readsOf = (template: Template, role: string) =>
@@ -987,12 +1000,12 @@ describe('the agent credential in the configs enroll and refresh send (ingest.te
   test.each([
     ['lgtm-fleet-enroll', 'EnrollmentEnrollRole'],
     ['lgtm-fleet-refresh', 'RefreshRole'],
-  ])('%s without the switch: no prefix, no secret read', (service, role) => {
+  ])("%s with ingest.tenantBinding 'off': no prefix, no secret read", (service, role) => {
     expect(variablesOf(unbound.template, service)).not.toHaveProperty('AGENT_CREDENTIAL_SECRET_PREFIX');
     expect(readsOf(unbound.template, role)).toEqual([]);
   });
 
-  test('every agent config parameter carries the placeholder with the switch, none without', () => {
+  test("every agent config parameter carries the placeholder, none with ingest.tenantBinding 'off'", () => {
     const agentValues = (template: Template) =>
       Object.values(resourcesOf(template, 'AWS::SSM::Parameter'))
         .filter((parameter) => JSON.stringify(parameter.Properties.Name).includes('/agent/'))

@@ -93,7 +93,7 @@ export async function smokeGateway(run: GatewayRun): Promise<Checks> {
     chmodSync(temp, 0o755);
     const local = `127.0.0.1:${BACKENDS.loki.httpPort}`;
     let gatewayConfig = renderGatewayConfig(
-      tenants,
+      { tenants, mode: 'enforce' },
       {
         backends: { mimir: '127.0.0.1:9', loki: local, tempo: '127.0.0.1:9' },
         resolver: '127.0.0.1',

@@ -1,16 +1,32 @@
 import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib/core';
 import { Construct } from 'constructs';
 import { serviceParameterName } from '../../lambdas/shared/contract';
 import { BackendService, type ConfigValue } from '../backend-service';
-import { CREDENTIAL_KINDS, type CredentialKind, credentialPlaceholder, GATEWAY_HEALTH_PATH, GATEWAY_PORT } from '../render/gateway';
+import { METRICS_NAMESPACE } from '../lgtm-function';
+import {
+  CREDENTIAL_KINDS,
+  type CredentialKind,
+  credentialPlaceholder,
+  GATEWAY_HEALTH_PATH,
+  GATEWAY_PORT,
+  GATEWAY_SERVICE_NAME,
+} from '../render/gateway';
 import { type ConfiguredComponentProps, serviceBasics } from './common';
 
 /** Where the gateway's nginx.conf appears in its container. */
 export const GATEWAY_CONFIG_DIR = '/etc/lgtm-gateway';
 /** nginx's temp directory (pid file, request bodies), as lib/render/gateway.ts sets it. */
 const GATEWAY_TEMP_DIR = '/tmp/nginx';
+/**
+ * The gateway's CloudWatch metrics (namespace `LgtmFleet`, dimension `service`), counted from its
+ * access log: writes refused for want of a known credential, and writes bound by their header
+ * (`migrate` mode; by tenant), which must reach zero before `enforce`.
+ */
+export const GATEWAY_METRICS = { refused: 'IngestWritesRefused', unbound: 'IngestWritesUnbound' } as const;
+
 /** Characters of a generated credential (letters and digits only: nothing to escape in nginx.conf). */
 export const WRITE_CREDENTIAL_LENGTH = 64;
 
@@ -55,6 +71,36 @@ export class Gateway extends Construct {
     this.agentCredentials = this.createCredentials(props.tenants, 'agent');
     this.backend = this.createBackend(props);
     this.addTempVolume();
+    this.addMetrics();
+  }
+
+  /** {@link GATEWAY_METRICS} from the access log's JSON lines (nginx's own messages are not JSON and never match). */
+  private addMetrics(): void {
+    const service = '$.service';
+    new logs.MetricFilter(this, 'WritesRefused', {
+      logGroup: this.backend.logGroup,
+      filterPattern: logs.FilterPattern.all(
+        logs.FilterPattern.stringValue(service, '=', GATEWAY_SERVICE_NAME),
+        logs.FilterPattern.numberValue('$.status', '=', 401),
+      ),
+      metricNamespace: METRICS_NAMESPACE,
+      metricName: GATEWAY_METRICS.refused,
+      metricValue: '1',
+      dimensions: { service },
+    });
+    new logs.MetricFilter(this, 'WritesUnbound', {
+      logGroup: this.backend.logGroup,
+      filterPattern: logs.FilterPattern.all(
+        logs.FilterPattern.stringValue(service, '=', GATEWAY_SERVICE_NAME),
+        logs.FilterPattern.stringValue('$.binding', '=', 'header'),
+        logs.FilterPattern.numberValue('$.status', '!=', 401),
+      ),
+      metricNamespace: METRICS_NAMESPACE,
+      metricName: GATEWAY_METRICS.unbound,
+      metricValue: '1',
+      // One of tenants.allowed: the gateway passes no other tenant unbound.
+      dimensions: { service, tenant: '$.bound_tenant' },
+    });
   }
 
   /** One generated `kind` credential per tenant, named `<stack>/<kind>-credential/<tenant>`. */

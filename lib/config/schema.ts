@@ -105,6 +105,18 @@ export const MAX_MEMCACHED_NODES = 8;
 /** Most tasks of the ingest gateway (a guard against typos: two tasks carry thousands of agents). */
 export const MAX_GATEWAY_REPLICAS = 10;
 
+/**
+ * How the ingest gateway binds writes to tenants (`ingest.tenantBinding`, docs/security.md):
+ * `enforce` (every write needs a known credential), `migrate` (a write with no credential keeps its
+ * header's tenant, if it is one of the stack's), `off` (no gateway: the sender's header decides).
+ */
+export const TENANT_BINDING_MODES = ['enforce', 'migrate', 'off'] as const;
+export type TenantBinding = (typeof TENANT_BINDING_MODES)[number];
+
+/** Whether the stack deploys the tenant-binding gateway (every mode but `off`). */
+export const hasTenantGateway = (config: { readonly ingest: { readonly tenantBinding: TenantBinding } }): boolean =>
+  config.ingest.tenantBinding !== 'off';
+
 /** A service that runs as one task, with the reason given to anyone asking for more. */
 const singleReplica = (reason: string) => z.literal(1, { message: reason }).default(1);
 
@@ -568,8 +580,19 @@ export const configSchema = z
       .prefault({}),
     ingest: z
       .strictObject({
-        /** Put the tenant-binding gateway in front of the backends (docs/security.md); off until enrollment records bindings. */
-        tenantBinding: z.boolean().default(false),
+        /**
+         * The tenant-binding gateway in front of the backends (docs/security.md): `enforce` refuses a
+         * write without a known credential; `migrate` also passes a write with no credential at all
+         * into the tenant its header names (one of `tenants.allowed`), logged as unbound, while senders
+         * move to credentials; `off` has no gateway, and any sender chooses its tenant. `true` and
+         * `false` mean `enforce` and `off`.
+         */
+        tenantBinding: z
+          .union([z.enum(TENANT_BINDING_MODES), z.boolean()], {
+            error: `one of ${TENANT_BINDING_MODES.map((mode) => `"${mode}"`).join(', ')} (true and false mean "enforce" and "off")`,
+          })
+          .transform((mode): TenantBinding => (mode === true ? 'enforce' : mode === false ? 'off' : mode))
+          .default('enforce'),
         /** CIDRs allowed to push telemetry; empty = the VPC CIDR. */
         allowedCidrs: z.array(cidr).default([]),
         /** Security groups allowed to push telemetry (e.g. your instances' group). */

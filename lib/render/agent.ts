@@ -1,6 +1,6 @@
 import { Token } from 'aws-cdk-lib/core';
 import { AGENT_CREDENTIAL_PLACEHOLDER, PLATFORMS, type Platform } from '../../lambdas/shared/contract';
-import { type LgtmConfig, tenantIdProblem } from '../config/schema';
+import { hasTenantGateway, type LgtmConfig, tenantIdProblem } from '../config/schema';
 import { type AlloyBlock, alloyString, block, list, object, renderFile, stringList } from './alloy-syntax';
 
 /**
@@ -134,7 +134,7 @@ export { alloyString } from './alloy-syntax';
 
 /** The bearer token of every write, with tenant binding: the placeholder the functions replace. */
 function credentialOf(config: LgtmConfig): Array<readonly [string, string]> {
-  return config.ingest.tenantBinding ? [['bearer_token', alloyString(AGENT_CREDENTIAL_PLACEHOLDER)]] : [];
+  return hasTenantGateway(config) ? [['bearer_token', alloyString(AGENT_CREDENTIAL_PLACEHOLDER)]] : [];
 }
 
 const env = (name: string): string => `sys.env(${alloyString(name)})`;
@@ -260,7 +260,7 @@ function tracesPipeline(input: AgentRenderInput): AlloyBlock[] {
   const { config, tenant, endpoints } = input;
   const { otlpListenAddress, otlpGrpcPort, otlpHttpPort } = config.agent;
   const tracesTo = (target: string) => block('output', undefined, ['traces', list([target])]);
-  const binding = config.ingest.tenantBinding;
+  const binding = hasTenantGateway(config);
   return [
     block(
       'otelcol.receiver.otlp',

@@ -1,4 +1,4 @@
-import type { LgtmConfig } from '../config/schema';
+import type { LgtmConfig, TenantBinding } from '../config/schema';
 import { BACKENDS, serviceHost } from './catalog';
 
 /**
@@ -11,7 +11,14 @@ import { BACKENDS, serviceHost } from './catalog';
  *   carries no authority, and a misconfigured sender still lands in the one tenant it may write
  *   to). The access log records both, with the sender's address (the last `X-Forwarded-For`
  *   entry, the one the load balancer appended), so a mismatch is visible.
+ *
+ * In `migrate` mode (a fleet moving to credentials) a write with no `Authorization` header at all
+ * keeps the tenant its header names, provided it is one of the stack's tenants, and is logged with
+ * `"binding":"header"`; a write with an unknown credential is still refused.
  */
+
+/** The `service` field of every access log line, and the dimension of the gateway's CloudWatch metrics. */
+export const GATEWAY_SERVICE_NAME = 'lgtm-fleet-gateway';
 
 /** The port nginx listens on for the load balancer (writes and its health check). */
 export const GATEWAY_PORT = 8080;
@@ -66,6 +73,13 @@ export function deployedGatewayEndpoints(config: LgtmConfig, deploy: { vpcCidr: 
 
 const quote = (value: string) => `"${value.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`;
 
+/** The tenants the gateway binds writes to, and how (`ingest.tenantBinding`, less `off`). */
+export interface GatewayBinding {
+  /** Each with a write and an agent credential, written in at task start (placeholders by index). */
+  readonly tenants: readonly string[];
+  readonly mode: Exclude<TenantBinding, 'off'>;
+}
+
 /** Where nginx keeps its files: in the task, its temp directory and the container's standard output. */
 export interface GatewayFiles {
   /** Directory of the pid file and request bodies. */
@@ -76,22 +90,40 @@ export interface GatewayFiles {
 
 const TASK_FILES: GatewayFiles = { tempDir: '/tmp/nginx', accessLog: '/dev/stdout' };
 
-/** nginx.conf of the gateway for `tenants` (each with a write and an agent credential, written in at task start). */
-export function renderGatewayConfig(tenants: readonly string[], endpoints: GatewayEndpoints, files: GatewayFiles = TASK_FILES): string {
+/** nginx.conf of the gateway: each write's tenant from its credential (or, in `migrate` mode, from the header of a write without one). */
+export function renderGatewayConfig(binding: GatewayBinding, endpoints: GatewayEndpoints, files: GatewayFiles = TASK_FILES): string {
   const { tempDir } = files;
+  const { tenants, mode } = binding;
   const credentials = tenants.flatMap((tenant, index) =>
     CREDENTIAL_KINDS.map((kind) => `    ${quote(`Bearer ${credentialPlaceholder(index, kind)}`)} ${quote(tenant)};`),
   );
+  const unbound =
+    mode === 'migrate'
+      ? `    # migrate: a write with no credential at all keeps its header's tenant, if it is one of the stack's.
+    "" $header_tenant;
+`
+      : '';
+  const headerTenants =
+    mode === 'migrate'
+      ? `
+  # migrate: the tenants a write without a credential may still name in its X-Scope-OrgID, matched
+  # exactly (a regular expression, as the backends compare tenant IDs with case).
+  map $http_x_scope_orgid $header_tenant {
+    default "";
+${tenants.map((tenant) => `    ${quote(`~^${tenant.replaceAll('.', '\\.')}$`)} ${quote(tenant)};`).join('\n')}
+  }
+`
+      : '';
   const locations = GATEWAY_ROUTES.flatMap(({ paths, backend }) =>
     paths.map(
       (path) => `    location = ${path} {
-      if ($credential_tenant = "") {
+      if ($write_tenant = "") {
         return 401 "lgtm-fleet ingest: a write credential is required (Authorization: Bearer <credential>)\\n";
       }
       # A variable, so that the name is resolved when used (the resolver above, 10 s), not once at
       # start: backend tasks come and go with new addresses.
       set $backend "${endpoints.backends[backend]}";
-      proxy_set_header X-Scope-OrgID $credential_tenant;
+      proxy_set_header X-Scope-OrgID $write_tenant;
       proxy_set_header Authorization "";
       proxy_pass http://$backend;
     }`,
@@ -113,8 +145,8 @@ http {
   uwsgi_temp_path ${tempDir}/uwsgi;
   scgi_temp_path ${tempDir}/scgi;
 
-  log_format ingest escape=json '{"time":"$time_iso8601","client":"$remote_addr","path":"$uri","status":$status,'
-    '"bytes":$request_length,"bound_tenant":"$credential_tenant","requested_tenant":"$http_x_scope_orgid"}';
+  log_format ingest escape=json '{"service":"${GATEWAY_SERVICE_NAME}","time":"$time_iso8601","client":"$remote_addr","path":"$uri","status":$status,'
+    '"bytes":$request_length,"bound_tenant":"$write_tenant","requested_tenant":"$http_x_scope_orgid","binding":"$binding"}';
   access_log ${files.accessLog} ingest;
   server_tokens off;
   client_max_body_size 64m;
@@ -131,9 +163,15 @@ ${endpoints.loadBalancerCidrs.map((cidr) => `  set_real_ip_from ${cidr};`).join(
   # The write and agent credentials of tenants (from Secrets Manager, written in when the task starts). Each key
   # is "Bearer <credential>": longer than nginx's default hash bucket of 64 bytes.
   map_hash_bucket_size 256;
-  map $http_authorization $credential_tenant {
+  map $http_authorization $write_tenant {
     default "";
-${credentials.join('\n')}
+${unbound}${credentials.join('\n')}
+  }
+${headerTenants}
+  # How the write was bound, for the access log: "credential", or "header" (migrate) / "none" (refused) without one.
+  map $http_authorization $binding {
+    default "credential";
+    "" ${mode === 'migrate' ? 'header' : 'none'};
   }
 
   server {

@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import type { LgtmConfig } from '../config/schema';
+import { hasTenantGateway, type LgtmConfig } from '../config/schema';
 import type { LINUX_COLLECTORS, WINDOWS_COLLECTORS } from './agent';
 import { BACKENDS, type RenderInput } from './catalog';
+import { GATEWAY_SERVICE_NAME } from './gateway';
 import {
   type Backend,
   dataSourceName,
@@ -252,16 +253,17 @@ export interface DashboardJson {
 
 const PLUGIN_BACKEND: Readonly<Record<string, Backend>> = { prometheus: 'mimir', loki: 'loki', tempo: 'tempo' };
 
-/** Functions only some configurations create (by Powertools service name), and when they do. */
-export const OPTIONAL_FUNCTIONS: Readonly<Record<string, (config: LgtmConfig) => boolean>> = {
+/** What only some configurations run (by the `service` dimension of its metrics), and when they do. */
+export const OPTIONAL_SERVICES: Readonly<Record<string, (config: LgtmConfig) => boolean>> = {
   'lgtm-fleet-ring-forget': (config) => config.services.mimir.replicas > 1 || config.services.loki.replicas > 1,
+  [GATEWAY_SERVICE_NAME]: hasTenantGateway,
 };
 
-/** A panel charting only functions the configuration does not create is left out, as a dashboard without data is. */
+/** A panel charting only what the configuration does not run is left out, as a dashboard without data is. */
 function panelHasData(config: LgtmConfig, panel: Record<string, unknown>): boolean {
   const targets = (panel.targets ?? []) as Array<{ dimensions?: { service?: string } }>;
   const services = targets.map((target) => target.dimensions?.service);
-  const absent = (service: string | undefined) => service !== undefined && OPTIONAL_FUNCTIONS[service]?.(config) === false;
+  const absent = (service: string | undefined) => service !== undefined && OPTIONAL_SERVICES[service]?.(config) === false;
   return services.length === 0 || !services.every(absent);
 }
 

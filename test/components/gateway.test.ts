@@ -1,21 +1,31 @@
 import { Template } from 'aws-cdk-lib/assertions';
-import { Gateway, type GatewayProps, WRITE_CREDENTIAL_LENGTH } from '../../lib/components/gateway';
+import { GATEWAY_METRICS, Gateway, type GatewayProps, WRITE_CREDENTIAL_LENGTH } from '../../lib/components/gateway';
+import { METRICS_NAMESPACE } from '../../lib/lgtm-function';
 import { BACKENDS } from '../../lib/render/catalog';
-import { credentialPlaceholder, GATEWAY_HEALTH_PATH, GATEWAY_PORT, renderGatewayConfig } from '../../lib/render/gateway';
+import {
+  credentialPlaceholder,
+  GATEWAY_HEALTH_PATH,
+  GATEWAY_PORT,
+  GATEWAY_SERVICE_NAME,
+  renderGatewayConfig,
+} from '../../lib/render/gateway';
 import { componentBasics, containerNamed, logicalIdOf, resourcesOf, synthStack, testConfig, testStack } from '../helpers';
 
 const TENANTS = ['team-a', 'team-b'];
 const IMAGE = testConfig().images.gateway;
-/** The whole stack with the gateway, and without (the default). */
-const on = synthStack({ ingest: { tenantBinding: true } }).template;
-const off = synthStack().template;
+/** The whole stack with the gateway (the default), and without. */
+const on = synthStack().template;
+const off = synthStack({ ingest: { tenantBinding: 'off' } }).template;
 
 /** The config as the stack renders it, with local endpoints (no deploy-time values). */
-const CONFIG_FILE = renderGatewayConfig(TENANTS, {
-  backends: { mimir: 'mimir.test.internal:8080', loki: 'loki.test.internal:3100', tempo: 'tempo.test.internal:4318' },
-  resolver: '169.254.169.253',
-  loadBalancerCidrs: ['10.0.0.0/16'],
-});
+const CONFIG_FILE = renderGatewayConfig(
+  { tenants: TENANTS, mode: 'enforce' },
+  {
+    backends: { mimir: 'mimir.test.internal:8080', loki: 'loki.test.internal:3100', tempo: 'tempo.test.internal:4318' },
+    resolver: '169.254.169.253',
+    loadBalancerCidrs: ['10.0.0.0/16'],
+  },
+);
 
 /** The gateway alone in a bare stack named `Test`. */
 function gateway(props: Partial<GatewayProps> = {}): Template {
@@ -203,5 +213,50 @@ describe('the ingest load balancer with ingest.tenantBinding', () => {
       JSON.stringify(fn.Properties.Environment ?? {}).includes('"SERVICES"'),
     );
     expect(JSON.stringify(refresh?.Properties.Environment)).toContain('\\"gateway\\"');
+  });
+});
+
+describe("the gateway's metrics, counted from its access log", () => {
+  const filters = Object.values(resourcesOf(on, 'AWS::Logs::MetricFilter')).map((filter) => filter.Properties);
+  const gatewayLogs = { Ref: logicalIdOf(on, 'AWS::Logs::LogGroup', 'GatewayBackendLogs') };
+  const ofMetric = (name: string) =>
+    filters.find((filter) => (filter.MetricTransformations as Array<{ MetricName: string }>)[0].MetricName === name) as Record<
+      string,
+      unknown
+    >;
+
+  test.each([
+    [GATEWAY_METRICS.refused, '{ ($.service = "lgtm-fleet-gateway") && ($.status = 401) }', { service: '$.service' }],
+    [
+      GATEWAY_METRICS.unbound,
+      '{ ($.service = "lgtm-fleet-gateway") && ($.binding = "header") && ($.status != 401) }',
+      { service: '$.service', tenant: '$.bound_tenant' },
+    ],
+  ])('%s: one per matching write of the gateway log group', (metric, pattern, dimensions) => {
+    const filter = ofMetric(metric);
+    expect(filter).toMatchObject({ LogGroupName: gatewayLogs, FilterPattern: pattern });
+    expect(filter.MetricTransformations).toEqual([
+      {
+        MetricNamespace: METRICS_NAMESPACE,
+        MetricName: metric,
+        MetricValue: '1',
+        Dimensions: Object.entries(dimensions).map(([Key, Value]) => ({ Key, Value })),
+      },
+    ]);
+  });
+
+  test('every field a filter reads is one the access log writes', () => {
+    const logFormat = CONFIG_FILE.slice(CONFIG_FILE.indexOf('log_format'), CONFIG_FILE.indexOf('access_log'));
+    const fields = filters.flatMap((filter) => [
+      ...[...String(filter.FilterPattern).matchAll(/\$\.([a-z_]+)/g)].map((m) => m[1]),
+      ...(filter.MetricTransformations as Array<{ Dimensions: Array<{ Value: string }> }>)[0].Dimensions.map((d) => d.Value.slice(2)),
+    ]);
+    expect(fields.length).toBeGreaterThan(5);
+    for (const field of new Set(fields)) expect([field, logFormat.includes(`"${field}":`)]).toEqual([field, true]);
+    expect(logFormat).toContain(`"service":"${GATEWAY_SERVICE_NAME}"`);
+  });
+
+  test("with ingest.tenantBinding 'off', no filter", () => {
+    expect(Object.keys(resourcesOf(off, 'AWS::Logs::MetricFilter'))).toEqual([]);
   });
 });

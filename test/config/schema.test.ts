@@ -198,9 +198,9 @@ describe('the tenant-binding gateway (ingest.tenantBinding)', () => {
   };
   const importedVpc = { mode: 'import', vpcId: 'vpc-0abcdef01', vpcCidr: '10.2.0.0/16', ...subnets };
 
-  test('off by default; two nginx tasks of 0.25 vCPU and 0.5 GB from ECR Public when on', () => {
+  test('enforced by default, by two nginx tasks of 0.25 vCPU and 0.5 GB from ECR Public', () => {
     const config = loadConfig([]);
-    expect(config.ingest.tenantBinding).toBe(false);
+    expect(config.ingest.tenantBinding).toBe('enforce');
     expect(config.images.gateway).toBe('public.ecr.aws/docker/library/nginx:1.30.6-alpine');
     expect(config.services.gateway).toEqual({ cpu: 256, memoryMiB: 512, replicas: 2 });
   });
@@ -217,7 +217,23 @@ describe('the tenant-binding gateway (ingest.tenantBinding)', () => {
       { ingest: { tenantBinding: true }, network: { vpc: importedVpc } },
       { ingest: { tenantBinding: true }, storage: { bucketName: 'rag-mimir-pos-s3', importBucket: true } },
     ]) {
-      expect(loadConfig([{ origin: 'test', values }]).ingest.tenantBinding).toBe(true);
+      expect(loadConfig([{ origin: 'test', values }]).ingest.tenantBinding).toBe('enforce');
     }
+  });
+
+  test.each([
+    ['enforce', 'enforce'],
+    ['migrate', 'migrate'],
+    ['off', 'off'],
+    [true, 'enforce'],
+    [false, 'off'],
+  ])('%p is the mode %p', (tenantBinding, mode) => {
+    expect(loadConfig([{ origin: 'test', values: { ingest: { tenantBinding } } }]).ingest.tenantBinding).toBe(mode);
+  });
+
+  test.each(['on', 'Enforce', '', 1, null])('%p is refused, naming the field and the modes', (tenantBinding) => {
+    const problems = problemsOf({ ingest: { tenantBinding } }).join('\n');
+    expect(problems).toContain('ingest.tenantBinding');
+    expect(problems).toContain('"enforce"');
   });
 });

@@ -5,7 +5,14 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { credentialPlaceholder, GATEWAY_PORT, GATEWAY_ROUTES, renderGatewayConfig } from '../../lib/render/gateway';
+import {
+  credentialPlaceholder,
+  GATEWAY_PORT,
+  GATEWAY_ROUTES,
+  GATEWAY_SERVICE_NAME,
+  type GatewayBinding,
+  renderGatewayConfig,
+} from '../../lib/render/gateway';
 
 /**
  * The rendered gateway config run by the real nginx (Debian's package in CI) in front of a
@@ -45,7 +52,25 @@ async function freePort(): Promise<number> {
   return Number(address.split(':')[1]);
 }
 
-describeNginx('the ingest gateway with the real nginx', () => {
+/** A running gateway: the rendered config (credentials written in) served by nginx in front of a recording backend. */
+interface RunningGateway {
+  /** Each tenant's write credential; `rotate` replaces one. */
+  readonly credentials: Map<string, string>;
+  /** Each tenant's agent credential (what its enrolled instances receive with the install command). */
+  readonly agentCredentials: Map<string, string>;
+  port(): number;
+  configFile(): string;
+  accessLog(): string;
+  /** The access log line of the last write, once nginx has written it (after the response). */
+  lastLogEntry(): Promise<Record<string, unknown>>;
+  /** Writes the config again (after a credential changed) and has nginx reload it. */
+  reload(): void;
+  /** One write as the load balancer forwards it: the sender's address appended to `X-Forwarded-For`. */
+  write(path: string, sender: string, headers?: Record<string, string>): Promise<{ status: number; landed: Received[] }>;
+}
+
+/** Starts nginx with the config rendered for `mode` before the block's tests, and stops it after them. */
+function runGateway(mode: GatewayBinding['mode']): RunningGateway {
   const received: Received[] = [];
   const servers: Server[] = [];
   let nginx: ChildProcess;
@@ -53,8 +78,9 @@ describeNginx('the ingest gateway with the real nginx', () => {
   let configFile = '';
   let accessLog = '';
   let rendered = '';
+  /** Lines in the access log before the last write: its own line is the next one. */
+  let logLinesBefore = 0;
   const credentials = new Map<string, string>(TENANTS.map((tenant) => [tenant, randomBytes(32).toString('hex')]));
-  /** Each tenant's agent credential (what its enrolled instances receive with the install command). */
   const agentCredentials = new Map<string, string>(TENANTS.map((tenant) => [tenant, randomBytes(32).toString('hex')]));
 
   /** The rendered config with the credentials written in (what the init container does) and a local listener. */
@@ -83,8 +109,9 @@ describeNginx('the ingest gateway with the real nginx', () => {
     chmodSync(dir, 0o755);
     mkdirSync(join(dir, 'tmp'));
     accessLog = join(dir, 'access.log');
+    writeFileSync(accessLog, '');
     rendered = renderGatewayConfig(
-      TENANTS,
+      { tenants: TENANTS, mode },
       {
         backends: { mimir: backend.address, loki: backend.address, tempo: backend.address },
         resolver: '127.0.0.1',
@@ -117,22 +144,42 @@ describeNginx('the ingest gateway with the real nginx', () => {
     await Promise.all(servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
   });
 
-  /** One write as the load balancer forwards it: the sender's address appended to `X-Forwarded-For`. */
-  async function write(
-    path: string,
-    sender: string,
-    headers: Record<string, string> = {},
-  ): Promise<{ status: number; landed: Received[] }> {
-    const before = received.length;
-    const forwarded = headers['X-Forwarded-For'] ? `${headers['X-Forwarded-For']}, ${sender}` : sender;
-    const response = await fetch(`http://127.0.0.1:${port}${path}`, {
-      method: 'POST',
-      headers: { ...headers, 'X-Forwarded-For': forwarded, 'Content-Type': 'application/x-protobuf' },
-      body: 'payload',
-    });
-    await response.arrayBuffer();
-    return { status: response.status, landed: received.slice(before) };
-  }
+  return {
+    credentials,
+    agentCredentials,
+    port: () => port,
+    configFile: () => configFile,
+    accessLog: () => accessLog,
+    async lastLogEntry() {
+      for (let i = 0; i < 50; i++) {
+        const lines = readFileSync(accessLog, 'utf8').split('\n').filter(Boolean);
+        if (lines.length > logLinesBefore) return JSON.parse(lines[logLinesBefore]);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      throw new Error('nginx logged no line for the last write within 1 s');
+    },
+    reload: () => {
+      writeConfig();
+      nginx.kill('SIGHUP');
+    },
+    async write(path, sender, headers = {}) {
+      const before = received.length;
+      logLinesBefore = readFileSync(accessLog, 'utf8').split('\n').filter(Boolean).length;
+      const forwarded = headers['X-Forwarded-For'] ? `${headers['X-Forwarded-For']}, ${sender}` : sender;
+      const response = await fetch(`http://127.0.0.1:${port}${path}`, {
+        method: 'POST',
+        headers: { ...headers, 'X-Forwarded-For': forwarded, 'Content-Type': 'application/x-protobuf' },
+        body: 'payload',
+      });
+      await response.arrayBuffer();
+      return { status: response.status, landed: received.slice(before) };
+    },
+  };
+}
+
+describeNginx('the ingest gateway with the real nginx (enforce)', () => {
+  const gateway = runGateway('enforce');
+  const { credentials, agentCredentials, write } = gateway;
 
   const bearer = (tenant: string) => ({ Authorization: `Bearer ${credentials.get(tenant)}` });
 
@@ -144,13 +191,14 @@ describeNginx('the ingest gateway with the real nginx', () => {
   test('a forged header is overwritten with the bound tenant, and the access log shows both', async () => {
     const { status, landed } = await write('/loki/api/v1/push', '10.40.1.5', { ...bearer('team-a'), 'X-Scope-OrgID': 'team-b' });
     expect([status, landed.map((r) => r.tenant)]).toEqual([204, ['team-a']]);
-    const lines = readFileSync(accessLog, 'utf8').trim().split('\n');
-    expect(JSON.parse(lines[lines.length - 1])).toMatchObject({
+    expect(await gateway.lastLogEntry()).toMatchObject({
+      service: GATEWAY_SERVICE_NAME,
       client: '10.40.1.5',
       path: '/loki/api/v1/push',
       status: 204,
       bound_tenant: 'team-a',
       requested_tenant: 'team-b',
+      binding: 'credential',
     });
   });
 
@@ -213,16 +261,15 @@ describeNginx('the ingest gateway with the real nginx', () => {
   });
 
   test('health check and unknown paths need no credential', async () => {
-    expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
+    expect((await fetch(`http://127.0.0.1:${gateway.port()}/healthz`)).status).toBe(200);
     expect(await write('/prometheus/api/v1/query', '10.40.1.5', bearer('team-a'))).toEqual({ status: 404, landed: [] });
   });
 
   test('a rotated credential: the old one is refused after the reload, the new one works', async () => {
     const old = credentials.get('team-b') as string;
     credentials.set('team-b', randomBytes(32).toString('hex'));
-    writeConfig();
-    expect(readFileSync(configFile, 'utf8')).not.toContain(old);
-    nginx.kill('SIGHUP');
+    gateway.reload();
+    expect(readFileSync(gateway.configFile(), 'utf8')).not.toContain(old);
     // The reload starts new workers; the old ones finish their requests and leave.
     let status = 0;
     for (let i = 0; i < 50 && status !== 401; i++) {
@@ -232,5 +279,43 @@ describeNginx('the ingest gateway with the real nginx', () => {
     expect(status).toBe(401);
     const fresh = await write('/api/v1/push', '10.40.9.9', { Authorization: `Bearer ${credentials.get('team-b')}` });
     expect([fresh.status, fresh.landed.map((r) => r.tenant)]).toEqual([204, ['team-b']]);
+  });
+});
+
+describeNginx('the ingest gateway with the real nginx (migrate: senders still moving to credentials)', () => {
+  const gateway = runGateway('migrate');
+  const { credentials, write } = gateway;
+
+  test('a write with a credential is bound exactly as in enforce mode', async () => {
+    const { status, landed } = await write('/api/v1/push', '10.40.1.5', {
+      Authorization: `Bearer ${credentials.get('team-a')}`,
+      'X-Scope-OrgID': 'team-b',
+    });
+    expect([status, landed.map((r) => [r.tenant, r.authorization])]).toEqual([204, [['team-a', undefined]]]);
+    expect(await gateway.lastLogEntry()).toMatchObject({ bound_tenant: 'team-a', requested_tenant: 'team-b', binding: 'credential' });
+  });
+
+  test("a write without a credential lands in its header's tenant, logged as bound by the header", async () => {
+    for (const tenant of TENANTS) {
+      const { status, landed } = await write('/loki/api/v1/push', '10.40.9.9', { 'X-Scope-OrgID': tenant });
+      expect([tenant, status, landed.map((r) => r.tenant)]).toEqual([tenant, 204, [tenant]]);
+      expect(await gateway.lastLogEntry()).toMatchObject({ client: '10.40.9.9', status: 204, bound_tenant: tenant, binding: 'header' });
+    }
+  });
+
+  test("without a credential, a tenant that is not the stack's (IDs compare with case), several tenants or none: 401", async () => {
+    for (const claimed of ['lgtm-meta', 'team-a|team-b', 'TEAM-A', 'team-ab', 'xteam-a', '']) {
+      const headers: Record<string, string> = claimed ? { 'X-Scope-OrgID': claimed } : {};
+      expect([claimed, await write('/api/v1/push', '10.40.9.9', headers)]).toEqual([claimed, { status: 401, landed: [] }]);
+    }
+  });
+
+  test('an unknown or malformed credential is still refused, whatever the header', async () => {
+    for (const authorization of ['Bearer not-a-credential', `Basic ${credentials.get('team-a')}`, 'Bearer']) {
+      expect([
+        authorization.slice(0, 8),
+        await write('/api/v1/push', '10.40.9.9', { Authorization: authorization, 'X-Scope-OrgID': 'team-a' }),
+      ]).toEqual([authorization.slice(0, 8), { status: 401, landed: [] }]);
+    }
   });
 });

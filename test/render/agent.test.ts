@@ -179,8 +179,8 @@ describe.each(platforms)('%s agent config', (platform) => {
   });
 });
 
-describe.each(platforms)('%s agent config with ingest.tenantBinding', (platform) => {
-  const config = configWith({ ingest: { tenantBinding: true } });
+describe.each(platforms)('%s agent config with ingest.tenantBinding (the default)', (platform) => {
+  const config = configWith({});
   const text = render(platform, { config });
   const nodes = parse(text);
   const token = alloyString(AGENT_CREDENTIAL_PLACEHOLDER);
@@ -199,8 +199,8 @@ describe.each(platforms)('%s agent config with ingest.tenantBinding', (platform)
     expect(text.split(AGENT_CREDENTIAL_PLACEHOLDER)).toHaveLength(4);
   });
 
-  it('keeps everything else of the config as it is without the switch', () => {
-    const without = render(platform);
+  it('keeps everything else of the config as it is without the gateway', () => {
+    const without = render(platform, { config: configWith({ ingest: { tenantBinding: 'off' } }) });
     const stripped = text
       .split('\n')
       .filter((line) => !/bearer_token|\bauth +=/.test(line))
@@ -210,9 +210,9 @@ describe.each(platforms)('%s agent config with ingest.tenantBinding', (platform)
   });
 });
 
-describe('without ingest.tenantBinding (the default)', () => {
+describe("ingest.tenantBinding 'off'", () => {
   it.each(platforms)('%s: no credential, placeholder or auth extension', (platform) => {
-    const text = render(platform);
+    const text = render(platform, { config: configWith({ ingest: { tenantBinding: 'off' } }) });
     expect(text).not.toContain(AGENT_CREDENTIAL_PLACEHOLDER);
     expect(text).not.toMatch(/bearer|auth/);
   });

@@ -7,11 +7,13 @@ import { METRIC as REFRESH_METRIC } from '../../lambdas/refresh/outcomes';
 import { METRIC as RING_FORGET_METRIC } from '../../lambdas/ring-forget/resolve';
 import type { Platform } from '../../lambdas/shared/contract';
 import { METRIC as STATUS_METRIC } from '../../lambdas/status/process-event';
+import { GATEWAY_METRICS } from '../../lib/components/gateway';
 import { loadConfig } from '../../lib/config/load';
 import { METRICS_NAMESPACE } from '../../lib/lgtm-function';
 import { AGENT_JOBS, AGENT_METRIC_PREFIXES, IDENTITY_LABELS, renderAgentConfig } from '../../lib/render/agent';
 import type { RenderInput } from '../../lib/render/catalog';
 import { COLLECTOR_LOG_LABELS, COLLECTOR_LOGS_JOB, renderCollectorConfig, SELF_MONITORED } from '../../lib/render/collector';
+import { GATEWAY_SERVICE_NAME } from '../../lib/render/gateway';
 import { CLOUDWATCH_UID, PIPELINE_METRICS_NAMESPACE, renderGrafanaDatasourceFiles } from '../../lib/render/grafana';
 import { renderGrafanaAlertFiles } from '../../lib/render/grafana-alerts';
 import {
@@ -25,7 +27,7 @@ import {
   GRAFANA_DIRECTORIES,
   GRAFANA_FOLDER,
   NODE_EXPORTER_METRICS,
-  OPTIONAL_FUNCTIONS,
+  OPTIONAL_SERVICES,
   promString,
   renderDashboard,
   renderGrafanaDashboardFiles,
@@ -538,30 +540,48 @@ describe('enrollment and refresh pipeline dashboard', () => {
     'lgtm-fleet-ring-forget': RING_FORGET_METRIC,
   };
 
-  test('leaves out the panels of functions the configuration does not create', () => {
+  test('leaves out the panels of what the configuration does not run', () => {
     const titles = (d: Dashboard) => (d.panels ?? []).map((p) => String((p as { title?: unknown }).title));
     const ringPanel = 'Mimir and Loki rings: entries of stopped tasks forgotten';
+    const gatewayPanel = 'Ingest gateway: writes refused, and writes bound by their header';
     const withLokiReplicas = render({ services: { loki: { replicas: 3 } } }).dashboards.get('pipeline') as Dashboard;
+    const withoutGateway = render({ services: { mimir: { replicas: 3 } }, ingest: { tenantBinding: 'off' } }).dashboards.get(
+      'pipeline',
+    ) as Dashboard;
     expect(titles(dashboard('pipeline'))).not.toContain(ringPanel);
+    expect(titles(dashboard('pipeline'))).toContain(gatewayPanel);
     expect(titles(pipeline)).toContain(ringPanel);
     expect(titles(withLokiReplicas)).toEqual(titles(pipeline));
     expect(titles(pipeline).length).toBe(titles(dashboard('pipeline')).length + 1);
+    expect(titles(withoutGateway)).toEqual(titles(pipeline).filter((title) => title !== gatewayPanel));
     const replicas = (mimir: number, loki: number) => input({ services: { mimir: { replicas: mimir }, loki: { replicas: loki } } }).config;
-    for (const [service, creates] of Object.entries(OPTIONAL_FUNCTIONS)) {
-      expect([service, creates(input().config), creates(replicas(3, 1)), creates(replicas(1, 3)), creates(replicas(3, 3))]).toEqual([
-        service,
-        false,
-        true,
-        true,
-        true,
-      ]);
-    }
+    const ringForget = OPTIONAL_SERVICES['lgtm-fleet-ring-forget'];
+    expect([input().config, replicas(3, 1), replicas(1, 3), replicas(3, 3)].map(ringForget)).toEqual([false, true, true, true]);
+    const gateway = OPTIONAL_SERVICES[GATEWAY_SERVICE_NAME];
+    const binding = (tenantBinding: string) => input({ ingest: { tenantBinding } }).config;
+    expect([input().config, binding('migrate'), binding('off')].map(gateway)).toEqual([true, true, false]);
+    expect(Object.keys(OPTIONAL_SERVICES).sort()).toEqual([GATEWAY_SERVICE_NAME, 'lgtm-fleet-ring-forget']);
+  });
+
+  test("charts the gateway's metrics under the names and dimensions its metric filters give them", () => {
+    const gatewayTargets = targets.filter(
+      (q) => (q.target.dimensions as Record<string, string> | undefined)?.service === GATEWAY_SERVICE_NAME,
+    );
+    expect(gatewayTargets.map((q) => [q.target.namespace, q.target.metricName, q.target.dimensions, q.target.matchExact])).toEqual([
+      [METRICS_NAMESPACE, GATEWAY_METRICS.refused, { service: GATEWAY_SERVICE_NAME }, true],
+      // One series per tenant.
+      [METRICS_NAMESPACE, GATEWAY_METRICS.unbound, { service: GATEWAY_SERVICE_NAME, tenant: '*' }, false],
+    ]);
   });
 
   test('queries the handlers namespace by the Powertools service dimension, with metric names the handlers emit', () => {
     expect(PIPELINE_METRICS_NAMESPACE).toBe(METRICS_NAMESPACE);
     expect([...serviceNames].sort()).toEqual(Object.keys(METRICS_OF).sort());
-    const handlers = targets.filter((q) => q.target.namespace === METRICS_NAMESPACE);
+    const handlers = targets.filter(
+      (q) =>
+        q.target.namespace === METRICS_NAMESPACE &&
+        (q.target.dimensions as Record<string, string> | undefined)?.service !== GATEWAY_SERVICE_NAME,
+    );
     expect(handlers.length).toBeGreaterThanOrEqual(15);
     for (const { where, target } of handlers) {
       const service = (target.dimensions as Record<string, string>).service;
