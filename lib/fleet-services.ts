@@ -195,7 +195,7 @@ export function createCollector(scope: Construct, context: ServiceContext): Coll
 /** The tenant-binding gateway: nginx deciding each write's tenant from the sender's write credential. */
 function createTenantGateway(scope: Construct, context: ServiceContext, mode: GatewayBinding['mode']): Gateway {
   const { config, network } = context;
-  const endpoints = deployedGatewayEndpoints(config, { vpcCidr: network.vpcCidr });
+  const endpoints = deployedGatewayEndpoints(config);
   return new Gateway(scope, 'Gateway', {
     ...context.configured,
     image: config.images.gateway,
@@ -203,6 +203,7 @@ function createTenantGateway(scope: Construct, context: ServiceContext, mode: Ga
     replicas: config.services.gateway.replicas,
     tenants: config.tenants.allowed,
     configFile: renderGatewayConfig({ tenants: config.tenants.allowed, mode }, endpoints),
+    loadBalancerCidr: network.vpcCidr,
   });
 }
 

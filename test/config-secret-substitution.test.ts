@@ -6,6 +6,7 @@ import type * as ecs from 'aws-cdk-lib/aws-ecs';
 import { parse } from 'yaml';
 import { type ConfigValue, substitutionCommand } from '../lib/backend-service';
 import { loadConfig } from '../lib/config/load';
+import { credentialEscapes } from '../lib/render/gateway';
 import { ALERT_CONTACT_URL_PLACEHOLDER, GRAFANA_SINGLE_QUOTED_ESCAPES, renderGrafanaAlertFiles } from '../lib/render/grafana-alerts';
 
 /**
@@ -97,4 +98,22 @@ test('without the escapes, Grafana would eat the `$` (what the substitution prev
 test('placeholders and escapes that cannot be written safely are refused', () => {
   expect(() => substitutionCommand('/f', 'S', { ...VALUE, placeholder: "a'b" })).toThrow(`placeholder "a'b"`);
   expect(() => substitutionCommand('/f', 'S', { ...VALUE, escapes: { ab: 'c' } })).toThrow('escape "ab" must be one character');
+});
+
+describe.each(AWKS)("the gateway's credential escapes, written by the init container (%s)", (_, path) => {
+  test.each(['current', 'previous'] as const)('%s: awk writes exactly what the nginx tests write in', (key) => {
+    const escapes = credentialEscapes(key);
+    for (const value of ['0abc9', '.*', 'a\\b"c', '(?:x|', '[a-z0-9]{64}', '$1^+?']) {
+      const file = join(work, `nginx-${key}-${Math.random()}.conf`);
+      writeFileSync(file, `  "~*^Bearer __X__$" "team-a";\n`);
+      const written: ConfigValue = { ...VALUE, placeholder: '__X__', escapes, description: 'a credential' };
+      const result = spawnSync('sh', ['-c', `set -e && ${substitutionCommand(file, 'SECRET_0', written)}`], {
+        encoding: 'utf8',
+        env: { PATH: path, SECRET_0: value },
+      });
+      expect([value, result.status, result.stderr]).toEqual([value, 0, '']);
+      const expected = [...value].map((c) => escapes[c] ?? c).join('');
+      expect([value, readFileSync(file, 'utf8')]).toEqual([value, `  "~*^Bearer ${expected}$" "team-a";\n`]);
+    }
+  });
 });

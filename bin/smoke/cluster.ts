@@ -214,6 +214,7 @@ async function readBack(address: string, tenant: string, runId: string, sinceNs:
     for (const [, line] of values) found.add(Number(line.replace(/^line /, '')));
     if (values.length < 5000) return found;
     // Next page: everything older than the oldest line of this one.
+    // biome-ignore lint/complexity/useMathMinMax: BigInt values, which Math.min does not take
     end = values.map(([time]) => BigInt(time)).reduce((oldest, time) => (time < oldest ? time : oldest));
   }
 }

@@ -85,7 +85,8 @@ async function runAgentRollout(rollout: AgentRollout, clients: RefreshClients, s
     const earlier = await findRefreshCommand(ssm, rollout.document, rollout.comment, rollout.since);
     if (earlier) return { kind: 'already-applied', id: earlier.id };
     operation = 'GetSecretValue';
-    const command = await withAgentCredential(rollout.command, clients.agentCredentials, secretPrefix);
+    // A manual refresh reads the credential afresh: it is how a rotated one reaches the agents at once.
+    const command = await withAgentCredential(rollout.command, clients.agentCredentials, secretPrefix, { fresh: rollout.manual });
     operation = 'SendCommand';
     return { kind: 'started', id: await sendRefreshCommand(ssm, command) };
   } catch (error) {

@@ -62,6 +62,11 @@ interface RolloutBase {
   readonly files: readonly ParameterState[];
   /** An earlier command or deployment started at or after this time carries the files (and answers the manual request). */
   readonly since: Date;
+  /**
+   * A manual request: a service's tasks restart even when their revision already delivers every
+   * file; agents get their credential read afresh rather than from the function's cache.
+   */
+  readonly manual: boolean;
 }
 
 export interface AgentRollout extends RolloutBase {
@@ -75,8 +80,6 @@ export interface AgentRollout extends RolloutBase {
 export interface ServiceRollout extends RolloutBase {
   readonly kind: 'service';
   readonly serviceArn: string;
-  /** A manual request restarts the tasks even when their revision already delivers every file. */
-  readonly manual: boolean;
 }
 
 export type Rollout = AgentRollout | ServiceRollout;
@@ -127,6 +130,7 @@ function planAgentRollout(job: Job, target: RefreshTarget & { kind: 'agents' }, 
     document: documentFor(settings, platform),
     comment: refreshComment(agents),
     command: buildRefreshCommand(settings, agents),
+    manual: job.manual !== undefined,
   });
 }
 

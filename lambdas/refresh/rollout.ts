@@ -90,12 +90,13 @@ export async function withAgentCredential(
   command: SendCommandCommandInput,
   credentials: AgentCredentials,
   secretPrefix: string | undefined,
+  options: { fresh?: boolean } = {},
 ): Promise<SendCommandCommandInput> {
   const parameters = command.Parameters ?? {};
   const [config] = parameters.AgentConfig ?? [];
   const [tenant] = parameters.Tenant ?? [];
   if (config === undefined || tenant === undefined) return command;
-  const credentialed = await credentials.writeInto(config, tenant, secretPrefix);
+  const credentialed = await credentials.writeInto(config, tenant, secretPrefix, options);
   return credentialed === config ? command : { ...command, Parameters: { ...parameters, AgentConfig: [credentialed] } };
 }
 

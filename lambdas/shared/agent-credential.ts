@@ -2,12 +2,18 @@ import type { SecretsManagerClient, SecretsManagerClientConfig } from '@aws-sdk/
 import { errorMessage, errorName } from './aws';
 import { AGENT_CREDENTIAL_PLACEHOLDER, agentCredentialSecretName } from './contract';
 
+/** What a read can take from the secret's value (see CREDENTIAL_KEYS in the contract): the credential in use. */
+interface CredentialSecret {
+  readonly current?: unknown;
+}
+
 /**
  * Each tenant's agent credential, written into the agent config right before the enroll or refresh
  * function sends it (with `ingest.tenantBinding`; see docs/security.md). A credential is read from
- * Secrets Manager once per tenant and kept in the function's memory for {@link CREDENTIAL_CACHE_MS}:
- * a burst of installs costs one read per tenant, and a rotated credential reaches new installs
- * within minutes.
+ * Secrets Manager once per tenant (the `current` key of the secret's JSON value) and kept in the
+ * function's memory for {@link CREDENTIAL_CACHE_MS}: a burst of installs costs one read per tenant,
+ * and a rotated credential reaches new installs within minutes, or at once through a manual refresh,
+ * which reads it afresh.
  */
 
 type SecretsManagerModule = typeof import('@aws-sdk/client-secrets-manager');
@@ -68,17 +74,18 @@ export class AgentCredentials {
   /**
    * `config` with the tenant's agent credential in place of {@link AGENT_CREDENTIAL_PLACEHOLDER}.
    * Unchanged, without any call, when `secretPrefix` is undefined (tenant binding off) or the
-   * config has no placeholder. Throws an {@link AgentCredentialError}.
+   * config has no placeholder. `fresh` reads the secret even when a copy is cached (a manual
+   * refresh: the operator may have just rotated it). Throws an {@link AgentCredentialError}.
    */
-  async writeInto(config: string, tenant: string, secretPrefix: string | undefined): Promise<string> {
+  async writeInto(config: string, tenant: string, secretPrefix: string | undefined, options: { fresh?: boolean } = {}): Promise<string> {
     if (secretPrefix === undefined || !config.includes(AGENT_CREDENTIAL_PLACEHOLDER)) return config;
-    const credential = await this.read(agentCredentialSecretName(secretPrefix, tenant), tenant);
+    const credential = await this.read(agentCredentialSecretName(secretPrefix, tenant), tenant, options.fresh === true);
     return config.replaceAll(AGENT_CREDENTIAL_PLACEHOLDER, () => credential);
   }
 
-  private async read(secretName: string, tenant: string): Promise<string> {
+  private async read(secretName: string, tenant: string, fresh: boolean): Promise<string> {
     const cached = this.cache.get(secretName);
-    if (cached !== undefined && cached.until > this.now()) return cached.value;
+    if (!fresh && cached !== undefined && cached.until > this.now()) return cached.value;
     let value: string | undefined;
     try {
       const { GetSecretValueCommand } = secretsManagerSdk();
@@ -86,11 +93,26 @@ export class AgentCredentials {
     } catch (error) {
       throw new AgentCredentialError(tenant, secretName, error);
     }
-    if (value === undefined || !BEARER_TOKEN.test(value)) {
-      const problem = new Error(value === undefined ? 'the secret has no string value' : 'the value is not a bearer token');
-      throw new AgentCredentialError(tenant, secretName, Object.assign(problem, { name: 'InvalidAgentCredential' }));
+    const credential = currentCredential(value);
+    if (typeof credential !== 'string') {
+      throw new AgentCredentialError(tenant, secretName, Object.assign(new Error(credential.problem), { name: 'InvalidAgentCredential' }));
     }
-    this.cache.set(secretName, { value, until: this.now() + CREDENTIAL_CACHE_MS });
-    return value;
+    this.cache.set(secretName, { value: credential, until: this.now() + CREDENTIAL_CACHE_MS });
+    return credential;
   }
+}
+
+/** The `current` credential of a secret's value, or what is wrong with the value. */
+function currentCredential(value: string | undefined): string | { readonly problem: string } {
+  if (value === undefined) return { problem: 'the secret has no string value' };
+  let parsed: CredentialSecret;
+  try {
+    parsed = JSON.parse(value) as CredentialSecret;
+  } catch {
+    return { problem: 'the value is not JSON (expected {"current": "<credential>", "previous": "<credential or none>"})' };
+  }
+  const current = typeof parsed === 'object' && parsed !== null ? parsed.current : undefined;
+  if (typeof current !== 'string') return { problem: 'the value has no "current" string' };
+  if (!BEARER_TOKEN.test(current)) return { problem: 'its "current" value is not a bearer token' };
+  return current;
 }

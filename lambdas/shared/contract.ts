@@ -89,6 +89,18 @@ export function agentCredentialSecretName(prefix: string, tenant: string): strin
   return `${prefix}${tenant}`;
 }
 
+/**
+ * A credential secret's value: JSON with the credential senders use now (`current`) and the one
+ * it replaced, which the gateway still accepts while senders move to the new one (`previous`;
+ * {@link NO_PREVIOUS_CREDENTIAL} when there is none). Both keys are always present: the gateway's
+ * tasks read each by its key.
+ */
+export const CREDENTIAL_KEYS = ['current', 'previous'] as const;
+export type CredentialKey = (typeof CREDENTIAL_KEYS)[number];
+
+/** `previous` of a credential that replaced none, or whose predecessor was revoked: no sender can match it. */
+export const NO_PREVIOUS_CREDENTIAL = 'none';
+
 /** The enroll function (lib/enrollment/enroll-handler.ts → lambdas/enroll/settings.ts). */
 export const ENROLL_VARIABLES = [
   'CLAIM_TABLE_NAME',

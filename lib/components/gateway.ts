@@ -3,16 +3,19 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib/core';
 import { Construct } from 'constructs';
-import { serviceParameterName } from '../../lambdas/shared/contract';
+import { CREDENTIAL_KEYS, NO_PREVIOUS_CREDENTIAL, serviceParameterName } from '../../lambdas/shared/contract';
 import { BackendService, type ConfigValue } from '../backend-service';
 import { METRICS_NAMESPACE } from '../lgtm-function';
 import {
   CREDENTIAL_KINDS,
+  CREDENTIAL_LENGTH,
   type CredentialKind,
+  credentialEscapes,
   credentialPlaceholder,
   GATEWAY_HEALTH_PATH,
   GATEWAY_PORT,
   GATEWAY_SERVICE_NAME,
+  LOAD_BALANCER_CIDR_PLACEHOLDER,
 } from '../render/gateway';
 import { type ConfiguredComponentProps, serviceBasics } from './common';
 
@@ -27,14 +30,13 @@ const GATEWAY_TEMP_DIR = '/tmp/nginx';
  */
 export const GATEWAY_METRICS = { refused: 'IngestWritesRefused', unbound: 'IngestWritesUnbound' } as const;
 
-/** Characters of a generated credential (letters and digits only: nothing to escape in nginx.conf). */
-export const WRITE_CREDENTIAL_LENGTH = 64;
-
 export interface GatewayProps extends ConfiguredComponentProps {
   /** The tenants, in the order the config's credential placeholders follow: tenant `i` replaces `credentialPlaceholder(i, kind)`. */
   readonly tenants: readonly string[];
-  /** The rendered nginx.conf (see lib/render/gateway.ts). */
+  /** The rendered nginx.conf (see lib/render/gateway.ts), with the load balancer's CIDR as `LOAD_BALANCER_CIDR_PLACEHOLDER`. */
   readonly configFile: string;
+  /** Where the load balancer's requests come from (the VPC's CIDR; a deploy-time value), written in at task start. */
+  readonly loadBalancerCidr: string;
   /**
    * Gateway tasks, replaced one at a time.
    * @default 2
@@ -112,10 +114,14 @@ export class Gateway extends Construct {
       const secret = new secretsmanager.Secret(scope, tenant, {
         secretName: credentialName(stackName, tenant, kind),
         description: `lgtm-fleet ${kind} credential of tenant ${tenant}: ${CREDENTIAL_USE[kind]}`,
-        // Lowercase letters and digits: nginx matches its map keys without regard to case, so
-        // uppercase would add nothing (64 characters of 36 are over 330 bits).
+        // JSON: the credential in use, and the one it replaced (none yet), which the gateway accepts
+        // too while senders move to a new one (docs/security.md). Lowercase letters and digits:
+        // nginx matches its map keys without regard to case, so uppercase would add nothing (64
+        // characters of 36 are over 330 bits).
         generateSecretString: {
-          passwordLength: WRITE_CREDENTIAL_LENGTH,
+          secretStringTemplate: JSON.stringify({ previous: NO_PREVIOUS_CREDENTIAL }),
+          generateStringKey: 'current',
+          passwordLength: CREDENTIAL_LENGTH,
           excludePunctuation: true,
           excludeUppercase: true,
           includeSpace: false,
@@ -140,15 +146,26 @@ export class Gateway extends Construct {
       write: this.credentials,
       agent: this.agentCredentials,
     };
-    const values: ConfigValue[] = props.tenants.flatMap((tenant, index) =>
-      CREDENTIAL_KINDS.map((kind) => ({
-        placeholder: credentialPlaceholder(index, kind),
-        source: { secret: ecs.Secret.fromSecretsManager(secrets[kind].get(tenant) as secretsmanager.Secret) },
-        // Letters and digits only: nothing to escape inside nginx's double quotes.
-        escapes: {},
-        description: `the ${kind} credential of tenant ${tenant}`,
-      })),
+    const credentialValues: ConfigValue[] = props.tenants.flatMap((tenant, index) =>
+      CREDENTIAL_KINDS.flatMap((kind) =>
+        CREDENTIAL_KEYS.map((key) => ({
+          placeholder: credentialPlaceholder(index, kind, key),
+          source: { secret: ecs.Secret.fromSecretsManager(secrets[kind].get(tenant) as secretsmanager.Secret, key) },
+          escapes: credentialEscapes(key),
+          description: `the ${key} ${kind} credential of tenant ${tenant}`,
+        })),
+      ),
     );
+    const values: ConfigValue[] = [
+      ...credentialValues,
+      {
+        placeholder: LOAD_BALANCER_CIDR_PLACEHOLDER,
+        source: { value: props.loadBalancerCidr },
+        // Digits, dots and a slash: nothing to escape.
+        escapes: {},
+        description: "the load balancer's CIDR",
+      },
+    ];
     return new BackendService(this, 'Backend', {
       ...serviceBasics(props),
       serviceName: 'gateway',

@@ -1,3 +1,4 @@
+import type { CredentialKey } from '../../lambdas/shared/contract';
 import type { LgtmConfig, TenantBinding } from '../config/schema';
 import { BACKENDS, serviceHost } from './catalog';
 
@@ -35,9 +36,29 @@ export type CredentialKind = 'write' | 'agent';
 
 export const CREDENTIAL_KINDS: readonly CredentialKind[] = ['write', 'agent'];
 
-/** Text the init container replaces with the `kind` credential of tenant `index` (from Secrets Manager) at task start. */
-export function credentialPlaceholder(index: number, kind: CredentialKind = 'write'): string {
-  return `__LGTM_${kind.toUpperCase()}_CREDENTIAL_${index}__`;
+/**
+ * Text the init container replaces, at task start, with the `kind` credential of tenant `index`:
+ * the `key` of its secret's JSON value (Secrets Manager), the one in use or the one it replaced.
+ */
+export function credentialPlaceholder(index: number, kind: CredentialKind = 'write', key: CredentialKey = 'current'): string {
+  return `__LGTM_${key === 'previous' ? 'PREVIOUS_' : ''}${kind.toUpperCase()}_CREDENTIAL_${index}__`;
+}
+
+/** Characters of a generated credential: lowercase letters and digits. */
+export const CREDENTIAL_LENGTH = 64;
+
+const REGEX_SPECIALS = [...'\\.^$*+?()[]{}|'];
+
+/**
+ * How the init container escapes a credential written in for `key`, character by character: the
+ * current one sits in a quoted nginx string, the previous one in a regular expression in one. A
+ * generated credential has nothing to escape; a value put by hand with other characters is kept
+ * literal, so at worst it matches no sender, never more of them.
+ */
+export function credentialEscapes(key: CredentialKey): Readonly<Record<string, string>> {
+  if (key === 'current') return { '"': '\\"', '\\': '\\\\' };
+  // A regular expression's escape, \c, with its backslash doubled for the quoted string.
+  return Object.fromEntries([...REGEX_SPECIALS.map((c) => [c, c === '\\' ? '\\'.repeat(4) : `\\\\${c}`]), ['"', '\\"']]);
 }
 
 /** Ingest paths, each to its backend's HTTP port. */
@@ -57,8 +78,15 @@ export interface GatewayEndpoints {
   readonly loadBalancerCidrs: readonly string[];
 }
 
-/** The endpoints of a deployment: Cloud Map names and the VPC resolver. */
-export function deployedGatewayEndpoints(config: LgtmConfig, deploy: { vpcCidr: string }): GatewayEndpoints {
+/**
+ * Text the init container replaces with the VPC's CIDR, where the load balancer's requests come
+ * from: a deploy-time value, kept out of the stored file so that the file can be split into parts
+ * at synth time (it grows with the tenants: four lines each).
+ */
+export const LOAD_BALANCER_CIDR_PLACEHOLDER = '__LGTM_LOAD_BALANCER_CIDR__';
+
+/** The endpoints of a deployment: Cloud Map names, the VPC resolver, and the VPC's CIDR (written in at task start). */
+export function deployedGatewayEndpoints(config: LgtmConfig): GatewayEndpoints {
   return {
     backends: {
       mimir: `${serviceHost(config, 'mimir')}:${BACKENDS.mimir.httpPort}`,
@@ -67,7 +95,7 @@ export function deployedGatewayEndpoints(config: LgtmConfig, deploy: { vpcCidr: 
     },
     // The Amazon-provided DNS at a fixed link-local address, reachable from every task.
     resolver: '169.254.169.253',
-    loadBalancerCidrs: [deploy.vpcCidr],
+    loadBalancerCidrs: [LOAD_BALANCER_CIDR_PLACEHOLDER],
   };
 }
 
@@ -95,7 +123,12 @@ export function renderGatewayConfig(binding: GatewayBinding, endpoints: GatewayE
   const { tempDir } = files;
   const { tenants, mode } = binding;
   const credentials = tenants.flatMap((tenant, index) =>
-    CREDENTIAL_KINDS.map((kind) => `    ${quote(`Bearer ${credentialPlaceholder(index, kind)}`)} ${quote(tenant)};`),
+    CREDENTIAL_KINDS.flatMap((kind) => [
+      `    ${quote(`Bearer ${credentialPlaceholder(index, kind)}`)} ${quote(tenant)};`,
+      // The credential it replaced, while senders move to the new one. A regular expression that
+      // matches exactly a credential-shaped value: "none" (no previous credential) matches nothing.
+      `    ${quote(`~*^Bearer (?=[a-z0-9]{${CREDENTIAL_LENGTH}}$)${credentialPlaceholder(index, kind, 'previous')}$`)} ${quote(tenant)};`,
+    ]),
   );
   const unbound =
     mode === 'migrate'
@@ -160,8 +193,9 @@ ${endpoints.loadBalancerCidrs.map((cidr) => `  set_real_ip_from ${cidr};`).join(
   real_ip_header X-Forwarded-For;
   real_ip_recursive off;
 
-  # The write and agent credentials of tenants (from Secrets Manager, written in when the task starts). Each key
-  # is "Bearer <credential>": longer than nginx's default hash bucket of 64 bytes.
+  # The write and agent credentials of tenants (from Secrets Manager, written in when the task starts), each
+  # with the one it replaced. Each key is "Bearer <credential>": longer than nginx's default hash bucket of
+  # 64 bytes. nginx compares the exact keys regardless of case, so the previous ones too (~*).
   map_hash_bucket_size 256;
   map $http_authorization $write_tenant {
     default "";

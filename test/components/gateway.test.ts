@@ -1,12 +1,15 @@
 import { Template } from 'aws-cdk-lib/assertions';
-import { GATEWAY_METRICS, Gateway, type GatewayProps, WRITE_CREDENTIAL_LENGTH } from '../../lib/components/gateway';
+import { GATEWAY_METRICS, Gateway, type GatewayProps } from '../../lib/components/gateway';
 import { METRICS_NAMESPACE } from '../../lib/lgtm-function';
 import { BACKENDS } from '../../lib/render/catalog';
 import {
+  CREDENTIAL_LENGTH,
+  credentialEscapes,
   credentialPlaceholder,
   GATEWAY_HEALTH_PATH,
   GATEWAY_PORT,
   GATEWAY_SERVICE_NAME,
+  LOAD_BALANCER_CIDR_PLACEHOLDER,
   renderGatewayConfig,
 } from '../../lib/render/gateway';
 import { componentBasics, containerNamed, logicalIdOf, resourcesOf, synthStack, testConfig, testStack } from '../helpers';
@@ -17,13 +20,13 @@ const IMAGE = testConfig().images.gateway;
 const on = synthStack().template;
 const off = synthStack({ ingest: { tenantBinding: 'off' } }).template;
 
-/** The config as the stack renders it, with local endpoints (no deploy-time values). */
+/** The config as the stack renders it, with local endpoints (the load balancer's CIDR a placeholder, as deployed). */
 const CONFIG_FILE = renderGatewayConfig(
   { tenants: TENANTS, mode: 'enforce' },
   {
     backends: { mimir: 'mimir.test.internal:8080', loki: 'loki.test.internal:3100', tempo: 'tempo.test.internal:4318' },
     resolver: '169.254.169.253',
-    loadBalancerCidrs: ['10.0.0.0/16'],
+    loadBalancerCidrs: [LOAD_BALANCER_CIDR_PLACEHOLDER],
   },
 );
 
@@ -37,6 +40,7 @@ function gateway(props: Partial<GatewayProps> = {}): Template {
     size: { cpu: 256, memoryMiB: 512 },
     tenants: TENANTS,
     configFile: CONFIG_FILE,
+    loadBalancerCidr: '10.0.0.0/16',
     ...props,
   });
   return Template.fromStack(stack);
@@ -91,20 +95,33 @@ describe('the gateway service', () => {
     expect(CONFIG_FILE).toContain(`"Bearer ${credentialPlaceholder(0)}" "team-a";`);
     expect(CONFIG_FILE).toContain(`"Bearer ${credentialPlaceholder(0, 'agent')}" "team-a";`);
     expect(CONFIG_FILE).toContain(`"Bearer ${credentialPlaceholder(1, 'agent')}" "team-b";`);
+    expect(CONFIG_FILE).toContain(`"~*^Bearer (?=[a-z0-9]{64}$)${credentialPlaceholder(1, 'write', 'previous')}$" "team-b";`);
+    expect(CONFIG_FILE).toContain(`"~*^Bearer (?=[a-z0-9]{64}$)${credentialPlaceholder(1, 'agent', 'previous')}$" "team-b";`);
   });
 
-  test("the init container writes each of a tenant's two credentials from its own secret into its placeholder", () => {
+  test("the init container writes each of a tenant's two credentials, current and previous, from its own secret into its placeholder", () => {
     const secretId = (tenant: string, kind: 'Write' | 'Agent') =>
       logicalIdOf(template, 'AWS::SecretsManager::Secret', `Gateway${kind}Credentials${tenant.replace('-', '')}`);
-    // Tenant by tenant, the write credential, then the agent credential: VALUE_0, VALUE_1, …
-    const expected = TENANTS.flatMap((tenant) => [secretId(tenant, 'Write'), secretId(tenant, 'Agent')]);
-    expect(init.Secrets).toEqual(expect.arrayContaining(expected.map((id, index) => ({ Name: `VALUE_${index}`, ValueFrom: { Ref: id } }))));
+    const jsonKey = (id: string, key: string) => ({ 'Fn::Join': ['', [{ Ref: id }, `:${key}::`]] });
+    // Tenant by tenant, the write credential, then the agent credential, each current then previous: VALUE_0, VALUE_1, …
+    const expected = TENANTS.flatMap((tenant) =>
+      (['Write', 'Agent'] as const).flatMap((kind) => ['current', 'previous'].map((key) => jsonKey(secretId(tenant, kind), key))),
+    );
+    expect(init.Secrets).toEqual(
+      expect.arrayContaining(expected.map((valueFrom, index) => ({ Name: `VALUE_${index}`, ValueFrom: valueFrom }))),
+    );
     const command = (init.Command as string[])[0];
     TENANTS.forEach((_, index) => {
-      expect(command).toContain(`ENVIRON["VALUE_${2 * index}"]`);
-      expect(command).toContain(`index(l, "${credentialPlaceholder(index, 'write')}")`);
-      expect(command).toContain(`index(l, "${credentialPlaceholder(index, 'agent')}")`);
+      expect(command).toContain(`ENVIRON["VALUE_${4 * index}"]`);
+      for (const kind of ['write', 'agent'] as const) {
+        expect(command).toContain(`index(l, "${credentialPlaceholder(index, kind)}")`);
+        expect(command).toContain(`index(l, "${credentialPlaceholder(index, kind, 'previous')}")`);
+      }
     });
+    // The previous credential is escaped for the regular expression it sits in.
+    // (Each backslash doubled again inside the awk program: c = "\\*" once awk has read it.)
+    expect(command).toContain(`if (c == "*") c = "${'\\'.repeat(4)}*"`);
+    expect(Object.keys(credentialEscapes('previous'))).toEqual(expect.arrayContaining(['.', '*', '(', '[', '{', '|', '\\', '"']));
   });
 
   test('two generated credentials per tenant, write and agent: 64 lowercase letters and digits, named <stack>/<kind>-credential/<tenant>', () => {
@@ -117,7 +134,9 @@ describe('the gateway service', () => {
     ]);
     for (const secret of secrets) {
       expect(secret.Properties.GenerateSecretString).toEqual({
-        PasswordLength: WRITE_CREDENTIAL_LENGTH,
+        SecretStringTemplate: '{"previous":"none"}',
+        GenerateStringKey: 'current',
+        PasswordLength: CREDENTIAL_LENGTH,
         ExcludePunctuation: true,
         ExcludeUppercase: true,
         IncludeSpace: false,
@@ -125,7 +144,29 @@ describe('the gateway service', () => {
       expect(secret.DeletionPolicy).toBe('Delete');
       expect(secret.Properties.SecretString).toBeUndefined();
     }
-    expect(WRITE_CREDENTIAL_LENGTH).toBe(64);
+    expect(CREDENTIAL_LENGTH).toBe(64);
+  });
+
+  test("the load balancer's CIDR is written in at task start, so the stored file holds no deploy-time value", () => {
+    const command = (init.Command as string[])[0];
+    expect(command).toContain(`index(l, "${LOAD_BALANCER_CIDR_PLACEHOLDER}")`);
+    const valueName = /ENVIRON\["(VALUE_\d+)"\][^']*__LGTM_LOAD_BALANCER_CIDR__/.exec(command)?.[1];
+    expect(init.Environment).toEqual(expect.arrayContaining([{ Name: valueName, Value: '10.0.0.0/16' }]));
+    // In the stack, the created VPC's CIDR.
+    const stackInit = containerNamed(on, 'GatewayBackendTask', 'config-init');
+    expect(JSON.stringify(stackInit.Environment)).toContain('"Fn::GetAtt":["NetworkVpc7FB7348F","CidrBlock"]');
+  });
+
+  test('many tenants: the file is stored in parts, each within a parameter', () => {
+    const tenants = Array.from({ length: 40 }, (_, i) => `tenant-with-a-long-name-${i}`);
+    const { template } = synthStack({
+      tenants: { allowed: tenants, ec2Default: tenants[0], cloudwatchMetrics: tenants[1], cloudwatchLogs: tenants[2] },
+    });
+    const stored = Object.values(resourcesOf(template, 'AWS::SSM::Parameter'))
+      .map((parameter) => parameter.Properties)
+      .filter((properties) => String(properties.Name).startsWith('/LgtmFleet/config/gateway'));
+    expect(stored.length).toBeGreaterThan(0);
+    for (const { Value } of stored) expect(typeof Value === 'string' && Value.length <= 8192).toBe(true);
   });
 
   test('a config without a tenant’s placeholder is refused', () => {

@@ -5,7 +5,9 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { type CredentialKey, NO_PREVIOUS_CREDENTIAL } from '../../lambdas/shared/contract';
 import {
+  credentialEscapes,
   credentialPlaceholder,
   GATEWAY_PORT,
   GATEWAY_ROUTES,
@@ -58,6 +60,8 @@ interface RunningGateway {
   readonly credentials: Map<string, string>;
   /** Each tenant's agent credential (what its enrolled instances receive with the install command). */
   readonly agentCredentials: Map<string, string>;
+  /** The credential each tenant's write credential replaced (`previous` of its secret): "none" at first. */
+  readonly previousCredentials: Map<string, string>;
   port(): number;
   configFile(): string;
   accessLog(): string;
@@ -82,13 +86,23 @@ function runGateway(mode: GatewayBinding['mode']): RunningGateway {
   let logLinesBefore = 0;
   const credentials = new Map<string, string>(TENANTS.map((tenant) => [tenant, randomBytes(32).toString('hex')]));
   const agentCredentials = new Map<string, string>(TENANTS.map((tenant) => [tenant, randomBytes(32).toString('hex')]));
+  const previousCredentials = new Map<string, string>(TENANTS.map((tenant) => [tenant, NO_PREVIOUS_CREDENTIAL]));
 
-  /** The rendered config with the credentials written in (what the init container does) and a local listener. */
+  /** The rendered config with the credentials written in, escaped as the init container does, and a local listener. */
   const writeConfig = () => {
     let text = rendered.replace(`listen ${GATEWAY_PORT};`, `listen 127.0.0.1:${port};`);
+    const written = (value: string, key: CredentialKey) => {
+      const escapes = credentialEscapes(key);
+      return [...value].map((c) => escapes[c] ?? c).join('');
+    };
     TENANTS.forEach((tenant, index) => {
-      text = text.replace(credentialPlaceholder(index), credentials.get(tenant) as string);
-      text = text.replace(credentialPlaceholder(index, 'agent'), agentCredentials.get(tenant) as string);
+      const values: Array<[string, string]> = [
+        [credentialPlaceholder(index), written(credentials.get(tenant) as string, 'current')],
+        [credentialPlaceholder(index, 'write', 'previous'), written(previousCredentials.get(tenant) as string, 'previous')],
+        [credentialPlaceholder(index, 'agent'), written(agentCredentials.get(tenant) as string, 'current')],
+        [credentialPlaceholder(index, 'agent', 'previous'), written(NO_PREVIOUS_CREDENTIAL, 'previous')],
+      ];
+      for (const [placeholder, value] of values) text = text.replaceAll(placeholder, () => value);
     });
     writeFileSync(configFile, text);
   };
@@ -147,6 +161,7 @@ function runGateway(mode: GatewayBinding['mode']): RunningGateway {
   return {
     credentials,
     agentCredentials,
+    previousCredentials,
     port: () => port,
     configFile: () => configFile,
     accessLog: () => accessLog,
@@ -166,11 +181,15 @@ function runGateway(mode: GatewayBinding['mode']): RunningGateway {
       const before = received.length;
       logLinesBefore = readFileSync(accessLog, 'utf8').split('\n').filter(Boolean).length;
       const forwarded = headers['X-Forwarded-For'] ? `${headers['X-Forwarded-For']}, ${sender}` : sender;
-      const response = await fetch(`http://127.0.0.1:${port}${path}`, {
-        method: 'POST',
-        headers: { ...headers, 'X-Forwarded-For': forwarded, 'Content-Type': 'application/x-protobuf' },
-        body: 'payload',
-      });
+      const send = () =>
+        fetch(`http://127.0.0.1:${port}${path}`, {
+          method: 'POST',
+          headers: { ...headers, 'X-Forwarded-For': forwarded, 'Content-Type': 'application/x-protobuf' },
+          body: 'payload',
+        });
+      // After a reload, an idle connection to a worker that has left fails when reused: send once
+      // more on a new one (a write that did reach the backend twice would show in `landed`).
+      const response = await send().catch(send);
       await response.arrayBuffer();
       return { status: response.status, landed: received.slice(before) };
     },
@@ -179,7 +198,7 @@ function runGateway(mode: GatewayBinding['mode']): RunningGateway {
 
 describeNginx('the ingest gateway with the real nginx (enforce)', () => {
   const gateway = runGateway('enforce');
-  const { credentials, agentCredentials, write } = gateway;
+  const { credentials, agentCredentials, previousCredentials, write } = gateway;
 
   const bearer = (tenant: string) => ({ Authorization: `Bearer ${credentials.get(tenant)}` });
 
@@ -265,21 +284,58 @@ describeNginx('the ingest gateway with the real nginx (enforce)', () => {
     expect(await write('/prometheus/api/v1/query', '10.40.1.5', bearer('team-a'))).toEqual({ status: 404, landed: [] });
   });
 
-  test('a rotated credential: the old one is refused after the reload, the new one works', async () => {
-    const old = credentials.get('team-b') as string;
-    credentials.set('team-b', randomBytes(32).toString('hex'));
+  /** Reloads nginx and waits until the old workers are gone: until `credential` gets `status`. */
+  async function reloadUntil(credential: string, status: number): Promise<void> {
     gateway.reload();
-    expect(readFileSync(gateway.configFile(), 'utf8')).not.toContain(old);
-    // The reload starts new workers; the old ones finish their requests and leave.
-    let status = 0;
-    for (let i = 0; i < 50 && status !== 401; i++) {
-      status = (await write('/api/v1/push', '10.40.9.9', { Authorization: `Bearer ${old}` })).status;
-      if (status !== 401) await new Promise((resolve) => setTimeout(resolve, 100));
+    let seen = 0;
+    for (let i = 0; i < 50 && seen !== status; i++) {
+      // A worker leaving closes its idle connections: a write on one fails, and is tried again.
+      seen = (await write('/api/v1/push', '10.40.9.9', { Authorization: `Bearer ${credential}` }).catch(() => ({ status: 0 }))).status;
+      if (seen !== status) await new Promise((resolve) => setTimeout(resolve, 100));
     }
-    expect(status).toBe(401);
-    const fresh = await write('/api/v1/push', '10.40.9.9', { Authorization: `Bearer ${credentials.get('team-b')}` });
-    expect([fresh.status, fresh.landed.map((r) => r.tenant)]).toEqual([204, ['team-b']]);
+    expect([credential.slice(0, 6), seen]).toEqual([credential.slice(0, 6), status]);
+  }
+
+  test('a rotation: old and new both land while senders move, then the old one is refused', async () => {
+    const old = credentials.get('team-b') as string;
+    const fresh = randomBytes(32).toString('hex');
+    credentials.set('team-b', fresh);
+    previousCredentials.set('team-b', old);
+    await reloadUntil(fresh, 204);
+    for (const credential of [old, fresh]) {
+      const { status, landed } = await write('/api/v1/push', '10.40.9.9', {
+        Authorization: `Bearer ${credential}`,
+        'X-Scope-OrgID': 'team-a',
+      });
+      expect([status, landed.map((r) => r.tenant)]).toEqual([204, ['team-b']]);
+    }
+    // The scheme in any case, as for the current credential; the credential itself exactly.
+    expect((await write('/api/v1/push', '10.40.9.9', { Authorization: `bearer ${old}` })).status).toBe(204);
+    expect((await write('/api/v1/push', '10.40.9.9', { Authorization: `Bearer ${old}x` })).status).toBe(401);
+    expect((await write('/api/v1/push', '10.40.9.9', { Authorization: `Bearer ${old.slice(1)}` })).status).toBe(401);
+
+    previousCredentials.set('team-b', NO_PREVIOUS_CREDENTIAL);
+    await reloadUntil(old, 401);
+    expect(readFileSync(gateway.configFile(), 'utf8')).not.toContain(old);
+    const after = await write('/api/v1/push', '10.40.9.9', { Authorization: `Bearer ${fresh}` });
+    expect([after.status, after.landed.map((r) => r.tenant)]).toEqual([204, ['team-b']]);
   });
+
+  test.each(['.*', '[a-z0-9]+', '[a-z0-9]{64}', '.{64}', '(?:x|', '"; return 200; "', '\\d+', ''])(
+    'a previous value put by hand, %p, matches no sender (and nginx accepts the config)',
+    async (previous) => {
+      const someone = randomBytes(32).toString('hex');
+      previousCredentials.set('team-c', previous);
+      await reloadUntil(someone, 401);
+      for (const authorization of [`Bearer ${someone}`, `Bearer ${previous}`, `Bearer ${'a'.repeat(64)}`]) {
+        expect([authorization, (await write('/api/v1/push', '10.40.9.9', { Authorization: authorization })).landed]).toEqual([
+          authorization,
+          [],
+        ]);
+      }
+      previousCredentials.set('team-c', NO_PREVIOUS_CREDENTIAL);
+    },
+  );
 });
 
 describeNginx('the ingest gateway with the real nginx (migrate: senders still moving to credentials)', () => {

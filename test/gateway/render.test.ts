@@ -5,11 +5,12 @@ import {
   GATEWAY_HEALTH_PATH,
   GATEWAY_PORT,
   GATEWAY_ROUTES,
+  LOAD_BALANCER_CIDR_PLACEHOLDER,
   renderGatewayConfig,
 } from '../../lib/render/gateway';
 
 const config = loadConfig([{ origin: 'test', values: { network: { namespaceName: 'obs.internal' } } }]);
-const endpoints = deployedGatewayEndpoints(config, { vpcCidr: '10.40.0.0/16' });
+const endpoints = deployedGatewayEndpoints(config);
 
 describe('the gateway config of a deployment', () => {
   test('writes go to the backends by their Cloud Map names, Tempo on its OTLP/HTTP port', () => {
@@ -26,7 +27,8 @@ describe('the gateway config of a deployment', () => {
     expect(text).toContain('proxy_pass http://$backend;');
     expect(text).not.toMatch(/proxy_pass http:\/\/[a-z]/);
     expect(text).toContain('resolver 169.254.169.253 valid=10s ipv6=off;');
-    expect(text).toContain('set_real_ip_from 10.40.0.0/16;');
+    // The VPC's CIDR, a deploy-time value, is written in at task start (test/components/gateway.test.ts).
+    expect(text).toContain(`set_real_ip_from ${LOAD_BALANCER_CIDR_PLACEHOLDER};`);
     expect(text).toContain('real_ip_recursive off;');
   });
 

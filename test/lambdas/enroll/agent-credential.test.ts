@@ -4,7 +4,7 @@ import { SendCommandCommand } from '@aws-sdk/client-ssm';
 import { CREDENTIAL_CACHE_MS } from '../../../lambdas/shared/agent-credential';
 import { AGENT_CREDENTIAL_PLACEHOLDER } from '../../../lambdas/shared/contract';
 import { loadSampleEvent, sqsRecord } from '../fixtures';
-import { agentCredential, CONFIG_WITH_PLACEHOLDER, getSecretValue } from '../harness/secrets';
+import { agentCredential, CONFIG_WITH_PLACEHOLDER, credentialSecretValue, getSecretValue } from '../harness/secrets';
 import { awsError, bindingSettings, FakeAws, SECRET_PREFIX, testSettings } from './fake-aws';
 
 /**
@@ -70,7 +70,7 @@ describe('with tenant binding', () => {
     const aws = bindingAccount(FIRST, SECOND);
 
     await aws.process([running(FIRST)], NOW, bindingSettings());
-    aws.secrets.set(`${SECRET_PREFIX}team-a`, 'rotated0credential');
+    aws.secrets.set(`${SECRET_PREFIX}team-a`, credentialSecretValue('rotated0credential', agentCredential('team-a')));
     await aws.process([running(SECOND)], new Date(NOW.getTime() + CREDENTIAL_CACHE_MS + 1), bindingSettings());
 
     expect(secretReads(aws)).toHaveLength(2);
@@ -158,9 +158,19 @@ describe('with tenant binding', () => {
     expect(aws.sendCommands().map((command) => command.InstanceIds)).toEqual([[SECOND]]);
   });
 
-  test('refuses a secret value that is not a bearer token rather than writing it into the config', async () => {
+  test.each([
+    [
+      'a current value that is not a bearer token',
+      credentialSecretValue('abc" }\ninjected "x'),
+      'its "current" value is not a bearer token',
+    ],
+    ['a bare token instead of JSON', agentCredential('team-a'), 'the value is not JSON'],
+    ['JSON without "current"', JSON.stringify({ previous: 'none' }), 'the value has no "current" string'],
+    ['a number as "current"', JSON.stringify({ current: 42, previous: 'none' }), 'the value has no "current" string'],
+    ['JSON that is not an object', 'null', 'the value has no "current" string'],
+  ])('refuses %s rather than writing it into the config', async (_case, value, problem) => {
     const aws = bindingAccount(FIRST);
-    aws.secrets.set(`${SECRET_PREFIX}team-a`, 'abc" }\ninjected "x');
+    aws.secrets.set(`${SECRET_PREFIX}team-a`, value);
     const error = jest.spyOn(aws.logger, 'error');
 
     const response = await aws.process([running(FIRST)], NOW, bindingSettings());
@@ -169,7 +179,10 @@ describe('with tenant binding', () => {
     expect(aws.sendCommands()).toEqual([]);
     expect(error).toHaveBeenCalledWith(
       'agent-credential-failed; records will be retried',
-      expect.objectContaining({ errorName: 'InvalidAgentCredential', errorMessage: expect.stringContaining('not a bearer token') }),
+      expect.objectContaining({
+        errorName: 'InvalidAgentCredential',
+        errorMessage: expect.stringContaining(`agent credential of tenant team-a not read from secret ${SECRET_PREFIX}team-a: ${problem}`),
+      }),
     );
   });
 });

@@ -2,8 +2,8 @@ import { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { SendCommandCommand } from '@aws-sdk/client-ssm';
 import { AGENT_CREDENTIAL_PLACEHOLDER } from '../../../lambdas/shared/contract';
 import { sqsRecord } from '../fixtures';
-import { agentCredential } from '../harness/secrets';
-import { ALLOY_CONFIG, awsError, bindingSettings, changeEvent, FakeAws, SECRET_PREFIX, testSettings } from './fake-aws';
+import { agentCredential, credentialSecretValue } from '../harness/secrets';
+import { ALLOY_CONFIG, awsError, bindingSettings, changeEvent, FakeAws, manualEvent, SECRET_PREFIX, testSettings } from './fake-aws';
 
 /**
  * With `ingest.tenantBinding` the reload command's config carries the tenant's agent credential in
@@ -49,6 +49,28 @@ describe('with tenant binding', () => {
     expect(aws.sendCommands()).toHaveLength(2);
     expect(secretReads(aws)).toHaveLength(1);
     for (const config of sentConfigs(aws)) expect(config).toContain(`bearer_token = "${agentCredential('team-a')}"`);
+  });
+
+  test('a manual refresh reads the credential afresh: a rotated one reaches the agents at once', async () => {
+    const aws = new FakeAws().put(NAME, WITH_PLACEHOLDER, 5).put('/lgtm/agent/team-a/windows', WITH_PLACEHOLDER, 5);
+    await aws.process([sqsRecord(changeEvent(NAME))], bindingSettings());
+    const rotated = 'rotated'.padEnd(64, '1');
+    aws.secrets.set(`${SECRET_PREFIX}team-a`, credentialSecretValue(rotated, agentCredential('team-a')));
+
+    // Two minutes later: well within the cache's lifetime.
+    aws.now = new Date(aws.now.getTime() + 120_000);
+    const request = manualEvent({ tenant: 'team-a', platform: 'linux', requestedBy: 'ops@laptop' }, { time: aws.now });
+    await aws.process([sqsRecord(request)], bindingSettings());
+
+    expect(secretReads(aws)).toHaveLength(2);
+    expect(sentConfigs(aws)).toEqual([
+      WITH_PLACEHOLDER.replace(AGENT_CREDENTIAL_PLACEHOLDER, agentCredential('team-a')),
+      WITH_PLACEHOLDER.replace(AGENT_CREDENTIAL_PLACEHOLDER, rotated),
+    ]);
+    // What it read replaces the cached copy: a change right after it sends the rotated one too, without another read.
+    await aws.process([sqsRecord(changeEvent('/lgtm/agent/team-a/windows'))], bindingSettings());
+    expect(secretReads(aws)).toHaveLength(2);
+    expect(sentConfigs(aws)[2]).toContain(`bearer_token = "${rotated}"`);
   });
 
   test('sends a config without the placeholder unchanged, without reading any secret', async () => {

@@ -38,6 +38,7 @@ const agentRollout: Extract<JobPlan, { kind: 'rollout' }> = {
     document: 'd',
     comment: 'c',
     command: { DocumentName: 'd' },
+    manual: false,
   },
 };
 const lokiRollout: Rollout = {
