@@ -10,6 +10,14 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import { join, resolve } from 'node:path';
 import { benchBursts, CALLS_PER_INSTANCE_TARGET, MAX_IDS_PER_COMMAND } from './bench/burst';
+import {
+  benchGateway,
+  CONCURRENCY as GATEWAY_CONCURRENCY,
+  ROUNDS as GATEWAY_ROUNDS,
+  TARGET_WRITES_PER_SECOND as GATEWAY_TARGET_WRITES_PER_SECOND,
+  TASK_VCPU as GATEWAY_TASK_VCPU,
+  WRITES as GATEWAY_WRITES,
+} from './bench/gateway';
 import { BUNDLE_TARGET_KB, benchLambdas, LOAD_RUNS, LOAD_TARGET_RATIO } from './bench/lambdas';
 import { ADDED_LATENCY_TARGET, benchLatency } from './bench/latency';
 import { BURST_UPDATES, benchRefresh, REFRESH_FLEETS, REFRESH_RUNS } from './bench/refresh';
@@ -17,7 +25,7 @@ import { benchSynth, SYNTH_RUNS, SYNTH_TARGET_RATIO } from './bench/synth';
 import { markdownTable, progress, type Row } from './bench/table';
 
 const REPO = resolve(__dirname, '..');
-const SECTIONS = ['synth', 'lambdas', 'burst', 'latency', 'refresh'] as const;
+const SECTIONS = ['synth', 'lambdas', 'burst', 'latency', 'refresh', 'gateway'] as const;
 type Section = (typeof SECTIONS)[number];
 
 /**
@@ -53,6 +61,7 @@ async function main(): Promise<number> {
     if (sections.has('burst')) rows.push(...(await benchBursts()));
     if (sections.has('latency')) rows.push(...(await benchLatency()));
     if (sections.has('refresh')) rows.push(...(await benchRefresh(REPO, synth.assemblyDir)));
+    if (sections.has('gateway')) rows.push(...(await benchGateway()));
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
@@ -171,6 +180,16 @@ It runs offline: no AWS credentials, no Docker, no network. Allow a few minutes 
   config; when no template is available, \`testSettings()\` and the fake's own parameters (the row
   says which). Time is \`processBatch\` wall time (mocks included), median of ${REFRESH_RUNS} runs each on a
   fresh fake, after one unreported warm-up.
+- **Ingest gateway** (target: one gateway task, ${GATEWAY_TASK_VCPU} vCPU, carries ≥ ${GATEWAY_TARGET_WRITES_PER_SECOND} writes/s, what 1,000 agents
+  writing metrics, logs and traces every 15 s send, so that either of the two tasks carries the
+  fleet while the other restarts): the real nginx (from \`PATH\` or /usr/sbin; skipped without it) with
+  one worker runs the rendered gateway config (three tenants, credentials written in, access log to
+  a file) and, side by side, a plain reverse proxy with the same log line and proxy settings but no
+  binding, each in front of an nginx answering 204. The client (this process, ${GATEWAY_CONCURRENCY} keep-alive
+  connections) sends ${GATEWAY_WRITES.toLocaleString('en-US')} writes of 8 KiB with a credential per round, ${GATEWAY_ROUNDS} rounds per config, alternating;
+  the figure is the CPU time of nginx's worker (utime + stime from /proc) per write, median of the
+  rounds. A task's capacity is its vCPU share divided by that. Requests per second on this machine
+  are shown but share its two cores with the client and the backend.
 `;
 }
 

@@ -75,15 +75,21 @@ export class Server {
     return this.exit === undefined;
   }
 
-  /** Polls `url` until it answers 200; throws with the log's tail if the program exits or time runs out. */
-  async waitReady(url: string, timeoutMs = 120_000): Promise<number> {
+  /** The process ID (of nginx's master, say, whose workers are its children). */
+  get pid(): number {
+    if (this.child.pid === undefined) throw new Error(`${this.name} has no process ID: it did not start`);
+    return this.child.pid;
+  }
+
+  /** Polls `url` until it answers 200 (or anything, with `'any'`); throws with the log's tail if the program exits or time runs out. */
+  async waitReady(url: string, timeoutMs = 120_000, answer: 200 | 'any' = 200): Promise<number> {
     const start = Date.now();
     while (Date.now() - start < timeoutMs) {
       if (!this.running)
         throw new Error(`${this.name} exited (${this.exit?.code ?? this.exit?.signal}) before ready: ${logTail(this.logFile)}`);
       try {
         const response = await fetch(url, { signal: AbortSignal.timeout(2_000) });
-        if (response.status === 200) return (Date.now() - start) / 1000;
+        if (response.status === 200 || answer === 'any') return (Date.now() - start) / 1000;
       } catch {
         // not listening yet
       }
