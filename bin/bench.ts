@@ -173,8 +173,9 @@ It runs offline: no AWS credentials, no Docker, no network. Allow a few minutes 
   Run Command would. The handler targets agents by tag, so it never looks at instances: only the
   fake's tag matching grows with the fleet, and its share of the time is shown. Burst: ${BURST_UPDATES}
   Updates of the same parameter, 2 s apart, in one batch; rollouts are SendCommand plus
-  UpdateService calls. Calls count every call to the four mocked clients (SSM, ECS, EventBridge,
-  SQS). Settings: the refresh function's environment in the template synthesized above (literal
+  UpdateService calls. Calls count every call to the five mocked clients (SSM, ECS, EventBridge,
+  SQS, and Secrets Manager for the tenant's agent credential, seeded where the template's prefix
+  says). Settings: the refresh function's environment in the template synthesized above (literal
   values as the stack sets them; CloudFormation references become the test harness's names and
   ARNs, the stack's service names kept), and the parameters the stack creates rendered from the same
   config; when no template is available, \`testSettings()\` and the fake's own parameters (the row

@@ -7,6 +7,7 @@ import { PLATFORMS } from '../../lambdas/shared/contract';
 import { renderAgentConfig } from '../../lib/render/agent';
 import { agentParameterName, parameterPrefix } from '../../lib/render/catalog';
 import { sqsRecord } from '../../test/lambdas/fixtures';
+import { agentCredentialSecrets } from '../../test/lambdas/harness/secrets';
 import { CHANGE_TIME, changeEvent, FakeAws, serviceArn, TEST_ENV, testSettings } from '../../test/lambdas/refresh/fake-aws';
 import { FUNCTION_SERVICE_NAMES, functionVariables, harnessEnvironment } from '../../test/support/function-environment';
 import { CONFIG_CONTEXT_KEY, CONFIG_FILE_CONTEXT_KEY, resolveConfig } from '../config-source';
@@ -187,7 +188,7 @@ async function refreshRun(setup: Setup, kind: Kind, fleet: number, updates: numb
   const handlerMs = performance.now() - start;
 
   const operations = new Map<string, number>();
-  for (const stub of [aws.ssm, aws.ecs, aws.eventBridge, aws.sqs]) {
+  for (const stub of [aws.ssm, aws.ecs, aws.eventBridge, aws.sqs, aws.secretsManager]) {
     for (const call of stub.calls()) {
       const operation = (call.args[0] as object).constructor.name.replace(/Command$/, '');
       operations.set(operation, (operations.get(operation) ?? 0) + 1);
@@ -261,6 +262,12 @@ function refreshSetup(repo: string, assemblyDir: string | undefined): Setup {
       for (const [name, value] of parameters) aws.put(name, value, 3, seededAt);
       // The services as the template deploys them: each task definition reads the stack's copies.
       for (const [service, arn] of settings.services) aws.deployService(service, arn, settings.parameterPrefix);
+      // The tenants' agent credentials where the stack puts them (with ingest.tenantBinding, the default).
+      const prefix = settings.agentCredentialSecretPrefix;
+      if (prefix !== undefined) {
+        aws.secrets.clear();
+        for (const [name, value] of agentCredentialSecrets(prefix, config.tenants.allowed)) aws.secrets.set(name, value);
+      }
     },
   };
 }
