@@ -195,6 +195,14 @@ export function createCollector(scope: Construct, context: ServiceContext): Coll
 /** The tenant-binding gateway: nginx deciding each write's tenant from the sender's write credential. */
 function createTenantGateway(scope: Construct, context: ServiceContext, mode: GatewayBinding['mode']): Gateway {
   const { config, network } = context;
+  if (mode === 'migrate') {
+    // A transition, not a way to run: say so at every synth until it is over.
+    Annotations.of(scope).addWarningV2(
+      'lgtm-fleet:tenant-binding-migrate',
+      'ingest.tenantBinding is "migrate": writes without a credential still land in the tenant their X-Scope-OrgID names. ' +
+        'Set "enforce" once IngestWritesUnbound has stayed at zero (docs/security.md).',
+    );
+  }
   const endpoints = deployedGatewayEndpoints(config);
   return new Gateway(scope, 'Gateway', {
     ...context.configured,

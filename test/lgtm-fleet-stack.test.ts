@@ -947,6 +947,16 @@ describe('the ring entries of stopped Mimir and Loki tasks are forgotten', () =>
 });
 
 describe('the tenant-binding gateway in front of the backends (ingest.tenantBinding, the default)', () => {
+  test("warns at every synth in 'migrate' mode, and only then", () => {
+    const warnings = (tenantBinding: string) =>
+      Annotations.fromStack(synthStack({ ingest: { tenantBinding } }).stack)
+        .findWarning('*', Match.stringLikeRegexp('tenantBinding'))
+        .map((w) => String(w.entry.data));
+    expect(warnings('migrate')).toEqual([expect.stringContaining('ingest.tenantBinding is "migrate"')]);
+    expect(warnings('enforce')).toEqual([]);
+    expect(warnings('off')).toEqual([]);
+  });
+
   test.each([
     ['a created VPC', {}],
     [
