@@ -2,6 +2,7 @@
 import { App, CloudFormationValidatePlugin, Validations } from 'aws-cdk-lib/core';
 import { LgtmFleetStack } from '../lib/lgtm-fleet-stack';
 import { BackgroundTemplateValidation } from '../lib/synth-speed/template-validation';
+import { TemplateSizeLimit } from '../lib/template-size';
 import { CONFIG_CONTEXT_KEY, CONFIG_FILE_CONTEXT_KEY, resolveConfig } from './config-source';
 import { nagPacks } from './nag-packs';
 
@@ -27,7 +28,7 @@ try {
   process.exit(1);
 }
 
-Validations.of(app).addPlugins(...nagPacks(app));
+Validations.of(app).addPlugins(...nagPacks(app), new TemplateSizeLimit());
 
 new LgtmFleetStack(app, config.stackName, {
   config,

@@ -409,8 +409,9 @@ export class BackendService extends Construct {
     const role = this.taskDefinition.obtainExecutionRole();
     role.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'ReadDeployedConfig', actions: ['ssm:GetParameters'], resources }));
     for (const resource of resources) {
+      // On the role: with many secrets (the gateway's credentials) CDK moves statements into overflow policies beside the default one.
       acknowledgeWildcardResource(
-        role.node.tryFindChild('DefaultPolicy') ?? role,
+        role,
         resource,
         'A config refresh names each copy by version and digest when it makes it: the execution role reads any copy of this service’s files, only those.',
       );

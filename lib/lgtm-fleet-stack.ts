@@ -68,7 +68,9 @@ export class LgtmFleetStack extends Stack implements FleetServices {
   public readonly fileSystem: efs.FileSystem;
 
   constructor(scope: Construct, id: string, props: LgtmFleetStackProps) {
-    super(scope, id, props);
+    // The template grows with the tenants (configs, credentials, data sources) toward CloudFormation's
+    // 1 MB limit: without indentation it is about a fifth smaller (docs/configuration.md, tenants).
+    super(scope, id, { suppressTemplateIndentation: true, ...props });
     const { config } = props;
 
     this.network = new Network(this, 'Network', { vpc: config.network.vpc, namespaceName: config.network.namespaceName });

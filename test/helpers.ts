@@ -12,6 +12,7 @@ import type { ComponentProps } from '../lib/components/common';
 import { loadConfig } from '../lib/config/load';
 import type { LgtmConfig, LgtmConfigInput } from '../lib/config/schema';
 import { LgtmFleetStack } from '../lib/lgtm-fleet-stack';
+import { TemplateSizeLimit } from '../lib/template-size';
 
 /** The feature flags in cdk.json, so tests synthesize exactly what `cdk synth` does. */
 const CDK_CONTEXT = (JSON.parse(readFileSync(join(__dirname, '..', 'cdk.json'), 'utf8')) as { context: Record<string, unknown> }).context;
@@ -80,7 +81,8 @@ export function synthStack(
 export function nagViolations(values: LgtmConfigInput | Record<string, unknown> = {}): string[] {
   const outdir = mkdtempSync(join(tmpdir(), 'lgtm-nag-'));
   const app = newApp(outdir);
-  Validations.of(app).addPlugins(new AwsSolutionsChecks(app), new ServerlessChecks(app));
+  // As bin/lgtm-fleet.ts: cdk-nag's packs and the template size check.
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app), new ServerlessChecks(app), new TemplateSizeLimit());
   const config = testConfig(values);
   new LgtmFleetStack(app, config.stackName, { config, env: config.env });
   try {
