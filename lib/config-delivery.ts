@@ -125,27 +125,61 @@ function awkString(value: string): string {
   return `"${value.replaceAll('\\', '\\\\').replaceAll('"', '\\"').replaceAll("'", '\\047')}"`;
 }
 
+/** A value to write into a file: the environment variable holding it, and how (see {@link ConfigValue}). */
+export interface Substitution {
+  readonly variable: string;
+  readonly value: ConfigValue;
+}
+
 /**
  * The shell command that replaces `placeholder` in `file` with the value of the environment
  * variable `variable`, escaped by `escapes` (busybox and POSIX awk; the file is rewritten in place).
  */
 export function substitutionCommand(file: string, variable: string, value: ConfigValue): string {
-  if (!/^[A-Za-z0-9_@.-]+$/.test(value.placeholder)) {
-    throw new Error(`placeholder "${value.placeholder}" may hold only letters, digits and _@.-`);
-  }
-  for (const from of Object.keys(value.escapes)) {
-    if ([...from].length !== 1) throw new Error(`escape "${from}" must be one character`);
-  }
-  const escapes = Object.entries(value.escapes)
-    .map(([from, to]) => `if (c == ${awkString(from)}) c = ${awkString(to)}; else `)
-    .join('');
+  return substitutionsCommand(file, [{ variable, value }]);
+}
+
+/**
+ * One shell command that writes every value of `substitutions` into `file`, in order, each in
+ * place of its placeholder (busybox and POSIX awk; the file is rewritten in place). One program
+ * per file, with one escaping function per distinct set of escapes, keeps the init container's
+ * command small when a file takes many values (the gateway: four per tenant): a task definition
+ * holds at most 64 KiB.
+ */
+export function substitutionsCommand(file: string, substitutions: readonly Substitution[]): string {
+  const escapeSets: string[] = [];
+  const functions: string[] = [
+    // A value, its trailing line breaks dropped; one with a line break inside stops the task, named.
+    'function val(n, d,  v) { v = ENVIRON[n]; sub(/[\\r\\n]+$/, "", v); ' +
+      'if (index(v, "\\n") || index(v, "\\r")) { print "lgtm-fleet: " d " contains a line break" > "/dev/stderr"; exit 1 } return v }',
+  ];
+  const assignments = substitutions.map(({ variable, value }, index) => {
+    if (!/^[A-Za-z0-9_@.-]+$/.test(value.placeholder)) {
+      throw new Error(`placeholder "${value.placeholder}" may hold only letters, digits and _@.-`);
+    }
+    for (const from of Object.keys(value.escapes)) {
+      if ([...from].length !== 1) throw new Error(`escape "${from}" must be one character`);
+    }
+    let read = `val(${awkString(variable)}, ${awkString(value.description)})`;
+    const entries = Object.entries(value.escapes);
+    if (entries.length > 0) {
+      const key = JSON.stringify(entries);
+      let set = escapeSets.indexOf(key);
+      if (set < 0) {
+        set = escapeSets.push(key) - 1;
+        const branches = entries.map(([from, to]) => `if (c == ${awkString(from)}) c = ${awkString(to)}; else `).join('');
+        functions.push(
+          `function esc${set}(v,  o, i, c) { o = ""; for (i = 1; i <= length(v); i++) { c = substr(v, i, 1); ${branches}c = c; o = o c } return o }`,
+        );
+      }
+      read = `esc${set}(${read})`;
+    }
+    return `p[${index + 1}] = ${awkString(value.placeholder)}; v[${index + 1}] = ${read};`;
+  });
   const program = [
-    'BEGIN {',
-    `v = ENVIRON[${awkString(variable)}]; sub(/[\\r\\n]+$/, "", v);`,
-    `if (index(v, "\\n") || index(v, "\\r")) { print ${awkString(`lgtm-fleet: ${value.description} contains a line break`)} > "/dev/stderr"; exit 1 }`,
-    `o = ""; for (i = 1; i <= length(v); i++) { c = substr(v, i, 1); ${escapes}c = c; o = o c } v = o`,
-    '}',
-    `{ l = $0; r = ""; while ((k = index(l, ${awkString(value.placeholder)})) > 0) { r = r substr(l, 1, k - 1) v; l = substr(l, k + ${value.placeholder.length}) } print r l }`,
+    ...functions,
+    `BEGIN { ${assignments.join(' ')} n = ${substitutions.length} }`,
+    '{ l = $0; for (j = 1; j <= n; j++) { r = ""; while ((k = index(l, p[j])) > 0) { r = r substr(l, 1, k - 1) v[j]; l = substr(l, k + length(p[j])) } l = r l } print l }',
   ].join(' ');
   return `awk '${program}' ${file} > ${file}.tmp && mv ${file}.tmp ${file}`;
 }
@@ -199,13 +233,17 @@ export class InitContainerPlan {
     return `"$${variable}"`;
   }
 
-  /** Passes `value` in as `VALUE_<n>` (or reads it from the task metadata) and writes it into `file` in place of its placeholder. */
-  public writeValue(file: string, value: ConfigValue): void {
-    const variable = `VALUE_${this.valuesWritten++}`;
-    if ('secret' in value.source) this.secrets[variable] = value.source.secret;
-    else if ('value' in value.source) this.environment[variable] = value.source.value;
-    else this.commands.push(...readTaskValueCommands(variable, value.source.task, value.description));
-    this.commands.push(substitutionCommand(file, variable, value));
+  /** Passes each value in as `VALUE_<n>` (or reads it from the task metadata) and writes them all into `file`, each in place of its placeholder. */
+  public writeValues(file: string, values: readonly ConfigValue[]): void {
+    if (values.length === 0) return;
+    const substitutions = values.map((value) => {
+      const variable = `VALUE_${this.valuesWritten++}`;
+      if ('secret' in value.source) this.secrets[variable] = value.source.secret;
+      else if ('value' in value.source) this.environment[variable] = value.source.value;
+      else this.commands.push(...readTaskValueCommands(variable, value.source.task, value.description));
+      return { variable, value };
+    });
+    this.commands.push(substitutionsCommand(file, substitutions));
   }
 }
 
@@ -303,8 +341,8 @@ export function storeConfigFile(
     if (!file.content.includes(value.placeholder)) {
       throw new Error(`config file ${file.fileName} of ${serviceName} does not contain the placeholder "${value.placeholder}"`);
     }
-    init.writeValue(target, value);
   }
+  init.writeValues(target, file.values ?? []);
   return stored;
 }
 

@@ -6,6 +6,7 @@ import type * as ecs from 'aws-cdk-lib/aws-ecs';
 import { parse } from 'yaml';
 import { type ConfigValue, substitutionCommand } from '../lib/backend-service';
 import { loadConfig } from '../lib/config/load';
+import { type Substitution, substitutionsCommand } from '../lib/config-delivery';
 import { credentialEscapes } from '../lib/render/gateway';
 import { ALERT_CONTACT_URL_PLACEHOLDER, GRAFANA_SINGLE_QUOTED_ESCAPES, renderGrafanaAlertFiles } from '../lib/render/grafana-alerts';
 
@@ -115,5 +116,41 @@ describe.each(AWKS)("the gateway's credential escapes, written by the init conta
       const expected = [...value].map((c) => escapes[c] ?? c).join('');
       expect([value, readFileSync(file, 'utf8')]).toEqual([value, `  "~*^Bearer ${expected}$" "team-a";\n`]);
     }
+  });
+});
+
+describe.each(AWKS)('one program writes every value of a file (%s)', (_, path) => {
+  const values = (escapes: Array<Record<string, string>>): Substitution[] =>
+    escapes.map((map, index) => ({
+      variable: `VALUE_${index}`,
+      value: { ...VALUE, placeholder: `__V${index}__`, escapes: map, description: `value ${index}` },
+    }));
+
+  function run(file: string, substitutions: Substitution[], env: Record<string, string>) {
+    return spawnSync('sh', ['-c', `set -e && ${substitutionsCommand(file, substitutions)}`], {
+      encoding: 'utf8',
+      env: { PATH: path, ...env },
+    });
+  }
+
+  test('each in place of its placeholder, everywhere it is, each with its own escapes', () => {
+    const file = join(work, `many-${Math.random()}.conf`);
+    writeFileSync(file, 'a __V0__ b __V1__ __V0__\n__V2__\nnone here\n');
+    const substitutions = values([{}, { '"': '\\"' }, { '.': '\\.' }]);
+    const result = run(file, substitutions, { VALUE_0: 'x"y', VALUE_1: 'q"r', VALUE_2: 'a.b' });
+    expect([result.status, result.stderr]).toEqual([0, '']);
+    expect(readFileSync(file, 'utf8')).toBe('a x"y b q\\"r x"y\na\\.b\nnone here\n');
+    // One escaping function per distinct set of escapes, two here.
+    expect(substitutionsCommand(file, substitutions).match(/function esc\d+/g)).toEqual(['function esc0', 'function esc1']);
+    expect(substitutionsCommand(file, values([{ '.': 'x' }, { '.': 'x' }])).match(/function esc\d+/g)).toEqual(['function esc0']);
+  });
+
+  test('a value with a line break inside stops the task, naming that value; the file is left as it was', () => {
+    const file = join(work, `broken-${Math.random()}.conf`);
+    writeFileSync(file, '__V0__ __V1__\n');
+    const result = run(file, values([{}, {}]), { VALUE_0: 'fine', VALUE_1: 'a\nb' });
+    expect(result.status).not.toBe(0);
+    expect(result.stderr).toContain('lgtm-fleet: value 1 contains a line break');
+    expect(readFileSync(file, 'utf8')).toBe('__V0__ __V1__\n');
   });
 });

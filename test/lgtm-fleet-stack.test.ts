@@ -947,8 +947,8 @@ describe('the ring entries of stopped Mimir and Loki tasks are forgotten', () =>
 });
 
 describe('the tenant-binding gateway in front of the backends (ingest.tenantBinding, the default)', () => {
-  test("35 tenants, the documented ceiling: no cdk-nag finding (the execution role's overflow policies included), and a template CloudFormation takes", () => {
-    const allowed = Array.from({ length: 35 }, (_, i) => `tenant-${i}`);
+  test("44 tenants, the documented ceiling: no cdk-nag finding (the execution role's overflow policies included), and a template and task definitions AWS takes", () => {
+    const allowed = Array.from({ length: 44 }, (_, i) => `tenant-${i}`);
     const tenants = { allowed, ec2Default: allowed[0], cloudwatchMetrics: allowed[1], cloudwatchLogs: allowed[2] };
     // nagViolations runs the template size check too (lib/template-size.ts), as the app does.
     expect(nagViolations({ tenants })).toEqual([]);

@@ -6,7 +6,7 @@ import { BackendService, type BackendServiceProps, oneExtraTaskPercent } from '.
 import { Loki } from '../../lib/components/loki';
 import { Memcached } from '../../lib/components/memcached';
 import { Mimir } from '../../lib/components/mimir';
-import { readTaskValueCommands, substitutionCommand } from '../../lib/config-delivery';
+import { readTaskValueCommands } from '../../lib/config-delivery';
 import { BACKENDS } from '../../lib/render/catalog';
 import { MEMBERLIST_PORT, TASK_PLACEHOLDERS, type TaskValue } from '../../lib/render/cluster';
 import { renderLokiConfig } from '../../lib/render/loki';
@@ -64,13 +64,12 @@ function taskValueSteps(command: string, service: Clustered, value: TaskValue): 
   for (const variable of new Set(command.match(/VALUE_[0-9]+/g) ?? [])) {
     const read = command.indexOf(readTaskValueCommands(variable, value, description).join(' && '));
     if (read < 0) continue;
-    const substitution = substitutionCommand(file, variable, {
-      placeholder: TASK_PLACEHOLDERS[value],
-      source: { task: value },
-      escapes: {},
-      description,
-    });
-    return { read, written: command.indexOf(substitution) };
+    // The file's one awk program, which writes this variable in place of the placeholder.
+    const program = command.indexOf(`awk '`, read);
+    const assignment = command.indexOf(`= "${TASK_PLACEHOLDERS[value]}"; v[`, program);
+    const writes = command.indexOf(`val("${variable}", "${description}")`, assignment);
+    const into = command.indexOf(`' ${file} > ${file}.tmp`, writes);
+    return { read, written: program >= 0 && assignment > program && writes > assignment && into > writes ? program : -1 };
   }
   return undefined;
 }

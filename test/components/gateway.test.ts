@@ -111,13 +111,17 @@ describe('the gateway service', () => {
       expect.arrayContaining(expected.map((valueFrom, index) => ({ Name: `VALUE_${index}`, ValueFrom: valueFrom }))),
     );
     const command = (init.Command as string[])[0];
+    // One awk program writes every value: p[i] its placeholder, v[i] the value of VALUE_<i - 1>, escaped.
+    const written = new Map(
+      [...command.matchAll(/p\[\d+\] = "([A-Z0-9_]+)"; v\[\d+\] = (?:esc\d+\()?val\("(VALUE_\d+)"/g)].map((m) => [m[1], m[2]]),
+    );
     TENANTS.forEach((_, index) => {
-      expect(command).toContain(`ENVIRON["VALUE_${4 * index}"]`);
-      for (const kind of ['write', 'agent'] as const) {
-        expect(command).toContain(`index(l, "${credentialPlaceholder(index, kind)}")`);
-        expect(command).toContain(`index(l, "${credentialPlaceholder(index, kind, 'previous')}")`);
-      }
+      expect(written.get(credentialPlaceholder(index, 'write'))).toBe(`VALUE_${4 * index}`);
+      expect(written.get(credentialPlaceholder(index, 'write', 'previous'))).toBe(`VALUE_${4 * index + 1}`);
+      expect(written.get(credentialPlaceholder(index, 'agent'))).toBe(`VALUE_${4 * index + 2}`);
+      expect(written.get(credentialPlaceholder(index, 'agent', 'previous'))).toBe(`VALUE_${4 * index + 3}`);
     });
+    expect(command.match(/awk '/g)).toHaveLength(1);
     // The previous credential is escaped for the regular expression it sits in.
     // (Each backslash doubled again inside the awk program: c = "\\*" once awk has read it.)
     expect(command).toContain(`if (c == "*") c = "${'\\'.repeat(4)}*"`);
@@ -149,8 +153,10 @@ describe('the gateway service', () => {
 
   test("the load balancer's CIDR is written in at task start, so the stored file holds no deploy-time value", () => {
     const command = (init.Command as string[])[0];
-    expect(command).toContain(`index(l, "${LOAD_BALANCER_CIDR_PLACEHOLDER}")`);
-    const valueName = /ENVIRON\["(VALUE_\d+)"\][^']*__LGTM_LOAD_BALANCER_CIDR__/.exec(command)?.[1];
+    const valueName = new RegExp(`p\\[\\d+\\] = "${LOAD_BALANCER_CIDR_PLACEHOLDER}"; v\\[\\d+\\] = val\\("(VALUE_\\d+)"`).exec(
+      command,
+    )?.[1];
+    expect(valueName).toBeDefined();
     expect(init.Environment).toEqual(expect.arrayContaining([{ Name: valueName, Value: '10.0.0.0/16' }]));
     // In the stack, the created VPC's CIDR.
     const stackInit = containerNamed(on, 'GatewayBackendTask', 'config-init');
