@@ -1,4 +1,4 @@
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import type { IPolicyValidationContext, IPolicyValidationPlugin, PolicyValidationPluginReport, PolicyViolation } from 'aws-cdk-lib/core';
 
 /** The largest template CloudFormation takes (by URL, as the CDK CLI deploys it), in bytes. */
@@ -26,15 +26,18 @@ export class TemplateSizeLimit implements IPolicyValidationPlugin {
   ) {}
 
   public validate(context: IPolicyValidationContext): PolicyValidationPluginReport {
-    const violations: PolicyViolation[] = context.templatePaths.flatMap((templatePath) => [
-      ...this.templateTooLarge(templatePath),
-      ...this.taskDefinitionsTooLarge(templatePath),
-    ]);
+    const violations: PolicyViolation[] = context.templatePaths.flatMap((templatePath) => {
+      const template = readFileSync(templatePath);
+      return [
+        ...this.templateTooLarge(templatePath, template.length),
+        ...this.taskDefinitionsTooLarge(templatePath, template.toString('utf8')),
+      ];
+    });
     return { success: violations.length === 0, violations };
   }
 
-  private taskDefinitionsTooLarge(templatePath: string): PolicyViolation[] {
-    const template = JSON.parse(readFileSync(templatePath, 'utf8')) as {
+  private taskDefinitionsTooLarge(templatePath: string, text: string): PolicyViolation[] {
+    const template = JSON.parse(text) as {
       Resources?: Record<string, { Type?: string; Properties?: unknown }>;
     };
     return Object.entries(template.Resources ?? {}).flatMap(([logicalId, resource]) => {
@@ -55,8 +58,7 @@ export class TemplateSizeLimit implements IPolicyValidationPlugin {
     });
   }
 
-  private templateTooLarge(templatePath: string): PolicyViolation[] {
-    const size = statSync(templatePath).size;
+  private templateTooLarge(templatePath: string, size: number): PolicyViolation[] {
     if (size <= this.limit) return [];
     return [
       {

@@ -80,9 +80,14 @@ export type EnvironmentOf<Names extends readonly string[]> = {
  */
 export const AGENT_CREDENTIAL_PLACEHOLDER = '__LGTM_AGENT_CREDENTIAL__';
 
-/** Where the tenants' agent credentials are in Secrets Manager: `<stack>/agent-credential/`, then the tenant. */
+/** Where the tenants' `kind` credentials are in Secrets Manager: `<stack>/<kind>-credential/`, then the tenant. */
+export function credentialSecretPrefixOf(stackName: string, kind: 'write' | 'agent'): string {
+  return `${stackName}/${kind}-credential/`;
+}
+
+/** Where the tenants' agent credentials are, which the enroll and refresh functions read. */
 export function agentCredentialSecretPrefixOf(stackName: string): string {
-  return `${stackName}/agent-credential/`;
+  return credentialSecretPrefixOf(stackName, 'agent');
 }
 
 export function agentCredentialSecretName(prefix: string, tenant: string): string {

@@ -3,7 +3,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib/core';
 import { Construct } from 'constructs';
-import { CREDENTIAL_KEYS, NO_PREVIOUS_CREDENTIAL, serviceParameterName } from '../../lambdas/shared/contract';
+import { CREDENTIAL_KEYS, credentialSecretPrefixOf, NO_PREVIOUS_CREDENTIAL, serviceParameterName } from '../../lambdas/shared/contract';
 import { BackendService, type ConfigValue } from '../backend-service';
 import { METRICS_NAMESPACE } from '../lgtm-function';
 import {
@@ -15,14 +15,13 @@ import {
   GATEWAY_HEALTH_PATH,
   GATEWAY_PORT,
   GATEWAY_SERVICE_NAME,
+  GATEWAY_TASK_FILES,
   LOAD_BALANCER_CIDR_PLACEHOLDER,
 } from '../render/gateway';
 import { type ConfiguredComponentProps, serviceBasics } from './common';
 
 /** Where the gateway's nginx.conf appears in its container. */
 export const GATEWAY_CONFIG_DIR = '/etc/lgtm-gateway';
-/** nginx's temp directory (pid file, request bodies), as lib/render/gateway.ts sets it. */
-const GATEWAY_TEMP_DIR = '/tmp/nginx';
 /**
  * The gateway's CloudWatch metrics (namespace `LgtmFleet`, dimension `service`), counted from its
  * access log: writes refused for want of a known credential, and writes bound by their header
@@ -46,7 +45,7 @@ export interface GatewayProps extends ConfiguredComponentProps {
 
 /** The Secrets Manager name of a tenant's `kind` credential, e.g. `LgtmFleet/write-credential/team-a`. */
 export function credentialName(stackName: string, tenant: string, kind: CredentialKind = 'write'): string {
-  return `${stackName}/${kind}-credential/${tenant}`;
+  return `${credentialSecretPrefixOf(stackName, kind)}${tenant}`;
 }
 
 const CREDENTIAL_USE: Record<CredentialKind, string> = {
@@ -207,6 +206,6 @@ export class Gateway extends Construct {
   /** An empty task volume as nginx's temp directory: nginx creates its sub-directories, not the directory itself. */
   private addTempVolume(): void {
     this.backend.taskDefinition.addVolume({ name: 'nginx-temp' });
-    this.backend.container.addMountPoints({ sourceVolume: 'nginx-temp', containerPath: GATEWAY_TEMP_DIR, readOnly: false });
+    this.backend.container.addMountPoints({ sourceVolume: 'nginx-temp', containerPath: GATEWAY_TASK_FILES.tempDir, readOnly: false });
   }
 }

@@ -116,12 +116,18 @@ export interface GatewayFiles {
   readonly accessLog: string;
 }
 
-const TASK_FILES: GatewayFiles = { tempDir: '/tmp/nginx', accessLog: '/dev/stdout' };
+/** In the task: the temp directory is a volume of its own (lib/components/gateway.ts), the log goes to CloudWatch. */
+export const GATEWAY_TASK_FILES: GatewayFiles = { tempDir: '/tmp/nginx', accessLog: '/dev/stdout' };
 
 /** nginx.conf of the gateway: each write's tenant from its credential (or, in `migrate` mode, from the header of a write without one). */
-export function renderGatewayConfig(binding: GatewayBinding, endpoints: GatewayEndpoints, files: GatewayFiles = TASK_FILES): string {
+export function renderGatewayConfig(
+  binding: GatewayBinding,
+  endpoints: GatewayEndpoints,
+  files: GatewayFiles = GATEWAY_TASK_FILES,
+): string {
   const { tempDir } = files;
-  const { tenants, mode } = binding;
+  const migrate = binding.mode === 'migrate';
+  const { tenants } = binding;
   const credentials = tenants.flatMap((tenant, index) =>
     CREDENTIAL_KINDS.flatMap((kind) => [
       `    ${quote(`Bearer ${credentialPlaceholder(index, kind)}`)} ${quote(tenant)};`,
@@ -130,15 +136,13 @@ export function renderGatewayConfig(binding: GatewayBinding, endpoints: GatewayE
       `    ${quote(`~*^Bearer (?=[a-z0-9]{${CREDENTIAL_LENGTH}}$)${credentialPlaceholder(index, kind, 'previous')}$`)} ${quote(tenant)};`,
     ]),
   );
-  const unbound =
-    mode === 'migrate'
-      ? `    # migrate: a write with no credential at all keeps its header's tenant, if it is one of the stack's.
+  const unbound = migrate
+    ? `    # migrate: a write with no credential at all keeps its header's tenant, if it is one of the stack's.
     "" $header_tenant;
 `
-      : '';
-  const headerTenants =
-    mode === 'migrate'
-      ? `
+    : '';
+  const headerTenants = migrate
+    ? `
   # migrate: the tenants a write without a credential may still name in its X-Scope-OrgID, matched
   # exactly (a regular expression, as the backends compare tenant IDs with case).
   map $http_x_scope_orgid $header_tenant {
@@ -146,7 +150,8 @@ export function renderGatewayConfig(binding: GatewayBinding, endpoints: GatewayE
 ${tenants.map((tenant) => `    ${quote(`~^${tenant.replaceAll('.', '\\.')}$`)} ${quote(tenant)};`).join('\n')}
   }
 `
-      : '';
+    : '';
+  const ingestPaths = GATEWAY_ROUTES.flatMap(({ paths }) => paths);
   const locations = GATEWAY_ROUTES.flatMap(({ paths, backend }) =>
     paths.map(
       (path) => `    location = ${path} {
@@ -205,7 +210,7 @@ ${headerTenants}
   # How the write was bound, for the access log: "credential", or "header" (migrate) / "none" (refused) without one.
   map $http_authorization $binding {
     default "credential";
-    "" ${mode === 'migrate' ? 'header' : 'none'};
+    "" ${migrate ? 'header' : 'none'};
   }
 
   server {
@@ -219,7 +224,7 @@ ${headerTenants}
 ${locations.join('\n')}
 
     location / {
-      return 404 "lgtm-fleet ingest: unknown path (use /api/v1/push, /otlp/v1/metrics, /loki/api/v1/push, /otlp/v1/logs or /v1/traces)\\n";
+      return 404 "lgtm-fleet ingest: unknown path (use ${ingestPaths.slice(0, -1).join(', ')} or ${ingestPaths.at(-1)})\\n";
     }
   }
 }
